@@ -1,0 +1,7 @@
+// Package kernels holds the hot loops of smallsd: SGEMM, convolution, fused attention, norms and
+// activations on float32 slices with explicit shapes. Each fast path (Go assembly for amd64 with
+// AVX2+FMA) has a plain-Go twin that runs on every architecture and serves as the test oracle.
+//
+// Kernels never allocate in their hot path; temporary buffers come from pools inside the package.
+// Work is split across the machine's cores with parallelFor.
+package kernels
