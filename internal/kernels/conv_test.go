@@ -1,0 +1,115 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// convRef is the float64 reference convolution.
+func convRef(p ConvParams, x, w, bias []float32) []float64 {
+	oh, ow := p.OutSize()
+	y := make([]float64, p.N*p.K*oh*ow)
+	for n := 0; n < p.N; n++ {
+		for k := 0; k < p.K; k++ {
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					var s float64
+					if bias != nil {
+						s = float64(bias[k])
+					}
+					for c := 0; c < p.C; c++ {
+						for kh := 0; kh < p.KH; kh++ {
+							iy := oy*p.StrideH + kh - p.PadH
+							if iy < 0 || iy >= p.H {
+								continue
+							}
+							for kw := 0; kw < p.KW; kw++ {
+								ix := ox*p.StrideW + kw - p.PadW
+								if ix < 0 || ix >= p.W {
+									continue
+								}
+								s += float64(x[((n*p.C+c)*p.H+iy)*p.W+ix]) * float64(w[((k*p.C+c)*p.KH+kh)*p.KW+kw])
+							}
+						}
+					}
+					y[((n*p.K+k)*oh+oy)*ow+ox] = s
+				}
+			}
+		}
+	}
+	return y
+}
+
+func convCases() []ConvParams {
+	return []ConvParams{
+		{N: 1, C: 3, H: 8, W: 8, K: 5, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 2, C: 7, H: 9, W: 13, K: 11, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 2, C: 5, H: 10, W: 7, K: 6, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+		{N: 1, C: 16, H: 17, W: 16, K: 8, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+		{N: 2, C: 9, H: 6, W: 11, K: 13, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
+		{N: 1, C: 4, H: 12, W: 9, K: 7, KH: 4, KW: 4, StrideH: 1, StrideW: 1},
+		{N: 1, C: 3, H: 11, W: 11, K: 2, KH: 4, KW: 4, StrideH: 4, StrideW: 4},
+		{N: 1, C: 1, H: 1, W: 1, K: 1, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
+		{N: 1, C: 2, H: 5, W: 9, K: 3, KH: 3, KW: 5, StrideH: 2, StrideW: 1, PadH: 0, PadW: 2},
+		{N: 3, C: 33, H: 19, W: 23, K: 37, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 1, C: 64, H: 32, W: 40, K: 20, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 2, C: 70, H: 24, W: 20, K: 50, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
+	}
+}
+
+func convString(p ConvParams) string {
+	return fmt.Sprintf("%dx%dx%dx%d→%d k%dx%d s%dx%d p%dx%d", p.N, p.C, p.H, p.W, p.K, p.KH, p.KW, p.StrideH, p.StrideW, p.PadH, p.PadW)
+}
+
+func convRelErr(got []float32, ref []float64) float64 {
+	var maxErr, maxRef float64
+	for i, r := range ref {
+		maxErr = math.Max(maxErr, math.Abs(float64(got[i])-r))
+		maxRef = math.Max(maxRef, math.Abs(r))
+	}
+	return maxErr / math.Max(1, maxRef)
+}
+
+func TestConv2D(t *testing.T) {
+	saved := useAVX2
+	defer func() { useAVX2 = saved }()
+	r := rand.New(rand.NewSource(7))
+	worst := map[string]float64{}
+	for ci, p := range convCases() {
+		oh, ow := p.OutSize()
+		x := sgemmRandSlice(r, p.N*p.C*p.H*p.W)
+		w := sgemmRandSlice(r, p.K*p.C*p.KH*p.KW)
+		var bias []float32
+		if ci%2 == 0 {
+			bias = sgemmRandSlice(r, p.K)
+		}
+		ref := convRef(p, x, w, bias)
+		twin := make([]float32, p.N*p.K*oh*ow)
+		conv2DGeneric(p, x, w, bias, twin)
+		eTwin := convRelErr(twin, ref)
+		worst["generic"] = math.Max(worst["generic"], eTwin)
+		if eTwin > 1e-5 {
+			t.Errorf("conv2DGeneric %s bias=%v: relative error %.3g", convString(p), bias != nil, eTwin)
+		}
+		for _, asm := range []bool{true, false} {
+			if asm && !saved {
+				continue
+			}
+			useAVX2 = asm
+			y := make([]float32, len(twin))
+			for i := range y {
+				y[i] = float32(math.NaN()) // old contents must be ignored
+			}
+			Conv2D(p, x, w, bias, y)
+			e := convRelErr(y, ref)
+			label := fmt.Sprintf("asm=%v", asm)
+			worst[label] = math.Max(worst[label], e)
+			if e > 1e-5 {
+				t.Errorf("Conv2D asm=%v %s bias=%v: relative error %.3g", asm, convString(p), bias != nil, e)
+			}
+		}
+	}
+	t.Logf("largest relative error vs float64: %v", worst)
+}
