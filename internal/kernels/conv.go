@@ -18,8 +18,39 @@ func (p ConvParams) OutSize() (oh, ow int) {
 
 // Conv2D computes y = conv(x, w) + bias: x is N×C×H×W, w is K×C×KH×KW (PyTorch layout), bias has K
 // values or is nil, y is N×K×OH×OW, all contiguous.
+//
+// Each image is one GEMM y_n = W·im2col(x_n) with W as the K×(C·KH·KW) matrix; the im2col matrix is
+// never formed: the GEMM's B packer reads it straight from x (a plain matrix for 1×1 stride-1
+// kernels without padding). The bias initialises y and the GEMM accumulates onto it.
 func Conv2D(p ConvParams, x, w, bias, y []float32) {
-	conv2DGeneric(p, x, w, bias, y)
+	oh, ow := p.OutSize()
+	if p.N <= 0 || p.K <= 0 || oh <= 0 || ow <= 0 {
+		return
+	}
+	ohw, chw, ckk := oh*ow, p.C*p.H*p.W, p.C*p.KH*p.KW
+	a := sgemmSrc{data: w, ld: ckk}
+	for n := 0; n < p.N; n++ {
+		yn := y[n*p.K*ohw : (n+1)*p.K*ohw]
+		beta := float32(0)
+		if bias != nil {
+			for k := 0; k < p.K; k++ {
+				bk := bias[k]
+				row := yn[k*ohw : (k+1)*ohw]
+				for i := range row {
+					row[i] = bk
+				}
+			}
+			beta = 1
+		}
+		xn := x[n*chw : (n+1)*chw]
+		var b sgemmSrc
+		if p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0 {
+			b = sgemmSrc{data: xn, ld: p.H * p.W}
+		} else {
+			b = sgemmSrc{data: xn, conv: true, cp: p, ow: ow}
+		}
+		sgemmRun(p.K, ohw, ckk, 1, &a, &b, beta, yn, ohw)
+	}
 }
 
 // conv2DGeneric is the plain-Go twin of Conv2D: direct loops, used as the test oracle.

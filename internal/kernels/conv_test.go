@@ -113,3 +113,23 @@ func TestConv2D(t *testing.T) {
 	}
 	t.Logf("largest relative error vs float64: %v", worst)
 }
+
+// BenchmarkConv2D runs the UNet's and VAE's typical 3×3 convolutions (N×C×H×W, C→C, pad 1).
+func BenchmarkConv2D(b *testing.B) {
+	for _, s := range [][4]int{{2, 320, 64, 64}, {2, 640, 32, 32}, {1, 128, 256, 256}} {
+		p := ConvParams{N: s[0], C: s[1], H: s[2], W: s[3], K: s[1], KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+		b.Run(fmt.Sprintf("%dx%dx%dx%d_3x3", s[0], s[1], s[2], s[3]), func(b *testing.B) {
+			r := rand.New(rand.NewSource(1))
+			oh, ow := p.OutSize()
+			x, w, bias := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K*p.C*9), sgemmRandSlice(r, p.K)
+			y := make([]float32, p.N*p.K*oh*ow)
+			Conv2D(p, x, w, bias, y)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				Conv2D(p, x, w, bias, y)
+			}
+			flops := 2 * float64(p.N*p.K*oh*ow) * float64(p.C*p.KH*p.KW)
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

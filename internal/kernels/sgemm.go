@@ -10,7 +10,9 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if m <= 0 || n <= 0 {
 		return
 	}
-	sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sa := sgemmSrc{data: a, ld: lda, trans: transA}
+	sb := sgemmSrc{data: b, ld: ldb, trans: transB}
+	sgemmRun(m, n, k, alpha, &sa, &sb, beta, c, ldc)
 }
 
 // sgemmGeneric is the plain-Go twin of Sgemm: obviously correct loops, used as the test oracle.

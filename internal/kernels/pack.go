@@ -1,0 +1,134 @@
+package kernels
+
+// packA packs rows [i0, i0+mc) and columns [p0, p0+kc) of A into micro-panels of sgemmMR rows:
+// panel q holds dst[q·MR·kc + p·MR + r] = A[i0+q·MR+r][p0+p], zero beyond the matrix edge.
+func packA(dst []float32, s *sgemmSrc, i0, mc, p0, kc int) {
+	for ir := 0; ir < mc; ir += sgemmMR {
+		rows := min(sgemmMR, mc-ir)
+		d := dst[ir*kc : ir*kc+sgemmMR*kc]
+		if s.trans { // A stored k×m: each k step is a contiguous run of rows
+			for p := 0; p < kc; p++ {
+				src := s.data[(p0+p)*s.ld+i0+ir:]
+				dp := d[p*sgemmMR : p*sgemmMR+sgemmMR]
+				if rows == sgemmMR {
+					copy(dp, src[:sgemmMR])
+				} else {
+					copy(dp, src[:rows])
+					clear(dp[rows:])
+				}
+			}
+			continue
+		}
+		for r := 0; r < rows; r++ {
+			row := s.data[(i0+ir+r)*s.ld+p0 : (i0+ir+r)*s.ld+p0+kc]
+			for p, v := range row {
+				d[p*sgemmMR+r] = v
+			}
+		}
+		for r := rows; r < sgemmMR; r++ {
+			for p := 0; p < kc; p++ {
+				d[p*sgemmMR+r] = 0
+			}
+		}
+	}
+}
+
+// packB packs rows [p0, p0+kc) and columns [j0, j0+nc) of B into micro-panels of sgemmNR columns:
+// panel q holds dst[q·NR·kc + p·NR + x] = B[p0+p][j0+q·NR+x], zero beyond the matrix edge.
+func packB(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
+	if s.conv {
+		packBConv(dst, s, p0, kc, j0, nc)
+		return
+	}
+	for jr := 0; jr < nc; jr += sgemmNR {
+		cols := min(sgemmNR, nc-jr)
+		d := dst[jr*kc : jr*kc+sgemmNR*kc]
+		if !s.trans {
+			for p := 0; p < kc; p++ {
+				src := s.data[(p0+p)*s.ld+j0+jr:]
+				dp := d[p*sgemmNR : p*sgemmNR+sgemmNR]
+				if cols == sgemmNR {
+					copy(dp, src[:sgemmNR])
+				} else {
+					copy(dp, src[:cols])
+					clear(dp[cols:])
+				}
+			}
+			continue
+		}
+		// B stored n×k: each column of op(B) is a contiguous row.
+		for x := 0; x < cols; x++ {
+			row := s.data[(j0+jr+x)*s.ld+p0 : (j0+jr+x)*s.ld+p0+kc]
+			for p, v := range row {
+				d[p*sgemmNR+x] = v
+			}
+		}
+		for x := cols; x < sgemmNR; x++ {
+			for p := 0; p < kc; p++ {
+				d[p*sgemmNR+x] = 0
+			}
+		}
+	}
+}
+
+// packBConv packs a block of the implicit im2col matrix of one image: row p = (c·KH + kh)·KW + kw,
+// column j = oy·OW + ox, value x[c][oy·SH+kh−PH][ox·SW+kw−PW] or 0 in the padding.
+func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
+	cp := &s.cp
+	ow := s.ow
+	hw := cp.H * cp.W
+	for jr := 0; jr < nc; jr += sgemmNR {
+		cols := min(sgemmNR, nc-jr)
+		d := dst[jr*kc : jr*kc+sgemmNR*kc]
+		jStart := j0 + jr
+		oy0, ox0 := jStart/ow, jStart%ow
+		c, kh, kw := 0, 0, 0
+		{
+			q := p0
+			kw = q % cp.KW
+			q /= cp.KW
+			kh = q % cp.KH
+			c = q / cp.KH
+		}
+		for p := 0; p < kc; p++ {
+			dp := d[p*sgemmNR : p*sgemmNR+sgemmNR]
+			img := s.data[c*hw : (c+1)*hw]
+			// Walk the panel's columns in runs that stay on one output row.
+			x, oy, ox := 0, oy0, ox0
+			for x < cols {
+				run := min(cols-x, ow-ox)
+				iy := oy*cp.StrideH + kh - cp.PadH
+				if iy < 0 || iy >= cp.H {
+					clear(dp[x : x+run])
+				} else {
+					row := img[iy*cp.W : (iy+1)*cp.W]
+					ix := ox*cp.StrideW + kw - cp.PadW
+					out := dp[x : x+run]
+					if cp.StrideW == 1 && ix >= 0 && ix+run <= cp.W {
+						copy(out, row[ix:ix+run])
+					} else {
+						for t := range out {
+							if ix >= 0 && ix < cp.W {
+								out[t] = row[ix]
+							} else {
+								out[t] = 0
+							}
+							ix += cp.StrideW
+						}
+					}
+				}
+				x += run
+				ox = 0
+				oy++
+			}
+			clear(dp[cols:])
+			if kw++; kw == cp.KW {
+				kw = 0
+				if kh++; kh == cp.KH {
+					kh = 0
+					c++
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,23 @@
+//go:build amd64
+
+package kernels
+
+import "unsafe"
+
+// sgemmKernel6x16 is the AVX2/FMA micro-kernel: the 6×16 tile at c (row stride ldc floats) becomes
+// alpha·Ap·Bp + beta·C, with Ap and Bp packed micro-panels of kc steps. beta == 0 does not read C.
+//
+//go:noescape
+func sgemmKernel6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// sgemmKernel runs the assembly micro-kernel when avx is set, else the plain-Go one.
+func sgemmKernel(avx bool, kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	if avx {
+		_ = a[sgemmMR*kc-1]
+		_ = b[sgemmNR*kc-1]
+		_ = c[(sgemmMR-1)*ldc+sgemmNR-1]
+		sgemmKernel6x16(kc, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, alpha, beta)
+		return
+	}
+	sgemmKernelGeneric(kc, a, b, c, ldc, alpha, beta)
+}

@@ -1,0 +1,211 @@
+package kernels
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// Blocking of the packed GEMM (the BLIS scheme). The micro-kernel computes an sgemmMR×sgemmNR tile of
+// C from a packed A micro-panel (sgemmMR rows interleaved along k) and a packed B micro-panel
+// (sgemmNR columns interleaved along k). sgemmKC bounds k so that a B micro-panel (16 KiB) and an A
+// micro-panel (6 KiB) stay in a 32 KiB L1; sgemmMC bounds the packed A block (144 KiB) well inside
+// a 1 MiB L2; sgemmNC bounds the packed B block (3 MiB, shared L3 on the targets).
+const (
+	sgemmMR = 6
+	sgemmNR = 16
+	sgemmKC = 256
+	sgemmMC = 144
+	sgemmNC = 3072
+)
+
+// sgemmSrc is one GEMM operand as the packers see it: a strided row-major matrix (optionally
+// transposed) or, for B only, the implicit im2col matrix of one convolution input image.
+type sgemmSrc struct {
+	data  []float32
+	ld    int
+	trans bool
+	conv  bool       // B is im2col(data) for the geometry in cp
+	cp    ConvParams // only when conv
+	ow    int        // output width, only when conv
+}
+
+// sgemmJob is one C = alpha·A·B + beta·C problem split over workers along M or N.
+type sgemmJob struct {
+	m, n, k     int
+	alpha, beta float32
+	a, b        sgemmSrc
+	c           []float32
+	ldc         int
+	splitM      bool // split rows (else columns) among workers
+	units       int  // number of MR (or NR) wide units to split
+	avx         bool
+}
+
+var sgemmJobPool = sync.Pool{New: func() any { return new(sgemmJob) }}
+
+// sgemmBuf holds one worker's packing buffers, 64-byte aligned.
+type sgemmBuf struct {
+	a, b []float32
+	tile [sgemmMR * sgemmNR]float32
+}
+
+var sgemmBufPool = sync.Pool{New: func() any {
+	return &sgemmBuf{a: sgemmAligned(sgemmMC * sgemmKC), b: sgemmAligned(sgemmKC * sgemmNC)}
+}}
+
+// sgemmAligned returns n float32 starting on a 64-byte boundary.
+func sgemmAligned(n int) []float32 {
+	s := make([]float32, n+16)
+	off := int(uintptr(unsafe.Pointer(&s[0]))&63) / 4
+	if off != 0 {
+		off = 16 - off
+	}
+	return s[off : off+n : off+n]
+}
+
+// sgemmRun computes C = alpha·A·B + beta·C for m×k A and k×n B given as packer sources.
+func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []float32, ldc int) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	if k <= 0 || alpha == 0 {
+		sgemmScale(m, n, beta, c, ldc)
+		return
+	}
+	job := sgemmJobPool.Get().(*sgemmJob)
+	*job = sgemmJob{m: m, n: n, k: k, alpha: alpha, beta: beta, a: *a, b: *b, c: c, ldc: ldc, avx: useAVX2}
+	mu, nu := (m+sgemmMR-1)/sgemmMR, (n+sgemmNR-1)/sgemmNR
+	// Split rows when there are enough of them: each worker then packs B itself, which costs
+	// k·n per worker against m·n·k/workers of arithmetic.
+	job.splitM = mu >= 2*nu || mu >= 64
+	job.units = nu
+	if job.splitM {
+		job.units = mu
+	}
+	// Small problems run inline; otherwise each worker takes a contiguous range of units.
+	grain := 1
+	if flops := m * n * k; flops < 1<<18 {
+		grain = job.units
+	}
+	w := workers()
+	if w <= 1 || grain >= job.units {
+		job.run(0, job.units)
+	} else {
+		parallelFor(job.units, grain, job.run)
+	}
+	*job = sgemmJob{}
+	sgemmJobPool.Put(job)
+}
+
+// sgemmScale sets C = beta·C (beta == 0 clears, ignoring NaNs).
+func sgemmScale(m, n int, beta float32, c []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		ci := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(ci)
+			continue
+		}
+		for j := range ci {
+			ci[j] *= beta
+		}
+	}
+}
+
+// run computes the units [lo, hi) of the job: rows [lo·MR, hi·MR) or columns [lo·NR, hi·NR).
+func (j *sgemmJob) run(lo, hi int) {
+	i0, i1, j0, j1 := 0, j.m, 0, j.n
+	if j.splitM {
+		i0, i1 = lo*sgemmMR, min(hi*sgemmMR, j.m)
+	} else {
+		j0, j1 = lo*sgemmNR, min(hi*sgemmNR, j.n)
+	}
+	if i0 >= i1 || j0 >= j1 {
+		return
+	}
+	buf := sgemmBufPool.Get().(*sgemmBuf)
+	kBlocks := (j.k + sgemmKC - 1) / sgemmKC
+	kcMax := (j.k + kBlocks - 1) / kBlocks // balanced k blocks
+	for jc := j0; jc < j1; jc += sgemmNC {
+		nc := min(sgemmNC, j1-jc)
+		for pc := 0; pc < j.k; pc += kcMax {
+			kc := min(kcMax, j.k-pc)
+			packB(buf.b, &j.b, pc, kc, jc, nc)
+			beta := j.beta
+			if pc > 0 {
+				beta = 1
+			}
+			for ic := i0; ic < i1; ic += sgemmMC {
+				mc := min(sgemmMC, i1-ic)
+				packA(buf.a, &j.a, ic, mc, pc, kc)
+				j.macro(buf, mc, nc, kc, ic, jc, beta)
+			}
+		}
+	}
+	sgemmBufPool.Put(buf)
+}
+
+// macro multiplies the packed mc×kc A block by the packed kc×nc B block into C at (ic, jc).
+func (j *sgemmJob) macro(buf *sgemmBuf, mc, nc, kc, ic, jc int, beta float32) {
+	c, ldc, alpha := j.c, j.ldc, j.alpha
+	for jr := 0; jr < nc; jr += sgemmNR {
+		nr := min(sgemmNR, nc-jr)
+		bp := buf.b[jr*kc : jr*kc+sgemmNR*kc]
+		for ir := 0; ir < mc; ir += sgemmMR {
+			mr := min(sgemmMR, mc-ir)
+			ap := buf.a[ir*kc : ir*kc+sgemmMR*kc]
+			off := (ic+ir)*ldc + jc + jr
+			if mr == sgemmMR && nr == sgemmNR {
+				sgemmKernel(j.avx, kc, ap, bp, c[off:], ldc, alpha, beta)
+				continue
+			}
+			// Edge tile: compute the full tile into scratch, then merge the valid part.
+			t := buf.tile[:]
+			sgemmKernel(j.avx, kc, ap, bp, t, sgemmNR, 1, 0)
+			for r := 0; r < mr; r++ {
+				ci := c[off+r*ldc : off+r*ldc+nr]
+				tr := t[r*sgemmNR : r*sgemmNR+nr]
+				if beta == 0 {
+					for x := range ci {
+						ci[x] = alpha * tr[x]
+					}
+				} else {
+					for x := range ci {
+						ci[x] = alpha*tr[x] + beta*ci[x]
+					}
+				}
+			}
+		}
+	}
+}
+
+// sgemmKernelGeneric is the plain-Go micro-kernel: the MR×NR tile C = alpha·Ap·Bp + beta·C.
+func sgemmKernelGeneric(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	var acc [sgemmMR * sgemmNR]float32
+	a, b = a[:kc*sgemmMR], b[:kc*sgemmNR]
+	for p := 0; p < kc; p++ {
+		bp := b[p*sgemmNR : p*sgemmNR+sgemmNR]
+		for r := 0; r < sgemmMR; r++ {
+			av := a[p*sgemmMR+r]
+			row := acc[r*sgemmNR : r*sgemmNR+sgemmNR]
+			for x, bv := range bp {
+				row[x] += av * bv
+			}
+		}
+	}
+	for r := 0; r < sgemmMR; r++ {
+		ci := c[r*ldc : r*ldc+sgemmNR]
+		row := acc[r*sgemmNR : r*sgemmNR+sgemmNR]
+		if beta == 0 {
+			for x := range ci {
+				ci[x] = alpha * row[x]
+			}
+		} else {
+			for x := range ci {
+				ci[x] = alpha*row[x] + beta*ci[x]
+			}
+		}
+	}
+}

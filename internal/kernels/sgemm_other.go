@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package kernels
+
+// sgemmKernel runs the plain-Go micro-kernel (no assembly on this architecture).
+func sgemmKernel(_ bool, kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	sgemmKernelGeneric(kc, a, b, c, ldc, alpha, beta)
+}
