@@ -1,0 +1,20 @@
+// Package weights reads Stable Diffusion model folders in diffusers layout and the tensors in
+// them.
+//
+// A model folder has a model_index.json naming its components (unet, vae, text_encoder, …);
+// each component folder has a config.json, read into the caller's own struct with
+// ReadComponentConfig, and a weights file: safetensors (F32, F16 or BF16; memory-mapped where
+// the OS allows) or a PyTorch .bin (zip or legacy pickle format). Open picks the file; a Store
+// hands out float32 *tensor.Dense values by checkpoint name.
+//
+// Model code reads weights through a View, a name prefix over a Source (a *Store is one):
+// w.Sub("down_blocks").Sub("0").Tensor("conv1.weight", 320, 320, 3, 3) is strict — a missing
+// tensor or a shape mismatch is an error naming the file, the full tensor name, and the
+// expected and found shapes. Tensors the model never asks for are allowed and reported by
+// (*Store).Unused.
+//
+// NewSynthetic makes a Store that answers any name and shape with the deterministic weights of
+// testdata/SYNTHETIC.md and records every request, so tests can build the full-size models
+// without the real checkpoints and compare what they asked for against a manifest
+// (ReadManifest, DiffManifest).
+package weights

@@ -1,0 +1,46 @@
+package weights_test
+
+import (
+	"fmt"
+	"log"
+	"path/filepath"
+
+	"github.com/smallsd/smallsd/weights"
+)
+
+// A model package opens its component, reads its config into its own struct, and walks the
+// weights with a View.
+func Example() {
+	m, err := weights.OpenModel(filepath.Join("..", "testdata", "tiny-sd"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, class, err := m.Component("text_encoder")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var cfg struct {
+		HiddenSize           int `json:"hidden_size"`
+		MaxPositionEmbedding int `json:"max_position_embeddings"`
+	}
+	if err := weights.ReadComponentConfig(dir, &cfg); err != nil {
+		log.Fatal(err)
+	}
+	store, err := weights.Open(dir) // or weights.Open(dir, weights.WithVariant("fp16"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	emb := store.View().Sub("text_model").Sub("embeddings")
+	pos, err := emb.Tensor("position_embedding.weight", cfg.MaxPositionEmbedding, cfg.HiddenSize)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(class, pos.Shape())
+	_, err = emb.Tensor("position_embedding.weight", cfg.MaxPositionEmbedding, cfg.HiddenSize+1)
+	fmt.Println(err != nil)
+	// Output:
+	// CLIPTextModel (77, 32)
+	// true
+}

@@ -1,0 +1,21 @@
+//go:build !unix
+
+package weights
+
+import (
+	"fmt"
+	"os"
+)
+
+// mapFile reads the whole file: this platform has no mapping support here.
+func mapFile(path string, _ bool) (data []byte, release func() error, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if fi.IsDir() {
+		return nil, nil, fmt.Errorf("%s is a directory", path)
+	}
+	data, err = os.ReadFile(path)
+	return data, func() error { return nil }, err
+}

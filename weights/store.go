@@ -1,0 +1,283 @@
+package weights
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"gorgonia.org/tensor"
+)
+
+// Request is one tensor a model asked a Store for: the full checkpoint name and the shape it
+// expected (nil when the caller gave none).
+type Request struct {
+	Name  string
+	Shape []int
+}
+
+// String formats r the way manifests write it: "name\t[a, b]".
+func (r Request) String() string { return r.Name + "\t" + formatShape(r.Shape) }
+
+// backend is what a Store reads from: a parsed file, the synthetic generator, or a map.
+type backend interface {
+	// names lists the tensors held, in file order where there is one.
+	names() []string
+	// shape reports a tensor's shape; ok is false when it is absent. A backend that answers
+	// any shape (unrestricted synthetic) returns (nil, true).
+	shape(name string) (shape []int, ok bool)
+	// load returns the tensor's values; shape has been checked against shape(name).
+	load(name string, shape []int) (*tensor.Dense, error)
+}
+
+// Store hands out the tensors of one weights file (or of a synthetic or in-memory set) as
+// float32 *tensor.Dense values. It records which tensors were fetched (Unused, Requested).
+// A Store is safe for concurrent use.
+//
+// Tensors of a memory-mapped file may alias the mapping: they stay valid until Close.
+// Open with WithCopy to get tensors that outlive the Store.
+type Store struct {
+	desc    string // the file path, or a description such as "synthetic weights", for errors
+	be      backend
+	release func() error
+
+	mu       sync.Mutex
+	fetched  map[string]bool
+	requests []Request
+	closed   bool
+}
+
+func newStore(desc string, be backend, release func() error) *Store {
+	return &Store{desc: desc, be: be, release: release, fetched: map[string]bool{}}
+}
+
+// Path returns the file the Store reads, or a description of its source when it has no file.
+func (s *Store) Path() string { return s.desc }
+
+// Names returns the names of the tensors the Store holds, in file order where the format has
+// one (else sorted). For unrestricted synthetic weights it returns the names requested so far.
+func (s *Store) Names() []string {
+	if n := s.be.names(); n != nil {
+		return n
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range s.requests {
+		if !seen[r.Name] {
+			seen[r.Name] = true
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// Has reports whether the Store holds a tensor called name.
+func (s *Store) Has(name string) bool {
+	_, ok := s.be.shape(name)
+	return ok
+}
+
+// Shape returns the stored shape of the tensor called name. ok is false when it is absent, or
+// when the Store answers every shape (unrestricted synthetic weights).
+func (s *Store) Shape(name string) (shape []int, ok bool) {
+	sh, ok := s.be.shape(name)
+	if !ok || sh == nil {
+		return nil, false
+	}
+	return append([]int(nil), sh...), true
+}
+
+// Tensor returns the tensor called name as float32. When shape is given the stored shape must
+// equal it exactly; the error then names the file, the tensor, and both shapes.
+func (s *Store) Tensor(name string, shape ...int) (*tensor.Dense, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("weights: tensor %q requested from closed store %s", name, s.desc)
+	}
+	var req []int
+	if shape != nil {
+		req = append([]int{}, shape...)
+	}
+	s.requests = append(s.requests, Request{Name: name, Shape: req})
+	s.mu.Unlock()
+
+	for _, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("weights: tensor %q in %s: requested shape %s has a negative dimension", name, s.desc, formatShape(shape))
+		}
+	}
+	stored, ok := s.be.shape(name)
+	if !ok {
+		return nil, s.missing(name)
+	}
+	if stored == nil { // the backend answers any shape
+		if shape == nil {
+			return nil, fmt.Errorf("weights: tensor %q from %s: a shape is required", name, s.desc)
+		}
+		stored = shape
+	} else if shape != nil && !equalShape(stored, shape) {
+		return nil, fmt.Errorf("weights: tensor %q in %s has shape %s, want %s", name, s.desc, formatShape(stored), formatShape(shape))
+	}
+	t, err := s.be.load(name, stored)
+	if err != nil {
+		return nil, fmt.Errorf("weights: tensor %q in %s: %w", name, s.desc, err)
+	}
+	s.mu.Lock()
+	s.fetched[name] = true
+	s.mu.Unlock()
+	return t, nil
+}
+
+// missing builds the error for an absent tensor, with near names (same parent) as a hint.
+func (s *Store) missing(name string) error {
+	parent := name
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		parent = name[:i+1]
+	} else {
+		parent = ""
+	}
+	var near []string
+	for _, n := range s.be.names() {
+		if parent != "" && strings.HasPrefix(n, parent) {
+			near = append(near, n)
+			if len(near) == 4 {
+				break
+			}
+		}
+	}
+	if len(near) > 0 {
+		return fmt.Errorf("weights: tensor %q not found in %s (present under %q: %s)", name, s.desc, parent, strings.Join(near, ", "))
+	}
+	return fmt.Errorf("weights: tensor %q not found in %s", name, s.desc)
+}
+
+// Unused returns, sorted, the names of the tensors held that were never fetched successfully.
+func (s *Store) Unused() []string {
+	names := s.be.names()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, n := range names {
+		if !s.fetched[n] {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Requested returns every Tensor request made so far, in order, including failed ones.
+func (s *Store) Requested() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Request, len(s.requests))
+	copy(out, s.requests)
+	return out
+}
+
+// View returns a View of the whole Store (empty prefix).
+func (s *Store) View() View { return View{src: s} }
+
+// Close releases the file mapping. Tensors that alias it must not be used afterwards.
+// Close is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.release != nil {
+		if err := s.release(); err != nil {
+			return fmt.Errorf("weights: closing %s: %w", s.desc, err)
+		}
+	}
+	return nil
+}
+
+func equalShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// formatShape writes a shape as manifests do: "[320, 4, 3, 3]".
+func formatShape(s []int) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, d := range s {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, d)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func numElements(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// newDense wraps data (len = product of shape) in a *tensor.Dense without copying. gorgonia's
+// tensor package panics on some shapes (e.g. zero-sized); that becomes an error.
+func newDense(shape []int, data []float32) (t *tensor.Dense, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("cannot make a tensor of shape %s: %v", formatShape(shape), r)
+		}
+	}()
+	if len(data) == 0 {
+		return nil, fmt.Errorf("tensor of shape %s has no elements", formatShape(shape))
+	}
+	if len(shape) == 0 {
+		return tensor.New(tensor.FromScalar(data[0])), nil
+	}
+	return tensor.New(tensor.WithShape(append([]int(nil), shape...)...), tensor.WithBacking(data)), nil
+}
+
+// memBackend holds tensors already in memory (FromTensors).
+type memBackend struct {
+	order []string
+	m     map[string]*tensor.Dense
+}
+
+func (b *memBackend) names() []string { return append([]string(nil), b.order...) }
+
+func (b *memBackend) shape(name string) ([]int, bool) {
+	t, ok := b.m[name]
+	if !ok {
+		return nil, false
+	}
+	return []int(t.Shape()), true
+}
+
+func (b *memBackend) load(name string, _ []int) (*tensor.Dense, error) { return b.m[name], nil }
+
+// FromTensors makes a Store over tensors already in memory (float32 only), for tests and for
+// plugging weights from elsewhere into model constructors. desc names the set in errors.
+func FromTensors(desc string, tensors map[string]*tensor.Dense) (*Store, error) {
+	b := &memBackend{m: map[string]*tensor.Dense{}}
+	for name, t := range tensors {
+		if t == nil || t.Dtype() != tensor.Float32 {
+			return nil, fmt.Errorf("weights: FromTensors %s: tensor %q is not a float32 tensor", desc, name)
+		}
+		b.order = append(b.order, name)
+		b.m[name] = t
+	}
+	sort.Strings(b.order)
+	return newStore(desc, b, nil), nil
+}

@@ -1,0 +1,136 @@
+package weights
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+
+	"gorgonia.org/tensor"
+)
+
+// syntheticBackend answers names by the rule of testdata/SYNTHETIC.md. With allowed nil it
+// answers every name and shape; otherwise only the listed names, with their shapes.
+type syntheticBackend struct {
+	allowed map[string][]int
+	order   []string
+}
+
+func (b *syntheticBackend) names() []string {
+	if b.allowed == nil {
+		return nil
+	}
+	return append([]string(nil), b.order...)
+}
+
+func (b *syntheticBackend) shape(name string) ([]int, bool) {
+	if b.allowed == nil {
+		return nil, true
+	}
+	s, ok := b.allowed[name]
+	return s, ok
+}
+
+func (b *syntheticBackend) load(name string, shape []int) (*tensor.Dense, error) {
+	n := numElements(shape)
+	if n <= 0 {
+		return nil, fmt.Errorf("shape %s has no elements", formatShape(shape))
+	}
+	out := make([]float32, n)
+	FillSynthetic(out, name, shape)
+	return newDense(shape, out)
+}
+
+// NewSynthetic returns a Store that answers every tensor name and requested shape with the
+// deterministic synthetic weights of testdata/SYNTHETIC.md (the weights behind
+// testdata/fullsize-golden.safetensors). Tensor requires a shape. Has reports true for every
+// name, Names lists the names requested so far, and Requested records every request, in
+// order, for comparison with a manifest (DiffManifest).
+func NewSynthetic() *Store {
+	return newStore("synthetic weights", &syntheticBackend{}, nil)
+}
+
+// NewSyntheticFromManifest is NewSynthetic restricted to the tensors of a manifest: only
+// listed names are present, with exactly the listed shapes, so a model built from it gets the
+// same strict checks (and Unused report) as from the real checkpoint.
+func NewSyntheticFromManifest(manifest []Request) (*Store, error) {
+	b := &syntheticBackend{allowed: map[string][]int{}}
+	for _, r := range manifest {
+		if _, dup := b.allowed[r.Name]; dup {
+			return nil, fmt.Errorf("weights: manifest lists %q twice", r.Name)
+		}
+		if r.Shape == nil {
+			return nil, fmt.Errorf("weights: manifest entry %q has no shape", r.Name)
+		}
+		b.allowed[r.Name] = append([]int{}, r.Shape...)
+		b.order = append(b.order, r.Name)
+	}
+	return newStore("synthetic weights (manifest)", b, nil), nil
+}
+
+// FillSynthetic writes the synthetic weights of the tensor name with the given shape into dst
+// (len(dst) = product of shape), bit-exactly as testdata/SYNTHETIC.md specifies. Large tensors
+// are generated on all cores.
+func FillSynthetic(dst []float32, name string, shape []int) {
+	h := uint32(2166136261) // FNV-1a 32
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	var kind int // 0 bias, 1 norm weight, 2 embedding, 3 fan-in scaled
+	scale := 0.0
+	switch {
+	case len(shape) >= 2 && strings.Contains(name, "embedding"):
+		kind = 2
+	case len(shape) >= 2:
+		kind = 3
+		fanIn := 1
+		for _, d := range shape[1:] {
+			fanIn *= d
+		}
+		scale = math.Sqrt(3 / float64(fanIn))
+	case strings.Contains(name, "norm") && strings.HasSuffix(name, ".weight"):
+		kind = 1
+	}
+	fill := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := uint32(i)*2654435761 + h
+			x ^= x >> 16
+			x *= 0x85EBCA6B
+			x ^= x >> 13
+			x *= 0xC2B2AE35
+			x ^= x >> 16
+			u := float64(x>>8)/(1<<24)*2 - 1
+			var v float64
+			switch kind {
+			case 0:
+				v = 0.1 * u
+			case 1:
+				v = 1 + 0.2*u
+			case 2:
+				v = 0.05 * u
+			default:
+				v = u * scale
+			}
+			dst[i] = float32(v)
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	const minChunk = 1 << 16
+	if workers < 2 || len(dst) < 2*minChunk {
+		fill(0, len(dst))
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (len(dst) + workers - 1) / workers
+	for lo := 0; lo < len(dst); lo += chunk {
+		hi := min(lo+chunk, len(dst))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fill(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
