@@ -1,0 +1,124 @@
+package kernels
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// actInputs returns random values of several magnitudes plus the special and boundary cases.
+func actInputs(n int) []float32 {
+	r := rand.New(rand.NewSource(8))
+	x := make([]float32, 0, n+32)
+	for i := 0; i < n; i++ {
+		x = append(x, float32(r.NormFloat64()*math.Pow(10, float64(r.Intn(4)-1))))
+	}
+	return append(x, 0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 4, -4, 5, -5, 9, -9, 30, -30,
+		80, -80, 88, -88, 88.7, -87.3, 100, -100, 200, -200, 1e10, -1e10)
+}
+
+// checkUnary compares f (fast and plain) with ref, element by element, against tolerance
+// absTol + relTol·|ref|, for lengths around the vector width and in place.
+func checkUnary(t *testing.T, name string, f func(dst, src []float32), ref func(float64) float64, absTol, relTol float64) {
+	x := actInputs(1000)
+	for _, n := range []int{0, 1, 7, 8, 9, 17, 31, len(x)} {
+		src := x[len(x)-n:]
+		fast, plain := make([]float32, n), make([]float32, n)
+		f(fast, src)
+		withAVX2(false, func() { f(plain, src) })
+		var worstAbs, worstRel float64
+		for i, v := range src {
+			want := float64(float32(ref(float64(v)))) // rounded, so overflow is +Inf
+			for _, got := range []float32{fast[i], plain[i]} {
+				g := float64(got)
+				if math.IsInf(want, 0) || math.IsNaN(want) {
+					if g != want && !(math.IsNaN(want) && math.IsNaN(g)) {
+						t.Errorf("%s(%g) = %g, want %g", name, v, g, want)
+					}
+					continue
+				}
+				e := math.Abs(g - want)
+				worstAbs = math.Max(worstAbs, e)
+				if want != 0 {
+					worstRel = math.Max(worstRel, e/math.Abs(want))
+				}
+				if e > absTol+relTol*math.Abs(want) {
+					t.Errorf("%s(%g) = %g, want %g (error %.3g)", name, v, g, want, e)
+				}
+			}
+		}
+		if n == len(x) {
+			t.Logf("%s: max abs error %.3g, max rel error %.3g over %d inputs", name, worstAbs, worstRel, n)
+		}
+		copy(fast, src)
+		f(fast, fast)
+		for i := range fast {
+			if math.Float32bits(fast[i]) != math.Float32bits(plain[i]) && !(useAVX2 && closeF32(fast[i], plain[i])) {
+				t.Errorf("%s in place: %g vs %g at %d", name, fast[i], plain[i], i)
+				break
+			}
+		}
+	}
+}
+
+// closeF32 reports whether a and b agree to a few ulp (the fast path need not match the twin bit
+// for bit, only both the reference).
+func closeF32(a, b float32) bool {
+	if a == b || (a != a && b != b) {
+		return true
+	}
+	return math.Abs(float64(a)-float64(b)) <= 4e-7*math.Max(math.Abs(float64(a)), 1e-30)+1e-38
+}
+
+func TestExp(t *testing.T) {
+	checkUnary(t, "Exp", Exp, math.Exp, 1e-38, 3e-7)
+}
+
+func TestSiLU(t *testing.T) {
+	// Below about −88, e^−x overflows float32 and SiLU is −0 (as in torch); the true value is < 1e-36.
+	checkUnary(t, "SiLU", SiLU, func(x float64) float64 { return x / (1 + math.Exp(-x)) }, 1e-36, 5e-7)
+}
+
+func TestQuickGELU(t *testing.T) {
+	// 1.702 and 1.702·x are rounded to float32 first, as torch's float32 kernel does; that rounding
+	// alone moves e^(−1.702x) by up to |1.702x|·2^-24 relative.
+	checkUnary(t, "QuickGELU", QuickGELU, func(x float64) float64 {
+		return x / (1 + math.Exp(-float64(float32(1.702)*float32(x))))
+	}, 1e-36, 5e-7)
+}
+
+func TestGELU(t *testing.T) {
+	checkUnary(t, "GELU", GELU, func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }, 1e-6, 1e-6)
+}
+
+func TestGEGLU(t *testing.T) {
+	r := rand.New(rand.NewSource(9))
+	for _, s := range []struct{ rows, cols int }{{1, 1}, {3, 5}, {7, 33}, {64, 1280}} {
+		src := randSlice(r, s.rows*2*s.cols, 2)
+		fast, plain := make([]float32, s.rows*s.cols), make([]float32, s.rows*s.cols)
+		GEGLU(fast, src, s.rows, s.cols)
+		withAVX2(false, func() { GEGLU(plain, src, s.rows, s.cols) })
+		var worst float64
+		for i := 0; i < s.rows; i++ {
+			for j := 0; j < s.cols; j++ {
+				a, g := float64(src[i*2*s.cols+j]), float64(src[i*2*s.cols+s.cols+j])
+				want := a * 0.5 * g * (1 + math.Erf(g/math.Sqrt2))
+				for _, got := range []float32{fast[i*s.cols+j], plain[i*s.cols+j]} {
+					e := math.Abs(float64(got) - want)
+					// GELU's absolute error is about 1e-7·|g| (erf's error times g/2), and a multiplies it.
+					worst = math.Max(worst, e/math.Max(1, math.Abs(a)*math.Max(1, math.Abs(g))))
+				}
+			}
+		}
+		t.Logf("%v: max error %.3g", s, worst)
+		if worst > 1e-6 {
+			t.Errorf("%v: GEGLU error %.3g", s, worst)
+		}
+		GEGLU(src, src, s.rows, s.cols)
+		for i := range fast {
+			if !closeF32(src[i], fast[i]) {
+				t.Fatalf("%v: in-place GEGLU differs at %d: %g vs %g", s, i, src[i], fast[i])
+			}
+		}
+	}
+}

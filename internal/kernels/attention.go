@@ -1,0 +1,247 @@
+package kernels
+
+import (
+	"math"
+	"sync"
+)
+
+// AttentionParams describes multi-head scaled dot-product attention. Q is Batch×Nq×(Heads·HeadDim)
+// row-major, K and V are Batch×Nk×(Heads·HeadDim); head h uses columns h·HeadDim … (h+1)·HeadDim−1
+// (the layout a Linear projection produces, so no permute is needed). Out has Q's layout.
+type AttentionParams struct {
+	Batch, Heads, Nq, Nk, HeadDim int
+	Scale                         float32 // usually 1/sqrt(HeadDim)
+	Causal                        bool    // query i attends to keys 0..i only (CLIP's text encoder)
+}
+
+// Tile sizes. attnBQ is a multiple of the micro-kernel's 6 rows, attnBK of its 16 columns.
+const (
+	attnBQ = 48
+	attnBK = 64
+	attnMR = 6
+	attnNR = 16
+)
+
+// Attention computes out = softmax(Scale·Q·Kᵀ (+ causal mask))·V per batch and head without ever
+// forming the Nq×Nk score matrix: queries are processed in tiles of attnBQ rows, keys in tiles of
+// attnBK, with a running maximum, running sum and output accumulator per query (the online softmax
+// of flash attention). Each worker holds O((Nk + attnBQ)·HeadDim) floats of scratch from a pool.
+// out must not overlap q, k or v.
+func Attention(p AttentionParams, q, k, v, out []float32) {
+	if p.Batch*p.Heads*p.Nq == 0 {
+		return
+	}
+	w := p.Heads * p.HeadDim
+	_ = q[p.Batch*p.Nq*w-1]
+	_ = out[p.Batch*p.Nq*w-1]
+	if p.Nk == 0 {
+		clear(out[:p.Batch*p.Nq*w])
+		return
+	}
+	_ = k[p.Batch*p.Nk*w-1]
+	_ = v[p.Batch*p.Nk*w-1]
+	job := attnJobs.Get().(*attnJob)
+	job.p, job.q, job.k, job.v, job.out = p, q, k, v, out
+	job.nqb = (p.Nq + attnBQ - 1) / attnBQ
+	tasks := p.Batch * p.Heads * job.nqb
+	if workers() == 1 || tasks == 1 {
+		job.run(0, tasks)
+	} else {
+		parallelFor(tasks, 1, job.run)
+	}
+	job.q, job.k, job.v, job.out = nil, nil, nil, nil
+	attnJobs.Put(job)
+}
+
+// attnJob carries one Attention call's arguments to its workers (pooled so a call does not allocate).
+type attnJob struct {
+	p            AttentionParams
+	q, k, v, out []float32
+	nqb          int // query tiles per (batch, head)
+}
+
+var attnJobs = sync.Pool{New: func() any { return new(attnJob) }}
+
+// attnScratch is one worker's memory.
+type attnScratch struct {
+	kp   []float32 // Kᵀ of the current head in panels of attnNR keys: panel j is HeadDim×attnNR
+	vp   []float32 // V of the current head, nkPad×dp (dp = HeadDim rounded up to 8, zero padded)
+	qt   []float32 // query tile, attnBQ×HeadDim, scaled by Scale·log2(e)
+	s    []float32 // score / probability tile, attnBQ×attnBK
+	o    []float32 // output accumulator, attnBQ×dp
+	m, l []float32 // running max (log2 domain) and running sum per query
+}
+
+var attnScratches = sync.Pool{New: func() any { return new(attnScratch) }}
+
+func attnGrow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// run processes tasks [lo, hi); task t is query tile t%nqb of head (t/nqb)%Heads of batch t/nqb/Heads.
+func (j *attnJob) run(lo, hi int) {
+	p := j.p
+	d := p.HeadDim
+	dp := (d + 7) &^ 7
+	nkPad := (p.Nk + attnNR - 1) &^ (attnNR - 1)
+	sc := attnScratches.Get().(*attnScratch)
+	sc.kp = attnGrow(sc.kp, nkPad*d)
+	sc.vp = attnGrow(sc.vp, nkPad*dp)
+	sc.qt = attnGrow(sc.qt, attnBQ*d)
+	sc.s = attnGrow(sc.s, attnBQ*attnBK)
+	sc.o = attnGrow(sc.o, attnBQ*dp)
+	sc.m = attnGrow(sc.m, attnBQ)
+	sc.l = attnGrow(sc.l, attnBQ)
+	packed := -1
+	for t := lo; t < hi; t++ {
+		bh := t / j.nqb
+		if bh != packed {
+			j.packHead(sc, bh/p.Heads, bh%p.Heads, dp, nkPad)
+			packed = bh
+		}
+		j.tile(sc, bh/p.Heads, bh%p.Heads, (t%j.nqb)*attnBQ, dp)
+	}
+	attnScratches.Put(sc)
+}
+
+// packHead copies head h of batch b's keys, transposed into panels, and values into sc.
+func (j *attnJob) packHead(sc *attnScratch, b, h, dp, nkPad int) {
+	p := j.p
+	d, w := p.HeadDim, p.Heads*p.HeadDim
+	k := j.k[b*p.Nk*w+h*d:]
+	v := j.v[b*p.Nk*w+h*d:]
+	for key := 0; key < nkPad; key++ {
+		panel := sc.kp[(key/attnNR)*d*attnNR+key%attnNR:]
+		vrow := sc.vp[key*dp : (key+1)*dp]
+		if key >= p.Nk {
+			for i := 0; i < d; i++ {
+				panel[i*attnNR] = 0
+			}
+			clear(vrow)
+			continue
+		}
+		kr := k[key*w : key*w+d]
+		for i, x := range kr {
+			panel[i*attnNR] = x
+		}
+		copy(vrow, v[key*w:key*w+d])
+		clear(vrow[d:])
+	}
+}
+
+// tile computes the outputs of queries q0 … q0+attnBQ−1 (clipped to Nq) of head h of batch b.
+func (j *attnJob) tile(sc *attnScratch, b, h, q0, dp int) {
+	p := j.p
+	d, w := p.HeadDim, p.Heads*p.HeadDim
+	nq := min(attnBQ, p.Nq-q0)
+	rows := (nq + attnMR - 1) / attnMR * attnMR
+	// Scale by log2(e) as well so the softmax can use 2^x.
+	qs := p.Scale * math.Log2E
+	qsrc := j.q[(b*p.Nq+q0)*w+h*d:]
+	for i := 0; i < rows; i++ {
+		qr := sc.qt[i*d : (i+1)*d]
+		if i >= nq {
+			clear(qr)
+			continue
+		}
+		elemScale(qr, qsrc[i*w:i*w+d], qs)
+	}
+	o := sc.o[:rows*dp]
+	clear(o)
+	for i := 0; i < rows; i++ {
+		sc.m[i] = float32(math.Inf(-1))
+		sc.l[i] = 0
+	}
+	kEnd := p.Nk
+	if p.Causal {
+		kEnd = min(p.Nk, q0+nq)
+	}
+	for k0 := 0; k0 < kEnd; k0 += attnBK {
+		nk := min(attnBK, kEnd-k0)
+		nkr := (nk + attnNR - 1) &^ (attnNR - 1)
+		// Scores S = Q̃·Kᵀ for this key tile, row stride attnBK.
+		for c := 0; c < nkr; c += attnNR {
+			attnDot(rows, d, sc.qt, sc.kp[(k0+c)*d:], sc.s[c:], attnBK)
+		}
+		for i := 0; i < nq; i++ {
+			valid := nk
+			if p.Causal {
+				valid = min(nk, q0+i+1-k0)
+			}
+			srow := sc.s[i*attnBK : i*attnBK+nk]
+			if valid <= 0 {
+				clear(srow)
+				continue
+			}
+			mOld := sc.m[i]
+			mNew, sum := attnSoftmaxRow(srow[:valid], mOld)
+			clear(srow[valid:])
+			alpha := exp2NegGo(mOld - mNew)
+			sc.m[i] = mNew
+			sc.l[i] = sc.l[i]*alpha + sum
+			if alpha != 1 {
+				elemScale(o[i*dp:(i+1)*dp], o[i*dp:(i+1)*dp], alpha)
+			}
+		}
+		// Padding rows nq … rows−1 hold scores of zero queries; zero them so they add nothing.
+		clear(sc.s[nq*attnBK : rows*attnBK])
+		attnAccum(rows, nk, dp, sc.s, sc.vp[k0*dp:], o)
+	}
+	dst := j.out[(b*p.Nq+q0)*w+h*d:]
+	for i := 0; i < nq; i++ {
+		elemScale(dst[i*w:i*w+d], o[i*dp:i*dp+d], 1/sc.l[i])
+	}
+}
+
+// attnDot sets s[i·lds + c] = Σ_t q[i·d + t]·kp[t·attnNR + c] for i < rows (a multiple of 6) and
+// c < attnNR: one panel of scores.
+func attnDot(rows, d int, q, kp, s []float32, lds int) {
+	for i := 0; i < rows; i++ {
+		qr := q[i*d : (i+1)*d]
+		var acc [attnNR]float32
+		for t, x := range qr {
+			kr := kp[t*attnNR : (t+1)*attnNR]
+			for c := range acc {
+				acc[c] += x * kr[c]
+			}
+		}
+		copy(s[i*lds:i*lds+attnNR], acc[:])
+	}
+}
+
+// attnSoftmaxRow updates one query's running maximum with the scores s (log2 domain), replaces s
+// by 2^(s − max) and returns the new maximum and the sum of s.
+func attnSoftmaxRow(s []float32, mOld float32) (mNew, sum float32) {
+	mNew = mOld
+	for _, x := range s {
+		if x > mNew {
+			mNew = x
+		}
+	}
+	for i, x := range s {
+		e := exp2NegGo(x - mNew)
+		s[i] = e
+		sum += e
+	}
+	return mNew, sum
+}
+
+// attnAccum adds P·V to o: o[i·dp + c] += Σ_{t<nk} s[i·attnBK + t]·v[t·dp + c] for i < rows and
+// c < dp.
+func attnAccum(rows, nk, dp int, s, v, o []float32) {
+	for i := 0; i < rows; i++ {
+		or := o[i*dp : (i+1)*dp]
+		for t, pr := range s[i*attnBK : i*attnBK+nk] {
+			if pr == 0 {
+				continue
+			}
+			vr := v[t*dp : (t+1)*dp]
+			for c := range or {
+				or[c] += pr * vr[c]
+			}
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package kernels
+
+import (
+	"math/rand"
+	"testing"
+)
+
+func TestElementWise(t *testing.T) {
+	r := rand.New(rand.NewSource(10))
+	for _, n := range []int{0, 1, 7, 8, 33, 100003} {
+		a, b := randSlice(r, n, 1), randSlice(r, n, 1)
+		for _, avx := range []bool{true, false} {
+			withAVX2(avx, func() {
+				dst := make([]float32, n)
+				Add(dst, a, b)
+				for i := range dst {
+					if dst[i] != a[i]+b[i] {
+						t.Fatalf("Add n=%d avx=%v: wrong at %d", n, avx, i)
+					}
+				}
+				Scale(dst, a, 0.3)
+				for i := range dst {
+					if dst[i] != a[i]*0.3 {
+						t.Fatalf("Scale n=%d avx=%v: wrong at %d", n, avx, i)
+					}
+				}
+				copy(dst, a)
+				Add(dst, dst, b)
+				for i := range dst {
+					if dst[i] != a[i]+b[i] {
+						t.Fatalf("Add in place n=%d avx=%v: wrong at %d", n, avx, i)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestAddChannelBias(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	for _, s := range []struct{ n, c, hw int }{{1, 1, 1}, {2, 3, 5}, {2, 320, 64 * 64}, {1, 7, 9}} {
+		for _, avx := range []bool{true, false} {
+			x := randSlice(r, s.n*s.c*s.hw, 1)
+			bias := randSlice(r, s.n*s.c, 1)
+			want := append([]float32(nil), x...)
+			for i := range want {
+				want[i] += bias[i/s.hw]
+			}
+			withAVX2(avx, func() { AddChannelBias(x, s.n, s.c, s.hw, bias) })
+			for i := range x {
+				if x[i] != want[i] {
+					t.Fatalf("%v avx=%v: wrong at %d", s, avx, i)
+				}
+			}
+		}
+	}
+}
+
+func TestUpsampleNearest2x(t *testing.T) {
+	r := rand.New(rand.NewSource(12))
+	for _, s := range []struct{ nc, h, w int }{{1, 1, 1}, {2, 3, 5}, {3, 8, 8}, {640, 32, 32}, {1, 7, 13}} {
+		for _, avx := range []bool{true, false} {
+			src := randSlice(r, s.nc*s.h*s.w, 1)
+			dst := make([]float32, 4*len(src))
+			withAVX2(avx, func() { UpsampleNearest2x(dst, src, s.nc, s.h, s.w) })
+			for p := 0; p < s.nc; p++ {
+				for y := 0; y < 2*s.h; y++ {
+					for x := 0; x < 2*s.w; x++ {
+						if dst[(p*2*s.h+y)*2*s.w+x] != src[(p*s.h+y/2)*s.w+x/2] {
+							t.Fatalf("%v avx=%v: wrong at plane %d (%d,%d)", s, avx, p, y, x)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestTranspose(t *testing.T) {
+	r := rand.New(rand.NewSource(13))
+	for _, s := range []struct{ b, rows, cols int }{{1, 1, 1}, {1, 1, 9}, {2, 3, 5}, {2, 33, 65}, {1, 320, 4096}, {3, 8, 8}} {
+		for _, avx := range []bool{true, false} {
+			src := randSlice(r, s.b*s.rows*s.cols, 1)
+			dst := make([]float32, len(src))
+			withAVX2(avx, func() { Transpose(dst, src, s.b, s.rows, s.cols) })
+			for b := 0; b < s.b; b++ {
+				for i := 0; i < s.rows; i++ {
+					for j := 0; j < s.cols; j++ {
+						if dst[(b*s.cols+j)*s.rows+i] != src[(b*s.rows+i)*s.cols+j] {
+							t.Fatalf("%v avx=%v: wrong at batch %d (%d,%d)", s, avx, b, i, j)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestConcatChannels(t *testing.T) {
+	r := rand.New(rand.NewSource(14))
+	n, ca, cb, hw := 2, 3, 5, 7
+	a, b := randSlice(r, n*ca*hw, 1), randSlice(r, n*cb*hw, 1)
+	dst := make([]float32, n*(ca+cb)*hw)
+	ConcatChannels(dst, a, b, n, ca, cb, hw)
+	for i := 0; i < n; i++ {
+		for c := 0; c < ca+cb; c++ {
+			for p := 0; p < hw; p++ {
+				var want float32
+				if c < ca {
+					want = a[(i*ca+c)*hw+p]
+				} else {
+					want = b[(i*cb+c-ca)*hw+p]
+				}
+				if got := dst[(i*(ca+cb)+c)*hw+p]; got != want {
+					t.Fatalf("sample %d channel %d: %g, want %g", i, c, got, want)
+				}
+			}
+		}
+	}
+}

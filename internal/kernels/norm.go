@@ -1,0 +1,131 @@
+package kernels
+
+import (
+	"math"
+	"sync"
+)
+
+// GroupNorm normalises x (NCHW: n×c×hw) over groups of c/groups consecutive channels and writes
+// y = (x−mean)/sqrt(var+eps)·gamma[ch] + beta[ch], followed by SiLU when silu is set (the
+// GroupNorm→SiLU pair of every ResNet block). Statistics are the biased mean and variance of each
+// (sample, group), accumulated in float64 in two passes. gamma and beta have c entries; nil means
+// 1 and 0. y may alias x.
+func GroupNorm(x, y []float32, n, c, hw, groups int, eps float32, gamma, beta []float32, silu bool) {
+	if n*c*hw == 0 {
+		return
+	}
+	_ = x[n*c*hw-1]
+	_ = y[n*c*hw-1]
+	j := normJobs.Get().(*normJob)
+	*j = normJob{x: x, y: y, cg: c / groups, hw: hw, groups: groups, eps: eps, gamma: gamma, beta: beta, silu: silu}
+	tasks := n * groups
+	grain := max(1, (1<<14)/(j.cg*hw))
+	if workers() == 1 || tasks <= grain {
+		j.run(0, tasks)
+	} else {
+		parallelFor(tasks, grain, j.run)
+	}
+	*j = normJob{}
+	normJobs.Put(j)
+}
+
+// normJob carries a GroupNorm call's arguments to its workers (pooled: a call does not allocate).
+type normJob struct {
+	x, y, gamma, beta []float32
+	cg, hw, groups    int
+	eps               float32
+	silu              bool
+}
+
+var normJobs = sync.Pool{New: func() any { return new(normJob) }}
+
+// run normalises (sample, group) blocks [lo, hi).
+func (j *normJob) run(lo, hi int) {
+	size := j.cg * j.hw
+	for t := lo; t < hi; t++ {
+		off := t * size
+		normGroup(j.x[off:off+size], j.y[off:off+size], (t%j.groups)*j.cg, j.cg, j.hw, j.eps, j.gamma, j.beta, j.silu)
+	}
+}
+
+// LayerNorm normalises each of rows rows of x (rows×cols) over its cols values and writes
+// y = (x−mean)/sqrt(var+eps)·gamma + beta (biased variance, as torch.nn.LayerNorm). gamma and beta
+// have cols entries; nil means 1 and 0. y may alias x.
+func LayerNorm(x, y []float32, rows, cols int, eps float32, gamma, beta []float32) {
+	if rows*cols == 0 {
+		return
+	}
+	_ = x[rows*cols-1]
+	_ = y[rows*cols-1]
+	grain := (1<<14 + cols - 1) / cols
+	parallelFor(rows, grain, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
+			mean, rstd := normMoments(xr, eps)
+			normRow(xr, yr, mean, rstd, gamma, beta)
+		}
+	})
+}
+
+// normGroup normalises one (sample, group) block of cg channels of hw values starting at channel ch0.
+func normGroup(x, y []float32, ch0, cg, hw int, eps float32, gamma, beta []float32, silu bool) {
+	mean, rstd := normMoments(x, eps)
+	for ci := 0; ci < cg; ci++ {
+		s := float32(rstd)
+		if gamma != nil {
+			s = float32(rstd * float64(gamma[ch0+ci]))
+		}
+		var b float32
+		if beta != nil {
+			b = beta[ch0+ci]
+		}
+		normAffine(x[ci*hw:(ci+1)*hw], y[ci*hw:(ci+1)*hw], float32(mean), s, b, silu)
+	}
+}
+
+// normMoments returns the mean of x and 1/sqrt(var+eps) for its biased variance, both accumulated
+// in float64 in two passes (the variance around the mean, so no cancellation).
+func normMoments(x []float32, eps float32) (mean, rstd float64) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean = sum / float64(len(x))
+	var ss float64
+	for _, v := range x {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	return mean, 1 / math.Sqrt(ss/float64(len(x))+float64(eps))
+}
+
+// normAffine sets y = (x−m)·s + b, then SiLU if silu. Subtracting the mean first (rather than
+// folding it into b) keeps the result exact when the spread is tiny next to the mean.
+func normAffine(x, y []float32, m, s, b float32, silu bool) {
+	y = y[:len(x)]
+	if silu {
+		for i, v := range x {
+			y[i] = actSiLUGo((v-m)*s + b)
+		}
+		return
+	}
+	for i, v := range x {
+		y[i] = (v-m)*s + b
+	}
+}
+
+// normRow sets y = (x−mean)·rstd·gamma + beta for one LayerNorm row.
+func normRow(x, y []float32, mean, rstd float64, gamma, beta []float32) {
+	y = y[:len(x)]
+	m, s := float32(mean), float32(rstd)
+	for i, v := range x {
+		t := (v - m) * s
+		if gamma != nil {
+			t *= gamma[i]
+		}
+		if beta != nil {
+			t += beta[i]
+		}
+		y[i] = t
+	}
+}

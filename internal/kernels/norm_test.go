@@ -1,0 +1,143 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"runtime"
+	"testing"
+)
+
+func normRef(x []float32, n, c, hw, groups int, eps float32, gamma, beta []float32, silu bool) []float64 {
+	y := make([]float64, len(x))
+	cg := c / groups
+	size := cg * hw
+	for t := 0; t < n*groups; t++ {
+		xs := x[t*size : (t+1)*size]
+		var sum float64
+		for _, v := range xs {
+			sum += float64(v)
+		}
+		mean := sum / float64(size)
+		var ss float64
+		for _, v := range xs {
+			ss += (float64(v) - mean) * (float64(v) - mean)
+		}
+		rstd := 1 / math.Sqrt(ss/float64(size)+float64(eps))
+		for i, v := range xs {
+			ch := (t%groups)*cg + i/hw
+			o := (float64(v) - mean) * rstd
+			if gamma != nil {
+				o *= float64(gamma[ch])
+			}
+			if beta != nil {
+				o += float64(beta[ch])
+			}
+			if silu {
+				o = o / (1 + math.Exp(-o))
+			}
+			y[t*size+i] = o
+		}
+	}
+	return y
+}
+
+func TestGroupNorm(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	for _, s := range []struct{ n, c, hw, groups int }{
+		{1, 1, 1, 1}, {1, 2, 1, 1}, {1, 4, 3, 2}, {2, 6, 7, 3}, {1, 32, 13, 32}, {2, 64, 17, 32},
+		{1, 320, 64, 32}, {2, 96, 97, 32}, {1, 3, 1000, 1},
+	} {
+		for _, silu := range []bool{false, true} {
+			x := randSlice(r, s.n*s.c*s.hw, 2)
+			for i := range x {
+				x[i] += 3 // an offset, so a one-pass variance would lose digits
+			}
+			gamma, beta := randSlice(r, s.c, 1), randSlice(r, s.c, 1)
+			if s.c == 4 {
+				gamma, beta = nil, nil
+			}
+			ref := normRef(x, s.n, s.c, s.hw, s.groups, 1e-5, gamma, beta, silu)
+			fast, plain := make([]float32, len(x)), make([]float32, len(x))
+			GroupNorm(x, fast, s.n, s.c, s.hw, s.groups, 1e-5, gamma, beta, silu)
+			withAVX2(false, func() { GroupNorm(x, plain, s.n, s.c, s.hw, s.groups, 1e-5, gamma, beta, silu) })
+			ef, mag := maxErr(fast, ref)
+			ep, _ := maxErr(plain, ref)
+			t.Logf("%v silu=%v: max err fast %.3g plain %.3g (|ref| ≤ %.3g)", s, silu, ef, ep, mag)
+			if tol := 1e-5 * math.Max(1, mag); ef > tol || ep > tol {
+				t.Errorf("%v silu=%v: error %.3g / %.3g exceeds %.3g", s, silu, ef, ep, tol)
+			}
+			// In place.
+			GroupNorm(x, x, s.n, s.c, s.hw, s.groups, 1e-5, gamma, beta, silu)
+			for i := range x {
+				if x[i] != fast[i] {
+					t.Fatalf("%v: in-place result differs at %d", s, i)
+				}
+			}
+		}
+	}
+}
+
+func TestLayerNorm(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	for _, s := range []struct{ rows, cols int }{{1, 1}, {1, 2}, {3, 7}, {77, 768}, {5, 13}, {2, 1000}} {
+		x := randSlice(r, s.rows*s.cols, 3)
+		gamma, beta := randSlice(r, s.cols, 1), randSlice(r, s.cols, 1)
+		if s.cols == 13 {
+			gamma, beta = nil, nil
+		}
+		// LayerNorm of rows×cols is GroupNorm with n = rows, one group, one channel... except that
+		// gamma is per column, so build the reference directly.
+		ref := make([]float64, len(x))
+		for i := 0; i < s.rows; i++ {
+			row := normRef(x[i*s.cols:(i+1)*s.cols], 1, 1, s.cols, 1, 1e-5, nil, nil, false)
+			for j, v := range row {
+				if gamma != nil {
+					v = v*float64(gamma[j]) + float64(beta[j])
+				}
+				ref[i*s.cols+j] = v
+			}
+		}
+		fast, plain := make([]float32, len(x)), make([]float32, len(x))
+		LayerNorm(x, fast, s.rows, s.cols, 1e-5, gamma, beta)
+		withAVX2(false, func() { LayerNorm(x, plain, s.rows, s.cols, 1e-5, gamma, beta) })
+		ef, mag := maxErr(fast, ref)
+		ep, _ := maxErr(plain, ref)
+		t.Logf("%v: max err fast %.3g plain %.3g (|ref| ≤ %.3g)", s, ef, ep, mag)
+		if tol := 1e-5 * math.Max(1, mag); ef > tol || ep > tol {
+			t.Errorf("%v: error %.3g / %.3g exceeds %.3g", s, ef, ep, tol)
+		}
+	}
+}
+
+func TestGroupNormAllocs(t *testing.T) {
+	r := rand.New(rand.NewSource(6))
+	x := randSlice(r, 2*64*256, 1)
+	g, b := randSlice(r, 64, 1), randSlice(r, 64, 1)
+	y := make([]float32, len(x))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	GroupNorm(x, y, 2, 64, 256, 32, 1e-5, g, b, true)
+	a := testing.AllocsPerRun(20, func() { GroupNorm(x, y, 2, 64, 256, 32, 1e-5, g, b, true) })
+	t.Logf("allocations per GroupNorm call with GOMAXPROCS=1: %v", a)
+	if a != 0 {
+		t.Errorf("GroupNorm allocates %v times per call", a)
+	}
+}
+
+func BenchmarkGroupNormSiLU(b *testing.B) {
+	for _, s := range []struct{ n, c, h, w int }{{2, 320, 64, 64}, {1, 512, 128, 128}} {
+		b.Run(fmt.Sprintf("%dx%dx%dx%d", s.n, s.c, s.h, s.w), func(b *testing.B) {
+			r := rand.New(rand.NewSource(7))
+			size := s.n * s.c * s.h * s.w
+			x := randSlice(r, size, 1)
+			g, be := randSlice(r, s.c, 1), randSlice(r, s.c, 1)
+			y := make([]float32, size)
+			b.SetBytes(int64(8 * size))
+			for i := 0; i < b.N; i++ {
+				GroupNorm(x, y, s.n, s.c, s.h*s.w, 32, 1e-5, g, be, true)
+			}
+			// FLOPs: mean, variance (3), affine (2) and SiLU (about 20 for exp and the division).
+			b.ReportMetric(25*float64(size)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
