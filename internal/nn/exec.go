@@ -1,0 +1,417 @@
+package nn
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Program is a compiled graph: the nodes needed for its outputs in gorgonia's topological
+// order, with every intermediate assigned a buffer planned at Compile time. Buffers are taken
+// from a pool and returned after their value's last use, so a forward needs only a fraction of
+// the memory of all its intermediates; they are allocated on the first Run and reused by every
+// later one, which allocates nothing (for graphs made of this package's ops).
+//
+// Run never writes into its inputs or into values bound to graph nodes (weights, constants).
+// The tensors Run returns share the Program's buffers: they are valid until the next Run.
+// Runs are serialised by a mutex; a Program is not meant for concurrent use.
+type Program struct {
+	mu sync.Mutex
+
+	vals   []value
+	steps  []step
+	inputs []int // value index of each program input, in Compile order
+	outs   []int // value index of each output, in Compile order
+
+	slotCap []int       // planned capacity of each buffer, in float32s
+	slots   [][]float32 // allocated on the first Run
+	data    [][]float32 // per value: its data during a Run
+	outT    []*tensor.Dense
+	outPtr  []*float32  // backing of each outT, to notice when it must be rebuilt
+	args    [][]float32 // scratch for a step's input data
+
+	peak, arena int64
+}
+
+type valueKind int
+
+const (
+	kindInput    valueKind = iota // program input, bound at Run
+	kindFixed                     // node with a bound value: weights, constants
+	kindComputed                  // result of an op, in a buffer slot
+	kindView                      // alias of another value's data
+)
+
+type value struct {
+	node  *gorgonia.Node
+	kind  valueKind
+	shape tensor.Shape
+	size  int
+	fixed gorgonia.Value // kindFixed
+	slot  int            // kindComputed
+	base  int            // kindView: the value aliased
+}
+
+type step struct {
+	val     int         // value computed
+	k       kernel      // this package's op, nil for a foreign op
+	foreign gorgonia.Op // a gorgonia op not from this package
+	args    []int       // input values, in order
+	free    []int       // slots free after this step
+	fargs   []gorgonia.Value
+}
+
+// Compile plans the execution of outputs (results and taps: any node of g) given the graph
+// inputs, which are bound by position at each Run. Every other leaf the outputs depend on must
+// have a bound value (a weight or constant). Nodes of g the outputs do not need are not run.
+func Compile(g *gorgonia.ExprGraph, inputs, outputs []*gorgonia.Node) (*Program, error) {
+	if g == nil {
+		return nil, fmt.Errorf("nn: Compile: nil graph")
+	}
+	if len(outputs) == 0 {
+		return nil, fmt.Errorf("nn: Compile: no outputs")
+	}
+	sorted, err := gorgonia.Sort(g)
+	if err != nil {
+		return nil, fmt.Errorf("nn: Compile: %w", err)
+	}
+	// gorgonia sorts roots first; execution goes leaves first.
+	order := make([]*gorgonia.Node, len(sorted))
+	for i, n := range sorted {
+		order[len(sorted)-1-i] = n
+	}
+
+	// Keep only what the outputs need.
+	needed := map[*gorgonia.Node]bool{}
+	var mark func(n *gorgonia.Node)
+	mark = func(n *gorgonia.Node) {
+		if needed[n] {
+			return
+		}
+		needed[n] = true
+		for _, c := range children(g, n) {
+			mark(c)
+		}
+	}
+	for i, o := range outputs {
+		if o == nil || o.Graph() != g {
+			return nil, fmt.Errorf("nn: Compile: output %d is nil or not in the graph", i)
+		}
+		mark(o)
+	}
+	inputIdx := map[*gorgonia.Node]int{}
+	for i, in := range inputs {
+		if in == nil || in.Graph() != g {
+			return nil, fmt.Errorf("nn: Compile: input %d is nil or not in the graph", i)
+		}
+		if in.Op() != nil {
+			return nil, fmt.Errorf("nn: Compile: input %d (%s) is computed by %v, not a graph input", i, in.Name(), in.Op())
+		}
+		if _, dup := inputIdx[in]; dup {
+			return nil, fmt.Errorf("nn: Compile: input %d (%s) given twice", i, in.Name())
+		}
+		inputIdx[in] = i
+	}
+
+	p := &Program{inputs: make([]int, len(inputs))}
+	for i := range p.inputs {
+		p.inputs[i] = -1
+	}
+	index := map[*gorgonia.Node]int{}
+	for _, n := range order {
+		if !needed[n] {
+			continue
+		}
+		if n.Dtype() != tensor.Float32 {
+			return nil, fmt.Errorf("nn: Compile: node %s is %v; only float32 graphs run", n.Name(), n.Dtype())
+		}
+		v := value{node: n, shape: n.Shape(), size: shapeSize(n.Shape())}
+		vi := len(p.vals)
+		switch i, isInput := inputIdx[n]; {
+		case isInput:
+			v.kind = kindInput
+			p.inputs[i] = vi
+		case n.Op() == nil || n.Value() != nil && len(children(g, n)) == 0:
+			if n.Value() == nil {
+				return nil, fmt.Errorf("nn: Compile: leaf %s has no value and is not among the inputs", n.Name())
+			}
+			v.kind, v.fixed = kindFixed, n.Value()
+		default:
+			st := step{val: vi}
+			for _, c := range children(g, n) {
+				st.args = append(st.args, index[c])
+			}
+			if o, ok := n.Op().(*Op); ok {
+				st.k = o.k
+				if _, isView := o.k.(viewKernel); isView {
+					v.kind, v.base = kindView, st.args[0]
+				} else {
+					v.kind = kindComputed
+				}
+			} else {
+				st.foreign = n.Op()
+				st.fargs = make([]gorgonia.Value, len(st.args))
+				v.kind = kindComputed
+			}
+			if len(st.args) > len(p.args) {
+				p.args = make([][]float32, len(st.args))
+			}
+			p.steps = append(p.steps, st)
+		}
+		index[n] = vi
+		p.vals = append(p.vals, v)
+	}
+	for i, vi := range p.inputs {
+		if vi < 0 {
+			return nil, fmt.Errorf("nn: Compile: input %d (%s) is not needed by any output", i, inputs[i].Name())
+		}
+	}
+	for _, o := range outputs {
+		p.outs = append(p.outs, index[o])
+	}
+	p.plan()
+	p.data = make([][]float32, len(p.vals))
+	p.outT = make([]*tensor.Dense, len(p.outs))
+	p.outPtr = make([]*float32, len(p.outs))
+	return p, nil
+}
+
+// children returns n's inputs in order.
+func children(g *gorgonia.ExprGraph, n *gorgonia.Node) []*gorgonia.Node {
+	it := g.From(n.ID())
+	if it == nil {
+		return nil
+	}
+	var cs []*gorgonia.Node
+	for it.Next() {
+		cs = append(cs, it.Node().(*gorgonia.Node))
+	}
+	return cs
+}
+
+// root follows views to the value that owns the data.
+func (p *Program) root(v int) int {
+	for p.vals[v].kind == kindView {
+		v = p.vals[v].base
+	}
+	return v
+}
+
+// plan assigns each computed value a buffer slot: best fit among the free slots, else the
+// largest free slot grown, else a new one. A slot is freed after the last step that reads its
+// value or a view of it; outputs are never freed.
+func (p *Program) plan() {
+	const pinned = int(^uint(0) >> 1)
+	last := make([]int, len(p.vals))
+	for si, st := range p.steps {
+		last[p.root(st.val)] = max(last[p.root(st.val)], si) // unused results die at once
+		for _, a := range st.args {
+			r := p.root(a)
+			last[r] = max(last[r], si)
+		}
+	}
+	for _, o := range p.outs {
+		last[p.root(o)] = pinned
+	}
+	var free []int
+	var live, peak int64
+	for si := range p.steps {
+		st := &p.steps[si]
+		v := &p.vals[st.val]
+		if v.kind == kindComputed {
+			best := pickSlot(p.slotCap, free, v.size)
+			if best < 0 {
+				v.slot = len(p.slotCap)
+				p.slotCap = append(p.slotCap, v.size)
+			} else {
+				v.slot = free[best]
+				free = append(free[:best], free[best+1:]...)
+				p.slotCap[v.slot] = max(p.slotCap[v.slot], v.size)
+			}
+			live += int64(v.size) * 4
+			peak = max(peak, live)
+		}
+		seen := map[int]bool{}
+		for _, a := range append([]int{st.val}, st.args...) {
+			r := p.root(a)
+			if seen[r] || last[r] != si || p.vals[r].kind != kindComputed {
+				continue
+			}
+			seen[r] = true
+			st.free = append(st.free, p.vals[r].slot)
+			free = append(free, p.vals[r].slot)
+			live -= int64(p.vals[r].size) * 4
+		}
+	}
+	p.peak = peak
+	for _, c := range p.slotCap {
+		p.arena += int64(c) * 4
+	}
+}
+
+// pickSlot returns the index in free of the slot for a value of size floats: the smallest that
+// fits, else the largest (to be grown), -1 when none is free.
+func pickSlot(caps, free []int, size int) int {
+	best := -1
+	for i, s := range free {
+		if best < 0 {
+			best = i
+			continue
+		}
+		c, b := caps[s], caps[free[best]]
+		switch {
+		case c >= size && (b < size || c < b):
+			best = i
+		case c < size && b < size && c > b:
+			best = i
+		}
+	}
+	return best
+}
+
+// PeakBytes is the largest number of bytes of intermediate values alive at once during a Run
+// (inputs, weights and kernel workspaces not counted).
+func (p *Program) PeakBytes() int64 { return p.peak }
+
+// BufferBytes is the size of the buffers the Program allocates for intermediates, at least
+// PeakBytes (a buffer is reused for values of different sizes).
+func (p *Program) BufferBytes() int64 { return p.arena }
+
+// NumInputs is the number of inputs Run expects.
+func (p *Program) NumInputs() int { return len(p.inputs) }
+
+// InputShape returns the shape Run expects for input i.
+func (p *Program) InputShape(i int) tensor.Shape { return p.vals[p.inputs[i]].shape.Clone() }
+
+// Run executes the program on inputs (float32, in Compile order, with the shapes of their
+// nodes) and returns the outputs in Compile order. The returned tensors share the Program's
+// buffers and are valid until the next Run; clone them to keep them. The context is checked
+// between ops.
+func (p *Program) Run(ctx context.Context, inputs ...*tensor.Dense) ([]*tensor.Dense, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(inputs) != len(p.inputs) {
+		return nil, fmt.Errorf("nn: Run: %d inputs, want %d", len(inputs), len(p.inputs))
+	}
+	for i, t := range inputs {
+		v := &p.vals[p.inputs[i]]
+		if t == nil {
+			return nil, fmt.Errorf("nn: Run: input %d (%s) is nil", i, v.node.Name())
+		}
+		if !t.Shape().Eq(v.shape) {
+			return nil, fmt.Errorf("nn: Run: input %d (%s) has shape %v, want %v", i, v.node.Name(), t.Shape(), v.shape)
+		}
+		d, err := f32Data(t)
+		if err != nil {
+			return nil, fmt.Errorf("nn: Run: input %d (%s): %w", i, v.node.Name(), err)
+		}
+		p.data[p.inputs[i]] = d
+	}
+	if p.slots == nil {
+		p.slots = make([][]float32, len(p.slotCap))
+		for i, c := range p.slotCap {
+			p.slots[i] = make([]float32, c)
+		}
+		for i := range p.vals {
+			v := &p.vals[i]
+			switch v.kind {
+			case kindComputed:
+				p.data[i] = p.slots[v.slot][:v.size]
+			case kindFixed:
+				d, err := fixedData(v.fixed, v.size)
+				if err != nil {
+					p.slots = nil
+					return nil, fmt.Errorf("nn: Run: value of %s: %w", v.node.Name(), err)
+				}
+				p.data[i] = d
+			}
+		}
+	}
+	for si := range p.steps {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("nn: Run stopped before op %d of %d: %w", si+1, len(p.steps), err)
+		}
+		st := &p.steps[si]
+		v := &p.vals[st.val]
+		if v.kind == kindView {
+			off := st.k.(viewKernel).offset()
+			p.data[st.val] = p.data[v.base][off : off+v.size]
+			continue
+		}
+		if st.foreign != nil {
+			if err := p.runForeign(st); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		args := p.args[:len(st.args)]
+		for i, a := range st.args {
+			args[i] = p.data[a]
+		}
+		err := st.k.run(p.data[st.val], args)
+		clear(args)
+		if err != nil {
+			return nil, fmt.Errorf("nn: Run: %s: %w", v.node.Name(), err)
+		}
+	}
+	for i, o := range p.outs {
+		d := p.data[o]
+		if p.outT[i] == nil || len(d) == 0 || p.outPtr[i] != &d[0] {
+			p.outT[i] = tensor.New(tensor.WithShape(p.vals[o].shape...), tensor.WithBacking(d))
+			if len(d) > 0 {
+				p.outPtr[i] = &d[0]
+			}
+		}
+	}
+	return p.outT, nil
+}
+
+// runForeign runs a gorgonia op that is not ours through its Do on fresh headers over the
+// input data (so it cannot reshape our values), then copies its result into the value's buffer.
+func (p *Program) runForeign(st *step) error {
+	for i, a := range st.args {
+		v := &p.vals[a]
+		if v.kind == kindFixed {
+			st.fargs[i] = v.fixed
+			continue
+		}
+		st.fargs[i] = tensor.New(tensor.WithShape(v.shape...), tensor.WithBacking(p.data[a]))
+	}
+	v := &p.vals[st.val]
+	res, err := st.foreign.Do(st.fargs...)
+	clear(st.fargs)
+	if err != nil {
+		return fmt.Errorf("nn: Run: %v (%s): %w", st.foreign, v.node.Name(), err)
+	}
+	d, err := fixedData(res, v.size)
+	if err != nil {
+		return fmt.Errorf("nn: Run: result of %v (%s): %w", st.foreign, v.node.Name(), err)
+	}
+	copy(p.data[st.val], d)
+	return nil
+}
+
+// fixedData returns the float32 elements of a bound value: a dense tensor (materialised if it
+// is a strided view) or a float32 scalar.
+func fixedData(v gorgonia.Value, size int) ([]float32, error) {
+	switch t := v.(type) {
+	case *tensor.Dense:
+		if t.IsView() {
+			t = t.Materialize().(*tensor.Dense)
+		}
+		d, err := f32Data(t)
+		if err != nil {
+			return nil, err
+		}
+		if len(d) != size {
+			return nil, fmt.Errorf("holds %d values, want %d", len(d), size)
+		}
+		return d, nil
+	case *gorgonia.F32:
+		return []float32{float32(*t)}, nil
+	}
+	return nil, fmt.Errorf("value is %T, want a float32 *tensor.Dense", v)
+}

@@ -1,0 +1,273 @@
+package nn
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// affineTK is a test kernel, y = a·x + b element-wise, so executor tests depend on no kernels.
+type affineTK struct{ A, B float32 }
+
+func (k affineTK) run(dst []float32, src [][]float32) error {
+	for i, v := range src[0] {
+		dst[i] = k.A*v + k.B
+	}
+	return nil
+}
+
+// sumTK adds its inputs element-wise.
+type sumTK struct{}
+
+func (sumTK) run(dst []float32, src [][]float32) error {
+	for i := range dst {
+		var s float32
+		for _, x := range src {
+			s += x[i]
+		}
+		dst[i] = s
+	}
+	return nil
+}
+
+type aliasTK struct{}
+
+func (aliasTK) run(dst []float32, src [][]float32) error { copy(dst, src[0]); return nil }
+func (aliasTK) offset() int                              { return 0 }
+
+func randDense(r *rand.Rand, shape ...int) *tensor.Dense {
+	d := make([]float32, shapeSize(shape))
+	for i := range d {
+		d[i] = float32(r.NormFloat64())
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(d))
+}
+
+func input(g *gorgonia.ExprGraph, name string, shape ...int) *gorgonia.Node {
+	return gorgonia.NewTensor(g, tensor.Float32, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(name))
+}
+
+func mustApply(t testing.TB, name string, k kernel, out tensor.Shape, in ...*gorgonia.Node) *gorgonia.Node {
+	t.Helper()
+	n, err := apply(name, k, out, in...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// chain builds x → a1 → a2 → … → a_depth with a residual sum every third step and returns the
+// output, a tap in the middle and the float64 reference function.
+func chain(t testing.TB, g *gorgonia.ExprGraph, x *gorgonia.Node, depth int) (out, tap *gorgonia.Node, ref func([]float32) (out, tap []float64)) {
+	shape := x.Shape()
+	h := x
+	var skip *gorgonia.Node
+	for i := 0; i < depth; i++ {
+		k := affineTK{A: 1 + float32(i)/8, B: float32(i) / 4}
+		h = mustApply(t, "affine", k, shape, h)
+		if i%3 == 0 {
+			skip = h
+		}
+		if i%3 == 2 {
+			h = mustApply(t, "sum", sumTK{}, shape, h, skip)
+		}
+		if i == depth/2 {
+			tap = h
+		}
+	}
+	ref = func(x []float32) (out, tap []float64) {
+		res := make([]float64, len(x))
+		tp := make([]float64, len(x))
+		for j, v := range x {
+			h := float64(v)
+			var skip float64
+			for i := 0; i < depth; i++ {
+				h = float64(1+float32(i)/8)*h + float64(float32(i)/4)
+				if i%3 == 0 {
+					skip = h
+				}
+				if i%3 == 2 {
+					h += skip
+				}
+				if i == depth/2 {
+					tp[j] = h
+				}
+			}
+			res[j] = h
+		}
+		return res, tp
+	}
+	return h, tap, ref
+}
+
+// maxAbsDiff returns max|got−want| divided by max(1, max|want|).
+func maxAbsDiff(got []float32, want []float64) float64 {
+	m, scale := 0.0, 1.0
+	for i := range want {
+		m = max(m, math.Abs(float64(got[i])-want[i]))
+		scale = max(scale, math.Abs(want[i]))
+	}
+	return m / scale
+}
+
+func TestProgramChain(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	g := gorgonia.NewGraph()
+	x := input(g, "x", 2, 3, 8, 8)
+	out, tap, ref := chain(t, g, x, 12)
+	p, err := Compile(g, []*gorgonia.Node{x}, []*gorgonia.Node{out, tap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xv := randDense(r, 2, 3, 8, 8)
+	xCopy := append([]float32(nil), xv.Data().([]float32)...)
+	wantOut, wantTap := ref(xCopy)
+
+	var first []float32
+	for run := 0; run < 3; run++ {
+		res, err := p.Run(context.Background(), xv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := res[0].Data().([]float32)
+		e := maxAbsDiff(got, wantOut)
+		et := maxAbsDiff(res[1].Data().([]float32), wantTap)
+		t.Logf("run %d: max rel error output %.3g, tap %.3g", run, e, et)
+		if e > 1e-6 || et > 1e-6 {
+			t.Fatalf("run %d: error output %g tap %g", run, e, et)
+		}
+		if !res[0].Shape().Eq(tensor.Shape{2, 3, 8, 8}) {
+			t.Fatalf("output shape %v", res[0].Shape())
+		}
+		if first == nil {
+			first = append([]float32(nil), got...)
+		} else {
+			for i := range got {
+				if got[i] != first[i] {
+					t.Fatalf("run %d differs from run 0 at %d: %v vs %v", run, i, got[i], first[i])
+				}
+			}
+		}
+	}
+	for i, v := range xv.Data().([]float32) {
+		if v != xCopy[i] {
+			t.Fatalf("input modified at %d", i)
+		}
+	}
+	naive := int64(0)
+	for _, n := range g.AllNodes() {
+		if n.Op() != nil {
+			naive += int64(shapeSize(n.Shape())) * 4
+		}
+	}
+	t.Logf("peak live %d B, buffers %d B, naive sum of intermediates %d B", p.PeakBytes(), p.BufferBytes(), naive)
+	if p.PeakBytes() >= naive/2 || p.BufferBytes() < p.PeakBytes() {
+		t.Fatalf("peak %d, buffers %d, naive %d", p.PeakBytes(), p.BufferBytes(), naive)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := p.Run(context.Background(), xv); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("allocations per Run after warm-up: %v", allocs)
+	if allocs != 0 {
+		t.Fatalf("Run allocates %v times", allocs)
+	}
+}
+
+func TestProgramErrors(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	g := gorgonia.NewGraph()
+	x := input(g, "latents", 1, 4, 4, 4)
+	out, _, _ := chain(t, g, x, 5)
+	p, err := Compile(g, []*gorgonia.Node{x}, []*gorgonia.Node{out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Run(context.Background(), randDense(r, 1, 4, 4, 5))
+	t.Logf("wrong shape: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "latents") {
+		t.Fatalf("wrong input shape: error %v, want one naming the input", err)
+	}
+	if _, err = p.Run(context.Background()); err == nil {
+		t.Fatal("missing input accepted")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = p.Run(ctx, randDense(r, 1, 4, 4, 4))
+	t.Logf("cancelled: %v", err)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled context: error %v", err)
+	}
+	// An unbound leaf that is not an input cannot run.
+	y := input(g, "y", 1, 4, 4, 4)
+	s := mustApply(t, "sum", sumTK{}, tensor.Shape{1, 4, 4, 4}, out, y)
+	if _, err := Compile(g, []*gorgonia.Node{x}, []*gorgonia.Node{s}); err == nil || !strings.Contains(err.Error(), "y") {
+		t.Fatalf("unbound leaf: error %v", err)
+	}
+}
+
+// TestProgramForeignAndFixed mixes a gorgonia built-in op, a weight-like bound leaf and a view.
+func TestProgramForeignAndFixed(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	g := gorgonia.NewGraph()
+	x := input(g, "x", 3, 4)
+	wv := randDense(r, 3, 4)
+	wCopy := append([]float32(nil), wv.Data().([]float32)...)
+	w := gorgonia.NewTensor(g, tensor.Float32, 2, gorgonia.WithShape(3, 4), gorgonia.WithName("w"), gorgonia.WithValue(wv))
+	a := mustApply(t, "affine", affineTK{A: 2, B: 1}, tensor.Shape{3, 4}, x)
+	v := mustApply(t, "alias", aliasTK{}, tensor.Shape{4, 3}, a)
+	back := mustApply(t, "alias", aliasTK{}, tensor.Shape{3, 4}, v)
+	b := gorgonia.Must(gorgonia.Add(back, w)) // built-in
+	c := mustApply(t, "affine", affineTK{A: -1, B: 0}, tensor.Shape{3, 4}, b)
+	p, err := Compile(g, []*gorgonia.Node{x}, []*gorgonia.Node{c, v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xv := randDense(r, 3, 4)
+	for run := 0; run < 2; run++ {
+		res, err := p.Run(context.Background(), xv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float64, 12)
+		for i, xi := range xv.Data().([]float32) {
+			want[i] = -(2*float64(xi) + 1 + float64(wCopy[i]))
+		}
+		e := maxAbsDiff(res[0].Data().([]float32), want)
+		t.Logf("run %d: built-in Add mixed in, max abs error %.3g", run, e)
+		if e > 1e-5 {
+			t.Fatalf("error %g", e)
+		}
+		if !res[1].Shape().Eq(tensor.Shape{4, 3}) {
+			t.Fatalf("view output shape %v", res[1].Shape())
+		}
+	}
+	for i, v := range wv.Data().([]float32) {
+		if v != wCopy[i] {
+			t.Fatalf("bound weight modified at %d", i)
+		}
+	}
+}
+
+// TestOpHashCoversParameters checks that gorgonia does not merge two ops that differ only in a
+// parameter, and does merge identical ones.
+func TestOpHashCoversParameters(t *testing.T) {
+	g := gorgonia.NewGraph()
+	x := input(g, "x", 2, 2)
+	a := mustApply(t, "affine", affineTK{A: 1, B: 2}, tensor.Shape{2, 2}, x)
+	b := mustApply(t, "affine", affineTK{A: 1, B: 3}, tensor.Shape{2, 2}, x)
+	c := mustApply(t, "affine", affineTK{A: 1, B: 2}, tensor.Shape{2, 2}, x)
+	if a == b {
+		t.Fatal("ops with different parameters merged")
+	}
+	if a != c {
+		t.Fatal("identical ops not merged")
+	}
+}
