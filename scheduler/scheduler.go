@@ -63,9 +63,11 @@ type SigmaScheduler interface {
 type constructor func(name string, cfg Config) (Scheduler, error)
 
 var constructors = map[string]constructor{
-	"pndm": newPNDM,
-	"ddim": newDDIM,
-	// MORE
+	"pndm":    newPNDM,
+	"ddim":    newDDIM,
+	"euler":   newEuler,
+	"euler_a": newEulerAncestral,
+	"lms":     newLMS,
 }
 
 // Names lists the scheduler names New accepts, sorted.
