@@ -63,11 +63,13 @@ type SigmaScheduler interface {
 type constructor func(name string, cfg Config) (Scheduler, error)
 
 var constructors = map[string]constructor{
-	"pndm":    newPNDM,
-	"ddim":    newDDIM,
-	"euler":   newEuler,
-	"euler_a": newEulerAncestral,
-	"lms":     newLMS,
+	"pndm":            newPNDM,
+	"ddim":            newDDIM,
+	"euler":           newEuler,
+	"euler_a":         newEulerAncestral,
+	"lms":             newLMS,
+	"dpmpp_2m":        newDPM,
+	"dpmpp_2m_karras": newDPM,
 }
 
 // Names lists the scheduler names New accepts, sorted.
