@@ -41,18 +41,14 @@ func basicClean(text string) string {
 	return strings.Join(words, " ")
 }
 
-// isControl is transformers' _is_control: category C*, but not \t, \n, \r.
-// Python's category of an unassigned code point is Cn, hence the last test.
+// isControl is transformers' _is_control: category C* (Cc, Cf, Co, Cs and,
+// for unassigned code points, Cn), but not \t, \n, \r. Every code point is
+// in exactly one major category, so C* is "none of the others".
 func isControl(r rune) bool {
 	if r == '\t' || r == '\n' || r == '\r' {
 		return false
 	}
-	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs) || !isAssigned(r)
-}
-
-// isAssigned reports whether r has a general category other than Cn.
-func isAssigned(r rune) bool {
-	return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.C)
+	return !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z)
 }
 
 // isWhitespace is transformers' _is_whitespace.

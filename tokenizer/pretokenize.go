@@ -66,13 +66,13 @@ func splitWords(text string, emit func(word string)) {
 		case unicode.IsNumber(r):
 			emit(text[i : i+size])
 			i += size
-		case isRegexSpace(r):
+		case isGap(r):
 			i += size
 		default:
 			j := i + size
 			for j < len(text) {
 				r, n := utf8.DecodeRuneInString(text[j:])
-				if unicode.IsLetter(r) || unicode.IsNumber(r) || isRegexSpace(r) {
+				if unicode.IsLetter(r) || unicode.IsNumber(r) || isGap(r) {
 					break
 				}
 				j += n
@@ -83,9 +83,12 @@ func splitWords(text string, emit func(word string)) {
 	}
 }
 
-// isRegexSpace is \s of Python's regex module (Unicode White_Space).
-func isRegexSpace(r rune) bool {
-	return unicode.Is(unicode.White_Space, r)
+// isGap reports the code points that no alternative of the pattern matches,
+// so findall skips them: \s (Unicode White_Space) and, because the regex
+// module's IGNORECASE lets a negated class reject a character whose case
+// variant is in it, U+0345 (combining ypogegrammeni, which folds to ι).
+func isGap(r rune) bool {
+	return r == 0x345 || unicode.Is(unicode.White_Space, r)
 }
 
 // matchFold reports the byte length of the prefix of s that matches lit
