@@ -203,18 +203,25 @@ func QuickGELU(x *gorgonia.Node) (*gorgonia.Node, error) {
 	return apply("quick_gelu", actK{"quick_gelu"}, x.Shape(), x)
 }
 
+// activationKind maps a config's activation name to the kernel's.
+func activationKind(name string) (string, error) {
+	switch name {
+	case "silu", "swish":
+		return "silu", nil
+	case "gelu", "quick_gelu":
+		return name, nil
+	}
+	return "", fmt.Errorf("nn: unsupported activation %q (want silu, swish, gelu or quick_gelu)", name)
+}
+
 // Activation returns the activation named as in diffusers/transformers configs ("silu"/"swish",
 // "gelu", "quick_gelu") of x.
 func Activation(name string, x *gorgonia.Node) (*gorgonia.Node, error) {
-	switch name {
-	case "silu", "swish":
-		return SiLU(x)
-	case "gelu":
-		return GELU(x)
-	case "quick_gelu":
-		return QuickGELU(x)
+	kind, err := activationKind(name)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("nn: unsupported activation %q (want silu, swish, gelu or quick_gelu)", name)
+	return apply(kind, actK{kind}, x.Shape(), x)
 }
 
 type gegluK struct{ Rows, Cols int }

@@ -1,0 +1,205 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/smallsd/smallsd/weights"
+	"gorgonia.org/gorgonia"
+)
+
+// AttentionNames are the checkpoint names of an attention's projections.
+type AttentionNames struct{ Q, K, V, Out string }
+
+// DiffusersNames are diffusers' Attention names: to_q, to_k, to_v, to_out.0.
+func DiffusersNames() AttentionNames { return AttentionNames{"to_q", "to_k", "to_v", "to_out.0"} }
+
+// CLIPNames are transformers' CLIPAttention names: q_proj, k_proj, v_proj, out_proj.
+func CLIPNames() AttentionNames { return AttentionNames{"q_proj", "k_proj", "v_proj", "out_proj"} }
+
+// AttentionConfig configures multi-head attention (diffusers' Attention, transformers'
+// CLIPAttention).
+type AttentionConfig struct {
+	QueryDim int // width of the query input (and of the output)
+	CrossDim int // width of the key/value input; 0 for self-attention (keys from the query input)
+	Heads    int
+	HeadDim  int
+	QKVBias  bool           // q/k/v projections have biases (diffusers' bias=True; CLIP)
+	Causal   bool           // query i attends to keys ≤ i (CLIP's text encoder)
+	Names    AttentionNames // zero value: DiffusersNames
+}
+
+// Attention is multi-head scaled dot-product attention with input projections and an output
+// projection (with bias), scale 1/√HeadDim.
+type Attention struct {
+	Q, K, V, Out *Linear
+	cfg          AttentionConfig
+}
+
+// NewAttention reads the four projections under w.
+func NewAttention(w weights.View, cfg AttentionConfig) (*Attention, error) {
+	if cfg.Names == (AttentionNames{}) {
+		cfg.Names = DiffusersNames()
+	}
+	if cfg.Heads < 1 || cfg.HeadDim < 1 || cfg.QueryDim < 1 {
+		return nil, fmt.Errorf("nn: %s: attention with %d heads of %d on width %d", w.Prefix(), cfg.Heads, cfg.HeadDim, cfg.QueryDim)
+	}
+	kvDim := cfg.CrossDim
+	if kvDim == 0 {
+		kvDim = cfg.QueryDim
+	}
+	inner := cfg.Heads * cfg.HeadDim
+	a := &Attention{cfg: cfg}
+	var err error
+	if a.Q, err = NewLinear(w.Sub(cfg.Names.Q), cfg.QueryDim, inner, cfg.QKVBias); err != nil {
+		return nil, err
+	}
+	if a.K, err = NewLinear(w.Sub(cfg.Names.K), kvDim, inner, cfg.QKVBias); err != nil {
+		return nil, err
+	}
+	if a.V, err = NewLinear(w.Sub(cfg.Names.V), kvDim, inner, cfg.QKVBias); err != nil {
+		return nil, err
+	}
+	if a.Out, err = NewLinear(w.Sub(cfg.Names.Out), inner, cfg.QueryDim, true); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Forward attends from x (B×N×QueryDim) to context (B×M×CrossDim), or to x itself when context
+// is nil, and returns B×N×QueryDim.
+func (a *Attention) Forward(x, context *gorgonia.Node) (*gorgonia.Node, error) {
+	if context == nil {
+		context = x
+	}
+	q, err := a.Q.Forward(x)
+	if err != nil {
+		return nil, err
+	}
+	k, err := a.K.Forward(context)
+	if err != nil {
+		return nil, err
+	}
+	v, err := a.V.Forward(context)
+	if err != nil {
+		return nil, err
+	}
+	scale := float32(1 / math.Sqrt(float64(a.cfg.HeadDim)))
+	h, err := Attend(q, k, v, a.cfg.Heads, scale, a.cfg.Causal)
+	if err != nil {
+		return nil, err
+	}
+	return a.Out.Forward(h)
+}
+
+// FeedForward is diffusers' FeedForward with the GEGLU activation: net.0.proj (dim → 2·inner),
+// a·gelu(b) on the halves, net.2 (inner → dimOut).
+type FeedForward struct {
+	Proj, Out *Linear
+}
+
+// NewFeedForward reads net.0.proj and net.2 under w; inner is dim·mult in diffusers (mult 4).
+func NewFeedForward(w weights.View, dim, inner, dimOut int) (*FeedForward, error) {
+	proj, err := NewLinear(w.Sub("net.0.proj"), dim, 2*inner, true)
+	if err != nil {
+		return nil, err
+	}
+	out, err := NewLinear(w.Sub("net.2"), inner, dimOut, true)
+	if err != nil {
+		return nil, err
+	}
+	return &FeedForward{Proj: proj, Out: out}, nil
+}
+
+// Forward applies the feed-forward to x (…×dim).
+func (f *FeedForward) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
+	h, err := f.Proj.Forward(x)
+	if err != nil {
+		return nil, err
+	}
+	if h, err = GEGLU(h); err != nil {
+		return nil, err
+	}
+	return f.Out.Forward(h)
+}
+
+// BasicTransformerBlockConfig configures diffusers' BasicTransformerBlock (layer_norm variant,
+// GEGLU feed-forward, self-attention then cross-attention).
+type BasicTransformerBlockConfig struct {
+	Dim           int
+	Heads         int
+	HeadDim       int
+	CrossDim      int     // cross_attention_dim; 0 makes attn2 a self-attention
+	AttentionBias bool    // attention_bias: biases on to_q/to_k/to_v
+	NormEps       float32 // 0 means diffusers' default 1e-5
+}
+
+// BasicTransformerBlock is norm1→attn1 (self), norm2→attn2 (cross), norm3→ff, each added to
+// the residual stream.
+type BasicTransformerBlock struct {
+	Norm1, Norm2, Norm3 *LayerNorm
+	Attn1, Attn2        *Attention
+	FF                  *FeedForward
+}
+
+// NewBasicTransformerBlock reads norm1, attn1, norm2, attn2, norm3 and ff under w.
+func NewBasicTransformerBlock(w weights.View, cfg BasicTransformerBlockConfig) (*BasicTransformerBlock, error) {
+	eps := cfg.NormEps
+	if eps == 0 {
+		eps = 1e-5
+	}
+	b := &BasicTransformerBlock{}
+	var err error
+	if b.Norm1, err = NewLayerNorm(w.Sub("norm1"), cfg.Dim, eps); err != nil {
+		return nil, err
+	}
+	ac := AttentionConfig{QueryDim: cfg.Dim, Heads: cfg.Heads, HeadDim: cfg.HeadDim, QKVBias: cfg.AttentionBias}
+	if b.Attn1, err = NewAttention(w.Sub("attn1"), ac); err != nil {
+		return nil, err
+	}
+	if b.Norm2, err = NewLayerNorm(w.Sub("norm2"), cfg.Dim, eps); err != nil {
+		return nil, err
+	}
+	ac.CrossDim = cfg.CrossDim
+	if b.Attn2, err = NewAttention(w.Sub("attn2"), ac); err != nil {
+		return nil, err
+	}
+	if b.Norm3, err = NewLayerNorm(w.Sub("norm3"), cfg.Dim, eps); err != nil {
+		return nil, err
+	}
+	if b.FF, err = NewFeedForward(w.Sub("ff"), cfg.Dim, 4*cfg.Dim, cfg.Dim); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Forward runs the block on x (B×N×Dim) with the text states context (B×M×CrossDim; nil when
+// attn2 is a self-attention).
+func (b *BasicTransformerBlock) Forward(x, context *gorgonia.Node) (*gorgonia.Node, error) {
+	h, err := b.Norm1.Forward(x)
+	if err == nil {
+		h, err = b.Attn1.Forward(h, nil)
+	}
+	if err == nil {
+		x, err = Add(h, x)
+	}
+	if err == nil {
+		h, err = b.Norm2.Forward(x)
+	}
+	if err == nil {
+		h, err = b.Attn2.Forward(h, context)
+	}
+	if err == nil {
+		x, err = Add(h, x)
+	}
+	if err == nil {
+		h, err = b.Norm3.Forward(x)
+	}
+	if err == nil {
+		h, err = b.FF.Forward(h)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Add(h, x)
+}

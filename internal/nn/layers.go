@@ -1,0 +1,181 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/smallsd/smallsd/weights"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Param is one weight tensor of a layer with its full checkpoint name.
+type Param struct {
+	Name string
+	T    *tensor.Dense
+}
+
+// loadParam reads name under w with exactly shape.
+func loadParam(w weights.View, name string, shape ...int) (Param, error) {
+	t, err := w.Tensor(name, shape...)
+	if err != nil {
+		return Param{}, err
+	}
+	full := name
+	if w.Prefix() != "" {
+		full = w.Prefix() + "." + name
+	}
+	if t.Dtype() != tensor.Float32 {
+		return Param{}, fmt.Errorf("nn: weight %s is %v, want float32", full, t.Dtype())
+	}
+	return Param{Name: full, T: t}, nil
+}
+
+// Node returns the graph input node bound to the weight. Calling it twice in one graph returns
+// the same node. The name carries the tensor's address so that weights of different models with
+// the same name never merge.
+func (p Param) Node(g *gorgonia.ExprGraph) *gorgonia.Node {
+	if p.T == nil {
+		return nil
+	}
+	s := p.T.Shape()
+	return gorgonia.NewTensor(g, tensor.Float32, len(s), gorgonia.WithShape(s...),
+		gorgonia.WithName(fmt.Sprintf("%s@%p", p.Name, p.T)), gorgonia.WithValue(p.T))
+}
+
+// Linear is torch.nn.Linear: weight (out×in), bias (out) when built with one.
+type Linear struct {
+	Weight, Bias Param // Bias.T is nil without bias
+	In, Out      int
+}
+
+// NewLinear reads "weight" (out×in) and, when bias is set, "bias" (out) under w.
+func NewLinear(w weights.View, in, out int, bias bool) (*Linear, error) {
+	l := &Linear{In: in, Out: out}
+	var err error
+	if l.Weight, err = loadParam(w, "weight", out, in); err != nil {
+		return nil, err
+	}
+	if bias {
+		if l.Bias, err = loadParam(w, "bias", out); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// Forward returns x·weightᵀ + bias for x of shape …×in.
+func (l *Linear) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
+	g := x.Graph()
+	return Affine(x, l.Weight.Node(g), l.Bias.Node(g))
+}
+
+// Conv2d is torch.nn.Conv2d with a bias, square kernel, equal stride and padding on both axes
+// (every convolution of SD 1.x).
+type Conv2d struct {
+	Weight, Bias                 Param
+	In, Out, Kernel, Stride, Pad int
+}
+
+// NewConv2d reads "weight" (out×in×kernel×kernel) and "bias" (out) under w.
+func NewConv2d(w weights.View, in, out, kernel, stride, padding int) (*Conv2d, error) {
+	c := &Conv2d{In: in, Out: out, Kernel: kernel, Stride: stride, Pad: padding}
+	var err error
+	if c.Weight, err = loadParam(w, "weight", out, in, kernel, kernel); err != nil {
+		return nil, err
+	}
+	if c.Bias, err = loadParam(w, "bias", out); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Forward convolves x (N×in×H×W).
+func (c *Conv2d) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
+	g := x.Graph()
+	return Conv(x, c.Weight.Node(g), c.Bias.Node(g), c.Stride, c.Pad)
+}
+
+// GroupNorm is torch.nn.GroupNorm with affine weight and bias.
+type GroupNorm struct {
+	Weight, Bias     Param
+	Groups, Channels int
+	Eps              float32
+}
+
+// NewGroupNorm reads "weight" and "bias" (channels each) under w.
+func NewGroupNorm(w weights.View, groups, channels int, eps float32) (*GroupNorm, error) {
+	if groups < 1 || channels%groups != 0 {
+		return nil, fmt.Errorf("nn: %s: %d channels do not split into %d groups", w.Prefix(), channels, groups)
+	}
+	n := &GroupNorm{Groups: groups, Channels: channels, Eps: eps}
+	var err error
+	if n.Weight, err = loadParam(w, "weight", channels); err != nil {
+		return nil, err
+	}
+	if n.Bias, err = loadParam(w, "bias", channels); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Forward normalises x (N×C×…).
+func (n *GroupNorm) Forward(x *gorgonia.Node) (*gorgonia.Node, error) { return n.forward(x, false) }
+
+// ForwardSiLU returns silu(norm(x)) in one fused op.
+func (n *GroupNorm) ForwardSiLU(x *gorgonia.Node) (*gorgonia.Node, error) { return n.forward(x, true) }
+
+func (n *GroupNorm) forward(x *gorgonia.Node, silu bool) (*gorgonia.Node, error) {
+	g := x.Graph()
+	return GroupNormalize(x, n.Weight.Node(g), n.Bias.Node(g), n.Groups, n.Eps, silu)
+}
+
+// LayerNorm is torch.nn.LayerNorm over the last axis with affine weight and bias.
+type LayerNorm struct {
+	Weight, Bias Param
+	Dim          int
+	Eps          float32
+}
+
+// NewLayerNorm reads "weight" and "bias" (dim each) under w.
+func NewLayerNorm(w weights.View, dim int, eps float32) (*LayerNorm, error) {
+	n := &LayerNorm{Dim: dim, Eps: eps}
+	var err error
+	if n.Weight, err = loadParam(w, "weight", dim); err != nil {
+		return nil, err
+	}
+	if n.Bias, err = loadParam(w, "bias", dim); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Forward normalises the last axis of x.
+func (n *LayerNorm) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
+	g := x.Graph()
+	return LayerNormalize(x, n.Weight.Node(g), n.Bias.Node(g), n.Eps)
+}
+
+// Embedding is torch.nn.Embedding: a vocab×dim table.
+type Embedding struct {
+	Weight     Param
+	Vocab, Dim int
+}
+
+// NewEmbedding reads "weight" (vocab×dim) under w.
+func NewEmbedding(w weights.View, vocab, dim int) (*Embedding, error) {
+	e := &Embedding{Vocab: vocab, Dim: dim}
+	var err error
+	if e.Weight, err = loadParam(w, "weight", vocab, dim); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Forward looks up ids (float32 node holding integral ids, any shape): the result has a last
+// axis of Dim.
+func (e *Embedding) Forward(ids *gorgonia.Node) (*gorgonia.Node, error) {
+	return Embed(ids, e.Weight.Node(ids.Graph()))
+}
+
+// Table returns the embedding table as a graph node, for position embeddings added whole.
+func (e *Embedding) Table(g *gorgonia.ExprGraph) *gorgonia.Node { return e.Weight.Node(g) }
