@@ -78,7 +78,7 @@ func runReference(t *testing.T, f *golden.File, cfg Config, name string, steps i
 	for i, v := range ts {
 		tsErr = math.Max(tsErr, math.Abs(v-refTS.Data[i]))
 	}
-	if tsErr > 1e-9*float64(1000) {
+	if tsErr != 0 {
 		t.Errorf("timesteps differ by up to %g: got %v, want %v", tsErr, ts, refTS.Data)
 	}
 	sigErr := 0.0
