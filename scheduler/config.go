@@ -141,6 +141,9 @@ func quoteNonFinite(data []byte) []byte {
 	return out
 }
 
+// maxTrainTimesteps bounds num_train_timesteps so a bad file cannot make huge tables.
+const maxTrainTimesteps = 1 << 20
+
 // params is a Config resolved against one scheduler's defaults and validated.
 type params struct {
 	numTrain         int
@@ -200,8 +203,8 @@ func resolve(kind string, cfg Config) (params, error) {
 	setS(&p.predictionType, cfg.PredictionType)
 	setS(&p.timestepSpacing, cfg.TimestepSpacing)
 
-	if p.numTrain < 2 {
-		return p, unsupported("num_train_timesteps", p.numTrain, "at least 2")
+	if p.numTrain < 2 || p.numTrain > maxTrainTimesteps {
+		return p, unsupported("num_train_timesteps", p.numTrain, fmt.Sprintf("2 to %d", maxTrainTimesteps))
 	}
 	if p.trainedBetas != nil && len(p.trainedBetas) != p.numTrain {
 		return p, fmt.Errorf("scheduler config: trained_betas has %d values, num_train_timesteps is %d", len(p.trainedBetas), p.numTrain)

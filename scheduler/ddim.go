@@ -33,6 +33,9 @@ func (s *ddim) SetTimesteps(steps int) error {
 		return err
 	}
 	ts := intTimesteps(s.p, steps)
+	if err := s.checkRange(ts); err != nil {
+		return err
+	}
 	reverse(ts)
 	s.timesteps = make([]float64, len(ts))
 	for i, t := range ts {

@@ -96,9 +96,12 @@ func (s *dpm) SetTimesteps(steps int) error {
 			ts = append(ts, int(roundEven(sigmaToT(k[i], logs))))
 		}
 	}
+	if err := s.checkRange(ts); err != nil {
+		return err
+	}
 	// Drop repeated timesteps, keeping first occurrences (np.unique + sort of indices).
 	seen := map[int]bool{}
-	s.timesteps = s.timesteps[:0]
+	s.timesteps = make([]float64, 0, len(ts))
 	for _, t := range ts {
 		if !seen[t] {
 			seen[t] = true

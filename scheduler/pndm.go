@@ -1,6 +1,10 @@
 package scheduler
 
-import "github.com/smallsd/smallsd/torchrand"
+import (
+	"fmt"
+
+	"github.com/smallsd/smallsd/torchrand"
+)
 
 // pndm is diffusers' PNDMScheduler with skip_prk_steps=True: pseudo linear multistep (PLMS)
 // of up to fourth order. The second timestep is repeated: the first two model calls make one
@@ -37,6 +41,9 @@ func (s *pndm) SetTimesteps(steps int) error {
 		return err
 	}
 	ts := intTimesteps(s.p, steps)
+	if err := s.checkRange(ts); err != nil {
+		return err
+	}
 	// plms_timesteps = concat(ts[:-1], ts[-2:-1], ts[-1:])[::-1]
 	plms := append(append([]int(nil), ts[:len(ts)-1]...), ts[max(len(ts)-2, 0):]...)
 	reverse(plms)
@@ -72,6 +79,9 @@ func (s *pndm) Step(modelOutput []float32, i int, sample []float32, _ *torchrand
 	} else {
 		prevT = t
 		t += s.ratio
+		if t >= s.p.numTrain {
+			return nil, fmt.Errorf("%s: step 1 needs timestep %d, beyond num_train_timesteps %d", s.name, t, s.p.numTrain)
+		}
 	}
 	mo := make([]float32, len(modelOutput))
 	e := s.ets

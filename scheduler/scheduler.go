@@ -153,6 +153,17 @@ func (b *base) checkStep(i int, modelOutput, sample []float32) error {
 	return nil
 }
 
+// checkRange reports timesteps outside [0, num_train_timesteps), which a large steps_offset
+// can produce; diffusers would fail indexing its tables.
+func (b *base) checkRange(ts []int) error {
+	for _, t := range ts {
+		if t < 0 || t >= b.p.numTrain {
+			return fmt.Errorf("%s: timestep %d out of range [0, %d) (steps_offset %d, timestep_spacing %s)", b.name, t, b.p.numTrain, b.p.stepsOffset, b.p.timestepSpacing)
+		}
+	}
+	return nil
+}
+
 // intTimesteps returns diffusers' integer timesteps for DDIM/PNDM in ascending order.
 func intTimesteps(p params, n int) []int {
 	N := p.numTrain
@@ -175,3 +186,5 @@ func intTimesteps(p params, n int) []int {
 	}
 	return out
 }
+
+func (b *base) params() params { return b.p }
