@@ -21,7 +21,7 @@ func TestLoadConfigSD(t *testing.T) {
 func TestConfigDefaultsPerScheduler(t *testing.T) {
 	cfg := loadSDConfig(t)
 	for _, tc := range []struct {
-		kind, spacing string
+		kind, spacing  string
 		clip, alphaOne bool
 	}{
 		{"pndm", "leading", false, false},
