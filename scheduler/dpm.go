@@ -130,9 +130,8 @@ func (s *dpm) Step(modelOutput []float32, i int, sample []float32, _ *torchrand.
 	if i < n-1 {
 		prevT = int(s.timesteps[i+1])
 	}
+	// diffusers' lower_order_second only affects third-order solvers, which are not supported.
 	lowerFinal := i == n-1 && s.p.lowerOrderFinal && n < 15
-	lowerSecond := i == n-2 && s.p.lowerOrderFinal && n < 15
-	_ = lowerSecond // only changes third-order steps, which are not supported
 
 	// convert_model_output: the data prediction x0.
 	at, st := s.alphaT[t], s.sigmaT[t]

@@ -119,3 +119,16 @@ func BenchmarkRandn1x4x64x64(b *testing.B) {
 		g.FillNormal(dst)
 	}
 }
+
+// TestPipelineInitialLatents checks the initial latents of the reference pipeline runs, which
+// diffusers draws with torch.randn(shape, generator=manual_seed(seed)) (PNDM/DDIM: ×1).
+func TestPipelineInitialLatents(t *testing.T) {
+	f := golden.MustOpen(t, golden.Path("tiny-sd-golden.safetensors"))
+	for _, tc := range []struct {
+		run  string
+		seed uint64
+	}{{"pndm", 42}, {"ddim", 0}, {"rect_nocfg", 123456789}} {
+		ref := f.Must(t, "e2e."+tc.run+".latents_init")
+		golden.Check(t, "e2e."+tc.run+".latents_init", New(tc.seed).Randn(ref.Shape...), ref, 1e-6)
+	}
+}
