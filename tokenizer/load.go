@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -105,12 +106,12 @@ func readVocab(path string) (map[string]int, error) {
 		off := dec.InputOffset()
 		k, err := dec.Token()
 		if err != nil {
-			return nil, fail(jsonOffset(err, off), "%v", err)
+			return nil, fail(jsonOffset(err, off), "%v", eofErr(err))
 		}
 		key, _ := k.(string)
 		v, err := dec.Token()
 		if err != nil {
-			return nil, fail(jsonOffset(err, off), "token %q: %v", key, err)
+			return nil, fail(jsonOffset(err, off), "token %q: %v", key, eofErr(err))
 		}
 		num, ok := v.(json.Number)
 		id, nerr := num.Int64()
@@ -120,7 +121,7 @@ func readVocab(path string) (map[string]int, error) {
 		vocab[key] = int(id)
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, fail(jsonOffset(err, dec.InputOffset()), "%v", err)
+		return nil, fail(jsonOffset(err, dec.InputOffset()), "%v", eofErr(err))
 	}
 	if _, err := dec.Token(); err == nil {
 		return nil, fail(dec.InputOffset(), "unexpected data after the JSON object")
@@ -134,6 +135,14 @@ func readVocab(path string) (map[string]int, error) {
 func jsonErr(err error) any {
 	if err == nil {
 		return "found something else"
+	}
+	return eofErr(err)
+}
+
+// eofErr words a bare EOF from the JSON decoder as what it means here.
+func eofErr(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("unexpected end of file")
 	}
 	return err
 }
@@ -177,6 +186,9 @@ func readMerges(path string, vocab map[string]int) (map[pair]int, error) {
 	for i, line := range lines[1:] {
 		f := strings.Fields(line)
 		lineNo := first + 1 + i
+		if len(f) == 0 {
+			continue // blank: transformers reads it as an empty merge, which never applies
+		}
 		if len(f) != 2 {
 			return nil, fmt.Errorf("tokenizer: %s:%d: want two symbols separated by a space, found %q", path, lineNo, line)
 		}
