@@ -86,50 +86,65 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// readVocab reads vocab.json, a JSON object of token → id, streaming it so that
-// an error can name its line.
+// readVocab reads vocab.json, a JSON object of token → non-negative id.
 func readVocab(path string) (map[string]int, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	var vocab map[string]int
+	if json.Unmarshal(data, &vocab) == nil && vocab != nil {
+		ok := len(vocab) > 0
+		for _, id := range vocab {
+			ok = ok && id >= 0 && id <= 1<<31-1
+		}
+		if ok {
+			return vocab, nil
+		}
+	}
+	return nil, diagnoseVocab(path, data)
+}
+
+// diagnoseVocab streams a vocab.json that failed to load to find what is
+// wrong and on which line.
+func diagnoseVocab(path string, data []byte) error {
 	fail := func(off int64, format string, args ...any) error {
 		return fmt.Errorf("tokenizer: %s:%d: %s", path, lineAt(data, off), fmt.Sprintf(format, args...))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, fail(dec.InputOffset(), "want a JSON object of token → id (%v)", jsonErr(err))
+		return fail(dec.InputOffset(), "want a JSON object of token → id (%v)", jsonErr(err))
 	}
-	vocab := make(map[string]int, 50000)
+	n := 0
 	for dec.More() {
 		off := dec.InputOffset()
 		k, err := dec.Token()
 		if err != nil {
-			return nil, fail(jsonOffset(err, off), "%v", eofErr(err))
+			return fail(jsonOffset(err, off), "%v", eofErr(err))
 		}
 		key, _ := k.(string)
 		v, err := dec.Token()
 		if err != nil {
-			return nil, fail(jsonOffset(err, off), "token %q: %v", key, eofErr(err))
+			return fail(jsonOffset(err, off), "token %q: %v", key, eofErr(err))
 		}
 		num, ok := v.(json.Number)
 		id, nerr := num.Int64()
 		if !ok || nerr != nil || id < 0 || id > 1<<31-1 {
-			return nil, fail(dec.InputOffset(), "token %q: id %v is not a non-negative integer", key, v)
+			return fail(dec.InputOffset(), "token %q: id %v is not a non-negative integer", key, v)
 		}
-		vocab[key] = int(id)
+		n++
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, fail(jsonOffset(err, dec.InputOffset()), "%v", eofErr(err))
+		return fail(jsonOffset(err, dec.InputOffset()), "%v", eofErr(err))
 	}
-	if _, err := dec.Token(); err == nil {
-		return nil, fail(dec.InputOffset(), "unexpected data after the JSON object")
+	if _, err := dec.Token(); err != io.EOF {
+		return fail(dec.InputOffset(), "unexpected data after the JSON object")
 	}
-	if len(vocab) == 0 {
-		return nil, fmt.Errorf("tokenizer: %s: empty vocabulary", path)
+	if n == 0 {
+		return fmt.Errorf("tokenizer: %s: empty vocabulary", path)
 	}
-	return vocab, nil
+	return fmt.Errorf("tokenizer: %s: not a JSON object of token → id", path)
 }
 
 func jsonErr(err error) any {
