@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/smallsd/smallsd/torchrand"
 )
 
 func TestLoadConfigSD(t *testing.T) {
@@ -115,7 +117,20 @@ func FuzzParseConfig(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			_ = s.SetTimesteps(3)
+			if s.SetTimesteps(3) != nil {
+				continue
+			}
+			x := []float32{0.5, -1, 2, 0}
+			rng := torchrand.New(1)
+			for i := range s.Timesteps() {
+				in, err := s.ScaleModelInput(x, i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if x, err = s.Step(in, i, x, rng); err != nil {
+					break
+				}
+			}
 		}
 	})
 }

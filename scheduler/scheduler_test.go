@@ -251,3 +251,28 @@ func ExampleNames() {
 	fmt.Println(Names())
 	// Output: [ddim dpmpp_2m dpmpp_2m_karras euler euler_a lms pndm]
 }
+
+// BenchmarkGeneration20 runs a 20-step generation on 1×4×64×64 latents (a 512×512 image) with
+// a free model, measuring the schedulers' own cost per generation.
+func BenchmarkGeneration20(b *testing.B) {
+	cfg, err := LoadConfig(golden.Path("tiny-sd", "scheduler", "scheduler_config.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	eps := torchrand.New(1).Randn(1, 4, 64, 64)
+	for _, name := range Names() {
+		b.Run(name, func(b *testing.B) {
+			s, _ := New(name, cfg)
+			for n := 0; n < b.N; n++ {
+				_ = s.SetTimesteps(20)
+				rng := torchrand.New(0)
+				x := rng.Randn(1, 4, 64, 64)
+				for i := range s.Timesteps() {
+					in, _ := s.ScaleModelInput(x, i)
+					_ = in
+					x, _ = s.Step(eps, i, x, rng)
+				}
+			}
+		})
+	}
+}
