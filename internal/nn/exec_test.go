@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smallsd/smallsd/weights"
+
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -269,5 +271,83 @@ func TestOpHashCoversParameters(t *testing.T) {
 	}
 	if a != c {
 		t.Fatal("identical ops not merged")
+	}
+}
+
+// TestProgramLayersNoAlloc runs real layers (ResNet block, Transformer2DModel, attention) and
+// checks Run allocates nothing after warm-up and that PeakBytes beats keeping every value.
+func TestProgramLayersNoAlloc(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	w := weights.NewSynthetic().View()
+	res, err := NewResnetBlock2D(w.Sub("res"), 16, ResnetBlock2DConfig{Out: 32, TembChannels: 24, Groups: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTransformer2DModel(w.Sub("tr"), Transformer2DConfig{InChannels: 32, Heads: 4, HeadDim: 8, CrossDim: 12, Groups: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := NewUpsample2D(w.Sub("up"), 32, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gorgonia.NewGraph()
+	x, temb, ctx := input(g, "x", 2, 16, 8, 8), input(g, "temb", 2, 24), input(g, "ctx", 2, 7, 12)
+	h, err := res.Forward(x, temb)
+	if err == nil {
+		h, err = tr.Forward(h, ctx)
+	}
+	if err == nil {
+		h, err = up.Forward(h)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(g, []*gorgonia.Node{x, temb, ctx}, []*gorgonia.Node{h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := []*tensor.Dense{randDense(r, 2, 16, 8, 8), randDense(r, 2, 24), randDense(r, 2, 7, 12)}
+	first, err := p.Run(context.Background(), vals...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]float32(nil), first[0].Float32s()...)
+	allocs := testing.AllocsPerRun(10, func() {
+		if _, err := p.Run(context.Background(), vals...); err != nil {
+			t.Fatal(err)
+		}
+	})
+	got, _ := p.Run(context.Background(), vals...)
+	for i, v := range got[0].Float32s() {
+		if v != want[i] {
+			t.Fatalf("run differs from the first at %d", i)
+		}
+	}
+	naive := int64(0)
+	for _, n := range g.AllNodes() {
+		if n.Op() != nil {
+			naive += int64(shapeSize(n.Shape())) * 4
+		}
+	}
+	// The kernels may allocate (internal/kernels' business); the executor must add nothing.
+	kernelAllocs := 0.0
+	for _, st := range p.steps {
+		if _, isView := st.k.(viewKernel); isView {
+			continue
+		}
+		args := make([][]float32, len(st.args))
+		for i, a := range st.args {
+			args[i] = p.data[a]
+		}
+		kernelAllocs += testing.AllocsPerRun(10, func() { _ = st.k.run(p.data[st.val], args) })
+	}
+	t.Logf("%d ops: allocations per Run %v, of which the kernels called directly %v; peak live %d B, buffers %d B, all intermediates %d B",
+		len(p.steps), allocs, kernelAllocs, p.PeakBytes(), p.BufferBytes(), naive)
+	if allocs > kernelAllocs {
+		t.Errorf("Run allocates %v times after warm-up, the kernels alone %v", allocs, kernelAllocs)
+	}
+	if p.PeakBytes() >= naive {
+		t.Errorf("peak %d not below the sum of intermediates %d", p.PeakBytes(), naive)
 	}
 }
