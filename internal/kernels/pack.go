@@ -19,6 +19,20 @@ func packA(dst []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 			}
 			continue
 		}
+		if rows == sgemmMR { // one pass, sequential writes
+			base := (i0+ir)*s.ld + p0
+			r0 := s.data[base : base+kc]
+			r1 := s.data[base+s.ld : base+s.ld+kc]
+			r2 := s.data[base+2*s.ld : base+2*s.ld+kc]
+			r3 := s.data[base+3*s.ld : base+3*s.ld+kc]
+			r4 := s.data[base+4*s.ld : base+4*s.ld+kc]
+			r5 := s.data[base+5*s.ld : base+5*s.ld+kc]
+			for p := range r0 {
+				dp := d[p*sgemmMR : p*sgemmMR+sgemmMR : p*sgemmMR+sgemmMR]
+				dp[0], dp[1], dp[2], dp[3], dp[4], dp[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+			}
+			continue
+		}
 		for r := 0; r < rows; r++ {
 			row := s.data[(i0+ir+r)*s.ld+p0 : (i0+ir+r)*s.ld+p0+kc]
 			for p, v := range row {

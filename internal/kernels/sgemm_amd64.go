@@ -10,6 +10,24 @@ import "unsafe"
 //go:noescape
 func sgemmKernel6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
+// sgemmKernel6x16Direct is sgemmKernel6x16 with A read in place: row r of the 6×kc A panel starts
+// at a + r·lda floats (row-major, unpacked).
+//
+//go:noescape
+func sgemmKernel6x16Direct(kc int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+// sgemmKernelDirect runs the in-place-A micro-kernel (assembly when avx is set).
+func sgemmKernelDirect(avx bool, kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
+	if avx {
+		_ = a[(sgemmMR-1)*lda+kc-1]
+		_ = b[sgemmNR*kc-1]
+		_ = c[(sgemmMR-1)*ldc+sgemmNR-1]
+		sgemmKernel6x16Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, alpha, beta)
+		return
+	}
+	sgemmKernelDirectGeneric(kc, a, lda, b, c, ldc, alpha, beta)
+}
+
 // sgemmKernel runs the assembly micro-kernel when avx is set, else the plain-Go one.
 func sgemmKernel(avx bool, kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 	if avx {

@@ -16,6 +16,9 @@ const (
 	sgemmKC = 256
 	sgemmMC = 144
 	sgemmNC = 3072
+
+	// sgemmDirectMaxN is the widest n for which A is read in place rather than packed.
+	sgemmDirectMaxN = 64
 )
 
 // sgemmSrc is one GEMM operand as the packers see it: a strided row-major matrix (optionally
@@ -39,6 +42,7 @@ type sgemmJob struct {
 	splitM      bool // split rows (else columns) among workers
 	units       int  // number of MR (or NR) wide units to split
 	avx         bool
+	aDirect     bool // A is read in place by the micro-kernel instead of packed
 }
 
 var sgemmJobPool = sync.Pool{New: func() any { return new(sgemmJob) }}
@@ -78,6 +82,8 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 	// Split rows when there are enough of them: each worker then packs B itself, which costs
 	// k·n per worker against m·n·k/workers of arithmetic.
 	job.splitM = mu >= 2*nu || mu >= 64
+	// With few B panels a packed A block would be used only a few times: read A in place.
+	job.aDirect = !a.trans && !a.conv && n <= sgemmDirectMaxN
 	job.units = nu
 	if job.splitM {
 		job.units = mu
@@ -139,6 +145,10 @@ func (j *sgemmJob) run(lo, hi int) {
 			}
 			for ic := i0; ic < i1; ic += sgemmMC {
 				mc := min(sgemmMC, i1-ic)
+				if j.aDirect {
+					j.macroDirect(buf, mc, nc, kc, ic, jc, pc, beta)
+					continue
+				}
 				packA(buf.a, &j.a, ic, mc, pc, kc)
 				j.macro(buf, mc, nc, kc, ic, jc, beta)
 			}
@@ -147,38 +157,57 @@ func (j *sgemmJob) run(lo, hi int) {
 	sgemmBufPool.Put(buf)
 }
 
-// macro multiplies the packed mc×kc A block by the packed kc×nc B block into C at (ic, jc).
+// macro multiplies the packed mc×kc A block by the packed kc×nc B block into C at (ic, jc). Each B
+// micro-panel stays in L1 while the A block streams from L2.
 func (j *sgemmJob) macro(buf *sgemmBuf, mc, nc, kc, ic, jc int, beta float32) {
-	c, ldc, alpha := j.c, j.ldc, j.alpha
 	for jr := 0; jr < nc; jr += sgemmNR {
 		nr := min(sgemmNR, nc-jr)
 		bp := buf.b[jr*kc : jr*kc+sgemmNR*kc]
 		for ir := 0; ir < mc; ir += sgemmMR {
 			mr := min(sgemmMR, mc-ir)
-			ap := buf.a[ir*kc : ir*kc+sgemmMR*kc]
-			off := (ic+ir)*ldc + jc + jr
-			if mr == sgemmMR && nr == sgemmNR {
-				sgemmKernel(j.avx, kc, ap, bp, c[off:], ldc, alpha, beta)
-				continue
-			}
-			// Edge tile: compute the full tile into scratch, then merge the valid part.
-			t := buf.tile[:]
-			sgemmKernel(j.avx, kc, ap, bp, t, sgemmNR, 1, 0)
-			for r := 0; r < mr; r++ {
-				ci := c[off+r*ldc : off+r*ldc+nr]
-				tr := t[r*sgemmNR : r*sgemmNR+nr]
-				if beta == 0 {
-					for x := range ci {
-						ci[x] = alpha * tr[x]
-					}
-				} else {
-					for x := range ci {
-						ci[x] = alpha*tr[x] + beta*ci[x]
-					}
-				}
-			}
+			j.tile(buf, buf.a[ir*kc:ir*kc+sgemmMR*kc], bp, kc, mr, nr, (ic+ir)*j.ldc+jc+jr, beta)
 		}
 	}
+}
+
+// macroDirect is macro with A read in place at (ic, pc): each 6-row A panel is used for all the
+// (few) B micro-panels while it is in L1.
+func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta float32) {
+	c, ldc, alpha := j.c, j.ldc, j.alpha
+	for ir := 0; ir < mc; ir += sgemmMR {
+		mr := min(sgemmMR, mc-ir)
+		if mr < sgemmMR { // last rows: pack the partial panel (padded with zeros)
+			packA(buf.a, &j.a, ic+ir, mr, pc, kc)
+			for jr := 0; jr < nc; jr += sgemmNR {
+				nr := min(sgemmNR, nc-jr)
+				j.tile(buf, buf.a[:sgemmMR*kc], buf.b[jr*kc:jr*kc+sgemmNR*kc], kc, mr, nr, (ic+ir)*ldc+jc+jr, beta)
+			}
+			continue
+		}
+		ad := j.a.data[(ic+ir)*j.a.ld+pc:]
+		for jr := 0; jr < nc; jr += sgemmNR {
+			nr := min(sgemmNR, nc-jr)
+			bp := buf.b[jr*kc : jr*kc+sgemmNR*kc]
+			off := (ic+ir)*ldc + jc + jr
+			if nr == sgemmNR {
+				sgemmKernelDirect(j.avx, kc, ad, j.a.ld, bp, c[off:], ldc, alpha, beta)
+				continue
+			}
+			sgemmKernelDirect(j.avx, kc, ad, j.a.ld, bp, buf.tile[:], sgemmNR, 1, 0)
+			sgemmStoreTile(buf.tile[:], c[off:], ldc, sgemmMR, nr, alpha, beta)
+		}
+	}
+}
+
+// tile computes one mr×nr tile of C at offset off from packed panels; edge tiles go through a
+// scratch tile so that the kernel never writes outside C.
+func (j *sgemmJob) tile(buf *sgemmBuf, ap, bp []float32, kc, mr, nr, off int, beta float32) {
+	if mr == sgemmMR && nr == sgemmNR {
+		sgemmKernel(j.avx, kc, ap, bp, j.c[off:], j.ldc, j.alpha, beta)
+		return
+	}
+	sgemmKernel(j.avx, kc, ap, bp, buf.tile[:], sgemmNR, 1, 0)
+	sgemmStoreTile(buf.tile[:], j.c[off:], j.ldc, mr, nr, j.alpha, beta)
 }
 
 // sgemmKernelGeneric is the plain-Go micro-kernel: the MR×NR tile C = alpha·Ap·Bp + beta·C.
@@ -195,16 +224,39 @@ func sgemmKernelGeneric(kc int, a, b, c []float32, ldc int, alpha, beta float32)
 			}
 		}
 	}
+	sgemmStoreTile(acc[:], c, ldc, sgemmMR, sgemmNR, alpha, beta)
+}
+
+// sgemmKernelDirectGeneric is the plain-Go in-place-A micro-kernel: row r of A starts at a[r·lda].
+func sgemmKernelDirectGeneric(kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
+	var acc [sgemmMR * sgemmNR]float32
+	b = b[:kc*sgemmNR]
 	for r := 0; r < sgemmMR; r++ {
-		ci := c[r*ldc : r*ldc+sgemmNR]
+		ar := a[r*lda : r*lda+kc]
 		row := acc[r*sgemmNR : r*sgemmNR+sgemmNR]
+		for p, av := range ar {
+			bp := b[p*sgemmNR : p*sgemmNR+sgemmNR]
+			for x, bv := range bp {
+				row[x] += av * bv
+			}
+		}
+	}
+	sgemmStoreTile(acc[:], c, ldc, sgemmMR, sgemmNR, alpha, beta)
+}
+
+// sgemmStoreTile merges the first mr rows and nr columns of the tile t (row stride NR) into C:
+// C = alpha·t + beta·C, not reading C when beta == 0.
+func sgemmStoreTile(t, c []float32, ldc, mr, nr int, alpha, beta float32) {
+	for r := 0; r < mr; r++ {
+		ci := c[r*ldc : r*ldc+nr]
+		tr := t[r*sgemmNR : r*sgemmNR+nr]
 		if beta == 0 {
 			for x := range ci {
-				ci[x] = alpha * row[x]
+				ci[x] = alpha * tr[x]
 			}
 		} else {
 			for x := range ci {
-				ci[x] = alpha*row[x] + beta*ci[x]
+				ci[x] = alpha*tr[x] + beta*ci[x]
 			}
 		}
 	}

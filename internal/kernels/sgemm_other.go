@@ -6,3 +6,8 @@ package kernels
 func sgemmKernel(_ bool, kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 	sgemmKernelGeneric(kc, a, b, c, ldc, alpha, beta)
 }
+
+// sgemmKernelDirect runs the plain-Go in-place-A micro-kernel.
+func sgemmKernelDirect(_ bool, kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
+	sgemmKernelDirectGeneric(kc, a, lda, b, c, ldc, alpha, beta)
+}
