@@ -13,28 +13,28 @@ import (
 // diffusers' SchedulerClass.from_config(config). Keys a scheduler does not use are ignored, as
 // diffusers ignores them.
 type Config struct {
-	NumTrainTimesteps  *int       `json:"num_train_timesteps"`
-	BetaStart          *float64   `json:"beta_start"`
-	BetaEnd            *float64   `json:"beta_end"`
-	BetaSchedule       *string    `json:"beta_schedule"`
-	TrainedBetas       *[]float64 `json:"trained_betas"`
-	StepsOffset        *int       `json:"steps_offset"`
-	SetAlphaToOne      *bool      `json:"set_alpha_to_one"`
-	SkipPRKSteps       *bool      `json:"skip_prk_steps"`
-	ClipSample         *bool      `json:"clip_sample"`
-	ClipSampleRange    *float64   `json:"clip_sample_range"`
-	PredictionType     *string    `json:"prediction_type"`
-	TimestepSpacing    *string    `json:"timestep_spacing"`
-	Thresholding       *bool      `json:"thresholding"`
-	RescaleBetasZeroSN *bool      `json:"rescale_betas_zero_snr"`
-	InterpolationType  *string    `json:"interpolation_type"`
-	UseKarrasSigmas    *bool      `json:"use_karras_sigmas"`
-	SolverOrder        *int       `json:"solver_order"`
-	AlgorithmType      *string    `json:"algorithm_type"`
-	SolverType         *string    `json:"solver_type"`
-	LowerOrderFinal    *bool      `json:"lower_order_final"`
-	LambdaMinClipped   *float64   `json:"lambda_min_clipped"`
-	VarianceType       *string    `json:"variance_type"`
+	NumTrainTimesteps   *int       `json:"num_train_timesteps"`
+	BetaStart           *float64   `json:"beta_start"`
+	BetaEnd             *float64   `json:"beta_end"`
+	BetaSchedule        *string    `json:"beta_schedule"`
+	TrainedBetas        *[]float64 `json:"trained_betas"`
+	StepsOffset         *int       `json:"steps_offset"`
+	SetAlphaToOne       *bool      `json:"set_alpha_to_one"`
+	SkipPRKSteps        *bool      `json:"skip_prk_steps"`
+	ClipSample          *bool      `json:"clip_sample"`
+	ClipSampleRange     *float64   `json:"clip_sample_range"`
+	PredictionType      *string    `json:"prediction_type"`
+	TimestepSpacing     *string    `json:"timestep_spacing"`
+	Thresholding        *bool      `json:"thresholding"`
+	RescaleBetasZeroSNR *bool      `json:"rescale_betas_zero_snr"`
+	InterpolationType   *string    `json:"interpolation_type"`
+	UseKarrasSigmas     *bool      `json:"use_karras_sigmas"`
+	SolverOrder         *int       `json:"solver_order"`
+	AlgorithmType       *string    `json:"algorithm_type"`
+	SolverType          *string    `json:"solver_type"`
+	LowerOrderFinal     *bool      `json:"lower_order_final"`
+	LambdaMinClipped    *float64   `json:"lambda_min_clipped"`
+	VarianceType        *string    `json:"variance_type"`
 }
 
 // LoadConfig reads a scheduler_config.json (e.g. a model folder's
@@ -66,7 +66,7 @@ func ParseConfig(data []byte) (Config, error) {
 		"set_alpha_to_one": &cfg.SetAlphaToOne, "skip_prk_steps": &cfg.SkipPRKSteps,
 		"clip_sample": &cfg.ClipSample, "clip_sample_range": &cfg.ClipSampleRange,
 		"prediction_type": &cfg.PredictionType, "timestep_spacing": &cfg.TimestepSpacing,
-		"thresholding": &cfg.Thresholding, "rescale_betas_zero_snr": &cfg.RescaleBetasZeroSN,
+		"thresholding": &cfg.Thresholding, "rescale_betas_zero_snr": &cfg.RescaleBetasZeroSNR,
 		"interpolation_type": &cfg.InterpolationType, "use_karras_sigmas": &cfg.UseKarrasSigmas,
 		"solver_order": &cfg.SolverOrder, "algorithm_type": &cfg.AlgorithmType,
 		"solver_type": &cfg.SolverType, "lower_order_final": &cfg.LowerOrderFinal,
@@ -241,7 +241,7 @@ func resolve(kind string, cfg Config) (params, error) {
 		if err := rejectTrue("thresholding", cfg.Thresholding); err != nil {
 			return p, err
 		}
-		if err := rejectTrue("rescale_betas_zero_snr", cfg.RescaleBetasZeroSN); err != nil {
+		if err := rejectTrue("rescale_betas_zero_snr", cfg.RescaleBetasZeroSNR); err != nil {
 			return p, err
 		}
 	case "euler", "lms":

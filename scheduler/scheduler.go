@@ -47,7 +47,9 @@ type Scheduler interface {
 	ScaleModelInput(sample []float32, i int) ([]float32, error)
 	// Step advances sample by step i given the model output at Timesteps()[i] and returns the
 	// new sample (a new slice; the arguments are unchanged). Steps must be taken in order.
-	// rng is used only by ancestral samplers (euler_a), which need it; others accept nil.
+	// rng is the generation's random source: euler_a needs it (torch.randn noise each
+	// step); euler advances it as diffusers does without using the values; the others
+	// ignore it and accept nil.
 	Step(modelOutput []float32, i int, sample []float32, rng *torchrand.Generator) ([]float32, error)
 	// Fresh returns a new scheduler with the same configuration and no timesteps set.
 	Fresh() Scheduler
