@@ -308,6 +308,29 @@ func TestProgramLayersNoAlloc(t *testing.T) {
 		t.Fatal(err)
 	}
 	vals := []*tensor.Dense{randDense(r, 2, 16, 8, 8), randDense(r, 2, 24), randDense(r, 2, 7, 12)}
+	// Snapshot every bound value (the weights) and the inputs to check nothing writes into them.
+	var bound [][]float32
+	var boundCopy [][]float32
+	for _, n := range g.AllNodes() {
+		if d, ok := n.Value().(*tensor.Dense); ok && n.Op() == nil {
+			bound = append(bound, d.Float32s())
+			boundCopy = append(boundCopy, append([]float32(nil), d.Float32s()...))
+		}
+	}
+	for _, v := range vals {
+		bound = append(bound, v.Float32s())
+		boundCopy = append(boundCopy, append([]float32(nil), v.Float32s()...))
+	}
+	defer func() {
+		for i := range bound {
+			for j := range bound[i] {
+				if bound[i][j] != boundCopy[i][j] {
+					t.Fatalf("weight or input %d modified at %d", i, j)
+				}
+			}
+		}
+		t.Logf("%d weights and inputs unchanged after the runs", len(bound))
+	}()
 	first, err := p.Run(context.Background(), vals...)
 	if err != nil {
 		t.Fatal(err)
@@ -349,5 +372,43 @@ func TestProgramLayersNoAlloc(t *testing.T) {
 	}
 	if p.PeakBytes() >= naive {
 		t.Errorf("peak %d not below the sum of intermediates %d", p.PeakBytes(), naive)
+	}
+}
+
+// TestKernelOpsDoNotMerge: the same input through ops differing in one parameter must stay
+// separate nodes (gorgonia hash-conses identical ones).
+func TestKernelOpsDoNotMerge(t *testing.T) {
+	g := gorgonia.NewGraph()
+	x := input(g, "x", 2, 8, 4, 4)
+	gm, bt := input(g, "gamma", 8), input(g, "beta", 8)
+	var nodes []*gorgonia.Node
+	for _, c := range []struct {
+		groups int
+		eps    float32
+		silu   bool
+	}{{4, 1e-5, false}, {4, 1e-6, false}, {2, 1e-5, false}, {4, 1e-5, true}} {
+		n, err := GroupNormalize(x, gm, bt, c.groups, c.eps, c.silu)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	s1, _ := Scale(x, 0.5)
+	s2, _ := Scale(x, 0.25)
+	r1, _ := Reshape(x, 16, 16)
+	r2, _ := Reshape(x, 4, 64)
+	sl1, _ := SliceBatch(x, 0, 1)
+	sl2, _ := SliceBatch(x, 1, 2)
+	nodes = append(nodes, s1, s2, r1, r2, sl1, sl2)
+	for i := range nodes {
+		for j := range i {
+			if nodes[i] == nodes[j] {
+				t.Errorf("nodes %d (%v) and %d (%v) merged", i, nodes[i].Op(), j, nodes[j].Op())
+			}
+		}
+	}
+	again, _ := GroupNormalize(x, gm, bt, 4, 1e-6, false)
+	if again != nodes[1] {
+		t.Error("identical groupnorm nodes did not merge")
 	}
 }

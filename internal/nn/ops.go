@@ -516,3 +516,46 @@ func Embed(ids, table *gorgonia.Node) (*gorgonia.Node, error) {
 	out := append(ids.Shape().Clone(), ts[1])
 	return apply("embedding", embedK{Rows: shapeSize(ids.Shape()), Vocab: ts[0], Dim: ts[1]}, out, ids, table)
 }
+
+type resizeK struct{ NC, H, W, OH, OW int }
+
+// nearestIndex is torch's nearest_idx for upsample_nearest2d: float32 scale in/out, floored.
+func nearestIndex(o, in, out int) int {
+	switch {
+	case in == out:
+		return o
+	case out == 2*in:
+		return o >> 1
+	}
+	scale := float32(in) / float32(out)
+	return min(int(float32(o)*scale), in-1)
+}
+
+func (k resizeK) run(dst []float32, src [][]float32) error {
+	if k.OH == 2*k.H && k.OW == 2*k.W {
+		kernels.UpsampleNearest2x(dst, src[0], k.NC, k.H, k.W)
+		return nil
+	}
+	for p := 0; p < k.NC; p++ {
+		for oy := 0; oy < k.OH; oy++ {
+			srow := src[0][(p*k.H+nearestIndex(oy, k.H, k.OH))*k.W:]
+			drow := dst[(p*k.OH+oy)*k.OW : (p*k.OH+oy+1)*k.OW]
+			for ox := range drow {
+				drow[ox] = srow[nearestIndex(ox, k.W, k.OW)]
+			}
+		}
+	}
+	return nil
+}
+
+// ResizeNearest returns x (N×C×H×W) resized to N×C×h×w by nearest neighbour as
+// F.interpolate(size=(h, w), mode="nearest") computes it (the UNet's upsample_size path when the
+// latent size is not a multiple of 2^levels).
+func ResizeNearest(x *gorgonia.Node, h, w int) (*gorgonia.Node, error) {
+	xs := x.Shape()
+	if len(xs) != 4 || h < 1 || w < 1 {
+		return nil, fmt.Errorf("nn: resize_nearest: input %v to %d×%d", xs, h, w)
+	}
+	k := resizeK{NC: xs[0] * xs[1], H: xs[2], W: xs[3], OH: h, OW: w}
+	return apply("resize_nearest", k, tensor.Shape{xs[0], xs[1], h, w}, x)
+}

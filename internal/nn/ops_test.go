@@ -153,6 +153,10 @@ func TestOpsAgainstFloat64(t *testing.T) {
 		}
 		got = runNode(t, func(in []*gorgonia.Node) (*gorgonia.Node, error) { return Upsample2x(in[0]) }, a)
 		checkClose(t, "upsample", got, refUpsample(arrOf(a)), 0)
+		for _, sz := range [][2]int{{8, 8}, {7, 9}, {3, 4}, {4, 4}} {
+			got = runNode(t, func(in []*gorgonia.Node) (*gorgonia.Node, error) { return ResizeNearest(in[0], sz[0], sz[1]) }, a)
+			checkClose(t, fmt.Sprintf("resize_nearest to %v", sz), got, refResize(arrOf(a), sz[0], sz[1]), 0)
+		}
 	})
 	t.Run("layout", func(t *testing.T) {
 		a, b, c := rnd(2, 3, 2, 5), rnd(2, 1, 2, 5), rnd(2, 4, 2, 5)

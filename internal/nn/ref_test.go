@@ -287,3 +287,19 @@ func refTimesteps(t []float64, dim int, flip bool, shift float64) arr {
 	}
 	return y
 }
+
+// refResize follows torch's nearest rule with a float64 scale (identical for these sizes).
+func refResize(x arr, oh, ow int) arr {
+	n, c, h, w := x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+	y := newArr(n, c, oh, ow)
+	for p := 0; p < n*c; p++ {
+		for oy := 0; oy < oh; oy++ {
+			iy := min(int(math.Floor(float64(oy)*float64(h)/float64(oh))), h-1)
+			for ox := 0; ox < ow; ox++ {
+				ix := min(int(math.Floor(float64(ox)*float64(w)/float64(ow))), w-1)
+				y.d[(p*oh+oy)*ow+ox] = x.d[(p*h+iy)*w+ix]
+			}
+		}
+	}
+	return y
+}

@@ -172,3 +172,13 @@ func (u *Upsample2D) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
 	}
 	return u.Conv.Forward(h)
 }
+
+// ForwardSize resizes x to h×w (nearest) before the convolution: diffusers' upsample_size path,
+// used by the UNet when a skip connection's size is not twice the input's.
+func (u *Upsample2D) ForwardSize(x *gorgonia.Node, h, w int) (*gorgonia.Node, error) {
+	r, err := ResizeNearest(x, h, w)
+	if err != nil {
+		return nil, err
+	}
+	return u.Conv.Forward(r)
+}
