@@ -79,6 +79,15 @@ func (t *Tokenizer) bpe(token string) []string {
 		i += n
 	}
 	syms[len(syms)-1] += "</w>"
+	if len(syms) >= heapThreshold {
+		return t.bpeHeap(syms)
+	}
+	return t.bpeLoop(syms)
+}
+
+// bpeLoop is the reference's loop, transcribed: find the lowest-ranked
+// adjacent pair, merge all its occurrences, repeat.
+func (t *Tokenizer) bpeLoop(syms []string) []string {
 	if len(syms) == 1 {
 		return syms
 	}
