@@ -200,9 +200,10 @@ func (p *Program) root(v int) int {
 	return v
 }
 
-// plan assigns each computed value a buffer slot: best fit among the free slots, else the
-// largest free slot grown, else a new one. A slot is freed after the last step that reads its
-// value or a view of it; outputs are never freed.
+// plan assigns each computed value a buffer slot: the buffer of an input read for the last
+// time when the op may work in place (element-wise ops, norms), else best fit among the free
+// slots, else the largest free slot grown, else a new one. A slot is freed after the last step
+// that reads its value or a view of it; outputs are never freed.
 func (p *Program) plan() {
 	const pinned = int(^uint(0) >> 1)
 	last := make([]int, len(p.vals))
@@ -221,12 +222,25 @@ func (p *Program) plan() {
 	for si := range p.steps {
 		st := &p.steps[si]
 		v := &p.vals[st.val]
+		taken := -1 // the input whose buffer the result overwrites
 		if v.kind == kindComputed {
-			best := pickSlot(p.slotCap, free, v.size)
-			if best < 0 {
+			if ip, ok := st.k.(inPlacer); ok {
+				for _, i := range ip.inPlaceArgs() {
+					a := st.args[i]
+					if p.vals[a].kind == kindComputed && last[a] == si && p.slotCap[p.vals[a].slot] >= v.size {
+						taken = a
+						break
+					}
+				}
+			}
+			switch best := pickSlot(p.slotCap, free, v.size); {
+			case taken >= 0:
+				v.slot = p.vals[taken].slot
+				live -= int64(p.vals[taken].size) * 4
+			case best < 0:
 				v.slot = len(p.slotCap)
 				p.slotCap = append(p.slotCap, v.size)
-			} else {
+			default:
 				v.slot = free[best]
 				free = append(free[:best], free[best+1:]...)
 				p.slotCap[v.slot] = max(p.slotCap[v.slot], v.size)
@@ -234,14 +248,13 @@ func (p *Program) plan() {
 			live += int64(v.size) * 4
 			peak = max(peak, live)
 		}
-		seen := map[int]bool{}
+		seen := map[int]bool{taken: true}
 		for _, a := range append([]int{st.val}, st.args...) {
 			r := p.root(a)
 			if seen[r] || last[r] != si || p.vals[r].kind != kindComputed {
 				continue
 			}
 			seen[r] = true
-			st.free = append(st.free, p.vals[r].slot)
 			free = append(free, p.vals[r].slot)
 			live -= int64(p.vals[r].size) * 4
 		}

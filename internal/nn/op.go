@@ -27,6 +27,12 @@ type viewKernel interface {
 	offset() int
 }
 
+// inPlacer marks kernels whose result may overwrite one of the inputs listed (index-aligned
+// element-wise reads and writes, or a kernel documented to allow dst aliasing src).
+type inPlacer interface {
+	inPlaceArgs() []int
+}
+
 // Op is the gorgonia.Op behind every operation of this package. Its Do and UsePreallocDo call
 // internal/kernels; it never writes into its inputs.
 type Op struct {

@@ -124,6 +124,8 @@ type groupNormK struct {
 	SiLU             bool
 }
 
+func (groupNormK) inPlaceArgs() []int { return []int{0} }
+
 func (k groupNormK) run(dst []float32, src [][]float32) error {
 	kernels.GroupNorm(src[0], dst, k.N, k.C, k.HW, k.Groups, k.Eps, src[1], src[2], k.SiLU)
 	return nil
@@ -154,6 +156,8 @@ type layerNormK struct {
 	Eps        float32
 }
 
+func (layerNormK) inPlaceArgs() []int { return []int{0} }
+
 func (k layerNormK) run(dst []float32, src [][]float32) error {
 	kernels.LayerNorm(src[0], dst, k.Rows, k.Cols, k.Eps, src[1], src[2])
 	return nil
@@ -177,6 +181,8 @@ func LayerNormalize(x, gamma, beta *gorgonia.Node, eps float32) (*gorgonia.Node,
 
 // actK is an element-wise activation; Kind names it (and so enters the op's hash).
 type actK struct{ Kind string }
+
+func (actK) inPlaceArgs() []int { return []int{0} }
 
 func (k actK) run(dst []float32, src [][]float32) error {
 	switch k.Kind {
@@ -226,6 +232,8 @@ func Activation(name string, x *gorgonia.Node) (*gorgonia.Node, error) {
 
 type gegluK struct{ Rows, Cols int }
 
+func (gegluK) inPlaceArgs() []int { return []int{0} }
+
 func (k gegluK) run(dst []float32, src [][]float32) error {
 	kernels.GEGLU(dst, src[0], k.Rows, k.Cols)
 	return nil
@@ -245,6 +253,8 @@ func GEGLU(x *gorgonia.Node) (*gorgonia.Node, error) {
 
 type addK struct{}
 
+func (addK) inPlaceArgs() []int { return []int{0, 1} }
+
 func (addK) run(dst []float32, src [][]float32) error {
 	kernels.Add(dst, src[0], src[1])
 	return nil
@@ -260,6 +270,8 @@ func Add(a, b *gorgonia.Node) (*gorgonia.Node, error) {
 
 type scaleK struct{ S float32 }
 
+func (scaleK) inPlaceArgs() []int { return []int{0} }
+
 func (k scaleK) run(dst []float32, src [][]float32) error {
 	kernels.Scale(dst, src[0], k.S)
 	return nil
@@ -274,6 +286,8 @@ type chanBiasK struct {
 	N, C, HW  int
 	PerSample bool
 }
+
+func (chanBiasK) inPlaceArgs() []int { return []int{0} }
 
 func (k chanBiasK) run(dst []float32, src [][]float32) error {
 	copy(dst, src[0])
