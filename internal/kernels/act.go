@@ -3,38 +3,73 @@ package kernels
 import "math"
 
 // SiLU sets dst[i] = x·sigmoid(x) for x = src[i]. dst may alias src.
-func SiLU(dst, src []float32) {
-	dst = dst[:len(src)]
-	for i, x := range src {
-		dst[i] = actSiLUGo(x)
-	}
-}
+func SiLU(dst, src []float32) { actSigmul(dst, src, 1) }
 
 // QuickGELU sets dst[i] = x·sigmoid(1.702·x) for x = src[i] (CLIP's activation). dst may alias src.
-func QuickGELU(dst, src []float32) {
+func QuickGELU(dst, src []float32) { actSigmul(dst, src, 1.702) }
+
+// actSigmul sets dst[i] = x/(1 + e^(−k·x)), in parallel for long slices.
+func actSigmul(dst, src []float32, k float32) {
 	dst = dst[:len(src)]
-	for i, x := range src {
-		dst[i] = x / (1 + expGo(-1.702*x))
-	}
+	parallelFor(len(src), elemGrain, func(lo, hi int) {
+		d, s := dst[lo:hi], src[lo:hi]
+		if useAVX2 && len(s) >= 8 {
+			m := len(s) &^ 7
+			actSigmulAVX2(&d[0], &s[0], m, k)
+			d, s = d[m:], s[m:]
+		}
+		for i, x := range s {
+			d[i] = x / (1 + expGo(-k*x))
+		}
+	})
 }
 
 // GELU sets dst[i] = x·Φ(x) = 0.5·x·(1 + erf(x/√2)) for x = src[i], the exact (erf) form that
 // torch.nn.functional.gelu computes by default. dst may alias src.
 func GELU(dst, src []float32) {
 	dst = dst[:len(src)]
-	for i, x := range src {
-		dst[i] = actGELUGo(x)
-	}
+	parallelFor(len(src), elemGrain, func(lo, hi int) {
+		d, s := dst[lo:hi], src[lo:hi]
+		if useAVX2 && len(s) >= 8 {
+			m := len(s) &^ 7
+			actGELUAVX2(&d[0], &s[0], m)
+			d, s = d[m:], s[m:]
+		}
+		for i, x := range s {
+			d[i] = actGELUGo(x)
+		}
+	})
 }
 
 // GEGLU computes diffusers' GEGLU gate: src is rows×(2·cols), and row r of dst (rows×cols) is
 // src[r, :cols] · gelu(src[r, cols:]). dst may alias src (each dst row lies at or before the src row
 // it is computed from, and is written front to back).
 func GEGLU(dst, src []float32, rows, cols int) {
-	for r := 0; r < rows; r++ {
+	if rows*cols == 0 {
+		return
+	}
+	_ = src[2*rows*cols-1]
+	_ = dst[rows*cols-1]
+	// Rows are independent, except that in place a row's output overlaps earlier rows' inputs:
+	// run in parallel only when dst does not alias src.
+	if 2*cols*rows < elemGrain || &dst[0] == &src[0] {
+		actGEGLURows(dst, src, 0, rows, cols)
+		return
+	}
+	parallelFor(rows, max(1, elemGrain/(2*cols)), func(lo, hi int) { actGEGLURows(dst, src, lo, hi, cols) })
+}
+
+// actGEGLURows computes rows [lo, hi) of GEGLU.
+func actGEGLURows(dst, src []float32, lo, hi, cols int) {
+	for r := lo; r < hi; r++ {
 		a := src[r*2*cols : r*2*cols+cols]
 		g := src[r*2*cols+cols : (r+1)*2*cols]
 		d := dst[r*cols : (r+1)*cols]
+		if useAVX2 && cols >= 8 {
+			m := cols &^ 7
+			actGEGLUAVX2(&d[0], &a[0], &g[0], m)
+			a, g, d = a[m:], g[m:], d[m:]
+		}
 		for i := range d {
 			d[i] = a[i] * actGELUGo(g[i])
 		}

@@ -162,33 +162,27 @@ func (j *attnJob) tile(sc *attnScratch, b, h, q0, dp int) {
 	for k0 := 0; k0 < kEnd; k0 += attnBK {
 		nk := min(attnBK, kEnd-k0)
 		nkr := (nk + attnNR - 1) &^ (attnNR - 1)
-		// Scores S = Q̃·Kᵀ for this key tile, row stride attnBK.
+		// Scores S = Q̃·Kᵀ for this key tile, row stride attnBK. Rows of padding queries are zero.
 		for c := 0; c < nkr; c += attnNR {
-			attnDot(rows, d, sc.qt, sc.kp[(k0+c)*d:], sc.s[c:], attnBK)
-		}
-		for i := 0; i < nq; i++ {
-			valid := nk
-			if p.Causal {
-				valid = min(nk, q0+i+1-k0)
-			}
-			srow := sc.s[i*attnBK : i*attnBK+nk]
-			if valid <= 0 {
-				clear(srow)
-				continue
-			}
-			mOld := sc.m[i]
-			mNew, sum := attnSoftmaxRow(srow[:valid], mOld)
-			clear(srow[valid:])
-			alpha := exp2NegGo(mOld - mNew)
-			sc.m[i] = mNew
-			sc.l[i] = sc.l[i]*alpha + sum
-			if alpha != 1 {
-				elemScale(o[i*dp:(i+1)*dp], o[i*dp:(i+1)*dp], alpha)
+			if useAVX2 {
+				attnDotAVX2(rows, d, &sc.qt[0], &sc.kp[(k0+c)*d], &sc.s[c], attnBK)
+			} else {
+				attnDot(rows, d, sc.qt, sc.kp[(k0+c)*d:], sc.s[c:], attnBK)
 			}
 		}
-		// Padding rows nq … rows−1 hold scores of zero queries; zero them so they add nothing.
-		clear(sc.s[nq*attnBK : rows*attnBK])
-		attnAccum(rows, nk, dp, sc.s, sc.vp[k0*dp:], o)
+		if nk < nkr || p.Causal {
+			attnMask(sc.s, nq, nk, nkr, q0-k0, p.Causal)
+		}
+		if useAVX2 {
+			attnSoftmaxAVX2(&sc.s[0], nq, nkr, &sc.m[0], &sc.l[0], &o[0], dp)
+		} else {
+			attnSoftmax(sc.s, nq, nkr, sc.m, sc.l, o, dp)
+		}
+		if useAVX2 {
+			attnAccumAVX2(rows, nk, dp, &sc.s[0], &sc.vp[k0*dp], &o[0])
+		} else {
+			attnAccum(rows, nk, dp, sc.s, sc.vp[k0*dp:], o)
+		}
 	}
 	dst := j.out[(b*p.Nq+q0)*w+h*d:]
 	for i := 0; i < nq; i++ {
@@ -212,21 +206,47 @@ func attnDot(rows, d int, q, kp, s []float32, lds int) {
 	}
 }
 
-// attnSoftmaxRow updates one query's running maximum with the scores s (log2 domain), replaces s
-// by 2^(s − max) and returns the new maximum and the sum of s.
-func attnSoftmaxRow(s []float32, mOld float32) (mNew, sum float32) {
-	mNew = mOld
-	for _, x := range s {
-		if x > mNew {
-			mNew = x
+// attnMask sets to −Inf the scores of padding keys (columns nk … nkr−1) and, if causal, those of
+// keys after the query (column c of row i is masked when c > i + diag). The softmax turns −Inf into
+// an exact 0. Every row keeps at least one finite score in the first key tile (key 0), so the
+// running maximum is finite from then on.
+func attnMask(s []float32, nq, nk, nkr, diag int, causal bool) {
+	inf := float32(math.Inf(-1))
+	for i := 0; i < nq; i++ {
+		valid := nk
+		if causal {
+			valid = max(0, min(nk, i+diag+1))
+		}
+		row := s[i*attnBK : i*attnBK+nkr]
+		for c := valid; c < nkr; c++ {
+			row[c] = inf
 		}
 	}
-	for i, x := range s {
-		e := exp2NegGo(x - mNew)
-		s[i] = e
-		sum += e
+}
+
+// attnSoftmax is the online-softmax step for the first nq rows of a score tile s (row stride
+// attnBK, n columns): per row i, mNew = max(m[i], max s_i), s_i = 2^(s_i − mNew),
+// α = 2^(m[i] − mNew), l[i] = α·l[i] + Σ s_i, m[i] = mNew, and the accumulator row o_i *= α.
+func attnSoftmax(s []float32, nq, n int, m, l, o []float32, dp int) {
+	for i := 0; i < nq; i++ {
+		row := s[i*attnBK : i*attnBK+n]
+		mNew := m[i]
+		for _, x := range row {
+			if x > mNew {
+				mNew = x
+			}
+		}
+		var sum float32
+		for c, x := range row {
+			e := exp2NegGo(x - mNew)
+			row[c] = e
+			sum += e
+		}
+		alpha := exp2NegGo(m[i] - mNew)
+		m[i] = mNew
+		l[i] = l[i]*alpha + sum
+		elemScale(o[i*dp:(i+1)*dp], o[i*dp:(i+1)*dp], alpha)
 	}
-	return mNew, sum
 }
 
 // attnAccum adds P·V to o: o[i·dp + c] += Σ_{t<nk} s[i·attnBK + t]·v[t·dp + c] for i < rows and

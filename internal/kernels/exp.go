@@ -7,6 +7,11 @@ import "math"
 func Exp(dst, src []float32) {
 	n := len(src)
 	dst = dst[:n]
+	if useAVX2 && n >= 8 {
+		m := n &^ 7
+		expAVX2(&dst[0], &src[0], m)
+		dst, src = dst[m:], src[m:]
+	}
 	for i, x := range src {
 		dst[i] = expGo(x)
 	}
@@ -39,7 +44,7 @@ func expGo(x float32) float32 {
 	if x < expMin {
 		x = expMin
 	}
-	n := float32(math.Floor(float64(x*expLog2e) + 0.5))
+	n := float32(math.RoundToEven(float64(x * expLog2e)))
 	r := x - n*expLn2Hi
 	r -= n * expLn2Lo
 	n1 := int32(n) >> 1
@@ -67,7 +72,7 @@ func exp2NegGo(x float32) float32 {
 	if x < -127 {
 		x = -127
 	}
-	n := float32(math.Floor(float64(x) + 0.5))
+	n := float32(math.RoundToEven(float64(x)))
 	r := (x - n) * math.Ln2
 	return expPoly(r) * math.Float32frombits(uint32(int32(n)+127)<<23)
 }
