@@ -118,8 +118,17 @@ func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 					row := img[iy*cp.W : (iy+1)*cp.W]
 					ix := ox*cp.StrideW + kw - cp.PadW
 					out := dp[x : x+run]
-					if cp.StrideW == 1 && ix >= 0 && ix+run <= cp.W {
-						copy(out, row[ix:ix+run])
+					if cp.StrideW == 1 {
+						lo, hi := max(0, -ix), min(run, cp.W-ix) // valid part of the run
+						if lo == 0 && hi == sgemmNR {
+							*(*[sgemmNR]float32)(out) = *(*[sgemmNR]float32)(row[ix:])
+						} else if lo >= hi {
+							clear(out)
+						} else {
+							clear(out[:lo])
+							copy(out[lo:hi], row[ix+lo:ix+hi])
+							clear(out[hi:])
+						}
 					} else {
 						for t := range out {
 							if ix >= 0 && ix < cp.W {
