@@ -412,3 +412,52 @@ func TestKernelOpsDoNotMerge(t *testing.T) {
 		t.Error("identical groupnorm nodes did not merge")
 	}
 }
+
+// TestProgramInPlace checks that in-place reuse never clobbers a tap, an input, or a value still
+// read through a view.
+func TestProgramInPlace(t *testing.T) {
+	r := rand.New(rand.NewSource(9))
+	g := gorgonia.NewGraph()
+	x := input(g, "x", 2, 3, 4)
+	must := func(n *gorgonia.Node, err error) *gorgonia.Node {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a := must(Scale(x, 2))      // tapped: must survive
+	b := must(SiLU(a))          // may not overwrite a (a is an output)
+	c := must(Add(b, b))        // may overwrite b
+	v := must(Reshape(c, 6, 4)) // view of c, read at the end
+	d := must(Scale(c, 0.5))    // must not overwrite c: v is still to be read
+	e := must(Add(d, must(Reshape(v, 2, 3, 4))))
+	f := must(GELU(e)) // may overwrite e
+	p, err := Compile(g, []*gorgonia.Node{x}, []*gorgonia.Node{f, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xv := randDense(r, 2, 3, 4)
+	res, err := p.Run(context.Background(), xv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xa := arrOf(xv)
+	wa := xa.map1(func(v float64) float64 { return 2 * v })
+	wc := wa.map1(func(v float64) float64 { return 2 * refSiLU(v) })
+	wf := refAdd(wc.map1(func(v float64) float64 { return v / 2 }), wc).map1(refGELU)
+	checkClose(t, "in-place chain output", res[0], wf, 1e-6)
+	checkClose(t, "in-place chain tap", res[1], wa, 1e-7)
+	inPlace := 0
+	for _, st := range p.steps {
+		for _, arg := range st.args {
+			if p.vals[arg].kind == kindComputed && p.vals[st.val].kind == kindComputed && p.vals[arg].slot == p.vals[st.val].slot {
+				inPlace++
+			}
+		}
+	}
+	t.Logf("%d ops ran in place; peak %d B", inPlace, p.PeakBytes())
+	if inPlace == 0 {
+		t.Error("no op ran in place")
+	}
+}
