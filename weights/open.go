@@ -91,7 +91,13 @@ func OpenFile(path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
+	return openData(path, data, release)
+}
+
+// openData parses a whole weights file held in data (mapped or read); release frees data.
+func openData(path string, data []byte, release func() error) (*Store, error) {
 	var be *fileBackend
+	var err error
 	switch {
 	case bytes.HasPrefix(data, []byte("PK\x03\x04")) || bytes.HasPrefix(data, []byte("PK\x05\x06")):
 		be, err = parseTorchZip(data)

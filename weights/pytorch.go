@@ -189,6 +189,9 @@ func parseTorchZip(data []byte) (*fileBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data.pkl: %w", err)
 	}
+	if err := checkPickle(pdata); err != nil {
+		return nil, fmt.Errorf("data.pkl: %w", err)
+	}
 	storages := map[string]*storageRef{}
 	obj, err := unpickle(bytes.NewReader(pdata), func(id interface{}) (interface{}, error) {
 		_, dt, key, numel, err := storageArgs(id, 5)
@@ -231,6 +234,9 @@ func zipRecord(data []byte, f *zip.File, n uint64) ([]byte, error) {
 		}
 		return data[off : uint64(off)+n : uint64(off)+n], nil
 	}
+	if n > 1100*f.CompressedSize64+1<<16 { // beyond deflate's ~1032:1 ratio: corrupt sizes
+		return nil, fmt.Errorf("claims %d bytes from %d compressed", n, f.CompressedSize64)
+	}
 	rc, err := f.Open()
 	if err != nil {
 		return nil, err
@@ -250,21 +256,28 @@ const legacyMagic = "1950a86a20f9469cfc6c"
 // the object, the storage keys; then each storage as an 8-byte count and its raw data.
 func parseTorchLegacy(data []byte) (*fileBackend, error) {
 	r := bytes.NewReader(data)
-	magic, err := unpickle(r, nil)
+	// Each pickle in the sequence is checked before gopickle reads it.
+	next := func(r *bytes.Reader, persistent func(interface{}) (interface{}, error)) (interface{}, error) {
+		if err := checkPickle(data[len(data)-r.Len():]); err != nil {
+			return nil, err
+		}
+		return unpickle(r, persistent)
+	}
+	magic, err := next(r, nil)
 	if err != nil {
 		return nil, fmt.Errorf("not a PyTorch checkpoint: %w", err)
 	}
 	if m, ok := magic.(interface{ Text(int) string }); !ok || m.Text(16) != legacyMagic {
 		return nil, fmt.Errorf("not a PyTorch checkpoint: bad magic number")
 	}
-	if v, err := unpickle(r, nil); err != nil || v != 1001 {
+	if v, err := next(r, nil); err != nil || v != 1001 {
 		return nil, fmt.Errorf("unsupported legacy PyTorch protocol version %v (%v)", v, err)
 	}
-	if _, err := unpickle(r, nil); err != nil {
+	if _, err := next(r, nil); err != nil {
 		return nil, fmt.Errorf("legacy checkpoint system info: %w", err)
 	}
 	storages := map[string]*storageRef{}
-	obj, err := unpickle(r, func(id interface{}) (interface{}, error) {
+	obj, err := next(r, func(id interface{}) (interface{}, error) {
 		t, dt, key, numel, err := storageArgs(id, 6)
 		if err != nil {
 			return nil, err
@@ -282,7 +295,7 @@ func parseTorchLegacy(data []byte) (*fileBackend, error) {
 	if err != nil {
 		return nil, err
 	}
-	keysObj, err := unpickle(r, nil)
+	keysObj, err := next(r, nil)
 	if err != nil {
 		return nil, fmt.Errorf("legacy checkpoint storage keys: %w", err)
 	}
@@ -393,6 +406,11 @@ func (t *torchTensor) entry() (*entry, error) {
 	}
 	if n == 0 {
 		return &entry{dt: s.dt, shape: t.size}, nil
+	}
+	if n > s.numel && n > 1<<20 {
+		// Only stride-0 (expanded) tensors can hold more elements than their storage; a huge
+		// one is a corrupt file, and gathering it would allocate without bound.
+		return nil, fmt.Errorf("shape %v holds %d elements but its storage only %d", t.size, n, s.numel)
 	}
 	if t.offset+last >= s.numel {
 		return nil, fmt.Errorf("shape %v stride %v offset %d overruns its storage of %d elements", t.size, t.stride, t.offset, s.numel)
