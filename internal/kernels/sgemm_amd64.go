@@ -4,6 +4,8 @@ package kernels
 
 import "unsafe"
 
+//go:generate sh -c "cd asmgen && go run . > ../sgemm_amd64.s"
+
 // sgemmKernel6x16 is the AVX2/FMA micro-kernel: the 6×16 tile at c (row stride ldc floats) becomes
 // alpha·Ap·Bp + beta·C, with Ap and Bp packed micro-panels of kc steps. beta == 0 does not read C.
 //
