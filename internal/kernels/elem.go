@@ -73,13 +73,28 @@ func Transpose(dst, src []float32, batch, rows, cols int) {
 			r1, c1 := min(r0+tile, rows), min(c0+tile, cols)
 			s := src[b*rows*cols:]
 			d := dst[b*rows*cols:]
-			for r := r0; r < r1; r++ {
-				for c := c0; c < c1; c++ {
-					d[c*rows+r] = s[r*cols+c]
+			if useAVX2 {
+				// The 8×8-aligned part of the tile in registers, the ragged edges below.
+				r8, c8 := r0+(r1-r0)&^7, c0+(c1-c0)&^7
+				if r8 > r0 && c8 > c0 {
+					elemTranspose8AVX2(&d[c0*rows+r0], &s[r0*cols+c0], r8-r0, c8-c0, cols, rows)
 				}
+				elemTransposeGo(d, s, r8, r1, c0, c1, rows, cols)
+				elemTransposeGo(d, s, r0, r8, c8, c1, rows, cols)
+				continue
 			}
+			elemTransposeGo(d, s, r0, r1, c0, c1, rows, cols)
 		}
 	})
+}
+
+// elemTransposeGo sets d[c·rows + r] = s[r·cols + c] for r0 ≤ r < r1, c0 ≤ c < c1.
+func elemTransposeGo(d, s []float32, r0, r1, c0, c1, rows, cols int) {
+	for r := r0; r < r1; r++ {
+		for c := c0; c < c1; c++ {
+			d[c*rows+r] = s[r*cols+c]
+		}
+	}
 }
 
 // ConcatChannels concatenates a (n×ca×hw) and b (n×cb×hw) along the channel axis into dst
@@ -95,6 +110,11 @@ func ConcatChannels(dst, a, b []float32, n, ca, cb, hw int) {
 func elemAdd(dst, a, b []float32) {
 	b = b[:len(a)]
 	dst = dst[:len(a)]
+	if useAVX2 && len(a) >= 8 {
+		n := len(a) &^ 7
+		elemAddAVX2(&dst[0], &a[0], &b[0], n)
+		dst, a, b = dst[n:], a[n:], b[n:]
+	}
 	for i, v := range a {
 		dst[i] = v + b[i]
 	}
@@ -102,12 +122,22 @@ func elemAdd(dst, a, b []float32) {
 
 func elemScale(dst, src []float32, s float32) {
 	dst = dst[:len(src)]
+	if useAVX2 && len(src) >= 8 {
+		n := len(src) &^ 7
+		elemScaleAVX2(&dst[0], &src[0], n, s)
+		dst, src = dst[n:], src[n:]
+	}
 	for i, v := range src {
 		dst[i] = v * s
 	}
 }
 
 func elemAddScalar(x []float32, b float32) {
+	if useAVX2 && len(x) >= 8 {
+		n := len(x) &^ 7
+		elemAddScalarAVX2(&x[0], n, b)
+		x = x[n:]
+	}
 	for i := range x {
 		x[i] += b
 	}
@@ -116,6 +146,11 @@ func elemAddScalar(x []float32, b float32) {
 // elemDup2 sets d[2i] = d[2i+1] = s[i].
 func elemDup2(d, s []float32) {
 	d = d[:2*len(s)]
+	if useAVX2 && len(s) >= 8 {
+		n := len(s) &^ 7
+		elemDup2AVX2(&d[0], &s[0], n)
+		d, s = d[2*n:], s[n:]
+	}
 	for i, v := range s {
 		d[2*i] = v
 		d[2*i+1] = v

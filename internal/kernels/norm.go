@@ -86,13 +86,22 @@ func normGroup(x, y []float32, ch0, cg, hw int, eps float32, gamma, beta []float
 // normMoments returns the mean of x and 1/sqrt(var+eps) for its biased variance, both accumulated
 // in float64 in two passes (the variance around the mean, so no cancellation).
 func normMoments(x []float32, eps float32) (mean, rstd float64) {
-	var sum float64
-	for _, v := range x {
+	var sum, ss float64
+	m := 0
+	if useAVX2 {
+		m = len(x) &^ 15
+	}
+	if m > 0 {
+		sum = normSumAVX2(&x[0], m)
+	}
+	for _, v := range x[m:] {
 		sum += float64(v)
 	}
 	mean = sum / float64(len(x))
-	var ss float64
-	for _, v := range x {
+	if m > 0 {
+		ss = normSqDevAVX2(&x[0], m, mean)
+	}
+	for _, v := range x[m:] {
 		d := float64(v) - mean
 		ss += d * d
 	}
@@ -103,6 +112,11 @@ func normMoments(x []float32, eps float32) (mean, rstd float64) {
 // folding it into b) keeps the result exact when the spread is tiny next to the mean.
 func normAffine(x, y []float32, m, s, b float32, silu bool) {
 	y = y[:len(x)]
+	if useAVX2 && len(x) >= 8 {
+		n := len(x) &^ 7
+		normAffineAVX2(&x[0], &y[0], n, m, s, b, silu)
+		x, y = x[n:], y[n:]
+	}
 	if silu {
 		for i, v := range x {
 			y[i] = actSiLUGo((v-m)*s + b)
@@ -118,6 +132,11 @@ func normAffine(x, y []float32, m, s, b float32, silu bool) {
 func normRow(x, y []float32, mean, rstd float64, gamma, beta []float32) {
 	y = y[:len(x)]
 	m, s := float32(mean), float32(rstd)
+	if useAVX2 && gamma != nil && beta != nil && len(x) >= 8 {
+		n := len(x) &^ 7
+		normRowAVX2(&x[0], &y[0], &gamma[0], &beta[0], n, m, s)
+		x, y, gamma, beta = x[n:], y[n:], gamma[n:], beta[n:]
+	}
 	for i, v := range x {
 		t := (v - m) * s
 		if gamma != nil {
