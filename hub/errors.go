@@ -1,10 +1,12 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -85,6 +87,17 @@ func (e *Error) Unwrap() error { return e.Err }
 // does so for unknown repos, so as not to reveal private ones).
 func (e *Error) Is(target error) bool {
 	return target == ErrNotFound && e.Code == "RepoNotFound"
+}
+
+// unreachable reports whether a request failed for want of a (working) server rather than by the
+// server's answer: no connection, a timeout, or a server error.
+func unreachable(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ue *url.Error
+	return e.Status >= 500 || (e.Status == 0 && errors.As(err, &ue))
 }
 
 // httpError turns a failed answer into an *Error that says what to do.

@@ -50,7 +50,8 @@ type fakeHub struct {
 	reqs     []fakeReq
 	cutAfter map[string]int64         // file → close the connection after N body bytes, once
 	corrupt  map[string]bool          // file → serve altered bytes of the right length
-	stall    map[string]chan struct{} // file → send half, signal on the channel, then hang
+	stall    map[string]chan struct{} // file → send half, signal on the channel, then hang; once
+	expire   map[string]bool          // file → answer 403 as for an expired signed URL; once
 	badInfo  string                   // if set, the model-info body
 	noETag   bool
 	noCommit bool
@@ -60,7 +61,7 @@ type fakeHub struct {
 
 func newFakeHub(t *testing.T) *fakeHub {
 	f := &fakeHub{t: t, repos: map[string]*fakeRepo{}, cutAfter: map[string]int64{}, corrupt: map[string]bool{},
-		stall: map[string]chan struct{}{}, renamed: map[string]string{}, missing: map[string]bool{}, token: "hf_testtoken"}
+		stall: map[string]chan struct{}{}, renamed: map[string]string{}, missing: map[string]bool{}, expire: map[string]bool{}, token: "hf_testtoken"}
 	f.hub = httptest.NewServer(http.HandlerFunc(f.serveHub))
 	f.cdn = httptest.NewServer(http.HandlerFunc(f.serveCDN))
 	t.Cleanup(func() { f.hub.Close(); f.cdn.Close() })
@@ -228,8 +229,14 @@ func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	}
 	cut, hasCut := f.cutAfter[file]
 	delete(f.cutAfter, file)
-	corrupt, stall := f.corrupt[file], f.stall[file]
+	corrupt, stall, expire := f.corrupt[file], f.stall[file], f.expire[file]
+	delete(f.stall, file)
+	delete(f.expire, file)
 	f.mu.Unlock()
+	if expire {
+		http.Error(w, "Request has expired", http.StatusForbidden)
+		return
+	}
 	if body == nil {
 		http.NotFound(w, r)
 		return

@@ -135,6 +135,11 @@ func (d *downloader) fetch(ctx context.Context, m *fileMeta, pr *progressState) 
 	}
 	pr.start(m)
 	for attempt := 0; ; attempt++ {
+		if time.Since(m.at) > staleAfter {
+			if err := d.refresh(ctx, m); err != nil {
+				return err
+			}
+		}
 		err := d.fetchOnce(ctx, m, blob, pr)
 		if err == nil {
 			return nil
@@ -142,7 +147,14 @@ func (d *downloader) fetch(ctx context.Context, m *fileMeta, pr *progressState) 
 		if ctx.Err() != nil {
 			return d.ctxError(ctx.Err(), m.file)
 		}
-		if !isRetryable(err) || attempt >= d.cfg.retries {
+		if !isRetryable(err) {
+			var he *Error
+			if errors.As(err, &he) {
+				return err
+			}
+			return fail(err)
+		}
+		if attempt >= d.cfg.retries {
 			var he *Error
 			if errors.As(err, &he) {
 				return err
@@ -151,6 +163,9 @@ func (d *downloader) fetch(ctx context.Context, m *fileMeta, pr *progressState) 
 				Msg:  fmt.Sprintf("transfer failed after %d attempt(s)", attempt+1),
 				Hint: "run again to resume from the partial file " + filepath.Base(blob) + ".incomplete"}
 		}
+		if errors.Is(err, errStale) {
+			m.at = time.Time{} // ask the Hub for a fresh URL before the next attempt
+		}
 		wait := min(250*time.Millisecond<<attempt, 4*time.Second)
 		select {
 		case <-ctx.Done():
@@ -158,6 +173,24 @@ func (d *downloader) fetch(ctx context.Context, m *fileMeta, pr *progressState) 
 		case <-time.After(wait):
 		}
 	}
+}
+
+// staleAfter is how old a CDN URL may be before it is asked for again: the Hub signs them for a limited
+// time, and a big file or a slow line can outlast it.
+const staleAfter = 10 * time.Minute
+
+// refresh asks the Hub again for a file's download URL; the blob must be the same.
+func (d *downloader) refresh(ctx context.Context, m *fileMeta) error {
+	n, err := d.headFile(ctx, m.commit, m.file)
+	if err != nil {
+		return err
+	}
+	if n.etag != m.etag || n.size != m.size {
+		return &Error{Repo: d.repo, Revision: d.cfg.revision, File: m.file, Err: ErrBadResponse,
+			Msg: fmt.Sprintf("the file changed during the download (etag %s, then %s)", m.etag, n.etag), Hint: "run again"}
+	}
+	m.location, m.at = n.location, n.at
+	return nil
 }
 
 // fetchOnce makes one attempt: it appends to blobs/{etag}.incomplete from where it stops (Range), and
@@ -200,7 +233,18 @@ func (d *downloader) fetchOnce(ctx context.Context, m *fileMeta, blob string, pr
 		}
 	}
 	if m.size < 0 || off < m.size {
-		req, err := d.newRequest(ctx, http.MethodGet, m.location)
+		// The idle timer cancels the attempt when nothing arrives for a while; the next one resumes.
+		rctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		idle := time.AfterFunc(d.cfg.idle, func() { cancel(errStalled) })
+		defer idle.Stop()
+		stalled := func(err error) error {
+			if ctx.Err() == nil && context.Cause(rctx) == errStalled {
+				return retryable{fmt.Errorf("%w (%v)", errStalled, d.cfg.idle)}
+			}
+			return retryable{err}
+		}
+		req, err := d.newRequest(rctx, http.MethodGet, m.location)
 		if err != nil {
 			return err
 		}
@@ -209,7 +253,7 @@ func (d *downloader) fetchOnce(ctx context.Context, m *fileMeta, blob string, pr
 		}
 		resp, err := d.cfg.client.Do(req)
 		if err != nil {
-			return retryable{err}
+			return stalled(err)
 		}
 		defer resp.Body.Close()
 		switch {
@@ -231,6 +275,8 @@ func (d *downloader) fetchOnce(ctx context.Context, m *fileMeta, blob string, pr
 				return err
 			}
 			return retryable{errors.New("server refused to resume (416); starting over")}
+		case (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone) && !d.onHub(req.URL.Host):
+			return retryable{fmt.Errorf("%w: HTTP %d from %s", errStale, resp.StatusCode, req.URL.Host)}
 		default:
 			err := d.httpError(resp, m.file)
 			if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
@@ -241,9 +287,12 @@ func (d *downloader) fetchOnce(ctx context.Context, m *fileMeta, blob string, pr
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			return err
 		}
-		n, err := copyBody(f, h, resp.Body, off, pr)
+		n, err := copyBody(f, h, resp.Body, off, pr, func() { idle.Reset(d.cfg.idle) })
 		off += n
 		if err != nil {
+			if isRetryable(err) {
+				return stalled(err)
+			}
 			return err
 		}
 	}
@@ -280,12 +329,13 @@ func (d *downloader) fetchOnce(ctx context.Context, m *fileMeta, blob string, pr
 
 // copyBody appends the body to f (and the hash), reporting progress; it returns the bytes written.
 // A read error is retryable: what was written stays for the Range request of the next attempt.
-func copyBody(f *os.File, h hash.Hash, body io.Reader, off int64, pr *progressState) (int64, error) {
+func copyBody(f *os.File, h hash.Hash, body io.Reader, off int64, pr *progressState, alive func()) (int64, error) {
 	buf := make([]byte, 256<<10)
 	var n int64
 	for {
 		k, rerr := body.Read(buf)
 		if k > 0 {
+			alive()
 			if _, err := f.Write(buf[:k]); err != nil {
 				return n, err
 			}

@@ -55,12 +55,16 @@ func (d *downloader) newRequest(ctx context.Context, method, u string) (*http.Re
 	req.Header.Set("User-Agent", userAgent)
 	// identity: sizes and Range offsets must count the stored bytes, not a compressed stream.
 	req.Header.Set("Accept-Encoding", "identity")
-	if d.cfg.token != "" {
-		if ep, err := url.Parse(d.cfg.endpoint); err == nil && strings.EqualFold(ep.Host, req.URL.Host) {
-			req.Header.Set("Authorization", "Bearer "+d.cfg.token)
-		}
+	if d.cfg.token != "" && d.onHub(req.URL.Host) {
+		req.Header.Set("Authorization", "Bearer "+d.cfg.token)
 	}
 	return req, nil
+}
+
+// onHub reports whether host is the Hub's own (not its CDN).
+func (d *downloader) onHub(host string) bool {
+	ep, err := url.Parse(d.cfg.endpoint)
+	return err == nil && strings.EqualFold(ep.Host, host)
 }
 
 // netError wraps a failed request: the context's error if it was cancelled, else a network error with
@@ -110,9 +114,11 @@ func (d *downloader) modelInfo(ctx context.Context) (*modelInfo, error) {
 // fileMeta is what a HEAD on a resolve URL tells about a file.
 type fileMeta struct {
 	file     string
-	etag     string // blob name: LFS SHA-256 or git SHA-1
-	size     int64  // -1 if unknown
-	location string // where to GET it: the CDN for LFS files, else the resolve URL
+	commit   string
+	etag     string    // blob name: LFS SHA-256 or git SHA-1
+	size     int64     // -1 if unknown
+	location string    // where to GET it: the CDN for LFS files, else the resolve URL
+	at       time.Time // when location was read (CDN URLs are signed and expire)
 }
 
 // lfs reports whether the etag is a SHA-256 (an LFS file), which the download is checked against.
@@ -169,7 +175,7 @@ func (d *downloader) headFile(ctx context.Context, commit, file string) (*fileMe
 	} else if c != commit {
 		return nil, bad(fmt.Sprintf("X-Repo-Commit %s is not the requested commit %s", c, commit))
 	}
-	m := &fileMeta{file: file, etag: etag, size: -1, location: u}
+	m := &fileMeta{file: file, commit: commit, etag: etag, size: -1, location: u, at: time.Now()}
 	for _, k := range []string{"X-Linked-Size", "Content-Length"} {
 		if v := h.Get(k); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -190,6 +196,12 @@ func (d *downloader) headFile(ctx context.Context, commit, file string) (*fileMe
 	}
 	return m, nil
 }
+
+// errStale: the CDN refused a signed URL, most likely expired; a fresh HEAD gives a new one.
+var errStale = errors.New("download URL refused (expired?)")
+
+// errStalled: no byte arrived for the idle timeout.
+var errStalled = errors.New("no data received for too long")
 
 // retryable marks a transfer failure that a resumed attempt may cure.
 type retryable struct{ err error }

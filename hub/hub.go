@@ -81,6 +81,7 @@ type config struct {
 	variant  string
 	safety   bool
 	retries  int
+	idle     time.Duration // a transfer receiving nothing for this long is abandoned and resumed
 }
 
 // WithRevision selects a branch, tag or commit hash (default "main").
@@ -124,7 +125,7 @@ var variantRE = regexp.MustCompile(`^[0-9A-Za-z_]+$`)
 // resolveConfig reads the environment, then applies the options over it.
 func resolveConfig(opts []Option) (*config, error) {
 	c := &config{revision: "main", cacheDir: CacheDir(), endpoint: envEndpoint(), token: envToken(),
-		offline: envTrue("HF_HUB_OFFLINE"), retries: 5}
+		offline: envTrue("HF_HUB_OFFLINE"), retries: 5, idle: time.Minute}
 	for _, o := range opts {
 		if o != nil {
 			o(c)
@@ -198,10 +199,7 @@ func (d *downloader) ctxError(err error, file string) error {
 func (d *downloader) run(ctx context.Context) (string, error) {
 	rev := d.cfg.revision
 	if isCommit(rev) || d.cfg.offline {
-		commit := rev
-		if !isCommit(rev) {
-			commit = d.readRef(rev)
-		}
+		commit := d.cachedCommit(rev)
 		var missing []string
 		if commit != "" {
 			snap := d.snapshot(commit)
@@ -224,6 +222,14 @@ func (d *downloader) run(ctx context.Context) (string, error) {
 
 	info, err := d.modelInfo(ctx)
 	if err != nil {
+		// As huggingface_hub does when the Hub cannot be reached, use a complete cached snapshot of
+		// the revision instead of failing.
+		if unreachable(err) {
+			if commit := d.cachedCommit(rev); commit != "" &&
+				len(localMissing(d.snapshot(commit), d.noExistDir(commit), d.cfg.variant, d.cfg.safety)) == 0 {
+				return d.snapshot(commit), nil
+			}
+		}
 		return "", err
 	}
 	commit := info.SHA
@@ -273,6 +279,14 @@ func (d *downloader) run(ctx context.Context) (string, error) {
 		}
 	}
 	return snap, nil
+}
+
+// cachedCommit is rev itself if it is a commit hash, else what refs/ says it pointed to, or "".
+func (d *downloader) cachedCommit(rev string) string {
+	if isCommit(rev) {
+		return rev
+	}
+	return d.readRef(rev)
 }
 
 // readRef returns the commit a cached branch or tag points to, or "".

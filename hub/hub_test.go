@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // isolate clears every variable the package reads, so the machine's environment cannot leak in.
@@ -539,7 +543,6 @@ func TestCancel(t *testing.T) {
 	if _, err := os.Stat(blob); err == nil {
 		t.Error("a cancelled download left a complete-looking blob")
 	}
-	delete(f.stall, unetFile)
 	if _, err := Download(ctx, "org/tiny", f.opts(cache)...); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context before start: %v", err)
 	}
@@ -687,5 +690,84 @@ func TestBadOptions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.say) {
 			t.Errorf("%s %v: %v, want an error about %s", c.repo, c.opts, err, c.say)
 		}
+	}
+}
+
+// TestStall: a transfer that stops sending is abandoned after the idle timeout and resumed.
+func TestStall(t *testing.T) {
+	isolate(t)
+	f := newFakeHub(t)
+	repo := f.add(tinyRepo(t, "org/tiny"))
+	f.stall[unetFile] = make(chan struct{})
+	fast := func(c *config) { c.idle = 300 * time.Millisecond }
+	dir, err := Download(context.Background(), "org/tiny", f.opts(t.TempDir(), fast)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, dir, repo, wantTiny)
+	var ranges []string
+	for _, r := range f.requests() {
+		if r.kind == "blob" && r.path == unetFile {
+			ranges = append(ranges, r.rng)
+		}
+	}
+	half := len(repo.files[unetFile]) / 2
+	if len(ranges) != 2 || ranges[1] != "bytes="+strconv.Itoa(half)+"-" {
+		t.Errorf("ranges %q, want a resume from byte %d", ranges, half)
+	}
+}
+
+// TestExpiredURL: a CDN URL refused as expired is asked for again and the download goes on.
+func TestExpiredURL(t *testing.T) {
+	isolate(t)
+	f := newFakeHub(t)
+	repo := f.add(tinyRepo(t, "org/tiny"))
+	f.expire[unetFile] = true
+	dir, err := Download(context.Background(), "org/tiny", f.opts(t.TempDir())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, dir, repo, wantTiny)
+	heads, gets := 0, 0
+	for _, r := range f.requests() {
+		if r.path == unetFile && r.method == "HEAD" {
+			heads++
+		}
+		if r.path == unetFile && r.kind == "blob" {
+			gets++
+		}
+	}
+	if heads != 2 || gets != 2 {
+		t.Errorf("%d HEAD and %d CDN GET for the expired file, want 2 and 2", heads, gets)
+	}
+}
+
+// TestUnreachable: when the Hub cannot be reached, a complete cached snapshot is used, as
+// huggingface_hub does; an incomplete one gives an error that says so.
+func TestUnreachable(t *testing.T) {
+	isolate(t)
+	f := newFakeHub(t)
+	f.add(tinyRepo(t, "org/tiny"))
+	cache := t.TempDir()
+	first, err := Download(context.Background(), "org/tiny", f.opts(cache)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	}))
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	defer down.Close()
+	for _, ep := range []string{down.URL, closed.URL} {
+		dir, err := Download(context.Background(), "org/tiny", WithCacheDir(cache), WithEndpoint(ep))
+		if err != nil || dir != first {
+			t.Errorf("%s: %s, %v; want the cached snapshot", ep, dir, err)
+		}
+	}
+	_, err = Download(context.Background(), "org/tiny", WithCacheDir(t.TempDir()), WithEndpoint(closed.URL))
+	t.Logf("unreachable, not cached: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "network") {
+		t.Errorf("unreachable, not cached: %v", err)
 	}
 }
