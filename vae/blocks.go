@@ -1,0 +1,183 @@
+package vae
+
+import (
+	"fmt"
+
+	"github.com/smallsd/smallsd/internal/nn"
+	"github.com/smallsd/smallsd/weights"
+	"gorgonia.org/gorgonia"
+)
+
+// recorder collects module outputs by their diffusers path (for taps); nil records nothing.
+type recorder map[string]*gorgonia.Node
+
+func (r recorder) add(path string, n *gorgonia.Node) {
+	if r != nil {
+		r[path] = n
+	}
+}
+
+func join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}
+
+// decoderResnetEps is the eps diffusers' Decoder passes to every resnet, attention and norm.
+const decoderResnetEps = 1e-6
+
+// UNetMidBlock2D is diffusers' UNetMidBlock2D as the VAE uses it: resnet, single-head spatial
+// attention, resnet, no time embedding.
+type UNetMidBlock2D struct {
+	Resnets    []*nn.ResnetBlock2D
+	Attentions []*Attention
+}
+
+// NewUNetMidBlock2D reads resnets.0, attentions.0 and resnets.1 under w.
+func NewUNetMidBlock2D(w weights.View, channels, groups int) (*UNetMidBlock2D, error) {
+	m := &UNetMidBlock2D{}
+	rc := nn.ResnetBlock2DConfig{Groups: groups, Eps: decoderResnetEps}
+	for i := 0; i < 2; i++ {
+		r, err := nn.NewResnetBlock2D(w.Sub(fmt.Sprintf("resnets.%d", i)), channels, rc)
+		if err != nil {
+			return nil, err
+		}
+		m.Resnets = append(m.Resnets, r)
+	}
+	a, err := NewAttention(w.Sub("attentions.0"), channels, groups)
+	if err != nil {
+		return nil, err
+	}
+	m.Attentions = []*Attention{a}
+	return m, nil
+}
+
+// Forward runs the block on x (N×C×H×W).
+func (m *UNetMidBlock2D) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
+	return m.forward(x, nil, "")
+}
+
+func (m *UNetMidBlock2D) forward(x *gorgonia.Node, rec recorder, path string) (*gorgonia.Node, error) {
+	h, err := m.Resnets[0].Forward(x, nil)
+	if err != nil {
+		return nil, err
+	}
+	rec.add(join(path, "resnets.0"), h)
+	for i, a := range m.Attentions {
+		if h, err = a.Forward(h); err != nil {
+			return nil, err
+		}
+		rec.add(join(path, fmt.Sprintf("attentions.%d", i)), h)
+		if h, err = m.Resnets[i+1].Forward(h, nil); err != nil {
+			return nil, err
+		}
+		rec.add(join(path, fmt.Sprintf("resnets.%d", i+1)), h)
+	}
+	rec.add(path, h)
+	return h, nil
+}
+
+// Attention is the VAE's mid-block attention (diffusers' Attention with group_norm, one head
+// over all channels, residual connection). Checkpoints saved before diffusers 0.14 name its
+// projections query/key/value/proj_attn; diffusers renames them on load, and so does this.
+type Attention struct {
+	GroupNorm *nn.GroupNorm
+	Attn      *nn.Attention
+}
+
+// NewAttention reads group_norm and to_q/to_k/to_v/to_out.0 (or the deprecated
+// query/key/value/proj_attn) under w.
+func NewAttention(w weights.View, channels, groups int) (*Attention, error) {
+	gn, err := nn.NewGroupNorm(w.Sub("group_norm"), groups, channels, decoderResnetEps)
+	if err != nil {
+		return nil, err
+	}
+	names := nn.DiffusersNames()
+	if !w.Has("to_q.weight") && w.Has("query.weight") {
+		names = nn.AttentionNames{Q: "query", K: "key", V: "value", Out: "proj_attn"}
+	}
+	// attention_head_dim = channels: heads = channels / head_dim = 1.
+	a, err := nn.NewAttention(w, nn.AttentionConfig{QueryDim: channels, Heads: 1, HeadDim: channels, QKVBias: true, Names: names})
+	if err != nil {
+		return nil, err
+	}
+	return &Attention{GroupNorm: gn, Attn: a}, nil
+}
+
+// Forward runs the block on x (N×C×H×W): x + to_out(attn(group_norm(x) as H·W tokens)).
+func (a *Attention) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
+	s := x.Shape()
+	if len(s) != 4 {
+		return nil, fmt.Errorf("vae: attention input shape %v, want N×C×H×W", s)
+	}
+	h, err := a.GroupNorm.Forward(x)
+	if err == nil {
+		h, err = nn.ToTokens(h)
+	}
+	if err == nil {
+		h, err = a.Attn.Forward(h, nil)
+	}
+	if err == nil {
+		h, err = nn.FromTokens(h, s[2], s[3])
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nn.Add(h, x) // rescale_output_factor is 1 in the VAE
+}
+
+// UpDecoderBlock2D is diffusers' UpDecoderBlock2D: resnets (the first changing the width), then
+// nearest ×2 upsampling and a convolution unless it is the last block.
+type UpDecoderBlock2D struct {
+	Resnets    []*nn.ResnetBlock2D
+	Upsamplers []*nn.Upsample2D // empty for the last block
+}
+
+// NewUpDecoderBlock2D reads resnets.0…numLayers-1 and, with upsample, upsamplers.0 under w.
+func NewUpDecoderBlock2D(w weights.View, in, out, numLayers, groups int, upsample bool) (*UpDecoderBlock2D, error) {
+	b := &UpDecoderBlock2D{}
+	for i := 0; i < numLayers; i++ {
+		c := out
+		if i == 0 {
+			c = in
+		}
+		r, err := nn.NewResnetBlock2D(w.Sub(fmt.Sprintf("resnets.%d", i)), c,
+			nn.ResnetBlock2DConfig{Out: out, Groups: groups, Eps: decoderResnetEps})
+		if err != nil {
+			return nil, err
+		}
+		b.Resnets = append(b.Resnets, r)
+	}
+	if upsample {
+		u, err := nn.NewUpsample2D(w.Sub("upsamplers.0"), out, out)
+		if err != nil {
+			return nil, err
+		}
+		b.Upsamplers = []*nn.Upsample2D{u}
+	}
+	return b, nil
+}
+
+// Forward runs the block on x (N×in×H×W).
+func (b *UpDecoderBlock2D) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
+	return b.forward(x, nil, "")
+}
+
+func (b *UpDecoderBlock2D) forward(x *gorgonia.Node, rec recorder, path string) (*gorgonia.Node, error) {
+	var err error
+	for i, r := range b.Resnets {
+		if x, err = r.Forward(x, nil); err != nil {
+			return nil, err
+		}
+		rec.add(join(path, fmt.Sprintf("resnets.%d", i)), x)
+	}
+	for i, u := range b.Upsamplers {
+		if x, err = u.Forward(x); err != nil {
+			return nil, err
+		}
+		rec.add(join(path, fmt.Sprintf("upsamplers.%d", i)), x)
+	}
+	rec.add(path, x)
+	return x, nil
+}
