@@ -93,27 +93,33 @@ func FillSynthetic(dst []float32, name string, shape []int) {
 	case strings.Contains(name, "norm") && strings.HasSuffix(name, ".weight"):
 		kind = 1
 	}
+	// One loop per rule keeps the per-element work to the hash, a multiply and a rounding.
+	var mul, add float64
+	switch kind {
+	case 0:
+		mul = 0.1
+	case 1:
+		mul, add = 0.2, 1
+	case 2:
+		mul = 0.05
+	default:
+		mul = scale
+	}
 	fill := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x := uint32(i)*2654435761 + h
+		d := dst[lo:hi]
+		for j := range d {
+			x := uint32(lo+j)*2654435761 + h
 			x ^= x >> 16
 			x *= 0x85EBCA6B
 			x ^= x >> 13
 			x *= 0xC2B2AE35
 			x ^= x >> 16
 			u := float64(x>>8)/(1<<24)*2 - 1
-			var v float64
-			switch kind {
-			case 0:
-				v = 0.1 * u
-			case 1:
-				v = 1 + 0.2*u
-			case 2:
-				v = 0.05 * u
-			default:
-				v = u * scale
+			if kind == 1 {
+				d[j] = float32(add + mul*u)
+			} else {
+				d[j] = float32(u * mul)
 			}
-			dst[i] = float32(v)
 		}
 	}
 	workers := runtime.GOMAXPROCS(0)

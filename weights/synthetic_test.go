@@ -173,3 +173,69 @@ func BenchmarkSyntheticUNet(b *testing.B) {
 		}
 	}
 }
+
+// TestSyntheticTimeEmbeddingRule settles how SYNTHETIC.md's "contains embedding" applies to
+// time_embedding.linear_*: it recomputes the UNet's time embedding at t = 981 (diffusers'
+// sinusoidal projection, flip_sin_to_cos, Linear, SiLU, Linear) from the synthetic weights and
+// compares it with unet.tap.time_embedding.
+func TestSyntheticTimeEmbeddingRule(t *testing.T) {
+	ref := mustOpenFile(t, testdata("fullsize-golden.safetensors"))
+	want, err := ref.Tensor("unet.tap.time_embedding", 2, 1280)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := f32(t, want)[:1280]
+	syn := NewSynthetic().View().Sub("time_embedding")
+	get := func(name string, shape ...int) []float32 {
+		d, err := syn.Tensor(name, shape...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f32(t, d)
+	}
+	w1, b1 := get("linear_1.weight", 1280, 320), get("linear_1.bias", 1280)
+	w2, b2 := get("linear_2.weight", 1280, 1280), get("linear_2.bias", 1280)
+	// Timesteps(320, flip_sin_to_cos=True, freq_shift=0), in float32 as torch computes it.
+	proj := make([]float64, 320)
+	for i := 0; i < 160; i++ {
+		e := float32(math.Exp(float64(float32(-math.Log(10000)) * float32(i) / 160)))
+		arg := float64(float32(981) * e)
+		proj[i], proj[160+i] = math.Cos(arg), math.Sin(arg)
+	}
+	linear := func(x []float64, wt, b []float32, out int) []float64 {
+		y := make([]float64, out)
+		in := len(x)
+		for o := range y {
+			s := float64(b[o])
+			for k := range x {
+				s += float64(wt[o*in+k]) * x[k]
+			}
+			y[o] = s
+		}
+		return y
+	}
+	h := linear(proj, w1, b1, 1280)
+	for i, v := range h {
+		h[i] = v / (1 + math.Exp(-v))
+	}
+	out := linear(h, w2, b2, 1280)
+	maxErr, maxRef := 0.0, 0.0
+	for i := range out {
+		maxErr = math.Max(maxErr, math.Abs(out[i]-float64(w[i])))
+		maxRef = math.Max(maxRef, math.Abs(float64(w[i])))
+	}
+	t.Logf("time embedding from synthetic weights: max abs error %.3g (max |ref| %.3g)", maxErr, maxRef)
+	if maxErr > 1e-3*math.Max(1, maxRef) {
+		t.Errorf("time embedding differs from the reference: the synthetic rule is misapplied")
+	}
+}
+
+// BenchmarkFillSynthetic generates 16M values into a reused buffer (no allocation).
+func BenchmarkFillSynthetic(b *testing.B) {
+	shape := []int{1280, 1280, 10}
+	dst := make([]float32, numElements(shape))
+	b.SetBytes(int64(4 * len(dst)))
+	for b.Loop() {
+		FillSynthetic(dst, "up_blocks.0.resnets.0.conv1.weight", shape)
+	}
+}
