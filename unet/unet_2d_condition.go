@@ -1,0 +1,434 @@
+package unet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/smallsd/smallsd/internal/nn"
+	"github.com/smallsd/smallsd/weights"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Model is diffusers' UNet2DConditionModel for the SD 1.x family: it predicts the noise in a
+// latent sample at a timestep, conditioned on text hidden states. A graph is compiled per
+// input shape on first use and cached; a Model is safe for concurrent use.
+type Model struct {
+	cfg   Config
+	store *weights.Store // owned when built by Load
+
+	ConvIn        *nn.Conv2d
+	TimeProj      *nn.Timesteps
+	TimeEmbedding *nn.TimestepEmbedding
+	downBlocks    []*downBlock
+	midBlock      *midBlock // nil without one
+	upBlocks      []*upBlock
+	ConvNormOut   *nn.GroupNorm
+	ConvOut       *nn.Conv2d
+
+	mu    sync.Mutex
+	progs map[progKey]*program
+}
+
+// New builds the UNet described by cfg from the weights under w (the unet component's tensors,
+// named as diffusers names them). Missing or mis-shaped tensors are errors naming them.
+func New(cfg Config, w weights.View) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := len(cfg.BlockOutChannels)
+	ch := cfg.BlockOutChannels
+	eps := float32(cfg.NormEps)
+	temb := cfg.timeEmbedDim()
+	m := &Model{cfg: cfg, progs: map[progKey]*program{}}
+	var err error
+	if m.ConvIn, err = nn.NewConv2d(w.Sub("conv_in"), cfg.InChannels, ch[0], cfg.ConvInKernel, 1, (cfg.ConvInKernel-1)/2); err != nil {
+		return nil, err
+	}
+	m.TimeProj = nn.NewTimesteps(ch[0], cfg.FlipSinToCos, float32(cfg.FreqShift))
+	if m.TimeEmbedding, err = nn.NewTimestepEmbedding(w.Sub("time_embedding"), ch[0], temb, cfg.ActFn); err != nil {
+		return nil, err
+	}
+	level := func(i int, attn bool) blockConfig {
+		bc := blockConfig{out: ch[i], temb: temb, layers: cfg.LayersPerBlock.At(i), heads: cfg.AttentionHeadDim.At(i),
+			crossDim: cfg.CrossAttentionDim.At(i), groups: cfg.NormNumGroups, eps: eps, linearProj: cfg.UseLinearProjection}
+		if attn {
+			bc.transformers = cfg.TransformerLayersPerBlock.At(i)
+		}
+		return bc
+	}
+	for i, typ := range cfg.DownBlockTypes {
+		bc := level(i, typ == CrossAttnDownBlock2D)
+		bc.in = ch[max(i-1, 0)]
+		b, err := newDownBlock(w.Sub(fmt.Sprintf("down_blocks.%d", i)), bc, i < n-1, cfg.DownsamplePadding)
+		if err != nil {
+			return nil, err
+		}
+		m.downBlocks = append(m.downBlocks, b)
+	}
+	if cfg.MidBlockType != "" {
+		bc := level(n-1, true)
+		bc.in = ch[n-1]
+		bc.outputScale = float32(cfg.MidBlockScaleFactor)
+		if m.midBlock, err = newMidBlock(w.Sub("mid_block"), bc); err != nil {
+			return nil, err
+		}
+	}
+	for i, typ := range cfg.UpBlockTypes {
+		j := n - 1 - i // the level this up block mirrors: per-block settings are reversed
+		bc := level(j, typ == CrossAttnUpBlock2D)
+		bc.layers++
+		bc.prevOut = ch[min(j+1, n-1)]
+		bc.in = ch[max(j-1, 0)]
+		b, err := newUpBlock(w.Sub(fmt.Sprintf("up_blocks.%d", i)), bc, i < n-1)
+		if err != nil {
+			return nil, err
+		}
+		m.upBlocks = append(m.upBlocks, b)
+	}
+	if m.ConvNormOut, err = nn.NewGroupNorm(w.Sub("conv_norm_out"), cfg.NormNumGroups, ch[0], eps); err != nil {
+		return nil, err
+	}
+	if m.ConvOut, err = nn.NewConv2d(w.Sub("conv_out"), ch[0], cfg.OutChannels, cfg.ConvOutKernel, 1, (cfg.ConvOutKernel-1)/2); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Load reads dir/config.json and the weights in dir (a diffusers unet folder: safetensors or
+// PyTorch .bin; see weights.Open for opts) and builds the model. Tensors in the file that the
+// model does not use are an error (they mean the config does not describe the checkpoint).
+// The weights file stays open until Close.
+func Load(dir string, opts ...weights.Option) (*Model, error) {
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := weights.Open(dir, opts...)
+	if err != nil {
+		return nil, err
+	}
+	m, err := New(cfg, s.View())
+	if err == nil {
+		if unused := s.Unused(); len(unused) > 0 {
+			more := ""
+			if len(unused) > 5 {
+				unused, more = unused[:5], fmt.Sprintf(" and %d more", len(unused)-5)
+			}
+			err = fmt.Errorf("unet: %s holds tensors the config does not use: %s%s", s.Path(), strings.Join(unused, ", "), more)
+		}
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	m.store = s
+	return m, nil
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() Config { return m.cfg }
+
+// Close releases the weights file of a model made by Load and the compiled programs. The
+// model must not be used afterwards.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	m.progs = map[progKey]*program{}
+	m.mu.Unlock()
+	if m.store != nil {
+		return m.store.Close()
+	}
+	return nil
+}
+
+// Forward predicts the noise in sample (N×in_channels×h×w, float32) at timestep (the same
+// for the whole batch) given the text hidden states (N×L×cross_attention_dim). It returns a
+// new N×out_channels×h×w tensor. Inputs are not modified.
+func (m *Model) Forward(ctx context.Context, sample *tensor.Dense, timestep float64, text *tensor.Dense) (*tensor.Dense, error) {
+	outs, err := m.run(ctx, sample, timestep, text, nil)
+	if err != nil {
+		return nil, err
+	}
+	return outs[0], nil
+}
+
+// ForwardTaps runs the model like Forward and returns the intermediate outputs named by taps,
+// diffusers module paths as the reference pipeline recorded them: "time_proj",
+// "time_embedding", "conv_in", "down_blocks.0" (the block's output, after its downsampler),
+// "down_blocks.0.resnets.0", "down_blocks.0.attentions.0" and inside it "norm", "proj_in",
+// "transformer_blocks.0" and its "attn1", "attn2", "ff" (before their residual adds),
+// "down_blocks.0.downsamplers.0", "mid_block", "mid_block.attentions.0",
+// "up_blocks.0.upsamplers.0", "conv_norm_out" (GroupNorm before SiLU), "out" (the result), ….
+// Programs for taps are compiled per call, not cached.
+func (m *Model) ForwardTaps(ctx context.Context, sample *tensor.Dense, timestep float64, text *tensor.Dense, taps []string) (map[string]*tensor.Dense, error) {
+	if len(taps) == 0 {
+		return nil, fmt.Errorf("unet: ForwardTaps: no taps named")
+	}
+	outs, err := m.run(ctx, sample, timestep, text, taps)
+	if err != nil {
+		return nil, err
+	}
+	res := make(map[string]*tensor.Dense, len(taps))
+	for i, name := range taps {
+		res[name] = outs[i]
+	}
+	return res, nil
+}
+
+// TapNames lists every name ForwardTaps accepts, sorted.
+func (m *Model) TapNames() ([]string, error) {
+	h := 1 << len(m.downBlocks)
+	_, taps, err := m.build([]int{1, m.cfg.InChannels, h, h}, []int{1, 1, m.cfg.CrossAttentionDim.At(0)})
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(taps))
+	for k := range taps {
+		if !strings.HasPrefix(k, "in.") {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+type progKey struct {
+	n, c, h, w, l, d int
+}
+
+// program is a compiled forward with its input nodes; mu is held from Run until the outputs
+// have been copied, since they live in the Program's buffers.
+type program struct {
+	mu   sync.Mutex
+	prog *nn.Program
+}
+
+// run validates the inputs, gets (or compiles) the program and runs it. With taps, a fresh
+// program computes the named nodes instead of the output.
+func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64, text *tensor.Dense, taps []string) ([]*tensor.Dense, error) {
+	if sample == nil || text == nil {
+		return nil, fmt.Errorf("unet: Forward: nil input")
+	}
+	ss, ts := sample.Shape(), text.Shape()
+	if sample.Dtype() != tensor.Float32 || len(ss) != 4 || ss[0] < 1 || ss[1] != m.cfg.InChannels || ss[2] < 1 || ss[3] < 1 {
+		return nil, fmt.Errorf("unet: Forward: sample is %v %v, want float32 N×%d×h×w", sample.Dtype(), ss, m.cfg.InChannels)
+	}
+	if text.Dtype() != tensor.Float32 || len(ts) != 3 || ts[0] != ss[0] || ts[1] < 1 {
+		return nil, fmt.Errorf("unet: Forward: text hidden states are %v %v, want float32 %d×L×cross_attention_dim", text.Dtype(), ts, ss[0])
+	}
+	for i := range m.cfg.BlockOutChannels {
+		if d := m.cfg.CrossAttentionDim.At(i); ts[2] != d {
+			return nil, fmt.Errorf("unet: Forward: text hidden states are %v, want width cross_attention_dim %d", ts, d)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	x := contiguous(sample)
+	if m.cfg.CenterInputSample {
+		x = centered(x)
+	}
+	t := make([]float32, ss[0])
+	for i := range t {
+		t[i] = float32(timestep)
+	}
+	inputs := []*tensor.Dense{x, tensor.New(tensor.WithShape(ss[0]), tensor.WithBacking(t)), contiguous(text)}
+
+	var p *program
+	if taps == nil {
+		key := progKey{ss[0], ss[1], ss[2], ss[3], ts[1], ts[2]}
+		m.mu.Lock()
+		p = m.progs[key]
+		if p == nil {
+			p = &program{}
+			m.progs[key] = p
+		}
+		m.mu.Unlock()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.prog == nil {
+			prog, err := m.compile(ss, ts, nil)
+			if err != nil {
+				return nil, err
+			}
+			p.prog = prog
+		}
+	} else {
+		prog, err := m.compile(ss, ts, taps)
+		if err != nil {
+			return nil, err
+		}
+		p = &program{prog: prog}
+	}
+	outs, err := p.prog.Run(ctx, inputs...)
+	if err != nil {
+		return nil, fmt.Errorf("unet: %w", err)
+	}
+	res := make([]*tensor.Dense, len(outs))
+	for i, o := range outs {
+		res[i] = clone(o)
+	}
+	return res, nil
+}
+
+// program returns the cached Program for an input shape, if one was compiled (for tests and
+// benchmarks).
+func (m *Model) program(sampleShape, textShape []int) *nn.Program {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.progs[progKey{sampleShape[0], sampleShape[1], sampleShape[2], sampleShape[3], textShape[1], textShape[2]}]
+	if p == nil {
+		return nil
+	}
+	return p.prog
+}
+
+// compile builds the graph for the input shapes and compiles it for the output, or for the
+// named taps ("out" is the output).
+func (m *Model) compile(sampleShape, textShape []int, taps []string) (*nn.Program, error) {
+	g, nodes, err := m.build(sampleShape, textShape)
+	if err != nil {
+		return nil, err
+	}
+	outs := []*gorgonia.Node{nodes["out"]}
+	if taps != nil {
+		outs = outs[:0]
+		for _, name := range taps {
+			n, ok := nodes[name]
+			if !ok {
+				return nil, fmt.Errorf("unet: no tap %q (see TapNames)", name)
+			}
+			outs = append(outs, n)
+		}
+	}
+	prog, err := nn.Compile(g, []*gorgonia.Node{nodes["in.sample"], nodes["in.timestep"], nodes["in.text"]}, outs)
+	if err != nil {
+		return nil, fmt.Errorf("unet: %w", err)
+	}
+	return prog, nil
+}
+
+// build adds the whole forward to a new graph. The returned map holds every tap, the inputs
+// ("in.sample", "in.timestep", "in.text") and the result ("out").
+func (m *Model) build(sampleShape, textShape []int) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, error) {
+	g := gorgonia.NewGraph()
+	sample := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(sampleShape...), gorgonia.WithName("sample"))
+	ts := gorgonia.NewTensor(g, tensor.Float32, 1, gorgonia.WithShape(sampleShape[0]), gorgonia.WithName("timestep"))
+	text := gorgonia.NewTensor(g, tensor.Float32, 3, gorgonia.WithShape(textShape...), gorgonia.WithName("encoder_hidden_states"))
+	tp := tapper{m: map[string]*gorgonia.Node{"in.sample": sample, "in.timestep": ts, "in.text": text}}
+	out, err := m.forward(sample, ts, text, tp)
+	if err != nil {
+		return nil, nil, err
+	}
+	tp.m["out"] = out
+	return g, tp.m, nil
+}
+
+// forward is UNet2DConditionModel.forward (the sample already centred when the config says so).
+func (m *Model) forward(sample, timesteps, text *gorgonia.Node, tp tapper) (*gorgonia.Node, error) {
+	// 1. time
+	tEmb, err := m.TimeProj.Forward(timesteps)
+	if err != nil {
+		return nil, err
+	}
+	tp.put("time_proj", tEmb)
+	emb, err := m.TimeEmbedding.Forward(tEmb)
+	if err != nil {
+		return nil, err
+	}
+	tp.put("time_embedding", emb)
+
+	// 2. pre-process
+	h, err := m.ConvIn.Forward(sample)
+	if err != nil {
+		return nil, err
+	}
+	tp.put("conv_in", h)
+
+	// 3. down
+	skips := []*gorgonia.Node{h}
+	for i, b := range m.downBlocks {
+		var res []*gorgonia.Node
+		name := fmt.Sprintf("down_blocks.%d", i)
+		if h, res, err = b.forward(h, emb, text, tp.sub(name)); err != nil {
+			return nil, err
+		}
+		tp.put(name, h)
+		skips = append(skips, res...)
+	}
+
+	// 4. mid
+	if m.midBlock != nil {
+		if h, err = m.midBlock.forward(h, emb, text, tp.sub("mid_block")); err != nil {
+			return nil, err
+		}
+		tp.put("mid_block", h)
+	}
+
+	// 5. up: each block takes as many skip states as it has resnets. When the sample size is
+	// not a multiple of 2^upsamplers the upsampler resizes to the next skip state's size
+	// (diffusers' upsample_size); otherwise that size is exactly twice the input's.
+	for i, b := range m.upBlocks {
+		k := len(b.Resnets)
+		res := skips[len(skips)-k:]
+		skips = skips[:len(skips)-k]
+		var size []int
+		if b.Upsampler != nil && len(skips) > 0 {
+			s := skips[len(skips)-1].Shape()
+			hs := h.Shape()
+			if s[2] != 2*hs[2] || s[3] != 2*hs[3] {
+				size = []int{s[2], s[3]}
+			}
+		}
+		name := fmt.Sprintf("up_blocks.%d", i)
+		if h, err = b.forward(h, res, emb, text, size, tp.sub(name)); err != nil {
+			return nil, err
+		}
+		tp.put(name, h)
+	}
+
+	// 6. post-process
+	norm, err := m.ConvNormOut.Forward(h) // only for the tap; the fused op below is what runs
+	if err != nil {
+		return nil, err
+	}
+	tp.put("conv_norm_out", norm)
+	if h, err = m.ConvNormOut.ForwardSiLU(h); err != nil {
+		return nil, err
+	}
+	return m.ConvOut.Forward(h)
+}
+
+// clone copies a Program output (which lives in the Program's buffers) into a new tensor.
+func clone(t *tensor.Dense) *tensor.Dense {
+	data := make([]float32, t.Size())
+	copy(data, t.Float32s())
+	return tensor.New(tensor.WithShape(t.Shape().Clone()...), tensor.WithBacking(data))
+}
+
+// contiguous returns t, or a dense copy of it when it is a view.
+func contiguous(t *tensor.Dense) *tensor.Dense {
+	if t.IsMaterializable() {
+		return t.Materialize().(*tensor.Dense)
+	}
+	return t
+}
+
+// centered returns 2·x − 1 (center_input_sample) in a new tensor.
+func centered(x *tensor.Dense) *tensor.Dense {
+	src := x.Float32s()
+	dst := make([]float32, len(src))
+	for i, v := range src {
+		dst[i] = 2*v - 1
+	}
+	return tensor.New(tensor.WithShape(x.Shape().Clone()...), tensor.WithBacking(dst))
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
