@@ -131,6 +131,7 @@ func (d *downloader) fetch(ctx context.Context, m *fileMeta, pr *progressState) 
 	}
 	defer unlock()
 	if isFile(blob) { // another process or goroutine finished it while we waited
+		pr.allDoneBefore += max(m.size, 0)
 		return nil
 	}
 	pr.start(m)
