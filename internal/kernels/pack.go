@@ -91,60 +91,28 @@ func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 	cp := &s.cp
 	ow := s.ow
 	hw := cp.H * cp.W
+	c0, kh0, kw0 := p0/(cp.KH*cp.KW), p0/cp.KW%cp.KH, p0%cp.KW
 	for jr := 0; jr < nc; jr += sgemmNR {
 		cols := min(sgemmNR, nc-jr)
 		d := dst[jr*kc : jr*kc+sgemmNR*kc]
-		jStart := j0 + jr
-		oy0, ox0 := jStart/ow, jStart%ow
-		c, kh, kw := 0, 0, 0
-		{
-			q := p0
-			kw = q % cp.KW
-			q /= cp.KW
-			kh = q % cp.KH
-			c = q / cp.KH
-		}
+		oy, ox := (j0+jr)/ow, (j0+jr)%ow
+		c, kh, kw := c0, kh0, kw0
+		iy0, ix0 := oy*cp.StrideH-cp.PadH, ox*cp.StrideW-cp.PadW
+		// Common case: stride-1 panel on one output row; most of its rows are 16 contiguous inputs.
+		fast := cp.StrideW == 1 && cols == sgemmNR && ox+sgemmNR <= ow
 		for p := 0; p < kc; p++ {
-			dp := d[p*sgemmNR : p*sgemmNR+sgemmNR]
-			img := s.data[c*hw : (c+1)*hw]
-			// Walk the panel's columns in runs that stay on one output row.
-			x, oy, ox := 0, oy0, ox0
-			for x < cols {
-				run := min(cols-x, ow-ox)
-				iy := oy*cp.StrideH + kh - cp.PadH
-				if iy < 0 || iy >= cp.H {
-					clear(dp[x : x+run])
-				} else {
-					row := img[iy*cp.W : (iy+1)*cp.W]
-					ix := ox*cp.StrideW + kw - cp.PadW
-					out := dp[x : x+run]
-					if cp.StrideW == 1 {
-						lo, hi := max(0, -ix), min(run, cp.W-ix) // valid part of the run
-						if lo == 0 && hi == sgemmNR {
-							*(*[sgemmNR]float32)(out) = *(*[sgemmNR]float32)(row[ix:])
-						} else if lo >= hi {
-							clear(out)
-						} else {
-							clear(out[:lo])
-							copy(out[lo:hi], row[ix+lo:ix+hi])
-							clear(out[hi:])
-						}
-					} else {
-						for t := range out {
-							if ix >= 0 && ix < cp.W {
-								out[t] = row[ix]
-							} else {
-								out[t] = 0
-							}
-							ix += cp.StrideW
-						}
-					}
-				}
-				x += run
-				ox = 0
-				oy++
+			dp := (*[sgemmNR]float32)(d[p*sgemmNR:])
+			iy, ix := iy0+kh, ix0+kw
+			if fast && uint(iy) < uint(cp.H) && ix >= 0 && ix+sgemmNR <= cp.W {
+				src := (*[sgemmNR]float32)(s.data[c*hw+iy*cp.W+ix:])
+				// Four 16-byte moves: a 64-byte array copy would call memmove.
+				*(*[4]float32)(dp[0:]) = *(*[4]float32)(src[0:])
+				*(*[4]float32)(dp[4:]) = *(*[4]float32)(src[4:])
+				*(*[4]float32)(dp[8:]) = *(*[4]float32)(src[8:])
+				*(*[4]float32)(dp[12:]) = *(*[4]float32)(src[12:])
+			} else {
+				packBConvRow(dp[:], s.data[c*hw:(c+1)*hw], cp, ow, oy, ox, cols, kh, kw)
 			}
-			clear(dp[cols:])
 			if kw++; kw == cp.KW {
 				kw = 0
 				if kh++; kh == cp.KH {
@@ -154,4 +122,44 @@ func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 			}
 		}
 	}
+}
+
+// packBConvRow packs one row (kernel tap c, kh, kw) of an im2col micro-panel whose first column is
+// output pixel (oy, ox), walking the columns in runs that stay on one output row.
+func packBConvRow(dp, img []float32, cp *ConvParams, ow, oy, ox, cols, kh, kw int) {
+	x := 0
+	for x < cols {
+		run := min(cols-x, ow-ox)
+		out := dp[x : x+run]
+		iy := oy*cp.StrideH + kh - cp.PadH
+		if iy < 0 || iy >= cp.H {
+			clear(out)
+		} else {
+			row := img[iy*cp.W : (iy+1)*cp.W]
+			ix := ox*cp.StrideW + kw - cp.PadW
+			if cp.StrideW == 1 {
+				lo, hi := max(0, -ix), min(run, cp.W-ix) // valid part of the run
+				if lo >= hi {
+					clear(out)
+				} else {
+					clear(out[:lo])
+					copy(out[lo:hi], row[ix+lo:ix+hi])
+					clear(out[hi:])
+				}
+			} else {
+				for t := range out {
+					if ix >= 0 && ix < cp.W {
+						out[t] = row[ix]
+					} else {
+						out[t] = 0
+					}
+					ix += cp.StrideW
+				}
+			}
+		}
+		x += run
+		ox = 0
+		oy++
+	}
+	clear(dp[cols:])
 }
