@@ -5,11 +5,12 @@
 // # Graph operations
 //
 // Functions such as Affine, Conv, GroupNormalize, LayerNormalize, Attend, SiLU, GELU, QuickGELU,
-// GEGLU, Add, AddChannelBias, Scale, Upsample2x, Pad2D, Concat, Reshape, SliceBatch, ToTokens,
-// FromTokens, TimestepEmbed and Embed each add one node whose Op (*Op) runs an internal/kernels
-// routine. They check shapes when the node is built and return errors. Reshape and SliceBatch are
-// views: the executor aliases them without copying. Never use gorgonia's own Conv2d, Mul,
-// BatchedMatMul, GroupNorm, Upsample2D or Broadcast* on real sizes (see DESIGN.md).
+// GEGLU, Add, AddBroadcast, AddChannelBias, Scale, Upsample2x, ResizeNearest, Pad2D, Concat,
+// Reshape, SliceBatch, ToTokens, FromTokens, TimestepEmbed and Embed each add one node whose Op
+// (*Op) runs an internal/kernels routine. They check shapes when the node is built and return
+// errors. Reshape and SliceBatch are views: the executor aliases them without copying. Never use
+// gorgonia's own Conv2d, Mul, BatchedMatMul, GroupNorm, Upsample2D or Broadcast* on real sizes
+// (see DESIGN.md).
 //
 // # Layers
 //

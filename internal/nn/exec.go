@@ -103,6 +103,9 @@ func Compile(g *gorgonia.ExprGraph, inputs, outputs []*gorgonia.Node) (*Program,
 		mark(o)
 	}
 	inputIdx := map[*gorgonia.Node]int{}
+	for _, in := range inputs {
+		needed[in] = true // an input no output needs is still bound (and checked) at Run
+	}
 	for i, in := range inputs {
 		if in == nil || in.Graph() != g {
 			return nil, fmt.Errorf("nn: Compile: input %d is nil or not in the graph", i)
@@ -163,11 +166,6 @@ func Compile(g *gorgonia.ExprGraph, inputs, outputs []*gorgonia.Node) (*Program,
 		}
 		index[n] = vi
 		p.vals = append(p.vals, v)
-	}
-	for i, vi := range p.inputs {
-		if vi < 0 {
-			return nil, fmt.Errorf("nn: Compile: input %d (%s) is not needed by any output", i, inputs[i].Name())
-		}
 	}
 	for _, o := range outputs {
 		p.outs = append(p.outs, index[o])

@@ -145,6 +145,13 @@ func TestOpsAgainstFloat64(t *testing.T) {
 		a, b := rnd(2, 3, 4, 4), rnd(2, 3, 4, 4)
 		got := runNode(t, func(in []*gorgonia.Node) (*gorgonia.Node, error) { return Add(in[0], in[1]) }, a, b)
 		checkClose(t, "add", got, refAdd(arrOf(a), arrOf(b)), 1e-7)
+		pos := rnd(4, 4)
+		got = runNode(t, func(in []*gorgonia.Node) (*gorgonia.Node, error) { return AddBroadcast(in[0], in[1]) }, a, pos)
+		wantB := arrOf(a)
+		for i := range wantB.d {
+			wantB.d[i] += arrOf(pos).d[i%16]
+		}
+		checkClose(t, "add_broadcast", got, wantB, 1e-7)
 		got = runNode(t, func(in []*gorgonia.Node) (*gorgonia.Node, error) { return Scale(in[0], 0.25) }, a)
 		checkClose(t, "scale", got, arrOf(a).map1(func(v float64) float64 { return v * 0.25 }), 1e-7)
 		for _, bias := range []*tensor.Dense{rnd(2, 3), rnd(3)} {
