@@ -1,0 +1,127 @@
+package unet
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smallsd/smallsd/internal/golden"
+	"github.com/smallsd/smallsd/weights"
+	"gorgonia.org/tensor"
+)
+
+// shapeRecorder is a weights.Source that answers every request with zeros of the asked shape
+// (sharing one buffer) and records the requests, so the full-size model can be built in a
+// moment to compare its tensor names and shapes with the manifest.
+type shapeRecorder struct {
+	mu    sync.Mutex
+	zeros []float32
+	reqs  []weights.Request
+}
+
+func (s *shapeRecorder) Tensor(name string, shape ...int) (*tensor.Dense, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reqs = append(s.reqs, weights.Request{Name: name, Shape: append([]int(nil), shape...)})
+	if len(shape) == 0 {
+		return nil, fmt.Errorf("shapeRecorder: %s requested without a shape", name)
+	}
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if n > len(s.zeros) {
+		s.zeros = make([]float32, n)
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(s.zeros[:n])), nil
+}
+
+func (s *shapeRecorder) Has(string) bool            { return true }
+func (s *shapeRecorder) Shape(string) ([]int, bool) { return nil, false }
+func paramCount(reqs []weights.Request) (n int64) {
+	for _, r := range reqs {
+		p := int64(1)
+		for _, d := range r.Shape {
+			p *= int64(d)
+		}
+		n += p
+	}
+	return n
+}
+
+func smallSDConfig(t testing.TB) Config {
+	cfg, err := LoadConfig(golden.Path("configs", "unet", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestManifestSmallSD builds the real small-sd config and compares the tensors it asks for
+// with the checkpoint's manifest.
+func TestManifestSmallSD(t *testing.T) {
+	cfg := smallSDConfig(t)
+	want, err := weights.ReadManifest(golden.Path("manifests", "unet-small-sd.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &shapeRecorder{}
+	if _, err := New(cfg, weights.NewView(src)); err != nil {
+		t.Fatal(err)
+	}
+	if d := weights.DiffManifest(want, src.reqs); d != "" {
+		t.Fatalf("requested tensors differ from the manifest:\n%s", d)
+	}
+	n := paramCount(src.reqs)
+	t.Logf("small-sd UNet: %d tensors, %d parameters", len(src.reqs), n)
+	if n != 579384964 {
+		t.Errorf("parameter count %d, want 579384964", n)
+	}
+}
+
+// TestFullSizeSynthetic runs the full-size small-sd UNet with the synthetic weights of
+// testdata/SYNTHETIC.md on the recorded 2×4×32×32 sample at t = 981.
+func TestFullSizeSynthetic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-size UNet (2.3 GB of synthetic weights) skipped under -short")
+	}
+	f := golden.MustOpen(t, golden.Path("fullsize-golden.safetensors"))
+	cfg := smallSDConfig(t)
+	start := time.Now()
+	store := weights.NewSynthetic()
+	m, err := New(cfg, store.View())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built with synthetic weights in %v", time.Since(start).Round(time.Millisecond))
+	want, err := weights.ReadManifest(golden.Path("manifests", "unet-small-sd.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := weights.DiffManifest(want, store.Requested()); d != "" {
+		t.Fatalf("requested tensors differ from the manifest:\n%s", d)
+	}
+	ref := f.Must(t, "unet.check.conv_in_weight_first8")
+	w0, _ := store.Tensor("conv_in.weight", 320, 4, 3, 3)
+	golden.Check(t, "conv_in.weight[:8]", w0.Float32s()[:8], ref, 1e-7)
+
+	var taps []string
+	for _, name := range f.Names() {
+		if len(name) > len("unet.tap.") && name[:len("unet.tap.")] == "unet.tap." {
+			taps = append(taps, name[len("unet.tap."):])
+		}
+	}
+	start = time.Now()
+	got, err := m.ForwardTaps(context.Background(), dense(f.Must(t, "unet.sample")), 981,
+		dense(f.Must(t, "unet.encoder_hidden_states")), append(taps, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("full-size forward (2×4×32×32, with %d taps) took %v", len(taps), time.Since(start).Round(time.Millisecond))
+	for _, name := range taps {
+		golden.Check(t, "unet.tap."+name, got[name].Float32s(), f.Must(t, "unet.tap."+name), 1e-3)
+	}
+	golden.Check(t, "unet.out_t981", got["out"].Float32s(), f.Must(t, "unet.out_t981"), 1e-3)
+}
