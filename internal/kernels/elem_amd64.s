@@ -19,6 +19,7 @@ TEXT ·elemAddAVX2(SB), NOSPLIT, $0-32
 	ADDQ    $32, DI
 	SHRQ    $1, CX
 	JZ      adddone
+	JMP     addloop
 
 add16:
 	SHRQ $1, CX
