@@ -211,8 +211,11 @@ func (c Config) Validate() error {
 		return bad("norm_num_groups", "%d", c.NormNumGroups)
 	}
 	for i, ch := range c.BlockOutChannels {
-		if ch < 1 || ch%c.NormNumGroups != 0 {
-			return bad("block_out_channels", "block %d has %d channels, not a positive multiple of norm_num_groups %d", i, ch, c.NormNumGroups)
+		if ch < 1 {
+			return bad("block_out_channels", "block %d has %d channels", i, ch)
+		}
+		if ch%c.NormNumGroups != 0 {
+			return bad("norm_num_groups", "%d groups do not divide block %d's %d channels (block_out_channels)", c.NormNumGroups, i, ch)
 		}
 	}
 	if !(c.NormEps > 0) {
@@ -286,11 +289,13 @@ func (c Config) Validate() error {
 			return bad(s.key, "%q is not supported (only %s)", s.got, want)
 		}
 	}
+	if len(c.NumAttentionHeads) > 0 {
+		return bad("num_attention_heads", "is set; diffusers 0.21 rejects it too (attention_head_dim gives the head count in SD 1.x configs)")
+	}
 	for _, s := range []struct {
 		key string
 		set bool
 	}{
-		{"num_attention_heads", len(c.NumAttentionHeads) > 0},
 		{"dual_cross_attention", c.DualCrossAttention},
 		{"num_class_embeds", c.NumClassEmbeds != 0},
 		{"class_embeddings_concat", c.ClassEmbeddingsConcat},
@@ -298,7 +303,7 @@ func (c Config) Validate() error {
 		{"time_cond_proj_dim", c.TimeCondProjDim != 0},
 	} {
 		if s.set {
-			return bad(s.key, "is set; only null/false is supported (attention_head_dim gives the head count in SD 1.x configs)")
+			return bad(s.key, "is set; only null/false is supported")
 		}
 	}
 	return nil
