@@ -23,12 +23,21 @@ func (p ConvParams) OutSize() (oh, ow int) {
 // never formed: the GEMM's B packer reads it straight from x (a plain matrix for 1×1 stride-1
 // kernels without padding). The bias initialises y and the GEMM accumulates onto it.
 func Conv2D(p ConvParams, x, w, bias, y []float32) {
+	conv2D(p, x, &sgemmSrc{data: w, ld: p.C * p.KH * p.KW}, bias, y)
+}
+
+// Conv2DF16 is Conv2D with the weights w (K×C×KH×KW) kept in IEEE half precision (raw bits, as
+// stored in fp16 checkpoints); they are widened to float32 while being packed.
+func Conv2DF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
+	conv2D(p, x, &sgemmSrc{half: w, ld: p.C * p.KH * p.KW}, bias, y)
+}
+
+func conv2D(p ConvParams, x []float32, a *sgemmSrc, bias, y []float32) {
 	oh, ow := p.OutSize()
 	if p.N <= 0 || p.K <= 0 || oh <= 0 || ow <= 0 {
 		return
 	}
 	ohw, chw, ckk := oh*ow, p.C*p.H*p.W, p.C*p.KH*p.KW
-	a := sgemmSrc{data: w, ld: ckk}
 	for n := 0; n < p.N; n++ {
 		yn := y[n*p.K*ohw : (n+1)*p.K*ohw]
 		beta := float32(0)
@@ -49,7 +58,7 @@ func Conv2D(p ConvParams, x, w, bias, y []float32) {
 		} else {
 			b = sgemmSrc{data: xn, conv: true, cp: p, ow: ow}
 		}
-		sgemmRun(p.K, ohw, ckk, 1, &a, &b, beta, yn, ohw)
+		sgemmRun(p.K, ohw, ckk, 1, a, &b, beta, yn, ohw)
 	}
 }
 

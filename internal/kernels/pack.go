@@ -2,7 +2,8 @@ package kernels
 
 // packA packs rows [i0, i0+mc) and columns [p0, p0+kc) of A into micro-panels of sgemmMR rows:
 // panel q holds dst[q·MR·kc + p·MR + r] = A[i0+q·MR+r][p0+p], zero beyond the matrix edge.
-func packA(dst []float32, s *sgemmSrc, i0, mc, p0, kc int) {
+// tmp (sgemmMR·kc floats) holds rows widened from half precision.
+func packA(dst, tmp []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 	for ir := 0; ir < mc; ir += sgemmMR {
 		rows := min(sgemmMR, mc-ir)
 		d := dst[ir*kc : ir*kc+sgemmMR*kc]
@@ -19,14 +20,12 @@ func packA(dst []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 			}
 			continue
 		}
+		var rs [sgemmMR][]float32
+		for r := 0; r < rows; r++ {
+			rs[r] = packRow(s, i0+ir+r, p0, kc, tmp[r*kc:(r+1)*kc])
+		}
 		if rows == sgemmMR { // one pass, sequential writes
-			base := (i0+ir)*s.ld + p0
-			r0 := s.data[base : base+kc]
-			r1 := s.data[base+s.ld : base+s.ld+kc]
-			r2 := s.data[base+2*s.ld : base+2*s.ld+kc]
-			r3 := s.data[base+3*s.ld : base+3*s.ld+kc]
-			r4 := s.data[base+4*s.ld : base+4*s.ld+kc]
-			r5 := s.data[base+5*s.ld : base+5*s.ld+kc]
+			r0, r1, r2, r3, r4, r5 := rs[0][:kc], rs[1][:kc], rs[2][:kc], rs[3][:kc], rs[4][:kc], rs[5][:kc]
 			for p := range r0 {
 				dp := d[p*sgemmMR : p*sgemmMR+sgemmMR : p*sgemmMR+sgemmMR]
 				dp[0], dp[1], dp[2], dp[3], dp[4], dp[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
@@ -34,8 +33,7 @@ func packA(dst []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 			continue
 		}
 		for r := 0; r < rows; r++ {
-			row := s.data[(i0+ir+r)*s.ld+p0 : (i0+ir+r)*s.ld+p0+kc]
-			for p, v := range row {
+			for p, v := range rs[r] {
 				d[p*sgemmMR+r] = v
 			}
 		}
@@ -49,7 +47,8 @@ func packA(dst []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 
 // packB packs rows [p0, p0+kc) and columns [j0, j0+nc) of B into micro-panels of sgemmNR columns:
 // panel q holds dst[q·NR·kc + p·NR + x] = B[p0+p][j0+q·NR+x], zero beyond the matrix edge.
-func packB(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
+// tmp (kc floats) holds a row widened from half precision.
+func packB(dst, tmp []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 	if s.conv {
 		packBConv(dst, s, p0, kc, j0, nc)
 		return
@@ -72,7 +71,7 @@ func packB(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 		}
 		// B stored n×k: each column of op(B) is a contiguous row.
 		for x := 0; x < cols; x++ {
-			row := s.data[(j0+jr+x)*s.ld+p0 : (j0+jr+x)*s.ld+p0+kc]
+			row := packRow(s, j0+jr+x, p0, kc, tmp[:kc])
 			for p, v := range row {
 				d[p*sgemmNR+x] = v
 			}
@@ -83,6 +82,17 @@ func packB(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 			}
 		}
 	}
+}
+
+// packRow returns the kc values of row i of a stored (row-major) operand from column p0 on: a
+// view of the float32 data, or the half-precision row widened into tmp.
+func packRow(s *sgemmSrc, i, p0, kc int, tmp []float32) []float32 {
+	off := i*s.ld + p0
+	if s.half != nil {
+		F16ToF32(tmp[:kc], s.half[off:off+kc])
+		return tmp[:kc]
+	}
+	return s.data[off : off+kc]
 }
 
 // packBConv packs a block of the implicit im2col matrix of one image: row p = (c·KH + kh)·KW + kw,

@@ -38,5 +38,16 @@ func BenchmarkLinear(b *testing.B) {
 			}
 			b.ReportMetric(2*float64(rows)*float64(in)*float64(out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+		b.Run(fmt.Sprintf("%dx%d→%d_f16", rows, in, out), func(b *testing.B) {
+			r := rand.New(rand.NewSource(1))
+			x, bias, y := sgemmRandSlice(r, rows*in), sgemmRandSlice(r, out), make([]float32, rows*out)
+			w, _ := sgemmRandHalf(r, out*in)
+			LinearF16(x, rows, in, w, out, bias, y)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				LinearF16(x, rows, in, w, out, bias, y)
+			}
+			b.ReportMetric(2*float64(rows)*float64(in)*float64(out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }

@@ -25,6 +25,7 @@ const (
 // transposed) or, for B only, the implicit im2col matrix of one convolution input image.
 type sgemmSrc struct {
 	data  []float32
+	half  []uint16 // instead of data: IEEE half-precision values, widened while packing (not transposed A)
 	ld    int
 	trans bool
 	conv  bool       // B is im2col(data) for the geometry in cp
@@ -50,11 +51,12 @@ var sgemmJobPool = sync.Pool{New: func() any { return new(sgemmJob) }}
 // sgemmBuf holds one worker's packing buffers, 64-byte aligned.
 type sgemmBuf struct {
 	a, b []float32
+	half []float32 // rows widened from half precision
 	tile [sgemmMR * sgemmNR]float32
 }
 
 var sgemmBufPool = sync.Pool{New: func() any {
-	return &sgemmBuf{a: sgemmAligned(sgemmMC * sgemmKC), b: sgemmAligned(sgemmKC * sgemmNC)}
+	return &sgemmBuf{a: sgemmAligned(sgemmMC * sgemmKC), b: sgemmAligned(sgemmKC * sgemmNC), half: make([]float32, sgemmMR*sgemmKC)}
 }}
 
 // sgemmAligned returns n float32 starting on a 64-byte boundary.
@@ -83,7 +85,7 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 	// k·n per worker against m·n·k/workers of arithmetic.
 	job.splitM = mu >= 2*nu || mu >= 64
 	// With few B panels a packed A block would be used only a few times: read A in place.
-	job.aDirect = !a.trans && !a.conv && n <= sgemmDirectMaxN
+	job.aDirect = !a.trans && !a.conv && a.half == nil && n <= sgemmDirectMaxN
 	job.units = nu
 	if job.splitM {
 		job.units = mu
@@ -138,7 +140,7 @@ func (j *sgemmJob) run(lo, hi int) {
 		nc := min(sgemmNC, j1-jc)
 		for pc := 0; pc < j.k; pc += kcMax {
 			kc := min(kcMax, j.k-pc)
-			packB(buf.b, &j.b, pc, kc, jc, nc)
+			packB(buf.b, buf.half, &j.b, pc, kc, jc, nc)
 			beta := j.beta
 			if pc > 0 {
 				beta = 1
@@ -149,7 +151,7 @@ func (j *sgemmJob) run(lo, hi int) {
 					j.macroDirect(buf, mc, nc, kc, ic, jc, pc, beta)
 					continue
 				}
-				packA(buf.a, &j.a, ic, mc, pc, kc)
+				packA(buf.a, buf.half, &j.a, ic, mc, pc, kc)
 				j.macro(buf, mc, nc, kc, ic, jc, beta)
 			}
 		}
@@ -177,7 +179,7 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta f
 	for ir := 0; ir < mc; ir += sgemmMR {
 		mr := min(sgemmMR, mc-ir)
 		if mr < sgemmMR { // last rows: pack the partial panel (padded with zeros)
-			packA(buf.a, &j.a, ic+ir, mr, pc, kc)
+			packA(buf.a, buf.half, &j.a, ic+ir, mr, pc, kc)
 			for jr := 0; jr < nc; jr += sgemmNR {
 				nr := min(sgemmNR, nc-jr)
 				j.tile(buf, buf.a[:sgemmMR*kc], buf.b[jr*kc:jr*kc+sgemmNR*kc], kc, mr, nr, (ic+ir)*ldc+jc+jr, beta)
