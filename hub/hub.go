@@ -54,13 +54,13 @@ import (
 // goroutine that called Download, at the start of each file, at most every 100 ms while it runs, and
 // once when it is complete.
 type Progress struct {
-	Repo  string // repo id
-	File  string // path in the repo, e.g. "unet/diffusion_pytorch_model.safetensors"
+	Repo string // repo id
+	File string // path in the repo, e.g. "unet/diffusion_pytorch_model.safetensors"
 	// Index is the 1-based number of this file among the Count files of the current batch: a first
 	// download fetches model_index.json alone (it says which files come next), then the others.
 	Index, Count int
-	Done  int64 // bytes of this file on disk, including bytes from an earlier, resumed attempt
-	Total int64 // size of this file, -1 if the server did not say
+	Done         int64 // bytes of this file on disk, including bytes from an earlier, resumed attempt
+	Total        int64 // size of this file, -1 if the server did not say
 	// AllDone and AllTotal count the same over all the files of the batch (AllTotal counts unknown
 	// sizes as 0).
 	AllDone, AllTotal int64
