@@ -72,26 +72,29 @@ func (c *bpeCache) reset() {
 // with the lowest merge rank is merged (all its non-overlapping occurrences,
 // left to right) until no ranked pair is left.
 func (t *Tokenizer) bpe(token string) []string {
+	// Every symbol, merged or not, is a substring of token+"</w>": merging
+	// two neighbours just widens a slice of it, with no allocation.
+	full := token + "</w>"
 	syms := make([]string, 0, len(token))
+	offs := make([]int, 0, len(token))
 	for i := 0; i < len(token); {
 		_, n := utf8.DecodeRuneInString(token[i:])
-		syms = append(syms, token[i:i+n])
+		syms = append(syms, full[i:i+n])
+		offs = append(offs, i)
 		i += n
 	}
-	syms[len(syms)-1] += "</w>"
+	syms[len(syms)-1] = full[offs[len(offs)-1]:]
 	if len(syms) >= heapThreshold {
-		return t.bpeHeap(syms)
+		return t.bpeHeap(full, syms, offs)
 	}
-	return t.bpeLoop(syms)
+	return t.bpeLoop(full, syms, offs)
 }
 
 // bpeLoop is the reference's loop, transcribed: find the lowest-ranked
-// adjacent pair, merge all its occurrences, repeat.
-func (t *Tokenizer) bpeLoop(syms []string) []string {
-	if len(syms) == 1 {
-		return syms
-	}
-	for {
+// adjacent pair, merge all its occurrences left to right, repeat. offs[i] is
+// the offset of syms[i] in full.
+func (t *Tokenizer) bpeLoop(full string, syms []string, offs []int) []string {
+	for len(syms) > 1 {
 		best, bestRank := -1, 0
 		for i := 0; i+1 < len(syms); i++ {
 			if r, ok := t.ranks[pair{syms[i], syms[i+1]}]; ok && (best < 0 || r < bestRank) {
@@ -99,24 +102,22 @@ func (t *Tokenizer) bpeLoop(syms []string) []string {
 			}
 		}
 		if best < 0 {
-			return syms
+			break
 		}
 		first, second := syms[best], syms[best+1]
-		out := make([]string, 0, len(syms))
-		for i := 0; i < len(syms); {
+		w := 0 // merged in place: the write index never passes the read index
+		for i := 0; i < len(syms); w++ {
 			if i+1 < len(syms) && syms[i] == first && syms[i+1] == second {
-				out = append(out, first+second)
+				syms[w], offs[w] = full[offs[i]:offs[i]+len(first)+len(second)], offs[i]
 				i += 2
 			} else {
-				out = append(out, syms[i])
+				syms[w], offs[w] = syms[i], offs[i]
 				i++
 			}
 		}
-		syms = out
-		if len(syms) == 1 {
-			return syms
-		}
+		syms, offs = syms[:w], offs[:w]
 	}
+	return syms
 }
 
 // encodeWord returns the BPE tokens and ids of one pre-token, through the cache.

@@ -39,7 +39,7 @@ func (h *candHeap) Pop() any {
 // of the lowest-ranked pair is merged, left to right, before any pair formed
 // by those merges is considered (the new pairs contain the merged symbol, so
 // they can never be the pair being merged).
-func (t *Tokenizer) bpeHeap(syms []string) []string {
+func (t *Tokenizer) bpeHeap(full string, syms []string, offs []int) []string {
 	n := len(syms)
 	next := make([]int, n)
 	prev := make([]int, n)
@@ -81,7 +81,7 @@ func (t *Tokenizer) bpeHeap(syms []string) []string {
 				continue
 			}
 			j := next[c.i]
-			syms[c.i] = c.a + c.b
+			syms[c.i] = full[offs[c.i] : offs[c.i]+len(c.a)+len(c.b)]
 			syms[j] = ""
 			next[c.i] = next[j]
 			if next[j] >= 0 {

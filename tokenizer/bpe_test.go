@@ -36,15 +36,18 @@ func TestBPEHeapMatchesLoop(t *testing.T) {
 					}
 				}
 				w := b.String()
-				syms := make([]string, 0, len(w))
+				full := w + "</w>"
+				var syms []string
+				var offs []int
 				for i := 0; i < len(w); {
 					_, m := utf8.DecodeRuneInString(w[i:])
-					syms = append(syms, w[i:i+m])
+					syms = append(syms, full[i:i+m])
+					offs = append(offs, i)
 					i += m
 				}
-				syms[len(syms)-1] += "</w>"
-				loop := tk.bpeLoop(slices.Clone(syms))
-				hp := tk.bpeHeap(slices.Clone(syms))
+				syms[len(syms)-1] = full[offs[len(offs)-1]:]
+				loop := tk.bpeLoop(full, slices.Clone(syms), slices.Clone(offs))
+				hp := tk.bpeHeap(full, slices.Clone(syms), slices.Clone(offs))
 				if !slices.Equal(loop, hp) {
 					t.Fatalf("%s: word %q:\nloop %q\nheap %q", name, w, loop, hp)
 				}
