@@ -356,3 +356,66 @@ func TestUnreachable(t *testing.T) {
 		t.Errorf("unreachable, not cached: %v", err)
 	}
 }
+
+// TestCompleteIncomplete: a download killed after its last byte but before the rename is finished
+// without a transfer, once its SHA-256 checks out.
+func TestCompleteIncomplete(t *testing.T) {
+	isolate(t)
+	f := newFakeHub(t)
+	repo := f.add(tinyRepo(t, "org/tiny"))
+	cache := t.TempDir()
+	blobs := filepath.Join(cache, "models--org--tiny", "blobs")
+	must(t, os.MkdirAll(blobs, 0o755))
+	must(t, os.WriteFile(filepath.Join(blobs, sha256hex(repo.files[unetFile])+".incomplete"), repo.files[unetFile], 0o644))
+	dir, err := Download(context.Background(), "org/tiny", f.opts(cache)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, dir, repo, wantTiny)
+	for _, r := range f.requests() {
+		if r.kind == "blob" && r.path == unetFile {
+			t.Errorf("complete partial file fetched again: %+v", r)
+		}
+	}
+}
+
+// TestLockHeld: while another process (here: the test, through the same flock huggingface_hub takes)
+// holds a blob's lock, Download waits; when that process has written the blob, it is linked, not fetched.
+func TestLockHeld(t *testing.T) {
+	isolate(t)
+	f := newFakeHub(t)
+	repo := f.add(tinyRepo(t, "org/tiny"))
+	cache := t.TempDir()
+	etag := sha256hex(repo.files[unetFile])
+	lockPath := filepath.Join(cache, ".locks", "models--org--tiny", etag+".lock")
+	must(t, os.MkdirAll(filepath.Dir(lockPath), 0o755))
+	unlock, err := lockFile(context.Background(), lockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var dir string
+	go func() {
+		var err error
+		dir, err = Download(context.Background(), "org/tiny", f.opts(cache)...)
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Download finished while the lock was held: %v", err)
+	default:
+	}
+	blob := filepath.Join(cache, "models--org--tiny", "blobs", etag)
+	must(t, os.WriteFile(blob, repo.files[unetFile], 0o644))
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, dir, repo, wantTiny)
+	for _, r := range f.requests() {
+		if r.kind == "blob" && r.path == unetFile {
+			t.Errorf("blob written by the lock holder was fetched again: %+v", r)
+		}
+	}
+}
