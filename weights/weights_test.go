@@ -242,3 +242,28 @@ func TestLoadTime(t *testing.T) {
 	}
 	t.Logf("opened both tiny models and fetched %d tensors (%d values) in %v", n, elems, time.Since(start))
 }
+
+func TestConcurrentFetch(t *testing.T) {
+	s := mustOpen(t, testdata("tiny-sd-bin", "unet"))
+	names := s.Names()
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for _, n := range names {
+				if _, err := s.View().Tensor(n); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.Unused()) != 0 || len(s.Requested()) != 4*len(names) {
+		t.Errorf("after concurrent fetch: %d unused, %d requests", len(s.Unused()), len(s.Requested()))
+	}
+}
