@@ -106,6 +106,9 @@ func openData(path string, data []byte, release func() error) (*Store, error) {
 		be, err = parseTorchLegacy(data)
 	default:
 		be, err = parseSafetensors(data)
+		if err != nil && !strings.HasSuffix(path, ".safetensors") {
+			err = fmt.Errorf("neither a PyTorch checkpoint (zip or pickle) nor safetensors: %w", err)
+		}
 	}
 	if err != nil {
 		release()

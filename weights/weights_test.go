@@ -267,3 +267,22 @@ func TestConcurrentFetch(t *testing.T) {
 		t.Errorf("after concurrent fetch: %d unused, %d requests", len(s.Unused()), len(s.Requested()))
 	}
 }
+
+func TestFromTensors(t *testing.T) {
+	a := tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float32{1, 2, 3, 4}))
+	s, err := FromTensors("test set", map[string]*tensor.Dense{"blk.a": a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewView(s).Sub("blk")
+	if got, err := w.Tensor("a", 2, 2); err != nil || got != a {
+		t.Errorf("FromTensors a: %v %v", got, err)
+	}
+	if _, err := w.Tensor("a", 4); err == nil || !strings.Contains(err.Error(), "test set") {
+		t.Errorf("shape mismatch: %v", err)
+	}
+	i := tensor.New(tensor.WithShape(2), tensor.WithBacking([]int{1, 2}))
+	if _, err := FromTensors("ints", map[string]*tensor.Dense{"i": i}); err == nil {
+		t.Error("int tensor accepted")
+	}
+}
