@@ -17,7 +17,7 @@ type AttentionParams struct {
 // Tile sizes. attnBQ is a multiple of the micro-kernel's 6 rows, attnBK of its 16 columns.
 const (
 	attnBQ = 48
-	attnBK = 64
+	attnBK = 64 // also LDS in attention_amd64.s
 	attnMR = 6
 	attnNR = 16
 )

@@ -1,6 +1,9 @@
 #include "textflag.h"
 #include "exp_amd64.h"
 
+// Row stride of the score tile in bytes: attnBK floats (attention.go).
+#define LDS 256
+
 // func attnDotAVX2(rows, d int, q, kp, s *float32, lds int)
 // For each group of 6 query rows (rows is a multiple of 6): s[i·lds + c] = Σ_t q[i·d + t]·kp[t·16 + c],
 // c < 16. Y0–Y11 accumulate the 6×16 tile; Y12, Y13 hold a row of the key panel; Y14, Y15 the
@@ -84,7 +87,7 @@ dotdepth:
 	RET
 
 // func attnAccumAVX2(rows, nk, dp int, s, v, o *float32)
-// o[i·dp + c] += Σ_{t<nk} s[i·64 + t]·v[t·dp + c] for i < rows (a multiple of 6), c < dp (a multiple
+// o[i·dp + c] += Σ_{t<nk} s[i·LDS/4 + t]·v[t·dp + c] for i < rows (a multiple of 6), c < dp (a multiple
 // of 8). Columns go 16 at a time (12 accumulators), then a last 8 if dp is not a multiple of 16.
 TEXT ·attnAccumAVX2(SB), NOSPLIT, $0-48
 	MOVQ rows+0(FP), CX
@@ -130,19 +133,19 @@ acc16:
 	VBROADCASTSS (AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
-	VBROADCASTSS 256(AX), Y15
+	VBROADCASTSS LDS(AX), Y15
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y3
-	VBROADCASTSS 512(AX), Y14
+	VBROADCASTSS (2*LDS)(AX), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y5
-	VBROADCASTSS 768(AX), Y15
+	VBROADCASTSS (3*LDS)(AX), Y15
 	VFMADD231PS  Y12, Y15, Y6
 	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 1024(AX), Y14
+	VBROADCASTSS (4*LDS)(AX), Y14
 	VFMADD231PS  Y12, Y14, Y8
 	VFMADD231PS  Y13, Y14, Y9
-	VBROADCASTSS 1280(AX), Y15
+	VBROADCASTSS (5*LDS)(AX), Y15
 	VFMADD231PS  Y12, Y15, Y10
 	VFMADD231PS  Y13, Y15, Y11
 	ADDQ         $4, AX
@@ -185,15 +188,15 @@ acc8loop:
 	VMOVUPS      (R10), Y12
 	VBROADCASTSS (AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
-	VBROADCASTSS 256(AX), Y15
+	VBROADCASTSS LDS(AX), Y15
 	VFMADD231PS  Y12, Y15, Y2
-	VBROADCASTSS 512(AX), Y14
+	VBROADCASTSS (2*LDS)(AX), Y14
 	VFMADD231PS  Y12, Y14, Y4
-	VBROADCASTSS 768(AX), Y15
+	VBROADCASTSS (3*LDS)(AX), Y15
 	VFMADD231PS  Y12, Y15, Y6
-	VBROADCASTSS 1024(AX), Y14
+	VBROADCASTSS (4*LDS)(AX), Y14
 	VFMADD231PS  Y12, Y14, Y8
-	VBROADCASTSS 1280(AX), Y15
+	VBROADCASTSS (5*LDS)(AX), Y15
 	VFMADD231PS  Y12, Y15, Y10
 	ADDQ         $4, AX
 	ADDQ         R8, R10
@@ -208,7 +211,7 @@ acc8loop:
 	VMOVUPS Y10, (R15)(R8*2)
 
 accnext:
-	ADDQ $1536, SI             // 6 rows of 64 probabilities
+	ADDQ $(6*LDS), SI          // 6 rows of probabilities
 	LEAQ (DI)(R12*2), DI
 	SUBQ $6, CX
 	JG   accrows
@@ -216,7 +219,7 @@ accnext:
 	RET
 
 // func attnSoftmaxAVX2(s *float32, nq, n int, m, l, o *float32, dp int)
-// The online-softmax step for the first nq rows of a score tile (row stride 64 floats, n a multiple
+// The online-softmax step for the first nq rows of a score tile (row stride LDS bytes, n a multiple
 // of 16 columns), per row i: mNew = max(m[i], max s_i); s_i = 2^(s_i − mNew); α = 2^(m[i] − mNew);
 // l[i] = α·l[i] + Σ s_i; m[i] = mNew; o_i (dp floats, a multiple of 8) *= α.
 TEXT ·attnSoftmaxAVX2(SB), NOSPLIT, $0-56
@@ -293,7 +296,7 @@ smscale:
 	DECQ    CX
 	JNZ     smscale
 
-	ADDQ $256, SI
+	ADDQ $LDS, SI
 	ADDQ $4, R10
 	ADDQ $4, R11
 	DECQ R8

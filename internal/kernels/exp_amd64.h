@@ -31,6 +31,12 @@
 #define EXPC_B8 ·expc+896(SB)
 #define EXPC_4 ·expc+928(SB)
 #define EXPC_M4 ·expc+960(SB)
+#define EXPC_E0 ·expc+992(SB)
+#define EXPC_E1 ·expc+1024(SB)
+#define EXPC_E2 ·expc+1056(SB)
+#define EXPC_E3 ·expc+1088(SB)
+#define EXPC_E4 ·expc+1120(SB)
+#define EXPC_E5 ·expc+1152(SB)
 
 // EXP_POLY(r, p): p = e^r for |r| ≤ ln2/2 (Cephes expf polynomial). r is kept.
 #define EXP_POLY(r, p) \
@@ -67,14 +73,19 @@
 	VPSLLD $23, n, n; \
 	VMULPS n, x, x
 
-// EXP2NEG(x, n, r): x = 2^x for x ≤ 0, the vector twin of exp2NegGo (x ≤ −127 gives 0). n, r
-// are scratch.
+// EXP2NEG(x, n, r): x = 2^x for x ≤ 0, the vector twin of exp2NegGo (x ≤ −127 gives 0): with
+// n = round(x) and f = x − n, 2^f = 1 + f·P(f) (Cephes exp2f), times 2^n. n, r are scratch.
 #define EXP2NEG(x, n, r) \
 	VMAXPS EXPC_M127, x, x; \
 	VROUNDPS $0, x, n; \
-	VSUBPS n, x, r; \
-	VMULPS EXPC_LN2, r, r; \
-	EXP_POLY(r, x); \
+	VSUBPS n, x, x; \
+	VMOVUPS EXPC_E0, r; \
+	VFMADD213PS EXPC_E1, x, r; \
+	VFMADD213PS EXPC_E2, x, r; \
+	VFMADD213PS EXPC_E3, x, r; \
+	VFMADD213PS EXPC_E4, x, r; \
+	VFMADD213PS EXPC_E5, x, r; \
+	VFMADD213PS EXPC_ONE, r, x; \
 	VCVTPS2DQ n, n; \
 	VPADDD EXPC_I127, n, n; \
 	VPSLLD $23, n, n; \

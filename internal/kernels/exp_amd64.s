@@ -280,7 +280,61 @@ DATA ·expc+976(SB)/4, $0xc0800000
 DATA ·expc+980(SB)/4, $0xc0800000
 DATA ·expc+984(SB)/4, $0xc0800000
 DATA ·expc+988(SB)/4, $0xc0800000
-GLOBL ·expc(SB), RODATA|NOPTR, $992
+// 992: exp2 E0
+DATA ·expc+992(SB)/4, $0x3920fdde
+DATA ·expc+996(SB)/4, $0x3920fdde
+DATA ·expc+1000(SB)/4, $0x3920fdde
+DATA ·expc+1004(SB)/4, $0x3920fdde
+DATA ·expc+1008(SB)/4, $0x3920fdde
+DATA ·expc+1012(SB)/4, $0x3920fdde
+DATA ·expc+1016(SB)/4, $0x3920fdde
+DATA ·expc+1020(SB)/4, $0x3920fdde
+// 1024: exp2 E1
+DATA ·expc+1024(SB)/4, $0x3aaf9f29
+DATA ·expc+1028(SB)/4, $0x3aaf9f29
+DATA ·expc+1032(SB)/4, $0x3aaf9f29
+DATA ·expc+1036(SB)/4, $0x3aaf9f29
+DATA ·expc+1040(SB)/4, $0x3aaf9f29
+DATA ·expc+1044(SB)/4, $0x3aaf9f29
+DATA ·expc+1048(SB)/4, $0x3aaf9f29
+DATA ·expc+1052(SB)/4, $0x3aaf9f29
+// 1056: exp2 E2
+DATA ·expc+1056(SB)/4, $0x3c1d96a6
+DATA ·expc+1060(SB)/4, $0x3c1d96a6
+DATA ·expc+1064(SB)/4, $0x3c1d96a6
+DATA ·expc+1068(SB)/4, $0x3c1d96a6
+DATA ·expc+1072(SB)/4, $0x3c1d96a6
+DATA ·expc+1076(SB)/4, $0x3c1d96a6
+DATA ·expc+1080(SB)/4, $0x3c1d96a6
+DATA ·expc+1084(SB)/4, $0x3c1d96a6
+// 1088: exp2 E3
+DATA ·expc+1088(SB)/4, $0x3d635774
+DATA ·expc+1092(SB)/4, $0x3d635774
+DATA ·expc+1096(SB)/4, $0x3d635774
+DATA ·expc+1100(SB)/4, $0x3d635774
+DATA ·expc+1104(SB)/4, $0x3d635774
+DATA ·expc+1108(SB)/4, $0x3d635774
+DATA ·expc+1112(SB)/4, $0x3d635774
+DATA ·expc+1116(SB)/4, $0x3d635774
+// 1120: exp2 E4
+DATA ·expc+1120(SB)/4, $0x3e75fdee
+DATA ·expc+1124(SB)/4, $0x3e75fdee
+DATA ·expc+1128(SB)/4, $0x3e75fdee
+DATA ·expc+1132(SB)/4, $0x3e75fdee
+DATA ·expc+1136(SB)/4, $0x3e75fdee
+DATA ·expc+1140(SB)/4, $0x3e75fdee
+DATA ·expc+1144(SB)/4, $0x3e75fdee
+DATA ·expc+1148(SB)/4, $0x3e75fdee
+// 1152: exp2 E5
+DATA ·expc+1152(SB)/4, $0x3f317218
+DATA ·expc+1156(SB)/4, $0x3f317218
+DATA ·expc+1160(SB)/4, $0x3f317218
+DATA ·expc+1164(SB)/4, $0x3f317218
+DATA ·expc+1168(SB)/4, $0x3f317218
+DATA ·expc+1172(SB)/4, $0x3f317218
+DATA ·expc+1176(SB)/4, $0x3f317218
+DATA ·expc+1180(SB)/4, $0x3f317218
+GLOBL ·expc(SB), RODATA|NOPTR, $1184
 
 #include "exp_amd64.h"
 

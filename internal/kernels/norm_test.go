@@ -132,12 +132,13 @@ func BenchmarkGroupNormSiLU(b *testing.B) {
 			x := randSlice(r, size, 1)
 			g, be := randSlice(r, s.c, 1), randSlice(r, s.c, 1)
 			y := make([]float32, size)
-			b.SetBytes(int64(8 * size))
+			b.SetBytes(int64(8 * size)) // one read, one write of each value
+			c0 := cpuTime()
 			for i := 0; i < b.N; i++ {
 				GroupNorm(x, y, s.n, s.c, s.h*s.w, 32, 1e-5, g, be, true)
 			}
 			// FLOPs: mean, variance (3), affine (2) and SiLU (about 20 for exp and the division).
-			b.ReportMetric(25*float64(size)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			reportRates(b, 25*float64(size)*float64(b.N), c0)
 		})
 	}
 }
