@@ -1,0 +1,320 @@
+package clip
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/smallsd/smallsd/internal/nn"
+	"github.com/smallsd/smallsd/weights"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// positionIDs is the buffer older checkpoints carry; like transformers 4.33 the model ignores it.
+const positionIDs = "text_model.embeddings.position_ids"
+
+// TextModel is transformers' CLIPTextModel: token ids → last hidden state. A graph is compiled
+// per batch size and sequence length on first use and cached; a TextModel is safe for
+// concurrent use (calls with the same shape take turns).
+type TextModel struct {
+	cfg   Config
+	store *weights.Store // owned when built by Load
+
+	Embeddings     *TextEmbeddings
+	Layers         []*EncoderLayer
+	FinalLayerNorm *nn.LayerNorm
+
+	mu    sync.Mutex
+	progs map[progKey]*program
+}
+
+// New builds the text encoder described by cfg from the weights under w (the text_encoder
+// component's tensors, named as transformers names them: text_model.embeddings…,
+// text_model.encoder.layers.N…, text_model.final_layer_norm…). Missing or mis-shaped tensors
+// are errors naming them.
+func New(cfg Config, w weights.View) (*TextModel, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w = w.Sub("text_model")
+	m := &TextModel{cfg: cfg, progs: map[progKey]*program{}}
+	var err error
+	if m.Embeddings, err = newTextEmbeddings(w.Sub("embeddings"), cfg); err != nil {
+		return nil, err
+	}
+	for i := 0; i < cfg.NumHiddenLayers; i++ {
+		l, err := newEncoderLayer(w.Sub("encoder.layers").Sub(fmt.Sprint(i)), cfg)
+		if err != nil {
+			return nil, err
+		}
+		m.Layers = append(m.Layers, l)
+	}
+	if m.FinalLayerNorm, err = nn.NewLayerNorm(w.Sub("final_layer_norm"), cfg.HiddenSize, float32(cfg.LayerNormEps)); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Load reads dir/config.json and the weights in dir (a diffusers text_encoder folder:
+// safetensors or PyTorch .bin; weights.WithVariant("fp16") picks the half-precision files,
+// widened to float32) and builds the model. Tensors in the file that the model does not use
+// are an error (they mean the config does not describe the checkpoint), except the
+// position_ids buffer. The weights file stays open until Close.
+func Load(dir string, opts ...weights.Option) (*TextModel, error) {
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := weights.Open(dir, opts...)
+	if err != nil {
+		return nil, err
+	}
+	m, err := New(cfg, s.View())
+	if err == nil {
+		var unused []string
+		for _, name := range s.Unused() {
+			if name != positionIDs {
+				unused = append(unused, name)
+			}
+		}
+		if len(unused) > 0 {
+			more := ""
+			if len(unused) > 5 {
+				unused, more = unused[:5], fmt.Sprintf(" and %d more", len(unused)-5)
+			}
+			err = fmt.Errorf("clip: %s holds tensors the config does not use: %s%s", s.Path(), strings.Join(unused, ", "), more)
+		}
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	m.store = s
+	return m, nil
+}
+
+// Config returns the model's configuration.
+func (m *TextModel) Config() Config { return m.cfg }
+
+// Close releases the weights file of a model made by Load and the compiled programs. The
+// model must not be used afterwards.
+func (m *TextModel) Close() error {
+	m.mu.Lock()
+	m.progs = map[progKey]*program{}
+	m.mu.Unlock()
+	if m.store != nil {
+		return m.store.Close()
+	}
+	return nil
+}
+
+// Encode returns the last hidden state (B×L×hidden_size, a new tensor) of the token ids: B
+// rows of the same length L, 1 ≤ L ≤ max_position_embeddings, each id in [0, vocab_size).
+// The SD pipeline passes 77 ids per prompt, padded with the end-of-text id, and no attention
+// mask (the causal mask still applies).
+func (m *TextModel) Encode(ctx context.Context, ids [][]int) (*tensor.Dense, error) {
+	outs, err := m.run(ctx, ids, nil)
+	if err != nil {
+		return nil, err
+	}
+	return outs[0], nil
+}
+
+// EncodePooled returns the last hidden state like Encode and CLIPTextModel's pooled output
+// (B×hidden_size): each row's hidden state at its first eos_token_id, or at its largest id
+// when eos_token_id is 2 (transformers 4.33's rule for old configs). A row without the eos id
+// gives position 0, as torch's argmax does.
+func (m *TextModel) EncodePooled(ctx context.Context, ids [][]int) (last, pooled *tensor.Dense, err error) {
+	if last, err = m.Encode(ctx, ids); err != nil {
+		return nil, nil, err
+	}
+	l, d := len(ids[0]), m.cfg.HiddenSize
+	src := last.Float32s()
+	dst := make([]float32, len(ids)*d)
+	for b, row := range ids {
+		pos := 0
+		for i, id := range row {
+			if m.cfg.EosTokenID == 2 && id > row[pos] {
+				pos = i
+			} else if m.cfg.EosTokenID != 2 && id == m.cfg.EosTokenID {
+				pos = i
+				break
+			}
+		}
+		copy(dst[b*d:(b+1)*d], src[(b*l+pos)*d:])
+	}
+	return last, tensor.New(tensor.WithShape(len(ids), d), tensor.WithBacking(dst)), nil
+}
+
+// ForwardTaps runs the model like Encode and returns the intermediate outputs named by taps,
+// module paths under text_model.encoder as the reference recorded them: "embeddings",
+// "layers.N" (the layer's output), and inside a layer "layers.N.layer_norm1",
+// "layers.N.self_attn", "layers.N.layer_norm2", "layers.N.mlp" (the sub-module outputs, before
+// their residual adds), and "final_layer_norm" (the last hidden state). Programs for taps are
+// compiled per call, not cached.
+func (m *TextModel) ForwardTaps(ctx context.Context, ids [][]int, taps []string) (map[string]*tensor.Dense, error) {
+	if len(taps) == 0 {
+		return nil, fmt.Errorf("clip: ForwardTaps: no taps named")
+	}
+	outs, err := m.run(ctx, ids, taps)
+	if err != nil {
+		return nil, err
+	}
+	res := make(map[string]*tensor.Dense, len(taps))
+	for i, name := range taps {
+		res[name] = outs[i]
+	}
+	return res, nil
+}
+
+// TapNames lists every name ForwardTaps accepts, sorted.
+func (m *TextModel) TapNames() ([]string, error) {
+	_, nodes, err := m.build(1, 1)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(nodes))
+	for k := range nodes {
+		if k != "in.input_ids" {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+type progKey struct{ b, l int }
+
+// program is a compiled forward; mu is held from Run until the outputs have been copied,
+// since they live in the Program's buffers.
+type program struct {
+	mu   sync.Mutex
+	prog *nn.Program
+}
+
+// checkIDs validates ids and returns them as a B×L float32 tensor.
+func (m *TextModel) checkIDs(ids [][]int) (*tensor.Dense, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("clip: Encode: no token ids")
+	}
+	l := len(ids[0])
+	if l < 1 || l > m.cfg.MaxPositionEmbeddings {
+		return nil, fmt.Errorf("clip: Encode: sequence of %d ids; want 1…%d (max_position_embeddings)", l, m.cfg.MaxPositionEmbeddings)
+	}
+	data := make([]float32, 0, len(ids)*l)
+	for b, row := range ids {
+		if len(row) != l {
+			return nil, fmt.Errorf("clip: Encode: row %d has %d ids, row 0 has %d; rows must have the same length", b, len(row), l)
+		}
+		for i, id := range row {
+			if id < 0 || id >= m.cfg.VocabSize {
+				return nil, fmt.Errorf("clip: Encode: id %d at row %d, position %d is outside the vocabulary (vocab_size %d)", id, b, i, m.cfg.VocabSize)
+			}
+			data = append(data, float32(id))
+		}
+	}
+	return tensor.New(tensor.WithShape(len(ids), l), tensor.WithBacking(data)), nil
+}
+
+// run validates the ids, gets (or compiles) the program and runs it. With taps, a fresh
+// program computes the named nodes instead of the output.
+func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string) ([]*tensor.Dense, error) {
+	x, err := m.checkIDs(ids)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b, l := x.Shape()[0], x.Shape()[1]
+	var p *program
+	if taps == nil {
+		m.mu.Lock()
+		p = m.progs[progKey{b, l}]
+		if p == nil {
+			p = &program{}
+			m.progs[progKey{b, l}] = p
+		}
+		m.mu.Unlock()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.prog == nil {
+			if p.prog, err = m.compile(b, l, nil); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		prog, err := m.compile(b, l, taps)
+		if err != nil {
+			return nil, err
+		}
+		p = &program{prog: prog}
+	}
+	outs, err := p.prog.Run(ctx, x)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	res := make([]*tensor.Dense, len(outs))
+	for i, o := range outs {
+		res[i] = clone(o)
+	}
+	return res, nil
+}
+
+// program returns the cached Program for a batch size and length, if compiled (for benchmarks).
+func (m *TextModel) program(b, l int) *nn.Program {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.progs[progKey{b, l}]; p != nil {
+		return p.prog
+	}
+	return nil
+}
+
+// compile builds the graph for b×l ids and compiles it for the output, or for the named taps.
+func (m *TextModel) compile(b, l int, taps []string) (*nn.Program, error) {
+	g, nodes, err := m.build(b, l)
+	if err != nil {
+		return nil, err
+	}
+	outs := []*gorgonia.Node{nodes["final_layer_norm"]}
+	if taps != nil {
+		outs = outs[:0]
+		for _, name := range taps {
+			n, ok := nodes[name]
+			if !ok || name == "in.input_ids" {
+				return nil, fmt.Errorf("clip: no tap %q (see TapNames)", name)
+			}
+			outs = append(outs, n)
+		}
+	}
+	prog, err := nn.Compile(g, []*gorgonia.Node{nodes["in.input_ids"]}, outs)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	return prog, nil
+}
+
+// build adds the whole forward for b×l ids to a new graph. The returned map holds every tap,
+// the input ("in.input_ids") and the result ("final_layer_norm").
+func (m *TextModel) build(b, l int) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, error) {
+	g := gorgonia.NewGraph()
+	ids := gorgonia.NewTensor(g, tensor.Float32, 2, gorgonia.WithShape(b, l), gorgonia.WithName("input_ids"))
+	tp := tapper{m: map[string]*gorgonia.Node{"in.input_ids": ids}}
+	out, err := m.forward(ids, tp)
+	if err != nil {
+		return nil, nil, err
+	}
+	tp.put("final_layer_norm", out)
+	return g, tp.m, nil
+}
+
+// clone copies a Program output (which lives in the Program's buffers) into a new tensor.
+func clone(t *tensor.Dense) *tensor.Dense {
+	data := make([]float32, t.Size())
+	copy(data, t.Float32s())
+	return tensor.New(tensor.WithShape(t.Shape().Clone()...), tensor.WithBacking(data))
+}
