@@ -92,8 +92,9 @@ func readVocab(path string) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	var vocab map[string]int
-	if json.Unmarshal(data, &vocab) == nil && vocab != nil {
+	// Presized (json.Unmarshal fills an existing map) to avoid rehashing.
+	vocab := make(map[string]int, bytes.Count(data, []byte(":")))
+	if json.Unmarshal(data, &vocab) == nil {
 		ok := len(vocab) > 0
 		for _, id := range vocab {
 			ok = ok && id >= 0 && id <= 1<<31-1
@@ -199,7 +200,7 @@ func readMerges(path string, vocab map[string]int) (map[pair]int, error) {
 	}
 	ranks := make(map[pair]int, len(lines))
 	for i, line := range lines[1:] {
-		f := strings.Fields(line)
+		f := fields(line)
 		lineNo := first + 1 + i
 		if len(f) == 0 {
 			continue // blank: transformers reads it as an empty merge, which never applies
@@ -216,6 +217,18 @@ func readMerges(path string, vocab map[string]int) (map[pair]int, error) {
 	}
 	return ranks, nil
 }
+
+// fields is strings.Fields with a fast path for "a b".
+func fields(line string) []string {
+	if a, b, ok := strings.Cut(line, " "); ok && a != "" && b != "" && !strings.ContainsFunc(line, isPySpaceNotBlank) {
+		if !strings.Contains(b, " ") {
+			return []string{a, b}
+		}
+	}
+	return strings.FieldsFunc(line, isPySpace)
+}
+
+func isPySpaceNotBlank(r rune) bool { return r != ' ' && isPySpace(r) }
 
 func isPySpace(r rune) bool {
 	return strings.ContainsRune(" \t\n\r\v\f\x1c\x1d\x1e\x1f\x85\u00a0\u1680\u2028\u2029\u202f\u205f\u3000", r) ||

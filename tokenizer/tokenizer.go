@@ -93,29 +93,39 @@ func (t *Tokenizer) VocabSize() int { return len(t.vocab) }
 
 // each runs the tokenisation pipeline and calls f with every word's tokens.
 // Like PreTrainedTokenizer.tokenize, it first splits the text on the special
-// tokens (which are never lower-cased or split), then tokenises each piece.
+// tokens (leftmost first, then longest; never lower-cased or split), then
+// tokenises each piece.
 func (t *Tokenizer) each(text string, f func(word)) {
-	for len(text) > 0 {
-		at, sp := t.nextSpecial(text)
-		if at < 0 {
-			t.piece(text, f)
+	// next[k]: offset of special k's next occurrence at or after pos, or -1;
+	// kept between splits so that many specials do not make this quadratic.
+	var next [4]int // Load registers at most four specials
+	for k, sp := range t.specials {
+		next[k] = strings.Index(text, sp)
+	}
+	for pos := 0; pos < len(text); {
+		best := -1
+		for k, sp := range t.specials {
+			if next[k] >= 0 && next[k] < pos {
+				if i := strings.Index(text[pos:], sp); i >= 0 {
+					next[k] = pos + i
+				} else {
+					next[k] = -1
+				}
+			}
+			if next[k] >= 0 && (best < 0 || next[k] < next[best] ||
+				(next[k] == next[best] && len(sp) > len(t.specials[best]))) {
+				best = k
+			}
+		}
+		if best < 0 {
+			t.piece(text[pos:], f)
 			return
 		}
-		t.piece(text[:at], f)
+		sp := t.specials[best]
+		t.piece(text[pos:next[best]], f)
 		f(t.specialWords[sp])
-		text = text[at+len(sp):]
+		pos = next[best] + len(sp)
 	}
-}
-
-// nextSpecial finds the leftmost (then longest) special token in s.
-func (t *Tokenizer) nextSpecial(s string) (int, string) {
-	best, tok := -1, ""
-	for _, sp := range t.specials {
-		if i := strings.Index(s, sp); i >= 0 && (best < 0 || i < best || (i == best && len(sp) > len(tok))) {
-			best, tok = i, sp
-		}
-	}
-	return best, tok
 }
 
 // piece is CLIPTokenizer._tokenize on text holding no special token.
