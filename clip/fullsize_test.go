@@ -1,0 +1,112 @@
+package clip
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smallsd/smallsd/internal/golden"
+	"github.com/smallsd/smallsd/weights"
+	"gorgonia.org/tensor"
+)
+
+// shapeRecorder is a weights.Source that answers every request with zeros of the asked shape
+// (sharing one buffer) and records the requests, so the full-size model is built in a moment
+// to compare its tensor names and shapes with the manifest.
+type shapeRecorder struct {
+	mu    sync.Mutex
+	zeros []float32
+	reqs  []weights.Request
+}
+
+func (s *shapeRecorder) Tensor(name string, shape ...int) (*tensor.Dense, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reqs = append(s.reqs, weights.Request{Name: name, Shape: append([]int(nil), shape...)})
+	if len(shape) == 0 {
+		return nil, fmt.Errorf("shapeRecorder: %s requested without a shape", name)
+	}
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if n > len(s.zeros) {
+		s.zeros = make([]float32, n)
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(s.zeros[:n])), nil
+}
+
+func (s *shapeRecorder) Has(string) bool            { return true }
+func (s *shapeRecorder) Shape(string) ([]int, bool) { return nil, false }
+
+func l14Config(t testing.TB) Config {
+	t.Helper()
+	cfg, err := LoadConfig(golden.Path("configs", "text_encoder", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestManifestL14 builds the real SD 1.x text encoder config and compares the tensors it asks
+// for with the checkpoint's manifest (which does not list the position_ids buffer).
+func TestManifestL14(t *testing.T) {
+	want, err := weights.ReadManifest(golden.Path("manifests", "clip-text-l14.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &shapeRecorder{}
+	if _, err := New(l14Config(t), weights.NewView(src)); err != nil {
+		t.Fatal(err)
+	}
+	if d := weights.DiffManifest(want, src.reqs); d != "" {
+		t.Fatalf("requested tensors differ from the manifest:\n%s", d)
+	}
+	var n int64
+	for _, r := range src.reqs {
+		p := int64(1)
+		for _, d := range r.Shape {
+			p *= int64(d)
+		}
+		n += p
+	}
+	t.Logf("CLIP ViT-L/14 text: %d tensors, %d parameters", len(src.reqs), n)
+	if n != 123060480 {
+		t.Errorf("parameter count %d, want 123060480", n)
+	}
+}
+
+// TestFullSizeSynthetic runs the full-size text encoder with the synthetic weights of
+// testdata/SYNTHETIC.md on the two recorded prompts.
+func TestFullSizeSynthetic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-size CLIP text encoder (490 MB of synthetic weights) skipped under -short")
+	}
+	f := golden.MustOpen(t, golden.Path("fullsize-golden.safetensors"))
+	start := time.Now()
+	store := weights.NewSynthetic()
+	m, err := New(l14Config(t), store.View())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built with synthetic weights in %v", time.Since(start).Round(time.Millisecond))
+	want, err := weights.ReadManifest(golden.Path("manifests", "clip-text-l14.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := weights.DiffManifest(want, store.Requested()); d != "" {
+		t.Fatalf("requested tensors differ from the manifest:\n%s", d)
+	}
+	golden.Check(t, "token_embedding[:8]", m.Embeddings.TokenEmbedding.Weight.T.Float32s()[:8],
+		f.Must(t, "clip.check.token_embedding_first8"), 1e-7)
+
+	start = time.Now()
+	got, err := m.Encode(context.Background(), rows(f.Must(t, "clip.input_ids")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("full-size forward (2×77) took %v", time.Since(start).Round(time.Millisecond))
+	golden.Check(t, "clip.last_hidden_state", got.Float32s(), f.Must(t, "clip.last_hidden_state"), 1e-3)
+}
