@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"runtime"
 	"testing"
 )
 
@@ -56,6 +57,8 @@ func convCases() []ConvParams {
 		{N: 3, C: 33, H: 19, W: 23, K: 37, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 		{N: 1, C: 64, H: 32, W: 40, K: 20, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 		{N: 2, C: 70, H: 24, W: 20, K: 50, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
+		{N: 1, C: 40, H: 48, W: 64, K: 12, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 1, C: 30, H: 40, W: 44, K: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 	}
 }
 
@@ -102,7 +105,10 @@ func TestConv2D(t *testing.T) {
 			for i := range y {
 				y[i] = float32(math.NaN()) // old contents must be ignored
 			}
+			procs := 1 + ci%3 // static, shared-operand and more workers than cores
+			old := runtime.GOMAXPROCS(procs)
 			Conv2D(p, x, w, bias, y)
+			runtime.GOMAXPROCS(old)
 			e := convRelErr(y, ref)
 			var d, mx float64 // against the plain-Go twin
 			for i := range y {

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -44,6 +45,13 @@ type sgemmJob struct {
 	units       int  // number of MR (or NR) wide units to split
 	avx         bool
 	aDirect     bool // A is read in place by the micro-kernel instead of packed
+	kcMax       int  // k block size (k split into equal blocks of at most sgemmKC)
+
+	// Shared-operand scheme (see sgemm_shared.go).
+	shared  *sgemmShared
+	chunk   int // units per dynamically scheduled chunk
+	nChunks int
+	next    atomic.Int64
 }
 
 var sgemmJobPool = sync.Pool{New: func() any { return new(sgemmJob) }}
@@ -79,7 +87,9 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 		return
 	}
 	job := sgemmJobPool.Get().(*sgemmJob)
-	*job = sgemmJob{m: m, n: n, k: k, alpha: alpha, beta: beta, a: *a, b: *b, c: c, ldc: ldc, avx: useAVX2}
+	job.m, job.n, job.k, job.alpha, job.beta, job.a, job.b, job.c, job.ldc, job.avx = m, n, k, alpha, beta, *a, *b, c, ldc, useAVX2
+	kBlocks := (k + sgemmKC - 1) / sgemmKC
+	job.kcMax = (k + kBlocks - 1) / kBlocks
 	mu, nu := (m+sgemmMR-1)/sgemmMR, (n+sgemmNR-1)/sgemmNR
 	// Split rows when there are enough of them: each worker then packs B itself, which costs
 	// k·n per worker against m·n·k/workers of arithmetic.
@@ -96,12 +106,15 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 		grain = job.units
 	}
 	w := workers()
-	if w <= 1 || grain >= job.units {
+	switch {
+	case w <= 1 || grain >= job.units:
 		job.run(0, job.units)
-	} else {
+	case !job.aDirect && job.sharedFits():
+		job.runShared(w)
+	default:
 		parallelFor(job.units, grain, job.run)
 	}
-	*job = sgemmJob{}
+	job.a, job.b, job.c, job.shared = sgemmSrc{}, sgemmSrc{}, nil, nil // drop references
 	sgemmJobPool.Put(job)
 }
 
@@ -134,8 +147,7 @@ func (j *sgemmJob) run(lo, hi int) {
 		return
 	}
 	buf := sgemmBufPool.Get().(*sgemmBuf)
-	kBlocks := (j.k + sgemmKC - 1) / sgemmKC
-	kcMax := (j.k + kBlocks - 1) / kBlocks // balanced k blocks
+	kcMax := j.kcMax
 	for jc := j0; jc < j1; jc += sgemmNC {
 		nc := min(sgemmNC, j1-jc)
 		for pc := 0; pc < j.k; pc += kcMax {
@@ -152,22 +164,22 @@ func (j *sgemmJob) run(lo, hi int) {
 					continue
 				}
 				packA(buf.a, buf.half, &j.a, ic, mc, pc, kc)
-				j.macro(buf, mc, nc, kc, ic, jc, beta)
+				j.macro(buf, buf.a, buf.b, mc, nc, kc, ic, jc, beta)
 			}
 		}
 	}
 	sgemmBufPool.Put(buf)
 }
 
-// macro multiplies the packed mc×kc A block by the packed kc×nc B block into C at (ic, jc). Each B
+// macro multiplies the packed mc×kc A block ablk by the packed kc×nc B block bblk into C at (ic, jc). Each B
 // micro-panel stays in L1 while the A block streams from L2.
-func (j *sgemmJob) macro(buf *sgemmBuf, mc, nc, kc, ic, jc int, beta float32) {
+func (j *sgemmJob) macro(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic, jc int, beta float32) {
 	for jr := 0; jr < nc; jr += sgemmNR {
 		nr := min(sgemmNR, nc-jr)
-		bp := buf.b[jr*kc : jr*kc+sgemmNR*kc]
+		bp := bblk[jr*kc : jr*kc+sgemmNR*kc]
 		for ir := 0; ir < mc; ir += sgemmMR {
 			mr := min(sgemmMR, mc-ir)
-			j.tile(buf, buf.a[ir*kc:ir*kc+sgemmMR*kc], bp, kc, mr, nr, (ic+ir)*j.ldc+jc+jr, beta)
+			j.tile(buf, ablk[ir*kc:ir*kc+sgemmMR*kc], bp, kc, mr, nr, (ic+ir)*j.ldc+jc+jr, beta)
 		}
 	}
 }

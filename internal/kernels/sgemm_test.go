@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"runtime"
 	"testing"
 )
 
@@ -152,19 +153,24 @@ func TestSgemmVsFloat64(t *testing.T) {
 		}
 		useAVX2 = asm
 		var worst, worstTwin float64
-		for _, tc := range sgemmCases(testing.Short()) {
-			e, got := runSgemmCase(t, tc, Sgemm)
-			_, twin := runSgemmCase(t, tc, sgemmGeneric)
-			var d, mx float64
-			for i := range got {
-				d = math.Max(d, math.Abs(float64(got[i]-twin[i])))
-				mx = math.Max(mx, math.Abs(float64(twin[i])))
+		// One worker (static path) and three (shared-operand path with dynamic chunks).
+		for _, procs := range []int{1, 3} {
+			old := runtime.GOMAXPROCS(procs)
+			for _, tc := range sgemmCases(testing.Short()) {
+				e, got := runSgemmCase(t, tc, Sgemm)
+				_, twin := runSgemmCase(t, tc, sgemmGeneric)
+				var d, mx float64
+				for i := range got {
+					d = math.Max(d, math.Abs(float64(got[i]-twin[i])))
+					mx = math.Max(mx, math.Abs(float64(twin[i])))
+				}
+				d /= math.Max(1, mx)
+				worst, worstTwin = math.Max(worst, e), math.Max(worstTwin, d)
+				if e > 1e-5 || d > 1e-5 {
+					t.Errorf("asm=%v procs=%d %v: relative error %.3g vs float64, %.3g vs sgemmGeneric", asm, procs, tc, e, d)
+				}
 			}
-			d /= math.Max(1, mx)
-			worst, worstTwin = math.Max(worst, e), math.Max(worstTwin, d)
-			if e > 1e-5 || d > 1e-5 {
-				t.Errorf("asm=%v %v: relative error %.3g vs float64, %.3g vs sgemmGeneric", asm, tc, e, d)
-			}
+			runtime.GOMAXPROCS(old)
 		}
 		t.Logf("asm=%v: largest relative error %.3g vs float64, %.3g vs sgemmGeneric", asm, worst, worstTwin)
 	}

@@ -1,0 +1,115 @@
+package kernels
+
+import "sync"
+
+// The shared-operand scheme runs a GEMM on several workers. The operand that every worker needs
+// in full (B when rows are split, A when columns are) is packed once, by all workers together,
+// into a shared buffer; then workers take chunks of the other dimension from an atomic counter,
+// so a worker slowed down by other load on the machine simply takes fewer chunks. Without it each
+// worker would pack the whole shared operand itself, and a static split would wait for the
+// slowest worker.
+
+// sgemmSharedMax caps the shared packed operand (floats); larger operands use the static split.
+const sgemmSharedMax = 4 << 20
+
+// sgemmShared is a pooled buffer for a packed shared operand.
+type sgemmShared struct{ buf []float32 }
+
+var sgemmSharedPool = sync.Pool{New: func() any { return new(sgemmShared) }}
+
+// sharedFits reports whether the shared operand of the split is small enough to pack whole.
+func (j *sgemmJob) sharedFits() bool { return j.sharedLen() <= sgemmSharedMax }
+
+// sharedLen is the size of the packed shared operand: all k blocks of B (n rounded up to NR) when
+// rows are split, of A (m rounded up to MR) when columns are.
+func (j *sgemmJob) sharedLen() int {
+	if j.splitM {
+		return (j.n + sgemmNR - 1) / sgemmNR * sgemmNR * j.k
+	}
+	return (j.m + sgemmMR - 1) / sgemmMR * sgemmMR * j.k
+}
+
+// sharedPad is the padded extent of the shared operand's packed dimension (n or m).
+func (j *sgemmJob) sharedPad() int { return j.sharedLen() / j.k }
+
+// runShared packs the shared operand on w workers, then computes chunks dynamically.
+func (j *sgemmJob) runShared(w int) {
+	sh := sgemmSharedPool.Get().(*sgemmShared)
+	if need := j.sharedLen(); cap(sh.buf) < need {
+		sh.buf = sgemmAligned(need)
+	}
+	sh.buf = sh.buf[:cap(sh.buf)]
+	j.shared = sh
+	// Panels of the shared operand, packed in parallel.
+	panels := (j.n + sgemmNR - 1) / sgemmNR
+	if !j.splitM {
+		panels = (j.m + sgemmMR - 1) / sgemmMR
+	}
+	parallelFor(panels, 8, j.packShared)
+
+	// Chunks of the other dimension: MC rows, or columns enough that the C block (m × columns)
+	// stays in L2 across the k blocks.
+	if j.splitM {
+		j.chunk = sgemmMC / sgemmMR
+	} else {
+		cols := max(8*sgemmNR, min(sgemmNC, (1<<17)/j.m/sgemmNR*sgemmNR))
+		j.chunk = cols / sgemmNR
+	}
+	j.chunk = max(1, min(j.chunk, j.units/(2*w))) // at least two chunks per worker
+	j.nChunks = (j.units + j.chunk - 1) / j.chunk
+	j.next.Store(0)
+	parallelFor(w, 1, j.work)
+	sgemmSharedPool.Put(sh)
+}
+
+// packShared packs panels [lo, hi) of the shared operand for every k block. Block pc of B starts
+// at nPad·pc (panel q at q·NR·kc within it), and likewise for A with mPad.
+func (j *sgemmJob) packShared(lo, hi int) {
+	buf := sgemmBufPool.Get().(*sgemmBuf)
+	pad := j.sharedPad()
+	for pc := 0; pc < j.k; pc += j.kcMax {
+		kc := min(j.kcMax, j.k-pc)
+		if j.splitM {
+			j0 := lo * sgemmNR
+			packB(j.shared.buf[pad*pc+j0*kc:], buf.half, &j.b, pc, kc, j0, min(hi*sgemmNR, j.n)-j0)
+		} else {
+			i0 := lo * sgemmMR
+			packA(j.shared.buf[pad*pc+i0*kc:], buf.half, &j.a, i0, min(hi*sgemmMR, j.m)-i0, pc, kc)
+		}
+	}
+	sgemmBufPool.Put(buf)
+}
+
+// work computes chunks taken from the job's counter until none is left.
+func (j *sgemmJob) work(_, _ int) {
+	buf := sgemmBufPool.Get().(*sgemmBuf)
+	pad := j.sharedPad()
+	for {
+		ch := int(j.next.Add(1)) - 1
+		if ch >= j.nChunks {
+			break
+		}
+		lo, hi := ch*j.chunk, min((ch+1)*j.chunk, j.units)
+		for pc := 0; pc < j.k; pc += j.kcMax {
+			kc := min(j.kcMax, j.k-pc)
+			beta := j.beta
+			if pc > 0 {
+				beta = 1
+			}
+			shared := j.shared.buf[pad*pc : pad*(pc+kc)]
+			if j.splitM { // rows [i0, i1) (at most MC) against the whole shared B
+				i0, i1 := lo*sgemmMR, min(hi*sgemmMR, j.m)
+				packA(buf.a, buf.half, &j.a, i0, i1-i0, pc, kc)
+				j.macro(buf, buf.a, shared, i1-i0, j.n, kc, i0, 0, beta)
+				continue
+			}
+			// Columns [j0, j1) against the whole shared A, MC rows at a time.
+			j0, j1 := lo*sgemmNR, min(hi*sgemmNR, j.n)
+			packB(buf.b, buf.half, &j.b, pc, kc, j0, j1-j0)
+			for ic := 0; ic < j.m; ic += sgemmMC {
+				j.macro(buf, shared[ic*kc:], buf.b, min(sgemmMC, j.m-ic), j1-j0, kc, ic, j0, beta)
+			}
+		}
+	}
+	sgemmBufPool.Put(buf)
+}
