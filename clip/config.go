@@ -59,23 +59,12 @@ func DefaultConfig() Config {
 }
 
 // UnmarshalJSON reads a config.json: absent keys (and null values) keep DefaultConfig's
-// values; a value of the wrong type is an error naming its key.
+// values. A value of the wrong type is a *json.UnmarshalTypeError whose Field names the key.
 func (c *Config) UnmarshalJSON(data []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return fmt.Errorf("clip: config: %w", err)
-	}
 	type plain Config // without UnmarshalJSON
 	cfg := plain(DefaultConfig())
-	// Decode key by key so that an error names its key; unknown keys are skipped by json.
-	for k, v := range raw {
-		one, err := json.Marshal(map[string]json.RawMessage{k: v})
-		if err == nil {
-			err = json.Unmarshal(one, &cfg)
-		}
-		if err != nil {
-			return fmt.Errorf("clip: config key %q: %w", k, err)
-		}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return err
 	}
 	*c = Config(cfg)
 	return nil
