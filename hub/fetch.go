@@ -72,6 +72,9 @@ func (d *downloader) link(commit string, m *fileMeta) error {
 	if err != nil {
 		return fail(err)
 	}
+	if t, err := os.Readlink(ptr); err == nil && t == rel && isFile(ptr) {
+		return nil // already linked (by another process or goroutine)
+	}
 	os.Remove(ptr) // a dangling or stale pointer
 	if err := os.Symlink(rel, ptr); err != nil {
 		if t, lerr := os.Readlink(ptr); lerr == nil && t == rel {
