@@ -43,6 +43,11 @@ func Attention(p AttentionParams, q, k, v, out []float32) {
 	job := attnJobs.Get().(*attnJob)
 	job.p, job.q, job.k, job.v, job.out = p, q, k, v, out
 	job.nqb = (p.Nq + attnBQ - 1) / attnBQ
+	// With few keys (cross-attention), keep every head's keys and values packed and visit the heads
+	// of one query tile one after the other: the tile's rows of Q and out are then fetched from
+	// memory once for all heads instead of once per head.
+	dp := (p.HeadDim + 7) &^ 7
+	job.allHeads = p.Heads > 1 && p.Heads*((p.Nk+attnNR-1)&^(attnNR-1))*(p.HeadDim+dp)*4 <= attnAllHeadsBytes
 	tasks := p.Batch * p.Heads * job.nqb
 	if workers() == 1 || tasks == 1 {
 		job.run(0, tasks)
@@ -57,15 +62,20 @@ func Attention(p AttentionParams, q, k, v, out []float32) {
 type attnJob struct {
 	p            AttentionParams
 	q, k, v, out []float32
-	nqb          int // query tiles per (batch, head)
+	nqb          int  // query tiles per (batch, head)
+	allHeads     bool // task order (batch, tile, head) with all heads packed, else (batch, head, tile)
 }
+
+// attnAllHeadsBytes bounds the packed keys and values of all heads for the (batch, tile, head)
+// order: about what the L2 cache holds next to the tiles.
+const attnAllHeadsBytes = 512 << 10
 
 var attnJobs = sync.Pool{New: func() any { return new(attnJob) }}
 
 // attnScratch is one worker's memory.
 type attnScratch struct {
-	kp   []float32 // Kᵀ of the current head in panels of attnNR keys: panel j is HeadDim×attnNR
-	vp   []float32 // V of the current head, nkPad×dp (dp = HeadDim rounded up to 8, zero padded)
+	kp   []float32 // per packed head, Kᵀ in panels of attnNR keys: panel j is HeadDim×attnNR
+	vp   []float32 // per packed head, V as nkPad×dp (dp = HeadDim rounded up to 8, zero padded)
 	qt   []float32 // query tile, attnBQ×HeadDim, scaled by Scale·log2(e)
 	s    []float32 // score / probability tile, attnBQ×attnBK
 	o    []float32 // output accumulator, attnBQ×dp
@@ -81,15 +91,20 @@ func attnGrow(b []float32, n int) []float32 {
 	return b[:n]
 }
 
-// run processes tasks [lo, hi); task t is query tile t%nqb of head (t/nqb)%Heads of batch t/nqb/Heads.
+// run processes tasks [lo, hi). Task t is query tile t%nqb of head (t/nqb)%Heads of batch
+// t/nqb/Heads, or with allHeads head t%Heads of tile (t/Heads)%nqb of batch t/Heads/nqb.
 func (j *attnJob) run(lo, hi int) {
 	p := j.p
 	d := p.HeadDim
 	dp := (d + 7) &^ 7
 	nkPad := (p.Nk + attnNR - 1) &^ (attnNR - 1)
+	slots := 1
+	if j.allHeads {
+		slots = p.Heads
+	}
 	sc := attnScratches.Get().(*attnScratch)
-	sc.kp = attnGrow(sc.kp, nkPad*d)
-	sc.vp = attnGrow(sc.vp, nkPad*dp)
+	sc.kp = attnGrow(sc.kp, slots*nkPad*d)
+	sc.vp = attnGrow(sc.vp, slots*nkPad*dp)
 	sc.qt = attnGrow(sc.qt, attnBQ*d)
 	sc.s = attnGrow(sc.s, attnBQ*attnBK)
 	sc.o = attnGrow(sc.o, attnBQ*dp)
@@ -97,25 +112,39 @@ func (j *attnJob) run(lo, hi int) {
 	sc.l = attnGrow(sc.l, attnBQ)
 	packed := -1
 	for t := lo; t < hi; t++ {
-		bh := t / j.nqb
-		if bh != packed {
-			j.packHead(sc, bh/p.Heads, bh%p.Heads, dp, nkPad)
+		var b, h, qt int
+		if j.allHeads {
+			b, qt, h = t/(p.Heads*j.nqb), t/p.Heads%j.nqb, t%p.Heads
+			if b != packed {
+				for hh := 0; hh < p.Heads; hh++ {
+					j.packHead(sc, b, hh, hh, dp, nkPad)
+				}
+				packed = b
+			}
+			j.tile(sc, b, h, h, qt*attnBQ, dp, nkPad)
+			continue
+		}
+		b, h, qt = t/(p.Heads*j.nqb), t/j.nqb%p.Heads, t%j.nqb
+		if bh := b*p.Heads + h; bh != packed {
+			j.packHead(sc, b, h, 0, dp, nkPad)
 			packed = bh
 		}
-		j.tile(sc, bh/p.Heads, bh%p.Heads, (t%j.nqb)*attnBQ, dp)
+		j.tile(sc, b, h, 0, qt*attnBQ, dp, nkPad)
 	}
 	attnScratches.Put(sc)
 }
 
-// packHead copies head h of batch b's keys, transposed into panels, and values into sc.
-func (j *attnJob) packHead(sc *attnScratch, b, h, dp, nkPad int) {
+// packHead copies head h of batch b's keys, transposed into panels, and values into slot of sc.
+func (j *attnJob) packHead(sc *attnScratch, b, h, slot, dp, nkPad int) {
 	p := j.p
 	d, w := p.HeadDim, p.Heads*p.HeadDim
 	k := j.k[b*p.Nk*w+h*d:]
 	v := j.v[b*p.Nk*w+h*d:]
+	kp := sc.kp[slot*nkPad*d : (slot+1)*nkPad*d]
+	vp := sc.vp[slot*nkPad*dp : (slot+1)*nkPad*dp]
 	for key := 0; key < nkPad; key++ {
-		panel := sc.kp[(key/attnNR)*d*attnNR+key%attnNR:]
-		vrow := sc.vp[key*dp : (key+1)*dp]
+		panel := kp[(key/attnNR)*d*attnNR+key%attnNR:]
+		vrow := vp[key*dp : (key+1)*dp]
 		if key >= p.Nk {
 			for i := 0; i < d; i++ {
 				panel[i*attnNR] = 0
@@ -132,8 +161,11 @@ func (j *attnJob) packHead(sc *attnScratch, b, h, dp, nkPad int) {
 	}
 }
 
-// tile computes the outputs of queries q0 … q0+attnBQ−1 (clipped to Nq) of head h of batch b.
-func (j *attnJob) tile(sc *attnScratch, b, h, q0, dp int) {
+// tile computes the outputs of queries q0 … q0+attnBQ−1 (clipped to Nq) of head h of batch b,
+// whose keys and values are packed in slot of sc.
+func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
+	kp := sc.kp[slot*nkPad*j.p.HeadDim:]
+	vp := sc.vp[slot*nkPad*dp:]
 	p := j.p
 	d, w := p.HeadDim, p.Heads*p.HeadDim
 	nq := min(attnBQ, p.Nq-q0)
@@ -141,6 +173,9 @@ func (j *attnJob) tile(sc *attnScratch, b, h, q0, dp int) {
 	// Scale by log2(e) as well so the softmax can use 2^x.
 	qs := p.Scale * math.Log2E
 	qsrc := j.q[(b*p.Nq+q0)*w+h*d:]
+	if useAVX2 {
+		j.prefetchNext(b, h, q0, nq)
+	}
 	for i := 0; i < rows; i++ {
 		qr := sc.qt[i*d : (i+1)*d]
 		if i >= nq {
@@ -165,9 +200,9 @@ func (j *attnJob) tile(sc *attnScratch, b, h, q0, dp int) {
 		// Scores S = Q̃·Kᵀ for this key tile, row stride attnBK. Rows of padding queries are zero.
 		for c := 0; c < nkr; c += attnNR {
 			if useAVX2 {
-				attnDotAVX2(rows, d, &sc.qt[0], &sc.kp[(k0+c)*d], &sc.s[c], attnBK)
+				attnDotAVX2(rows, d, &sc.qt[0], &kp[(k0+c)*d], &sc.s[c], attnBK)
 			} else {
-				attnDot(rows, d, sc.qt, sc.kp[(k0+c)*d:], sc.s[c:], attnBK)
+				attnDot(rows, d, sc.qt, kp[(k0+c)*d:], sc.s[c:], attnBK)
 			}
 		}
 		if nk < nkr || p.Causal {
@@ -179,15 +214,37 @@ func (j *attnJob) tile(sc *attnScratch, b, h, q0, dp int) {
 			attnSoftmax(sc.s, nq, nkr, sc.m, sc.l, o, dp)
 		}
 		if useAVX2 {
-			attnAccumAVX2(rows, nk, dp, &sc.s[0], &sc.vp[k0*dp], &o[0])
+			attnAccumAVX2(rows, nk, dp, &sc.s[0], &vp[k0*dp], &o[0])
 		} else {
-			attnAccum(rows, nk, dp, sc.s, sc.vp[k0*dp:], o)
+			attnAccum(rows, nk, dp, sc.s, vp[k0*dp:], o)
 		}
 	}
 	dst := j.out[(b*p.Nq+q0)*w+h*d:]
 	for i := 0; i < nq; i++ {
 		elemScale(dst[i*w:i*w+d], o[i*dp:i*dp+d], 1/sc.l[i])
 	}
+}
+
+// prefetchNext asks for the query and output rows of the tile processed after (b, h, q0) while this
+// one computes: they are strided rows that the hardware prefetcher does not follow, and for
+// cross-attention fetching them costs as much as the arithmetic. With allHeads, the next tile's rows
+// are fetched for all heads at once, when the first head of this tile starts.
+func (j *attnJob) prefetchNext(b, h, q0, nq int) {
+	p := j.p
+	w := p.Heads * p.HeadDim
+	n0, n := q0+nq, min(attnBQ, p.Nq-q0-nq)
+	if n <= 0 {
+		return
+	}
+	off, bytes := (b*p.Nq+n0)*w+h*p.HeadDim, 4*p.HeadDim
+	if j.allHeads {
+		if h != 0 {
+			return
+		}
+		off, bytes = (b*p.Nq+n0)*w, 4*w
+	}
+	attnPrefetch(&j.q[off], n, 4*w, bytes)
+	attnPrefetch(&j.out[off], n, 4*w, bytes)
 }
 
 // attnDot sets s[i·lds + c] = Σ_t q[i·d + t]·kp[t·attnNR + c] for i < rows (a multiple of 6) and

@@ -14,3 +14,8 @@ func attnAccumAVX2(rows, nk, dp int, s, v, o *float32)
 //
 //go:noescape
 func attnSoftmaxAVX2(s *float32, nq, n int, m, l, o *float32, dp int)
+
+// attnPrefetch prefetches n bytes at p, p+stride, … (stride in bytes) for rows rows.
+//
+//go:noescape
+func attnPrefetch(p *float32, rows, stride, n int)

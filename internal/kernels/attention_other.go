@@ -11,3 +11,5 @@ func attnAccumAVX2(rows, nk, dp int, s, v, o *float32) {
 func attnSoftmaxAVX2(s *float32, nq, n int, m, l, o *float32, dp int) {
 	panic("kernels: AVX2 path on a non-amd64 build")
 }
+
+func attnPrefetch(p *float32, rows, stride, n int) {}

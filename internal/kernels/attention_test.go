@@ -136,6 +136,9 @@ func BenchmarkAttention(b *testing.B) {
 	for _, p := range []AttentionParams{
 		{Batch: 2, Heads: 8, Nq: 4096, Nk: 4096, HeadDim: 40},
 		{Batch: 2, Heads: 8, Nq: 4096, Nk: 77, HeadDim: 40},
+		{Batch: 2, Heads: 8, Nq: 1024, Nk: 1024, HeadDim: 80},
+		{Batch: 2, Heads: 8, Nq: 256, Nk: 256, HeadDim: 160},
+		{Batch: 2, Heads: 8, Nq: 256, Nk: 77, HeadDim: 160},
 		{Batch: 1, Heads: 1, Nq: 4096, Nk: 4096, HeadDim: 512},
 		{Batch: 2, Heads: 12, Nq: 77, Nk: 77, HeadDim: 64, Causal: true},
 	} {
