@@ -2,6 +2,7 @@ package unet
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,6 +138,22 @@ func TestKnownParameterCounts(t *testing.T) {
 		t.Logf("%s: %d tensors, %d parameters", c.name, len(src.reqs), got)
 		if got != c.want {
 			t.Errorf("%s: %d parameters, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// TestFLOPs checks the operation count against the figures the project plans with (small-sd,
+// batch 2, 77 text tokens): 1046 GFLOP at 64×64 latents, 236.8 at 32×32.
+func TestFLOPs(t *testing.T) {
+	cfg := smallSDConfig(t)
+	for _, c := range []struct {
+		size int
+		want float64
+	}{{64, 1046e9}, {32, 236.8e9}} {
+		got := cfg.FLOPs(2, c.size, c.size, 77)
+		t.Logf("%d×%d: %.1f GFLOP", c.size, c.size, got/1e9)
+		if math.Abs(got-c.want) > 0.002*c.want {
+			t.Errorf("%d×%d: %.1f GFLOP, want %.1f", c.size, c.size, got/1e9, c.want/1e9)
 		}
 	}
 }
