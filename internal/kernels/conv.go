@@ -21,7 +21,8 @@ func (p ConvParams) OutSize() (oh, ow int) {
 //
 // Each image is one GEMM y_n = W·im2col(x_n) with W as the K×(C·KH·KW) matrix; the im2col matrix is
 // never formed: the GEMM's B packer reads it straight from x (a plain matrix for 1×1 stride-1
-// kernels without padding). The bias initialises y and the GEMM accumulates onto it.
+// kernels without padding). Each output tile starts as the bias, written just before the tile's
+// first update while it is in cache.
 func Conv2D(p ConvParams, x, w, bias, y []float32) {
 	conv2D(p, x, &sgemmSrc{data: w, ld: p.C * p.KH * p.KW}, bias, y)
 }
@@ -40,17 +41,6 @@ func conv2D(p ConvParams, x []float32, a *sgemmSrc, bias, y []float32) {
 	ohw, chw, ckk := oh*ow, p.C*p.H*p.W, p.C*p.KH*p.KW
 	for n := 0; n < p.N; n++ {
 		yn := y[n*p.K*ohw : (n+1)*p.K*ohw]
-		beta := float32(0)
-		if bias != nil {
-			for k := 0; k < p.K; k++ {
-				bk := bias[k]
-				row := yn[k*ohw : (k+1)*ohw]
-				for i := range row {
-					row[i] = bk
-				}
-			}
-			beta = 1
-		}
 		xn := x[n*chw : (n+1)*chw]
 		var b sgemmSrc
 		if p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0 {
@@ -58,7 +48,7 @@ func conv2D(p ConvParams, x []float32, a *sgemmSrc, bias, y []float32) {
 		} else {
 			b = sgemmSrc{data: xn, conv: true, cp: p, ow: ow}
 		}
-		sgemmRun(p.K, ohw, ckk, 1, a, &b, beta, yn, ohw)
+		sgemmRun(p.K, ohw, ckk, 1, a, &b, 0, yn, ohw, bias, true) // bias fused per tile
 	}
 }
 

@@ -17,13 +17,6 @@ func linear(x []float32, rows, in int, w *sgemmSrc, out int, bias []float32, y [
 	if rows <= 0 || out <= 0 {
 		return
 	}
-	beta := float32(0)
-	if bias != nil { // the GEMM accumulates onto the bias
-		for r := 0; r < rows; r++ {
-			copy(y[r*out:(r+1)*out], bias[:out])
-		}
-		beta = 1
-	}
 	a := sgemmSrc{data: x, ld: in}
-	sgemmRun(rows, out, in, 1, &a, w, beta, y, out)
+	sgemmRun(rows, out, in, 1, &a, w, 0, y, out, bias, false) // bias fused per tile
 }

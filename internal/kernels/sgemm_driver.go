@@ -44,8 +44,10 @@ type sgemmJob struct {
 	splitM      bool // split rows (else columns) among workers
 	units       int  // number of MR (or NR) wide units to split
 	avx         bool
-	aDirect     bool // A is read in place by the micro-kernel instead of packed
-	kcMax       int  // k block size (k split into equal blocks of at most sgemmKC)
+	aDirect     bool      // A is read in place by the micro-kernel instead of packed
+	bias        []float32 // if set, C starts as bias (per row if biasRows, else per column)
+	biasRows    bool
+	kcMax       int // k block size (k split into equal blocks of at most sgemmKC)
 
 	// Shared-operand scheme (see sgemm_shared.go).
 	shared  *sgemmShared
@@ -78,16 +80,25 @@ func sgemmAligned(n int) []float32 {
 }
 
 // sgemmRun computes C = alpha·A·B + beta·C for m×k A and k×n B given as packer sources.
-func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []float32, ldc int) {
+// With a bias (m values if biasRows, else n), C = alpha·A·B + bias instead: each tile of C is set
+// to the bias just before its first update, while it is in cache, and beta is ignored.
+func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []float32, ldc int, bias []float32, biasRows bool) {
 	if m <= 0 || n <= 0 {
 		return
 	}
+	if bias != nil {
+		beta = 1 // accumulate onto the bias written by fillBias
+	}
 	if k <= 0 || alpha == 0 {
+		if bias != nil {
+			(&sgemmJob{c: c, ldc: ldc, bias: bias, biasRows: biasRows}).fillBias(0, 0, m, n)
+		}
 		sgemmScale(m, n, beta, c, ldc)
 		return
 	}
 	job := sgemmJobPool.Get().(*sgemmJob)
 	job.m, job.n, job.k, job.alpha, job.beta, job.a, job.b, job.c, job.ldc, job.avx = m, n, k, alpha, beta, *a, *b, c, ldc, useAVX2
+	job.bias, job.biasRows = bias, biasRows
 	kBlocks := (k + sgemmKC - 1) / sgemmKC
 	job.kcMax = (k + kBlocks - 1) / kBlocks
 	mu, nu := (m+sgemmMR-1)/sgemmMR, (n+sgemmNR-1)/sgemmNR
@@ -114,8 +125,23 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 	default:
 		parallelFor(job.units, grain, job.run)
 	}
-	job.a, job.b, job.c, job.shared = sgemmSrc{}, sgemmSrc{}, nil, nil // drop references
+	job.a, job.b, job.c, job.shared, job.bias = sgemmSrc{}, sgemmSrc{}, nil, nil, nil // drop references
 	sgemmJobPool.Put(job)
+}
+
+// fillBias sets the mr×nr block of C at (i, jj) to the bias.
+func (j *sgemmJob) fillBias(i, jj, mr, nr int) {
+	for r := 0; r < mr; r++ {
+		row := j.c[(i+r)*j.ldc+jj : (i+r)*j.ldc+jj+nr]
+		if j.biasRows {
+			v := j.bias[i+r]
+			for x := range row {
+				row[x] = v
+			}
+		} else {
+			copy(row, j.bias[jj:jj+nr])
+		}
+	}
 }
 
 // sgemmScale sets C = beta·C (beta == 0 clears, ignoring NaNs).
@@ -164,7 +190,7 @@ func (j *sgemmJob) run(lo, hi int) {
 					continue
 				}
 				packA(buf.a, buf.half, &j.a, ic, mc, pc, kc)
-				j.macro(buf, buf.a, buf.b, mc, nc, kc, ic, jc, beta)
+				j.macro(buf, buf.a, buf.b, mc, nc, kc, ic, jc, beta, pc == 0)
 			}
 		}
 	}
@@ -173,13 +199,13 @@ func (j *sgemmJob) run(lo, hi int) {
 
 // macro multiplies the packed mc×kc A block ablk by the packed kc×nc B block bblk into C at (ic, jc). Each B
 // micro-panel stays in L1 while the A block streams from L2.
-func (j *sgemmJob) macro(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic, jc int, beta float32) {
+func (j *sgemmJob) macro(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic, jc int, beta float32, first bool) {
 	for jr := 0; jr < nc; jr += sgemmNR {
 		nr := min(sgemmNR, nc-jr)
 		bp := bblk[jr*kc : jr*kc+sgemmNR*kc]
 		for ir := 0; ir < mc; ir += sgemmMR {
 			mr := min(sgemmMR, mc-ir)
-			j.tile(buf, ablk[ir*kc:ir*kc+sgemmMR*kc], bp, kc, mr, nr, (ic+ir)*j.ldc+jc+jr, beta)
+			j.tile(buf, ablk[ir*kc:ir*kc+sgemmMR*kc], bp, kc, mr, nr, ic+ir, jc+jr, beta, first)
 		}
 	}
 }
@@ -194,7 +220,7 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta f
 			packA(buf.a, buf.half, &j.a, ic+ir, mr, pc, kc)
 			for jr := 0; jr < nc; jr += sgemmNR {
 				nr := min(sgemmNR, nc-jr)
-				j.tile(buf, buf.a[:sgemmMR*kc], buf.b[jr*kc:jr*kc+sgemmNR*kc], kc, mr, nr, (ic+ir)*ldc+jc+jr, beta)
+				j.tile(buf, buf.a[:sgemmMR*kc], buf.b[jr*kc:jr*kc+sgemmNR*kc], kc, mr, nr, ic+ir, jc+jr, beta, pc == 0)
 			}
 			continue
 		}
@@ -203,6 +229,9 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta f
 			nr := min(sgemmNR, nc-jr)
 			bp := buf.b[jr*kc : jr*kc+sgemmNR*kc]
 			off := (ic+ir)*ldc + jc + jr
+			if pc == 0 && j.bias != nil {
+				j.fillBias(ic+ir, jc+jr, sgemmMR, nr)
+			}
 			if nr == sgemmNR {
 				sgemmKernelDirect(j.avx, kc, ad, j.a.ld, bp, c[off:], ldc, alpha, beta)
 				continue
@@ -213,9 +242,13 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta f
 	}
 }
 
-// tile computes one mr×nr tile of C at offset off from packed panels; edge tiles go through a
+// tile computes the mr×nr tile of C at (i, jj) from packed panels (first: in the first k block); edge tiles go through a
 // scratch tile so that the kernel never writes outside C.
-func (j *sgemmJob) tile(buf *sgemmBuf, ap, bp []float32, kc, mr, nr, off int, beta float32) {
+func (j *sgemmJob) tile(buf *sgemmBuf, ap, bp []float32, kc, mr, nr, i, jj int, beta float32, first bool) {
+	if first && j.bias != nil {
+		j.fillBias(i, jj, mr, nr)
+	}
+	off := i*j.ldc + jj
 	if mr == sgemmMR && nr == sgemmNR {
 		sgemmKernel(j.avx, kc, ap, bp, j.c[off:], j.ldc, j.alpha, beta)
 		return

@@ -100,14 +100,14 @@ func (j *sgemmJob) work(_, _ int) {
 			if j.splitM { // rows [i0, i1) (at most MC) against the whole shared B
 				i0, i1 := lo*sgemmMR, min(hi*sgemmMR, j.m)
 				packA(buf.a, buf.half, &j.a, i0, i1-i0, pc, kc)
-				j.macro(buf, buf.a, shared, i1-i0, j.n, kc, i0, 0, beta)
+				j.macro(buf, buf.a, shared, i1-i0, j.n, kc, i0, 0, beta, pc == 0)
 				continue
 			}
 			// Columns [j0, j1) against the whole shared A, MC rows at a time.
 			j0, j1 := lo*sgemmNR, min(hi*sgemmNR, j.n)
 			packB(buf.b, buf.half, &j.b, pc, kc, j0, j1-j0)
 			for ic := 0; ic < j.m; ic += sgemmMC {
-				j.macro(buf, shared[ic*kc:], buf.b, min(sgemmMC, j.m-ic), j1-j0, kc, ic, j0, beta)
+				j.macro(buf, shared[ic*kc:], buf.b, min(sgemmMC, j.m-ic), j1-j0, kc, ic, j0, beta, pc == 0)
 			}
 		}
 	}

@@ -190,4 +190,17 @@ func TestSgemmKZero(t *testing.T) {
 			t.Fatalf("k=0, beta=0: c[%d]=%g, want 0", i, c[i])
 		}
 	}
+	Linear(nil, 2, 0, nil, 2, []float32{3, 4}, c)
+	for i, want := range []float32{3, 4, 3, 4} {
+		if c[i] != want {
+			t.Fatalf("Linear with in=0: y[%d]=%g, want the bias %g", i, c[i], want)
+		}
+	}
+	p := ConvParams{N: 1, C: 0, H: 2, W: 1, K: 2, KH: 1, KW: 1, StrideH: 1, StrideW: 1}
+	Conv2D(p, nil, nil, []float32{5, 6}, c)
+	for i, want := range []float32{5, 5, 6, 6} {
+		if c[i] != want {
+			t.Fatalf("Conv2D with C=0: y[%d]=%g, want the bias %g", i, c[i], want)
+		}
+	}
 }
