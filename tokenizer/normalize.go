@@ -17,8 +17,17 @@ func basicClean(text string) string {
 	var b strings.Builder
 	b.Grow(len(text) + 8)
 	for _, r := range text {
+		if r < 0x80 { // ASCII fast path: same outcome as the cases below
+			switch {
+			case r == ' ' || r == '\t' || r == '\n' || r == '\r':
+				b.WriteByte(' ')
+			case r >= 0x20 && r != 0x7F:
+				b.WriteByte(byte(r))
+			}
+			continue
+		}
 		switch {
-		case r == 0 || r == 0xFFFD || isControl(r):
+		case r == 0xFFFD || isControl(r):
 			continue
 		case isWhitespace(r):
 			b.WriteByte(' ')
