@@ -21,14 +21,14 @@ type Model struct {
 	cfg   Config
 	store *weights.Store // owned when built by Load
 
-	ConvIn        *nn.Conv2d
-	TimeProj      *nn.Timesteps
-	TimeEmbedding *nn.TimestepEmbedding
+	convIn        *nn.Conv2d
+	timeProj      *nn.Timesteps
+	timeEmbedding *nn.TimestepEmbedding
 	downBlocks    []*downBlock
 	midBlock      *midBlock // nil without one
 	upBlocks      []*upBlock
-	ConvNormOut   *nn.GroupNorm
-	ConvOut       *nn.Conv2d
+	convNormOut   *nn.GroupNorm
+	convOut       *nn.Conv2d
 
 	mu    sync.Mutex
 	progs map[progKey]*program
@@ -46,11 +46,11 @@ func New(cfg Config, w weights.View) (*Model, error) {
 	temb := cfg.timeEmbedDim()
 	m := &Model{cfg: cfg, progs: map[progKey]*program{}}
 	var err error
-	if m.ConvIn, err = nn.NewConv2d(w.Sub("conv_in"), cfg.InChannels, ch[0], cfg.ConvInKernel, 1, (cfg.ConvInKernel-1)/2); err != nil {
+	if m.convIn, err = nn.NewConv2d(w.Sub("conv_in"), cfg.InChannels, ch[0], cfg.ConvInKernel, 1, (cfg.ConvInKernel-1)/2); err != nil {
 		return nil, err
 	}
-	m.TimeProj = nn.NewTimesteps(ch[0], cfg.FlipSinToCos, float32(cfg.FreqShift))
-	if m.TimeEmbedding, err = nn.NewTimestepEmbedding(w.Sub("time_embedding"), ch[0], temb, cfg.ActFn); err != nil {
+	m.timeProj = nn.NewTimesteps(ch[0], cfg.FlipSinToCos, float32(cfg.FreqShift))
+	if m.timeEmbedding, err = nn.NewTimestepEmbedding(w.Sub("time_embedding"), ch[0], temb, cfg.ActFn); err != nil {
 		return nil, err
 	}
 	level := func(i int, attn bool) blockConfig {
@@ -90,10 +90,10 @@ func New(cfg Config, w weights.View) (*Model, error) {
 		}
 		m.upBlocks = append(m.upBlocks, b)
 	}
-	if m.ConvNormOut, err = nn.NewGroupNorm(w.Sub("conv_norm_out"), cfg.NormNumGroups, ch[0], eps); err != nil {
+	if m.convNormOut, err = nn.NewGroupNorm(w.Sub("conv_norm_out"), cfg.NormNumGroups, ch[0], eps); err != nil {
 		return nil, err
 	}
-	if m.ConvOut, err = nn.NewConv2d(w.Sub("conv_out"), ch[0], cfg.OutChannels, cfg.ConvOutKernel, 1, (cfg.ConvOutKernel-1)/2); err != nil {
+	if m.convOut, err = nn.NewConv2d(w.Sub("conv_out"), ch[0], cfg.OutChannels, cfg.ConvOutKernel, 1, (cfg.ConvOutKernel-1)/2); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -331,19 +331,19 @@ func (m *Model) build(sampleShape, textShape []int) (*gorgonia.ExprGraph, map[st
 // forward is UNet2DConditionModel.forward (the sample already centred when the config says so).
 func (m *Model) forward(sample, timesteps, text *gorgonia.Node, tp tapper) (*gorgonia.Node, error) {
 	// 1. time
-	tEmb, err := m.TimeProj.Forward(timesteps)
+	tEmb, err := m.timeProj.Forward(timesteps)
 	if err != nil {
 		return nil, err
 	}
 	tp.put("time_proj", tEmb)
-	emb, err := m.TimeEmbedding.Forward(tEmb)
+	emb, err := m.timeEmbedding.Forward(tEmb)
 	if err != nil {
 		return nil, err
 	}
 	tp.put("time_embedding", emb)
 
 	// 2. pre-process
-	h, err := m.ConvIn.Forward(sample)
+	h, err := m.convIn.Forward(sample)
 	if err != nil {
 		return nil, err
 	}
@@ -392,15 +392,15 @@ func (m *Model) forward(sample, timesteps, text *gorgonia.Node, tp tapper) (*gor
 	}
 
 	// 6. post-process
-	norm, err := m.ConvNormOut.Forward(h) // only for the tap; the fused op below is what runs
+	norm, err := m.convNormOut.Forward(h) // only for the tap; the fused op below is what runs
 	if err != nil {
 		return nil, err
 	}
 	tp.put("conv_norm_out", norm)
-	if h, err = m.ConvNormOut.ForwardSiLU(h); err != nil {
+	if h, err = m.convNormOut.ForwardSiLU(h); err != nil {
 		return nil, err
 	}
-	return m.ConvOut.Forward(h)
+	return m.convOut.Forward(h)
 }
 
 // clone copies a Program output (which lives in the Program's buffers) into a new tensor.
