@@ -79,7 +79,7 @@ func BenchmarkUNetSmallSD(b *testing.B) {
 	m := smallSD(b)
 	for _, size := range []int{64, 32} {
 		b.Run(fmt.Sprintf("%dx%d", size, size), func(b *testing.B) {
-			m.Close() // drop other sizes' programs so RSS reflects this one
+			m.dropPrograms() // drop other sizes' programs so RSS reflects this one
 			runtime.GC()
 			debug.FreeOSMemory()
 			_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM

@@ -200,6 +200,14 @@ func TestForwardErrors(t *testing.T) {
 	if _, err := m.Forward(cancelled, good, 981, text); err == nil {
 		t.Error("cancelled context: no error")
 	}
+	closed, err := Load(golden.Path("tiny-sd", "unet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	if _, err := closed.Forward(ctx, good, 981, text); err == nil {
+		t.Error("closed model: no error")
+	}
 	// Sizes that are not multiples of 8 take diffusers' upsample_size path.
 	out, err := m.Forward(ctx, f32(1, 4, 12, 20), 981, text)
 	if err != nil {

@@ -30,8 +30,9 @@ type Model struct {
 	convNormOut   *nn.GroupNorm
 	convOut       *nn.Conv2d
 
-	mu    sync.Mutex
-	progs map[progKey]*program
+	mu     sync.Mutex
+	progs  map[progKey]*program
+	closed bool
 }
 
 // New builds the UNet described by cfg from the weights under w (the unet component's tensors,
@@ -133,16 +134,24 @@ func Load(dir string, opts ...weights.Option) (*Model, error) {
 // Config returns the model's configuration.
 func (m *Model) Config() Config { return m.cfg }
 
-// Close releases the weights file of a model made by Load and the compiled programs. The
-// model must not be used afterwards.
+// Close releases the weights file of a model made by Load and the compiled programs; later
+// calls to Forward return an error. Close is idempotent.
 func (m *Model) Close() error {
 	m.mu.Lock()
 	m.progs = map[progKey]*program{}
+	m.closed = true
 	m.mu.Unlock()
 	if m.store != nil {
 		return m.store.Close()
 	}
 	return nil
+}
+
+// dropPrograms forgets the compiled programs (their memory goes back to the garbage collector).
+func (m *Model) dropPrograms() {
+	m.mu.Lock()
+	m.progs = map[progKey]*program{}
+	m.mu.Unlock()
 }
 
 // Forward predicts the noise in sample (N×in_channels×h×w, float32) at timestep (the same
@@ -242,6 +251,10 @@ func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64,
 	if taps == nil {
 		key := progKey{ss[0], ss[1], ss[2], ss[3], ts[1], ts[2]}
 		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, fmt.Errorf("unet: Forward on a closed model")
+		}
 		p = m.progs[key]
 		if p == nil {
 			p = &program{}
@@ -258,6 +271,12 @@ func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64,
 			p.prog = prog
 		}
 	} else {
+		m.mu.Lock()
+		closed := m.closed
+		m.mu.Unlock()
+		if closed {
+			return nil, fmt.Errorf("unet: Forward on a closed model")
+		}
 		prog, err := m.compile(ss, ts, taps)
 		if err != nil {
 			return nil, err
