@@ -10,35 +10,39 @@ func QuickGELU(dst, src []float32) { actSigmul(dst, src, 1.702) }
 
 // actSigmul sets dst[i] = x/(1 + e^(−k·x)), in parallel for long slices.
 func actSigmul(dst, src []float32, k float32) {
-	dst = dst[:len(src)]
-	parallelFor(len(src), elemGrain, func(lo, hi int) {
-		d, s := dst[lo:hi], src[lo:hi]
-		if useAVX2 && len(s) >= 8 {
-			m := len(s) &^ 7
-			actSigmulAVX2(&d[0], &s[0], m, k)
-			d, s = d[m:], s[m:]
-		}
-		for i, x := range s {
-			d[i] = x / (1 + expGo(-k*x))
-		}
-	})
+	j := elemStart(elemOpSigmul)
+	j.dst, j.a, j.s = dst[:len(src)], src, k
+	j.do(len(src), elemGrain)
+}
+
+func actSigmulRange(d, s []float32, k float32) {
+	if useAVX2 && len(s) >= 8 {
+		m := len(s) &^ 7
+		actSigmulAVX2(&d[0], &s[0], m, k)
+		d, s = d[m:], s[m:]
+	}
+	for i, x := range s {
+		d[i] = x / (1 + expGo(-k*x))
+	}
 }
 
 // GELU sets dst[i] = x·Φ(x) = 0.5·x·(1 + erf(x/√2)) for x = src[i], the exact (erf) form that
 // torch.nn.functional.gelu computes by default. dst may alias src.
 func GELU(dst, src []float32) {
-	dst = dst[:len(src)]
-	parallelFor(len(src), elemGrain, func(lo, hi int) {
-		d, s := dst[lo:hi], src[lo:hi]
-		if useAVX2 && len(s) >= 8 {
-			m := len(s) &^ 7
-			actGELUAVX2(&d[0], &s[0], m)
-			d, s = d[m:], s[m:]
-		}
-		for i, x := range s {
-			d[i] = actGELUGo(x)
-		}
-	})
+	j := elemStart(elemOpGELU)
+	j.dst, j.a = dst[:len(src)], src
+	j.do(len(src), elemGrain)
+}
+
+func actGELURange(d, s []float32) {
+	if useAVX2 && len(s) >= 8 {
+		m := len(s) &^ 7
+		actGELUAVX2(&d[0], &s[0], m)
+		d, s = d[m:], s[m:]
+	}
+	for i, x := range s {
+		d[i] = actGELUGo(x)
+	}
 }
 
 // GEGLU computes diffusers' GEGLU gate: src is rows×(2·cols), and row r of dst (rows×cols) is
@@ -52,11 +56,13 @@ func GEGLU(dst, src []float32, rows, cols int) {
 	_ = dst[rows*cols-1]
 	// Rows are independent, except that in place a row's output overlaps earlier rows' inputs:
 	// run in parallel only when dst does not alias src.
-	if 2*cols*rows < elemGrain || &dst[0] == &src[0] {
-		actGEGLURows(dst, src, 0, rows, cols)
-		return
+	grain := max(1, elemGrain/(2*cols))
+	if &dst[0] == &src[0] {
+		grain = rows
 	}
-	parallelFor(rows, max(1, elemGrain/(2*cols)), func(lo, hi int) { actGEGLURows(dst, src, lo, hi, cols) })
+	j := elemStart(elemOpGEGLU)
+	j.dst, j.a, j.n1 = dst, src, cols
+	j.do(rows, grain)
 }
 
 // actGEGLURows computes rows [lo, hi) of GEGLU.

@@ -1,20 +1,101 @@
 package kernels
 
+import "sync"
+
 // elemGrain is the number of elements below which an element-wise kernel stays on one goroutine.
 const elemGrain = 1 << 15
+
+// elemOp names the loop an elemJob runs.
+type elemOp uint8
+
+const (
+	elemOpAdd elemOp = iota
+	elemOpScale
+	elemOpSigmul
+	elemOpGELU
+	elemOpGEGLU
+	elemOpChannelBias
+	elemOpUpsample
+	elemOpTranspose
+	elemOpLayerNorm
+	elemOpGroupNorm
+)
+
+// elemJob carries the arguments of an element-wise, activation or norm call to its workers.
+// It is pooled, and its run method is handed to parallelFor only when the work is split, so a call
+// does not allocate.
+type elemJob struct {
+	op             elemOp
+	dst, a, b, c   []float32
+	s              float32 // scale, sigmoid factor or eps
+	n1, n2, n3, n4 int     // shape and flags, per op
+}
+
+var elemJobs = sync.Pool{New: func() any { return new(elemJob) }}
+
+// elemStart returns a cleared job from the pool.
+func elemStart(op elemOp) *elemJob {
+	j := elemJobs.Get().(*elemJob)
+	*j = elemJob{op: op}
+	return j
+}
+
+// do runs j over [0, n) in ranges of at least grain, then returns j to the pool.
+func (j *elemJob) do(n, grain int) {
+	if n > 0 {
+		if n <= grain || workers() == 1 {
+			j.run(0, n)
+		} else {
+			parallelFor(n, grain, j.run)
+		}
+	}
+	*j = elemJob{}
+	elemJobs.Put(j)
+}
+
+// run processes the items [lo, hi) of j: elements, rows or tiles depending on the op.
+func (j *elemJob) run(lo, hi int) {
+	switch j.op {
+	case elemOpAdd:
+		elemAdd(j.dst[lo:hi], j.a[lo:hi], j.b[lo:hi])
+	case elemOpScale:
+		elemScale(j.dst[lo:hi], j.a[lo:hi], j.s)
+	case elemOpSigmul:
+		actSigmulRange(j.dst[lo:hi], j.a[lo:hi], j.s)
+	case elemOpGELU:
+		actGELURange(j.dst[lo:hi], j.a[lo:hi])
+	case elemOpGEGLU:
+		actGEGLURows(j.dst, j.a, lo, hi, j.n1)
+	case elemOpChannelBias:
+		hw := j.n1
+		for p := lo; p < hi; p++ {
+			elemAddScalar(j.dst[p*hw:(p+1)*hw], j.a[p])
+		}
+	case elemOpUpsample:
+		elemUpsampleRows(j.dst, j.a, lo, hi, j.n1)
+	case elemOpTranspose:
+		elemTransposeTiles(j.dst, j.a, lo, hi, j.n1, j.n2, j.n3, j.n4)
+	case elemOpLayerNorm:
+		normRows(j.a, j.dst, lo, hi, j.n1, j.s, j.b, j.c)
+	case elemOpGroupNorm:
+		normGroups(j.a, j.dst, lo, hi, j.n1, j.n2, j.n3, j.s, j.b, j.c, j.n4 != 0)
+	}
+}
 
 // Add sets dst[i] = a[i] + b[i]. dst may alias a or b.
 func Add(dst, a, b []float32) {
 	n := len(a)
-	dst, b = dst[:n], b[:n]
-	parallelFor(n, elemGrain, func(lo, hi int) { elemAdd(dst[lo:hi], a[lo:hi], b[lo:hi]) })
+	j := elemStart(elemOpAdd)
+	j.dst, j.a, j.b = dst[:n], a, b[:n]
+	j.do(n, elemGrain)
 }
 
 // Scale sets dst[i] = src[i]·s. dst may alias src.
 func Scale(dst, src []float32, s float32) {
 	n := len(src)
-	dst = dst[:n]
-	parallelFor(n, elemGrain, func(lo, hi int) { elemScale(dst[lo:hi], src[lo:hi], s) })
+	j := elemStart(elemOpScale)
+	j.dst, j.a, j.s = dst[:n], src, s
+	j.do(n, elemGrain)
 }
 
 // AddChannelBias adds a per-(sample, channel) bias to x (NCHW: n×c×hw) in place:
@@ -26,12 +107,9 @@ func AddChannelBias(x []float32, n, c, hw int, bias []float32) {
 	}
 	_ = x[n*c*hw-1]
 	_ = bias[n*c-1]
-	grain := (elemGrain + hw - 1) / hw
-	parallelFor(n*c, grain, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			elemAddScalar(x[p*hw:(p+1)*hw], bias[p])
-		}
-	})
+	j := elemStart(elemOpChannelBias)
+	j.dst, j.a, j.n1 = x, bias, hw
+	j.do(n*c, (elemGrain+hw-1)/hw)
 }
 
 // UpsampleNearest2x doubles the height and width of src (nc planes of h×w) by nearest-neighbour
@@ -42,16 +120,18 @@ func UpsampleNearest2x(dst, src []float32, nc, h, w int) {
 	}
 	_ = src[nc*h*w-1]
 	_ = dst[4*nc*h*w-1]
-	rows := nc * h
-	grain := (elemGrain + 4*w - 1) / (4 * w)
-	parallelFor(rows, grain, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			s := src[r*w : (r+1)*w]
-			d0 := dst[2*r*2*w : (2*r+1)*2*w]
-			elemDup2(d0, s)
-			copy(dst[(2*r+1)*2*w:(2*r+2)*2*w], d0)
-		}
-	})
+	j := elemStart(elemOpUpsample)
+	j.dst, j.a, j.n1 = dst, src, w
+	j.do(nc*h, (elemGrain+4*w-1)/(4*w))
+}
+
+// elemUpsampleRows writes the two output rows of each source row r in [lo, hi) (rows of w values).
+func elemUpsampleRows(dst, src []float32, lo, hi, w int) {
+	for r := lo; r < hi; r++ {
+		d0 := dst[2*r*2*w : (2*r+1)*2*w]
+		elemDup2(d0, src[r*w:(r+1)*w])
+		copy(dst[(2*r+1)*2*w:(2*r+2)*2*w], d0)
+	}
 }
 
 // Transpose writes, for each of batch matrices, dst[b] (cols×rows) = src[b]ᵀ (src[b] is rows×cols,
@@ -62,30 +142,38 @@ func Transpose(dst, src []float32, batch, rows, cols int) {
 	}
 	_ = src[batch*rows*cols-1]
 	_ = dst[batch*rows*cols-1]
-	const tile = 32
-	rt := (rows + tile - 1) / tile
-	ct := (cols + tile - 1) / tile
-	parallelFor(batch*rt*ct, 4, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			b := t / (rt * ct)
-			r0 := (t / ct % rt) * tile
-			c0 := (t % ct) * tile
-			r1, c1 := min(r0+tile, rows), min(c0+tile, cols)
-			s := src[b*rows*cols:]
-			d := dst[b*rows*cols:]
-			if useAVX2 {
-				// The 8×8-aligned part of the tile in registers, the ragged edges below.
-				r8, c8 := r0+(r1-r0)&^7, c0+(c1-c0)&^7
-				if r8 > r0 && c8 > c0 {
-					elemTranspose8AVX2(&d[c0*rows+r0], &s[r0*cols+c0], r8-r0, c8-c0, cols, rows)
-				}
-				elemTransposeGo(d, s, r8, r1, c0, c1, rows, cols)
-				elemTransposeGo(d, s, r0, r8, c8, c1, rows, cols)
-				continue
+	rt := (rows + elemTile - 1) / elemTile
+	ct := (cols + elemTile - 1) / elemTile
+	j := elemStart(elemOpTranspose)
+	j.dst, j.a, j.n1, j.n2, j.n3, j.n4 = dst, src, rows, cols, rt, ct
+	j.do(batch*rt*ct, 4)
+}
+
+// elemTile is the side of the square tiles Transpose works in.
+const elemTile = 32
+
+// elemTransposeTiles transposes tiles [lo, hi) of Transpose: tile t is column tile t%ct of row
+// tile t/ct%rt of matrix t/(rt·ct).
+func elemTransposeTiles(dst, src []float32, lo, hi, rows, cols, rt, ct int) {
+	for t := lo; t < hi; t++ {
+		b := t / (rt * ct)
+		r0 := (t / ct % rt) * elemTile
+		c0 := (t % ct) * elemTile
+		r1, c1 := min(r0+elemTile, rows), min(c0+elemTile, cols)
+		s := src[b*rows*cols:]
+		d := dst[b*rows*cols:]
+		if useAVX2 {
+			// The 8×8-aligned part of the tile in registers, the ragged edges below.
+			r8, c8 := r0+(r1-r0)&^7, c0+(c1-c0)&^7
+			if r8 > r0 && c8 > c0 {
+				elemTranspose8AVX2(&d[c0*rows+r0], &s[r0*cols+c0], r8-r0, c8-c0, cols, rows)
 			}
-			elemTransposeGo(d, s, r0, r1, c0, c1, rows, cols)
+			elemTransposeGo(d, s, r8, r1, c0, c1, rows, cols)
+			elemTransposeGo(d, s, r0, r8, c8, c1, rows, cols)
+			continue
 		}
-	})
+		elemTransposeGo(d, s, r0, r1, c0, c1, rows, cols)
+	}
 }
 
 // elemTransposeGo sets d[c·rows + r] = s[r·cols + c] for r0 ≤ r < r1, c0 ≤ c < c1.

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math/rand"
+	"runtime"
 	"testing"
 )
 
@@ -115,6 +116,34 @@ func TestConcatChannels(t *testing.T) {
 					t.Fatalf("sample %d channel %d: %g, want %g", i, c, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestElementWiseAllocs checks that no element-wise, activation or norm call allocates once the
+// pools are warm (with one goroutine: parallelFor's own goroutines allocate when work is split).
+func TestElementWiseAllocs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	r := rand.New(rand.NewSource(17))
+	const rows, cols = 64, 96
+	a, b := randSlice(r, 2*rows*cols, 1), randSlice(r, 2*rows*cols, 1)
+	dst, big := make([]float32, 2*rows*cols), make([]float32, 8*rows*cols)
+	g, be := randSlice(r, cols, 1), randSlice(r, cols, 1)
+	for name, f := range map[string]func(){
+		"Add":               func() { Add(dst, a, b) },
+		"Scale":             func() { Scale(dst, a, 0.5) },
+		"SiLU":              func() { SiLU(dst, a) },
+		"QuickGELU":         func() { QuickGELU(dst, a) },
+		"GELU":              func() { GELU(dst, a) },
+		"GEGLU":             func() { GEGLU(dst, a, rows, cols) },
+		"LayerNorm":         func() { LayerNorm(a, dst, rows, cols, 1e-5, g, be) },
+		"AddChannelBias":    func() { AddChannelBias(dst, 2, rows, cols, a[:2*rows]) },
+		"UpsampleNearest2x": func() { UpsampleNearest2x(big, a, 2, rows, cols) },
+		"Transpose":         func() { Transpose(dst, a, 2, rows, cols) },
+	} {
+		f()
+		if n := testing.AllocsPerRun(10, f); n != 0 {
+			t.Errorf("%s allocates %v times per call", name, n)
 		}
 	}
 }

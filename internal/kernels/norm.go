@@ -1,9 +1,6 @@
 package kernels
 
-import (
-	"math"
-	"sync"
-)
+import "math"
 
 // GroupNorm normalises x (NCHW: n×c×hw) over groups of c/groups consecutive channels and writes
 // y = (x−mean)/sqrt(var+eps)·gamma[ch] + beta[ch], followed by SiLU when silu is set (the
@@ -16,35 +13,22 @@ func GroupNorm(x, y []float32, n, c, hw, groups int, eps float32, gamma, beta []
 	}
 	_ = x[n*c*hw-1]
 	_ = y[n*c*hw-1]
-	j := normJobs.Get().(*normJob)
-	*j = normJob{x: x, y: y, cg: c / groups, hw: hw, groups: groups, eps: eps, gamma: gamma, beta: beta, silu: silu}
-	tasks := n * groups
-	grain := max(1, (1<<14)/(j.cg*hw))
-	if workers() == 1 || tasks <= grain {
-		j.run(0, tasks)
-	} else {
-		parallelFor(tasks, grain, j.run)
+	j := elemStart(elemOpGroupNorm)
+	j.a, j.dst, j.b, j.c, j.s = x, y, gamma, beta, eps
+	j.n1, j.n2, j.n3 = c/groups, hw, groups
+	if silu {
+		j.n4 = 1
 	}
-	*j = normJob{}
-	normJobs.Put(j)
+	j.do(n*groups, max(1, (1<<14)/(j.n1*hw)))
 }
 
-// normJob carries a GroupNorm call's arguments to its workers (pooled: a call does not allocate).
-type normJob struct {
-	x, y, gamma, beta []float32
-	cg, hw, groups    int
-	eps               float32
-	silu              bool
-}
-
-var normJobs = sync.Pool{New: func() any { return new(normJob) }}
-
-// run normalises (sample, group) blocks [lo, hi).
-func (j *normJob) run(lo, hi int) {
-	size := j.cg * j.hw
+// normGroups normalises (sample, group) blocks [lo, hi) of a GroupNorm of groups groups of cg
+// channels of hw values.
+func normGroups(x, y []float32, lo, hi, cg, hw, groups int, eps float32, gamma, beta []float32, silu bool) {
+	size := cg * hw
 	for t := lo; t < hi; t++ {
 		off := t * size
-		normGroup(j.x[off:off+size], j.y[off:off+size], (t%j.groups)*j.cg, j.cg, j.hw, j.eps, j.gamma, j.beta, j.silu)
+		normGroup(x[off:off+size], y[off:off+size], (t%groups)*cg, cg, hw, eps, gamma, beta, silu)
 	}
 }
 
@@ -57,14 +41,18 @@ func LayerNorm(x, y []float32, rows, cols int, eps float32, gamma, beta []float3
 	}
 	_ = x[rows*cols-1]
 	_ = y[rows*cols-1]
-	grain := (1<<14 + cols - 1) / cols
-	parallelFor(rows, grain, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
-			mean, rstd := normMoments(xr, eps)
-			normRow(xr, yr, mean, rstd, gamma, beta)
-		}
-	})
+	j := elemStart(elemOpLayerNorm)
+	j.a, j.dst, j.b, j.c, j.n1, j.s = x, y, gamma, beta, cols, eps
+	j.do(rows, (1<<14+cols-1)/cols)
+}
+
+// normRows normalises LayerNorm rows [lo, hi).
+func normRows(x, y []float32, lo, hi, cols int, eps float32, gamma, beta []float32) {
+	for r := lo; r < hi; r++ {
+		xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
+		mean, rstd := normMoments(xr, eps)
+		normRow(xr, yr, mean, rstd, gamma, beta)
+	}
 }
 
 // normGroup normalises one (sample, group) block of cg channels of hw values starting at channel ch0.
