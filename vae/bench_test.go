@@ -1,0 +1,122 @@
+package vae
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/smallsd/smallsd/internal/golden"
+	"github.com/smallsd/smallsd/weights"
+	"gorgonia.org/tensor"
+)
+
+// decodeFLOPs counts the multiply-adds (×2) of one sample's decode at latent size h×w:
+// convolutions, the attention's projections and its two matrix products. Norms, activations
+// and additions are left out (well under 1%).
+func decodeFLOPs(cfg Config, h, w int) float64 {
+	var fl float64
+	conv := func(in, out, k, hh, ww int) { fl += 2 * float64(in*out*k*k) * float64(hh*ww) }
+	resnet := func(in, out, hh, ww int) {
+		conv(in, out, 3, hh, ww)
+		conv(out, out, 3, hh, ww)
+		if in != out {
+			conv(in, out, 1, hh, ww)
+		}
+	}
+	boc, lat := cfg.BlockOutChannels, cfg.LatentChannels
+	top := boc[len(boc)-1]
+	conv(lat, lat, 1, h, w)
+	conv(lat, top, 3, h, w)
+	resnet(top, top, h, w)
+	n := float64(h * w)
+	fl += 4*2*n*float64(top*top) + 2*2*n*n*float64(top)
+	resnet(top, top, h, w)
+	out := top
+	for i := range boc {
+		in := out
+		out = boc[len(boc)-1-i]
+		for j := 0; j <= cfg.LayersPerBlock; j++ {
+			c := out
+			if j == 0 {
+				c = in
+			}
+			resnet(c, out, h, w)
+		}
+		if i != len(boc)-1 {
+			h, w = 2*h, 2*w
+			conv(out, out, 3, h, w)
+		}
+	}
+	conv(boc[0], cfg.OutChannels, 3, h, w)
+	return fl
+}
+
+// peakRSS returns VmHWM from /proc/self/status in bytes (0 where unavailable).
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			f := strings.Fields(l)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// BenchmarkDecode decodes one latent with the SD VAE (testdata/configs/vae) on synthetic
+// weights: 64×64 is a 512×512 image. Run with -benchtime=1x -count=3.
+func BenchmarkDecode(b *testing.B) {
+	cfg, err := LoadConfig(golden.Path("configs", "vae", "config.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := NewDecoder(cfg, weights.NewSynthetic().View())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []int{32, 64} {
+		b.Run(fmt.Sprintf("%dx%d", s, s), func(b *testing.B) {
+			x := tensor.New(tensor.WithShape(1, cfg.LatentChannels, s, s), tensor.WithBacking(make([]float32, cfg.LatentChannels*s*s)))
+			for i := range x.Float32s() {
+				x.Float32s()[i] = float32(i%17)/8 - 1
+			}
+			peak, err := d.PeakBytes(s, s)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := d.Decode(context.Background(), x); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(sec, "s/op")
+			b.ReportMetric(decodeFLOPs(cfg, s, s)/sec/1e9, "GFLOP/s")
+			b.ReportMetric(float64(peak)/1e6, "PeakMB")
+			b.ReportMetric(float64(peakRSS())/1e6, "peakRSS-MB")
+		})
+	}
+}
+
+func TestDecodeFLOPs(t *testing.T) {
+	cfg, err := LoadConfig(golden.Path("configs", "vae", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := decodeFLOPs(cfg, 64, 64) / 1e9
+	t.Logf("SD VAE decode of a 64×64 latent: %.0f GFLOP", g)
+	if g < 2400 || g > 2600 {
+		t.Errorf("%.0f GFLOP, DESIGN.md says 2515", g)
+	}
+}
