@@ -171,7 +171,8 @@ acc16:
 	JMP     accnext
 
 acc8:
-	// 6×8 tile: the last 8 columns.
+	// 6×8 tile: the last 8 columns. Two keys per step into two sets of accumulators (Y0, Y2, …
+	// for even keys, Y1, Y3, … for odd ones), so that twelve FMA chains are in flight.
 	LEAQ    (DI)(BX*1), R14
 	LEAQ    (R14)(R12*1), R15
 	VMOVUPS (R14), Y0
@@ -180,11 +181,53 @@ acc8:
 	VMOVUPS (R15), Y6
 	VMOVUPS (R15)(R8*1), Y8
 	VMOVUPS (R15)(R8*2), Y10
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y9, Y9, Y9
+	VXORPS  Y11, Y11, Y11
 	MOVQ    SI, AX
 	LEAQ    (DX)(BX*1), R10
 	MOVQ    R13, R11
+	SHRQ    $1, R11
+	JZ      acc8odd
 
 acc8loop:
+	VMOVUPS      (R10), Y12
+	VMOVUPS      (R10)(R8*1), Y13
+	VBROADCASTSS (AX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 4(AX), Y15
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS LDS(AX), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS (LDS+4)(AX), Y15
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (2*LDS)(AX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS (2*LDS+4)(AX), Y15
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS (3*LDS)(AX), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VBROADCASTSS (3*LDS+4)(AX), Y15
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS (4*LDS)(AX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VBROADCASTSS (4*LDS+4)(AX), Y15
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS (5*LDS)(AX), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VBROADCASTSS (5*LDS+4)(AX), Y15
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $8, AX
+	LEAQ         (R10)(R8*2), R10
+	DECQ         R11
+	JNZ          acc8loop
+
+acc8odd:
+	TESTQ        $1, R13
+	JZ           acc8store
 	VMOVUPS      (R10), Y12
 	VBROADCASTSS (AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
@@ -198,11 +241,14 @@ acc8loop:
 	VFMADD231PS  Y12, Y14, Y8
 	VBROADCASTSS (5*LDS)(AX), Y15
 	VFMADD231PS  Y12, Y15, Y10
-	ADDQ         $4, AX
-	ADDQ         R8, R10
-	DECQ         R11
-	JNZ          acc8loop
 
+acc8store:
+	VADDPS  Y1, Y0, Y0
+	VADDPS  Y3, Y2, Y2
+	VADDPS  Y5, Y4, Y4
+	VADDPS  Y7, Y6, Y6
+	VADDPS  Y9, Y8, Y8
+	VADDPS  Y11, Y10, Y10
 	VMOVUPS Y0, (R14)
 	VMOVUPS Y2, (R14)(R8*1)
 	VMOVUPS Y4, (R14)(R8*2)
