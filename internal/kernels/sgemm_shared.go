@@ -12,6 +12,9 @@ import "sync"
 // sgemmSharedMax caps the shared packed operand (floats); larger operands use the static split.
 const sgemmSharedMax = 4 << 20
 
+// sgemmSharedChunkM is how many MC row blocks a chunk of a row-split GEMM holds.
+const sgemmSharedChunkM = 4
+
 // sgemmShared is a pooled buffer for a packed shared operand.
 type sgemmShared struct{ buf []float32 }
 
@@ -47,10 +50,11 @@ func (j *sgemmJob) runShared(w int) {
 	}
 	parallelFor(panels, 8, j.packShared)
 
-	// Chunks of the other dimension: MC rows, or columns enough that the C block (m × columns)
+	// Chunks of the other dimension: a few MC row blocks, or columns enough that the C block (m × columns)
 	// stays in L2 across the k blocks.
 	if j.splitM {
-		j.chunk = sgemmMC / sgemmMR
+		// Several MC blocks, so that each k block of the shared B is reused from cache.
+		j.chunk = sgemmSharedChunkM * sgemmMC / sgemmMR
 	} else {
 		cols := max(8*sgemmNR, min(sgemmNC, (1<<17)/j.m/sgemmNR*sgemmNR))
 		j.chunk = cols / sgemmNR
@@ -97,10 +101,13 @@ func (j *sgemmJob) work(_, _ int) {
 				beta = 1
 			}
 			shared := j.shared.buf[pad*pc : pad*(pc+kc)]
-			if j.splitM { // rows [i0, i1) (at most MC) against the whole shared B
+			if j.splitM { // rows [i0, i1) against the whole shared B, MC rows at a time
 				i0, i1 := lo*sgemmMR, min(hi*sgemmMR, j.m)
-				packA(buf.a, buf.half, &j.a, i0, i1-i0, pc, kc)
-				j.macro(buf, buf.a, shared, i1-i0, j.n, kc, i0, 0, beta, pc == 0)
+				for ic := i0; ic < i1; ic += sgemmMC {
+					mc := min(sgemmMC, i1-ic)
+					packA(buf.a, buf.half, &j.a, ic, mc, pc, kc)
+					j.macro(buf, buf.a, shared, mc, j.n, kc, ic, 0, beta, pc == 0)
+				}
 				continue
 			}
 			// Columns [j0, j1) against the whole shared A, MC rows at a time.
