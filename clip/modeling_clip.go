@@ -110,7 +110,12 @@ func newEncoderLayer(w weights.View, cfg Config) (*EncoderLayer, error) {
 
 // Forward runs the layer on x (B×L×hidden). The causal mask is the only mask: the SD pipeline
 // passes no attention mask.
-func (l *EncoderLayer) Forward(x *gorgonia.Node, tp tapper) (*gorgonia.Node, error) {
+func (l *EncoderLayer) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
+	return l.forward(x, tapper{m: map[string]*gorgonia.Node{}})
+}
+
+// forward is Forward recording the sub-module outputs in tp.
+func (l *EncoderLayer) forward(x *gorgonia.Node, tp tapper) (*gorgonia.Node, error) {
 	h, err := l.LayerNorm1.Forward(x)
 	if err != nil {
 		return nil, err
@@ -154,7 +159,7 @@ func (m *TextModel) forward(ids *gorgonia.Node, tp tapper) (*gorgonia.Node, erro
 	tp.put("embeddings", h)
 	for i, layer := range m.Layers {
 		name := fmt.Sprintf("layers.%d", i)
-		if h, err = layer.Forward(h, tp.sub(name)); err != nil {
+		if h, err = layer.forward(h, tp.sub(name)); err != nil {
 			return nil, err
 		}
 		tp.put(name, h)
