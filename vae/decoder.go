@@ -28,10 +28,15 @@ type Decoder struct {
 	cfg   Config
 	store *weights.Store // closed by Close when the Decoder opened it
 
-	mu     sync.Mutex
-	closed bool
-	progs  map[[2]int]*compiled // per latent size h×w, batch 1
+	mu         sync.Mutex
+	closed     bool
+	progs      map[[2]int]*compiled // per latent size h×w, batch 1
+	tick       int64                // use counter for least-recently-used eviction
+	cacheLimit int64
 }
+
+// DefaultCacheLimit is the default budget of SetCacheLimit.
+const DefaultCacheLimit = 1 << 30
 
 // compiled is one cached program; mu serialises Runs and the copying of their results.
 type compiled struct {
@@ -39,6 +44,8 @@ type compiled struct {
 	err  error
 	mu   sync.Mutex
 	prog *nn.Program
+
+	bytes, used int64 // guarded by Decoder.mu: buffer size once compiled, last use
 }
 
 // NewDecoder builds the decoder from cfg and the AutoencoderKL weights under w (names such as
@@ -47,7 +54,7 @@ func NewDecoder(cfg Config, w weights.View) (*Decoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("vae: config: %w", err)
 	}
-	d := &Decoder{cfg: cfg, progs: map[[2]int]*compiled{}}
+	d := &Decoder{cfg: cfg, progs: map[[2]int]*compiled{}, cacheLimit: DefaultCacheLimit}
 	var err error
 	lat, groups, boc := cfg.LatentChannels, cfg.NormNumGroups, cfg.BlockOutChannels
 	if d.PostQuantConv, err = nn.NewConv2d(w.Sub("post_quant_conv"), lat, lat, 1, 1, 0); err != nil {
@@ -171,7 +178,7 @@ func (d *Decoder) forward(z *gorgonia.Node, rec recorder, unfused bool) (*gorgon
 // Decode turns latents (N×latent_channels×h×w float32, already divided by the scaling factor)
 // into N×out_channels×(8h)×(8w) images in about [-1, 1] (the factor is UpscaleFactor). Samples
 // are decoded one at a time, so memory does not grow with N; the program for each h×w is
-// compiled on first use and kept until Close.
+// compiled on first use and kept for reuse within the SetCacheLimit budget.
 func (d *Decoder) Decode(ctx context.Context, latents *tensor.Dense) (*tensor.Dense, error) {
 	n, h, w, data, err := d.checkLatents(latents)
 	if err != nil {
@@ -215,17 +222,35 @@ func (d *Decoder) PeakBytes(h, w int) (int64, error) {
 	return c.prog.PeakBytes(), nil
 }
 
+// SetCacheLimit bounds the memory of the compiled programs kept for reuse (one per latent
+// size, each holding buffers for its intermediates: about 650 MiB for a 64×64 latent of SD's
+// VAE): the least recently used are dropped while the total exceeds bytes, but the last one used
+// is always kept. The default is DefaultCacheLimit; ≤ 0 keeps only the last one.
+func (d *Decoder) SetCacheLimit(bytes int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cacheLimit = bytes
+	var last *compiled
+	for _, c := range d.progs {
+		if last == nil || c.used > last.used {
+			last = c
+		}
+	}
+	d.evict(last)
+}
+
 // program returns the compiled decode program for one sample of latent size h×w.
 func (d *Decoder) program(h, w int) (*compiled, error) {
+	key := [2]int{h, w}
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return nil, errors.New("vae: decoder is closed")
 	}
-	c := d.progs[[2]int{h, w}]
+	c := d.progs[key]
 	if c == nil {
 		c = &compiled{}
-		d.progs[[2]int{h, w}] = c
+		d.progs[key] = c
 	}
 	d.mu.Unlock()
 	c.once.Do(func() {
@@ -239,7 +264,35 @@ func (d *Decoder) program(h, w int) (*compiled, error) {
 			c.err = fmt.Errorf("vae: building the decoder for %d×%d latents: %w", h, w, err)
 		}
 	})
-	return c, c.err
+	if c.err != nil {
+		return nil, c.err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.tick++
+	c.used, c.bytes = d.tick, c.prog.BufferBytes()
+	d.evict(c)
+	return c, nil
+}
+
+// evict drops least recently used programs other than keep while the cache is over its limit.
+// The caller holds d.mu. A dropped program still running finishes; the GC frees it afterwards.
+func (d *Decoder) evict(keep *compiled) {
+	for {
+		var total int64
+		var oldKey [2]int
+		var old *compiled
+		for k, c := range d.progs {
+			total += c.bytes
+			if c != keep && c.bytes > 0 && (old == nil || c.used < old.used) {
+				oldKey, old = k, c
+			}
+		}
+		if total <= d.cacheLimit || old == nil {
+			return
+		}
+		delete(d.progs, oldKey)
+	}
 }
 
 func latentNode(g *gorgonia.ExprGraph, n, c, h, w int) *gorgonia.Node {

@@ -223,3 +223,58 @@ func TestFullSize(t *testing.T) {
 	t.Logf("synthetic weights %v, decode of 1×4×16×16 %v", built.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	golden.Check(t, "vae.decoded (full size)", f32(got), f.Must(t, "vae.decoded"), 1e-3)
 }
+
+func TestProgramCache(t *testing.T) {
+	f := golden.MustOpen(t, golden.Path("tiny-sd-golden.safetensors"))
+	d := loadTiny(t, "tiny-sd")
+	cached := func() int {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return len(d.progs)
+	}
+	decode := func(c string) {
+		t.Helper()
+		got, err := d.Decode(context.Background(), dense(f.Must(t, "vae."+c+".latents")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden.Check(t, "vae."+c+".decoded", f32(got), f.Must(t, "vae."+c+".decoded"), goldenTol)
+	}
+	decode("sq")
+	decode("rect")
+	if n := cached(); n != 2 {
+		t.Errorf("%d programs cached under the default limit, want 2", n)
+	}
+	d.SetCacheLimit(0) // keeps only the last used (rect)
+	if n := cached(); n != 1 {
+		t.Errorf("%d programs cached with limit 0, want 1", n)
+	}
+	decode("sq") // recompiled, evicting rect
+	decode("sq")
+	if n := cached(); n != 1 {
+		t.Errorf("%d programs cached with limit 0, want 1", n)
+	}
+}
+
+// TestAnySize decodes latents of sizes the reference does not cover: any h, w works.
+func TestAnySize(t *testing.T) {
+	d := loadTiny(t, "tiny-sd")
+	for _, s := range [][2]int{{1, 1}, {3, 5}, {7, 2}} {
+		x := tensor.New(tensor.WithShape(1, 4, s[0], s[1]), tensor.WithBacking(make([]float32, 4*s[0]*s[1])))
+		for i := range x.Float32s() {
+			x.Float32s()[i] = float32(i%7) - 3
+		}
+		got, err := d.Decode(context.Background(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (tensor.Shape{1, 3, 8 * s[0], 8 * s[1]}); !got.Shape().Eq(want) {
+			t.Errorf("%v latents: shape %v, want %v", s, got.Shape(), want)
+		}
+		for _, v := range f32(got) {
+			if v != v {
+				t.Fatalf("%v latents: NaN in the output", s)
+			}
+		}
+	}
+}

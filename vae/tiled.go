@@ -25,7 +25,9 @@ type tile struct {
 
 // DecodeTiled decodes like Decode but, when the latents are larger than a tile on either side,
 // decodes overlapping tiles separately and blends them as diffusers' AutoencoderKL.tiled_decode
-// does (enable_tiling): memory is bounded by one tile whatever the image size. The result is
+// does (enable_tiling): memory is bounded by one tile's program whatever the image size (edge
+// tiles are smaller; with the default cache limit only one 64×64-tile program of SD's VAE is
+// kept, and programs compile in milliseconds). The result is
 // not the untiled decode (each tile's group norms and attention see only the tile); it matches
 // diffusers' tiled output. Latents that fit in one tile are decoded untiled, as in diffusers.
 func (d *Decoder) DecodeTiled(ctx context.Context, latents *tensor.Dense, opt TileOptions) (*tensor.Dense, error) {
