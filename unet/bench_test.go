@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/weights"
+	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
@@ -109,5 +111,110 @@ func BenchmarkUNetSmallSD(b *testing.B) {
 			b.Logf("%d×%d: %.1f GFLOP, first run (with compile) %v, PeakBytes %.0f MB, buffers %.0f MB",
 				size, size, flops/1e9, first.Round(time.Millisecond), float64(prog.PeakBytes())/1e6, float64(prog.BufferBytes())/1e6)
 		})
+	}
+}
+
+// BenchmarkUNetSmallSDBlocks times each top-level module of the small-sd UNet on its own
+// (batch 2, 64×64 latents), each in a graph of its own with inputs of the shapes the full
+// forward gives it, to show where the time goes:
+//
+//	go test ./unet -run '^$' -bench UNetSmallSDBlocks -benchtime 1x
+func BenchmarkUNetSmallSDBlocks(b *testing.B) {
+	m := smallSD(b)
+	m.dropPrograms()
+	const size = 64
+	parts := m.Config().flopsByPart(2, size, size, 77)
+	flops := map[string]float64{}
+	for _, p := range parts {
+		flops[p.name] = p.flops
+	}
+	_, nodes, err := m.build([]int{2, 4, size, size}, []int{2, 77, 768})
+	if err != nil {
+		b.Fatal(err)
+	}
+	shape := func(name string) []int { return []int(nodes[name].Shape()) }
+	rng := rand.New(rand.NewSource(1))
+	temb := randomDense(rng, shape("time_embedding")...)
+	text := randomDense(rng, 2, 77, 768)
+	// The states each up block consumes, as the full forward hands them out.
+	skipShapes := [][]int{shape("conv_in")}
+	for i, blk := range m.downBlocks {
+		for j := range blk.Resnets {
+			name := fmt.Sprintf("down_blocks.%d.resnets.%d", i, j)
+			if blk.Attentions != nil {
+				name = fmt.Sprintf("down_blocks.%d.attentions.%d", i, j)
+			}
+			skipShapes = append(skipShapes, shape(name))
+		}
+		if blk.Downsampler != nil {
+			skipShapes = append(skipShapes, shape(fmt.Sprintf("down_blocks.%d.downsamplers.0", i)))
+		}
+	}
+	run := func(b *testing.B, name string, inShapes [][]int, build func(g *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error)) {
+		g := gorgonia.NewGraph()
+		var ins []*gorgonia.Node
+		var vals []*tensor.Dense
+		for k, s := range inShapes {
+			ins = append(ins, gorgonia.NewTensor(g, tensor.Float32, len(s), gorgonia.WithShape(s...), gorgonia.WithName(fmt.Sprintf("in%d", k))))
+			vals = append(vals, randomDense(rng, s...))
+		}
+		out, err := build(g, ins)
+		if err != nil {
+			b.Fatal(err)
+		}
+		prog, err := nn.Compile(g, ins, []*gorgonia.Node{out})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := prog.Run(context.Background(), vals...); err != nil { // allocate buffers
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := prog.Run(context.Background(), vals...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		sec := b.Elapsed().Seconds() / float64(b.N)
+		b.ReportMetric(sec, "s/op")
+		b.ReportMetric(flops[name]/sec/1e9, "GFLOP/s")
+		b.ReportMetric(flops[name]/1e9, "GFLOP")
+	}
+	tp := tapper{}
+	for i, blk := range m.downBlocks {
+		in := shape("conv_in")
+		if i > 0 {
+			in = shape(fmt.Sprintf("down_blocks.%d", i-1))
+		}
+		name := fmt.Sprintf("down_blocks.%d", i)
+		b.Run(name, func(b *testing.B) {
+			run(b, name, [][]int{in, temb.Shape(), text.Shape()}, func(g *gorgonia.ExprGraph, x []*gorgonia.Node) (*gorgonia.Node, error) {
+				h, _, err := blk.forward(x[0], x[1], x[2], tp)
+				return h, err
+			})
+		})
+	}
+	if m.midBlock != nil {
+		b.Run("mid_block", func(b *testing.B) {
+			run(b, "mid_block", [][]int{shape(fmt.Sprintf("down_blocks.%d", len(m.downBlocks)-1)), temb.Shape(), text.Shape()},
+				func(g *gorgonia.ExprGraph, x []*gorgonia.Node) (*gorgonia.Node, error) {
+					return m.midBlock.forward(x[0], x[1], x[2], tp)
+				})
+		})
+	}
+	in := shape("mid_block")
+	for i, blk := range m.upBlocks {
+		k := len(blk.Resnets)
+		skips := skipShapes[len(skipShapes)-k:]
+		skipShapes = skipShapes[:len(skipShapes)-k]
+		name := fmt.Sprintf("up_blocks.%d", i)
+		shapes := append([][]int{in, temb.Shape(), text.Shape()}, skips...)
+		b.Run(name, func(b *testing.B) {
+			run(b, name, shapes, func(g *gorgonia.ExprGraph, x []*gorgonia.Node) (*gorgonia.Node, error) {
+				return blk.forward(x[0], x[3:], x[1], x[2], nil, tp)
+			})
+		})
+		in = shape(name)
 	}
 }

@@ -1,9 +1,31 @@
 package unet
 
+import "fmt"
+
 // FLOPs returns the floating-point operations of one forward on a batch×in_channels×h×w
 // sample with textLen text tokens, counting 2 per multiply-add of the convolutions, linear
 // layers and attention products (norms and element-wise ops are left out: they are <1%).
 func (c Config) FLOPs(batch, h, w, textLen int) float64 {
+	var total float64
+	for _, p := range c.flopsByPart(batch, h, w, textLen) {
+		total += p.flops
+	}
+	return total
+}
+
+type partFLOPs struct {
+	name  string // diffusers module path: "conv_in", "down_blocks.0", …, "conv_out" (with the norm)
+	flops float64
+}
+
+// flopsByPart splits FLOPs by top-level module (the time embedding goes with conv_in).
+func (c Config) flopsByPart(batch, h, w, textLen int) []partFLOPs {
+	var parts []partFLOPs
+	var flops float64
+	mark := func(name string) {
+		parts = append(parts, partFLOPs{name, flops})
+		flops = 0
+	}
 	n := len(c.BlockOutChannels)
 	ch := c.BlockOutChannels
 	b := float64(batch)
@@ -28,7 +50,8 @@ func (c Config) FLOPs(batch, h, w, textLen int) float64 {
 		}
 		return f
 	}
-	flops := conv(c.InChannels, ch[0], c.ConvInKernel, h, w) + 2*float64(batch)*float64(ch[0]*temb+temb*temb)
+	flops = conv(c.InChannels, ch[0], c.ConvInKernel, h, w) + 2*float64(batch)*float64(ch[0]*temb+temb*temb)
+	mark("conv_in")
 	sizes := [][2]int{{h, w}}
 	hh, ww := h, w
 	for i, typ := range c.DownBlockTypes {
@@ -49,9 +72,11 @@ func (c Config) FLOPs(batch, h, w, textLen int) float64 {
 			flops += conv(ch[i], ch[i], 3, hh, ww)
 		}
 		sizes = append(sizes, [2]int{hh, ww})
+		mark(fmt.Sprintf("down_blocks.%d", i))
 	}
 	if c.MidBlockType != "" {
 		flops += 2*resnet(ch[n-1], ch[n-1], hh, ww) + transformer(n-1, ch[n-1], hh, ww)
+		mark("mid_block")
 	}
 	for i, typ := range c.UpBlockTypes {
 		j := n - 1 - i
@@ -75,6 +100,9 @@ func (c Config) FLOPs(batch, h, w, textLen int) float64 {
 			hh, ww = next[0], next[1]
 			flops += conv(ch[j], ch[j], 3, hh, ww)
 		}
+		mark(fmt.Sprintf("up_blocks.%d", i))
 	}
-	return flops + conv(ch[0], c.OutChannels, c.ConvOutKernel, hh, ww)
+	flops = conv(ch[0], c.OutChannels, c.ConvOutKernel, hh, ww)
+	mark("conv_out")
+	return parts
 }
