@@ -25,8 +25,9 @@ const (
 // Attention computes out = softmax(Scale·Q·Kᵀ (+ causal mask))·V per batch and head without ever
 // forming the Nq×Nk score matrix: queries are processed in tiles of attnBQ rows, keys in tiles of
 // attnBK, with a running maximum, running sum and output accumulator per query (the online softmax
-// of flash attention). Each worker holds O((Nk + attnBQ)·HeadDim) floats of scratch from a pool.
-// out must not overlap q, k or v.
+// of flash attention). Each worker holds the packed keys and values of one head, O(Nk·HeadDim)
+// floats (of all heads when that stays under attnAllHeadsBytes), plus O(attnBQ·(attnBK + HeadDim))
+// floats of tiles, from a pool. out must not overlap q, k or v.
 func Attention(p AttentionParams, q, k, v, out []float32) {
 	if p.Batch*p.Heads*p.Nq == 0 {
 		return
@@ -210,12 +211,9 @@ func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		}
 		if useAVX2 {
 			attnSoftmaxAVX2(&sc.s[0], nq, nkr, &sc.m[0], &sc.l[0], &o[0], dp)
-		} else {
-			attnSoftmax(sc.s, nq, nkr, sc.m, sc.l, o, dp)
-		}
-		if useAVX2 {
 			attnAccumAVX2(rows, nk, dp, &sc.s[0], &vp[k0*dp], &o[0])
 		} else {
+			attnSoftmax(sc.s, nq, nkr, sc.m, sc.l, o, dp)
 			attnAccum(rows, nk, dp, sc.s, vp[k0*dp:], o)
 		}
 	}

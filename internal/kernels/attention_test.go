@@ -119,6 +119,9 @@ func TestAttention(t *testing.T) {
 }
 
 func TestAttentionAllocs(t *testing.T) {
+	if raceBuild {
+		t.Skip("sync.Pool drops items at random under -race")
+	}
 	p := AttentionParams{Batch: 2, Heads: 3, Nq: 100, Nk: 90, HeadDim: 40, Scale: 0.15}
 	r := rand.New(rand.NewSource(2))
 	n := p.Batch * p.Nq * p.Heads * p.HeadDim
@@ -129,6 +132,24 @@ func TestAttentionAllocs(t *testing.T) {
 	t.Logf("allocations per call with GOMAXPROCS=1: %v", a)
 	if a != 0 {
 		t.Errorf("Attention allocates %v times per call after warm-up", a)
+	}
+}
+
+// TestAttentionMemory checks that Attention's memory is O(N·d): the score matrix of this call
+// alone would take 32 MiB.
+func TestAttentionMemory(t *testing.T) {
+	p := AttentionParams{Batch: 1, Heads: 2, Nq: 2048, Nk: 2048, HeadDim: 40, Scale: 0.158}
+	r := rand.New(rand.NewSource(18))
+	n := p.Batch * p.Nq * p.Heads * p.HeadDim
+	q, k, v, out := randSlice(r, n, 1), randSlice(r, n, 1), randSlice(r, n, 1), make([]float32, n)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	Attention(p, q, k, v, out)
+	runtime.ReadMemStats(&after)
+	got := after.TotalAlloc - before.TotalAlloc
+	t.Logf("Attention %+v allocated %d KiB (scores would be %d KiB)", p, got>>10, p.Heads*p.Nq*p.Nk*4>>10)
+	if got > 4<<20 {
+		t.Errorf("Attention allocated %d bytes", got)
 	}
 }
 
