@@ -11,6 +11,7 @@ const DefaultScalingFactor = 0.18215
 
 // Config is an AutoencoderKL config.json (diffusers' keys). Only the decoder is built from it.
 type Config struct {
+	ClassName        string   `json:"_class_name"` // "AutoencoderKL" (or empty)
 	InChannels       int      `json:"in_channels"`
 	OutChannels      int      `json:"out_channels"`
 	DownBlockTypes   []string `json:"down_block_types"`
@@ -71,6 +72,9 @@ func LoadConfig(path string) (Config, error) {
 
 // Validate reports the first config value the decoder cannot build, naming its key.
 func (c Config) Validate() error {
+	if c.ClassName != "" && c.ClassName != "AutoencoderKL" {
+		return fmt.Errorf("_class_name = %q: only AutoencoderKL is supported", c.ClassName)
+	}
 	if len(c.BlockOutChannels) == 0 {
 		return fmt.Errorf("block_out_channels is empty")
 	}

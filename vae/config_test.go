@@ -44,6 +44,7 @@ func TestBadConfigs(t *testing.T) {
 	base := `"block_out_channels": [16, 32], "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D"], "norm_num_groups": 8`
 	cases := []struct{ json, key string }{
 		{`{` + base + `, "act_fn": "gelu"}`, "act_fn"},
+		{`{` + base + `, "_class_name": "AutoencoderTiny"}`, "_class_name"},
 		{`{"block_out_channels": [16, 32], "up_block_types": ["UpDecoderBlock2D", "AttnUpDecoderBlock2D"], "norm_num_groups": 8}`, "up_block_types[1]"},
 		{`{"block_out_channels": [16, 32], "up_block_types": ["UpDecoderBlock2D"], "norm_num_groups": 8}`, "up_block_types"},
 		{`{"block_out_channels": [16, 20], "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D"], "norm_num_groups": 8}`, "block_out_channels[1]"},
