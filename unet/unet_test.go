@@ -2,6 +2,7 @@ package unet
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -117,4 +118,26 @@ func TestBinMatchesSafetensors(t *testing.T) {
 		}
 	}
 	t.Logf("%d outputs identical", len(outs[0]))
+}
+
+// TestBatchOne runs each sample of the reference batch on its own (batch 1, no guidance).
+func TestBatchOne(t *testing.T) {
+	f := golden.MustOpen(t, golden.Path("tiny-sd-golden.safetensors"))
+	m := loadTiny(t, "tiny-sd")
+	text := f.Must(t, "text.last_hidden_state")
+	for _, c := range []string{"sq", "rect"} {
+		sample, ref := f.Must(t, "unet."+c+".sample"), f.Must(t, "unet."+c+".t1.out")
+		for i := 0; i < 2; i++ {
+			one := func(r *golden.Tensor) *golden.Tensor {
+				n := len(r.Data) / r.Shape[0]
+				shape := append([]int{1}, r.Shape[1:]...)
+				return &golden.Tensor{Name: r.Name, Shape: shape, Data: r.Data[i*n : (i+1)*n]}
+			}
+			out, err := m.Forward(context.Background(), dense(one(sample)), 1, dense(one(text)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden.Check(t, fmt.Sprintf("unet.%s.t1.out[%d] (batch 1)", c, i), out.Float32s(), one(ref), tol)
+		}
+	}
 }
