@@ -1,0 +1,232 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+
+	"github.com/smallsd/smallsd/clip"
+	"github.com/smallsd/smallsd/hub"
+	"github.com/smallsd/smallsd/scheduler"
+	"github.com/smallsd/smallsd/tokenizer"
+	"github.com/smallsd/smallsd/unet"
+	"github.com/smallsd/smallsd/vae"
+	"github.com/smallsd/smallsd/weights"
+)
+
+// DefaultModel is the Hub repository Load uses when given the empty string.
+const DefaultModel = "OFA-Sys/small-stable-diffusion-v0"
+
+// Pipeline is a loaded text-to-image model. It is safe for concurrent use by several goroutines:
+// the tokenizer and the models are (concurrent UNet calls on the same shape take turns), each
+// Generate call makes its own scheduler and random generator, and Close waits for the
+// generations in progress.
+type Pipeline struct {
+	tok   *tokenizer.Tokenizer
+	text  *clip.TextModel
+	unet  *unet.Model
+	vae   *vae.Decoder
+	sched scheduler.Config
+
+	defaultScheduler string
+	name             string
+	maxLength        int // token ids per prompt: the text encoder's max_position_embeddings (77)
+
+	mu     sync.RWMutex // Generate holds it for reading, Close for writing
+	closed bool
+}
+
+// Components are the parts New assembles into a Pipeline.
+type Components struct {
+	Tokenizer   *tokenizer.Tokenizer
+	TextEncoder *clip.TextModel
+	UNet        *unet.Model
+	VAE         *vae.Decoder
+	// SchedulerConfig is the model's scheduler/scheduler_config.json; every scheduler is
+	// configured from it, as diffusers' SchedulerClass.from_config(pipe.scheduler.config) does.
+	SchedulerConfig scheduler.Config
+	// Scheduler is the name of the scheduler used when a Request names none (one of
+	// scheduler.Names()); "" means the one SchedulerForClass gives for PNDMScheduler, SD 1.x's.
+	Scheduler string
+	// Name is the model's name, reported in Result.Model; may be empty.
+	Name string
+}
+
+// New assembles a Pipeline from components built elsewhere (Load builds them from a model
+// folder). It checks that they fit together: the text encoder's width must be the UNet's
+// cross_attention_dim, and the UNet's in and out channels the VAE's latent_channels. The Pipeline
+// takes ownership of the models: Close closes them.
+func New(c Components) (*Pipeline, error) {
+	switch {
+	case c.Tokenizer == nil:
+		return nil, errors.New("pipeline: Components.Tokenizer is nil")
+	case c.TextEncoder == nil:
+		return nil, errors.New("pipeline: Components.TextEncoder is nil")
+	case c.UNet == nil:
+		return nil, errors.New("pipeline: Components.UNet is nil")
+	case c.VAE == nil:
+		return nil, errors.New("pipeline: Components.VAE is nil")
+	}
+	tc, uc, vc := c.TextEncoder.Config(), c.UNet.Config(), c.VAE.Config()
+	for i := range uc.DownBlockTypes {
+		if d := uc.CrossAttentionDim.At(i); d != tc.HiddenSize {
+			return nil, fmt.Errorf("pipeline: the UNet's cross_attention_dim is %d but the text encoder's hidden_size is %d", d, tc.HiddenSize)
+		}
+	}
+	if uc.InChannels != vc.LatentChannels || uc.OutChannels != vc.LatentChannels {
+		return nil, fmt.Errorf("pipeline: the UNet's in_channels/out_channels are %d/%d but the VAE's latent_channels is %d",
+			uc.InChannels, uc.OutChannels, vc.LatentChannels)
+	}
+	if vc.ScalingFactor == 0 {
+		return nil, errors.New("pipeline: the VAE's scaling_factor is 0")
+	}
+	name := c.Scheduler
+	if name == "" {
+		name = "pndm"
+	}
+	if _, err := scheduler.New(name, c.SchedulerConfig); err != nil {
+		return nil, fmt.Errorf("pipeline: default scheduler: %w", err)
+	}
+	return &Pipeline{
+		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
+		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings,
+	}, nil
+}
+
+// Option changes what Load loads.
+type Option func(*loadOptions)
+
+type loadOptions struct {
+	variant   string
+	scheduler string
+	hub       []hub.Option
+}
+
+// WithVariant loads a weights variant, e.g. "fp16" (model.fp16.safetensors and the like, widened
+// to float32 when read), for each component that has it; components without it load their
+// default weights. A Hub download fetches the variant too.
+func WithVariant(v string) Option { return func(o *loadOptions) { o.variant = v } }
+
+// WithScheduler sets the scheduler used when a Request names none, instead of the one the model's
+// scheduler config names. It is needed for a model whose scheduler class has no counterpart here.
+func WithScheduler(name string) Option { return func(o *loadOptions) { o.scheduler = name } }
+
+// WithHubOptions passes options to hub.Download when Load is given a repository id (progress
+// reporting, cache folder, revision, token, offline mode, …).
+func WithHubOptions(opts ...hub.Option) Option {
+	return func(o *loadOptions) { o.hub = append(o.hub, opts...) }
+}
+
+// Load is LoadContext with context.Background().
+func Load(model string, opts ...Option) (*Pipeline, error) {
+	return LoadContext(context.Background(), model, opts...)
+}
+
+// LoadContext loads the model: a folder in diffusers layout, or a Hub repository id such as
+// "OFA-Sys/small-stable-diffusion-v0" (see hub.IsRepoID), which is downloaded to the Hub cache
+// first; "" means DefaultModel. ctx cancels the download. The folder needs model_index.json
+// and the tokenizer, text_encoder, unet, vae and scheduler components; others listed there
+// (safety_checker, feature_extractor) are not read and may be missing.
+func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline, err error) {
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if model == "" {
+		model = DefaultModel
+	}
+	dir, name := model, filepath.Base(filepath.Clean(model))
+	if hub.IsRepoID(model) {
+		hopts := o.hub
+		if o.variant != "" {
+			hopts = append(append([]hub.Option{}, hopts...), hub.WithVariant(o.variant))
+		}
+		d, err := hub.Download(ctx, model, hopts...)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: %w", err)
+		}
+		dir, name = d, path.Base(model)
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("pipeline: model folder: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("pipeline: model %s is not a folder", dir)
+	}
+	m, err := weights.OpenModel(dir)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	l := loader{m: m, variant: o.variant}
+	c := Components{Name: name, Scheduler: o.scheduler}
+	defer func() {
+		if err != nil { // release whatever was loaded before the failure (err is the result)
+			closeAll(c.TextEncoder, c.UNet, c.VAE)
+		}
+	}()
+	if c.Tokenizer, err = l.tokenizer(); err != nil {
+		return nil, err
+	}
+	if c.TextEncoder, err = l.textEncoder(); err != nil {
+		return nil, err
+	}
+	if c.UNet, err = l.unet(); err != nil {
+		return nil, err
+	}
+	if c.VAE, err = l.vae(); err != nil {
+		return nil, err
+	}
+	var class string
+	if c.SchedulerConfig, class, err = l.scheduler(); err != nil {
+		return nil, err
+	}
+	if c.Scheduler == "" {
+		if c.Scheduler, err = SchedulerForClass(class, c.SchedulerConfig); err != nil {
+			return nil, fmt.Errorf("pipeline: %s: %w (choose one with WithScheduler)", dir, err)
+		}
+	}
+	return New(c)
+}
+
+// Name returns the model's name: the repository name for a Hub model (e.g.
+// "small-stable-diffusion-v0"), else the folder's base name, or Components.Name.
+func (p *Pipeline) Name() string { return p.name }
+
+// DefaultScheduler returns the name of the scheduler a Request without one uses.
+func (p *Pipeline) DefaultScheduler() string { return p.defaultScheduler }
+
+// DefaultSize returns the image size a Request without one gets: the UNet's sample_size times
+// the VAE's upscale factor (512×512 for SD 1.x), as diffusers does.
+func (p *Pipeline) DefaultSize() (width, height int) {
+	s := p.unet.Config().SampleSize * p.vae.Config().UpscaleFactor()
+	return s, s
+}
+
+// Close waits for generations in progress, then releases the models and their weight files.
+// The Pipeline cannot be used afterwards; Close is idempotent.
+func (p *Pipeline) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	return closeAll(p.text, p.unet, p.vae)
+}
+
+func closeAll(text *clip.TextModel, u *unet.Model, d *vae.Decoder) error {
+	var errs []error
+	if text != nil {
+		errs = append(errs, text.Close())
+	}
+	if u != nil {
+		errs = append(errs, u.Close())
+	}
+	if d != nil {
+		errs = append(errs, d.Close())
+	}
+	return errors.Join(errs...)
+}
