@@ -94,6 +94,7 @@ func BenchmarkUNetSmallSD(b *testing.B) {
 				b.Fatal(err)
 			}
 			first := time.Since(start)
+			cpu0 := cpuSeconds()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := m.Forward(ctx, sample, 981, text); err != nil {
@@ -101,6 +102,7 @@ func BenchmarkUNetSmallSD(b *testing.B) {
 				}
 			}
 			b.StopTimer()
+			cpu := (cpuSeconds() - cpu0) / float64(b.N)
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			flops := m.Config().FLOPs(2, size, size, 77)
 			prog := m.program(sample.Shape(), text.Shape())
@@ -108,6 +110,9 @@ func BenchmarkUNetSmallSD(b *testing.B) {
 			b.ReportMetric(flops/sec/1e9, "GFLOP/s")
 			b.ReportMetric(float64(prog.PeakBytes()), "PeakBytes")
 			b.ReportMetric(procStatus("VmHWM"), "peakRSSBytes")
+			// CPU time (all threads) says how much work a forward is when other processes
+			// share the cores and the wall time is inflated.
+			b.ReportMetric(cpu, "cpu-s/forward")
 			b.Logf("%d×%d: %.1f GFLOP, first run (with compile) %v, PeakBytes %.0f MB, buffers %.0f MB",
 				size, size, flops/1e9, first.Round(time.Millisecond), float64(prog.PeakBytes())/1e6, float64(prog.BufferBytes())/1e6)
 		})
