@@ -258,3 +258,43 @@ func TestConcurrentForward(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestLinearProjection checks the use_linear_projection path (SD 2.x) against the conv path:
+// the tiny weights with proj_in/proj_out reshaped from C×C×1×1 to C×C must give the same
+// result, since a 1×1 convolution is the same linear map applied per pixel.
+func TestLinearProjection(t *testing.T) {
+	f := golden.MustOpen(t, golden.Path("tiny-sd-golden.safetensors"))
+	ts := tinyTensors(t)
+	n := 0
+	for name, d := range ts {
+		if (strings.HasSuffix(name, ".proj_in.weight") || strings.HasSuffix(name, ".proj_out.weight")) && d.Dims() == 4 {
+			s := d.Shape()
+			ts[name] = tensor.New(tensor.WithShape(s[0], s[1]), tensor.WithBacking(d.Float32s()))
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no proj_in/proj_out weights found")
+	}
+	s, err := weights.FromTensors("tiny unet, linear projections", ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig(t)
+	cfg.UseLinearProjection = true
+	cfg.AttentionHeadDim = IntList{8, 8, 8, 8}
+	cfg.UpcastAttention = true
+	m, err := New(cfg, s.View())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := s.Unused(); len(u) != 0 {
+		t.Fatalf("unused tensors: %v", u)
+	}
+	out, err := m.Forward(context.Background(), dense(f.Must(t, "unet.rect.sample")), 981, dense(f.Must(t, "text.last_hidden_state")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d projection weights reshaped", n)
+	golden.Check(t, "unet.rect.t981.out with linear projections", out.Float32s(), f.Must(t, "unet.rect.t981.out"), tol)
+}
