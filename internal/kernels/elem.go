@@ -15,6 +15,7 @@ const (
 	elemOpGELU
 	elemOpGEGLU
 	elemOpChannelBias
+	elemOpAddRepeat
 	elemOpUpsample
 	elemOpTranspose
 	elemOpLayerNorm
@@ -67,10 +68,17 @@ func (j *elemJob) run(lo, hi int) {
 	case elemOpGEGLU:
 		actGEGLURows(j.dst, j.a, lo, hi, j.n1)
 	case elemOpChannelBias:
-		hw := j.n1
+		hw, c, perSample := j.n1, j.n2, j.n3 != 0
 		for p := lo; p < hi; p++ {
-			elemAddScalar(j.dst[p*hw:(p+1)*hw], j.a[p])
+			bi := p % c
+			if perSample {
+				bi = p
+			}
+			elemAddScalar(j.dst[p*hw:(p+1)*hw], j.a[p*hw:(p+1)*hw], j.b[bi])
 		}
+	case elemOpAddRepeat:
+		m := len(j.b)
+		elemAddRepeat(j.dst[lo*m:hi*m], j.a[lo*m:hi*m], j.b)
 	case elemOpUpsample:
 		elemUpsampleRows(j.dst, j.a, lo, hi, j.n1)
 	case elemOpTranspose:
@@ -98,18 +106,42 @@ func Scale(dst, src []float32, s float32) {
 	j.do(n, elemGrain)
 }
 
-// AddChannelBias adds a per-(sample, channel) bias to x (NCHW: n×c×hw) in place:
-// x[i, j, :] += bias[i·c + j]. bias has n·c entries (a ResNet's projected time embedding); a plain
-// per-channel bias is the case n = 1, or a bias slice repeated per sample.
+// AddChannelBias adds a per-channel bias to x (NCHW: n×c×hw) in place: x[i, j, :] += bias[j], or
+// bias[i·c + j] when bias has n·c entries (a ResNet's projected time embedding, one per sample).
 func AddChannelBias(x []float32, n, c, hw int, bias []float32) {
+	AddChannelBiasTo(x, x, n, c, hw, bias)
+}
+
+// AddChannelBiasTo is AddChannelBias writing to dst: dst[i, j, :] = x[i, j, :] + bias[j] (or
+// bias[i·c + j] when bias has n·c entries). dst may alias x.
+func AddChannelBiasTo(dst, x []float32, n, c, hw int, bias []float32) {
 	if n*c*hw == 0 {
 		return
 	}
 	_ = x[n*c*hw-1]
-	_ = bias[n*c-1]
+	_ = dst[n*c*hw-1]
+	_ = bias[c-1]
 	j := elemStart(elemOpChannelBias)
-	j.dst, j.a, j.n1 = x, bias, hw
+	j.dst, j.a, j.b, j.n1, j.n2 = dst, x, bias, hw, c
+	if len(bias) >= n*c && n > 1 {
+		j.n3 = 1
+	}
 	j.do(n*c, (elemGrain+hw-1)/hw)
+}
+
+// AddRepeat sets dst[i] = a[i] + b[i mod len(b)]: b added to each consecutive len(b)-long piece of a
+// (a bias row added to every row, a position embedding to every sample). len(a) must be a multiple
+// of len(b). dst may alias a.
+func AddRepeat(dst, a, b []float32) {
+	m := len(b)
+	if len(a) == 0 || m == 0 {
+		return
+	}
+	rows := len(a) / m
+	_ = dst[rows*m-1]
+	j := elemStart(elemOpAddRepeat)
+	j.dst, j.a, j.b = dst, a, b
+	j.do(rows, (elemGrain+m-1)/m)
 }
 
 // UpsampleNearest2x doubles the height and width of src (nc planes of h×w) by nearest-neighbour
@@ -220,14 +252,28 @@ func elemScale(dst, src []float32, s float32) {
 	}
 }
 
-func elemAddScalar(x []float32, b float32) {
+// elemAddScalar sets dst[i] = x[i] + b.
+func elemAddScalar(dst, x []float32, b float32) {
+	dst = dst[:len(x)]
 	if useAVX2 && len(x) >= 8 {
 		n := len(x) &^ 7
-		elemAddScalarAVX2(&x[0], n, b)
-		x = x[n:]
+		elemAddScalarAVX2(&dst[0], &x[0], n, b)
+		dst, x = dst[n:], x[n:]
 	}
-	for i := range x {
-		x[i] += b
+	for i, v := range x {
+		dst[i] = v + b
+	}
+}
+
+// elemAddRepeat sets dst[i] = a[i] + b[i mod len(b)], len(a) a multiple of len(b).
+func elemAddRepeat(dst, a, b []float32) {
+	m := len(b)
+	if useAVX2 && m%8 == 0 {
+		elemAddRepeatAVX2(&dst[0], &a[0], &b[0], len(a), m)
+		return
+	}
+	for o := 0; o < len(a); o += m {
+		elemAdd(dst[o:o+m], a[o:o+m], b)
 	}
 }
 

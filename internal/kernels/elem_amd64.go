@@ -10,10 +10,15 @@ func elemAddAVX2(dst, a, b *float32, n int)
 //go:noescape
 func elemScaleAVX2(dst, src *float32, n int, s float32)
 
-// elemAddScalarAVX2 adds b to x[i] for i < n (a multiple of 8).
+// elemAddScalarAVX2 sets dst[i] = src[i] + b for i < n (a multiple of 8).
 //
 //go:noescape
-func elemAddScalarAVX2(x *float32, n int, b float32)
+func elemAddScalarAVX2(dst, src *float32, n int, b float32)
+
+// elemAddRepeatAVX2 sets dst[i] = a[i] + b[i mod m] for i < n (n a multiple of m, m of 8).
+//
+//go:noescape
+func elemAddRepeatAVX2(dst, a, b *float32, n, m int)
 
 // elemDup2AVX2 sets d[2i] = d[2i+1] = s[i] for i < n (a multiple of 8).
 //

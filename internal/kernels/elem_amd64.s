@@ -63,23 +63,55 @@ scdone:
 	VZEROUPPER
 	RET
 
-// func elemAddScalarAVX2(x *float32, n int, b float32)
-// x[i] += b; n is a multiple of 8.
-TEXT ·elemAddScalarAVX2(SB), NOSPLIT, $0-20
-	MOVQ         x+0(FP), DI
-	MOVQ         n+8(FP), CX
-	VBROADCASTSS b+16(FP), Y2
+// func elemAddScalarAVX2(dst, src *float32, n int, b float32)
+// dst[i] = src[i] + b; n is a multiple of 8.
+TEXT ·elemAddScalarAVX2(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS b+24(FP), Y2
 	SHRQ         $3, CX
 	JZ           asdone
 
 asloop:
-	VADDPS  (DI), Y2, Y0
+	VADDPS  (SI), Y2, Y0
 	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
 	ADDQ    $32, DI
 	DECQ    CX
 	JNZ     asloop
 
 asdone:
+	VZEROUPPER
+	RET
+
+// func elemAddRepeatAVX2(dst, a, b *float32, n, m int)
+// dst[i] = a[i] + b[i mod m] for i < n (n a multiple of m, m a multiple of 8).
+TEXT ·elemAddRepeatAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), R8
+	MOVQ m+32(FP), R9
+	SHRQ $3, R9
+	XORQ AX, AX
+
+arouter:
+	MOVQ DX, BX
+	MOVQ R9, CX
+
+arinner:
+	VMOVUPS (SI), Y0
+	VADDPS  (BX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, BX
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     arinner
+	ADDQ    m+32(FP), AX
+	CMPQ    AX, R8
+	JLT     arouter
 	VZEROUPPER
 	RET
 

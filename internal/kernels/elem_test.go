@@ -39,18 +39,53 @@ func TestElementWise(t *testing.T) {
 
 func TestAddChannelBias(t *testing.T) {
 	r := rand.New(rand.NewSource(11))
-	for _, s := range []struct{ n, c, hw int }{{1, 1, 1}, {2, 3, 5}, {2, 320, 64 * 64}, {1, 7, 9}} {
-		for _, avx := range []bool{true, false} {
-			x := randSlice(r, s.n*s.c*s.hw, 1)
-			bias := randSlice(r, s.n*s.c, 1)
-			want := append([]float32(nil), x...)
-			for i := range want {
-				want[i] += bias[i/s.hw]
+	for _, s := range []struct{ n, c, hw int }{{1, 1, 1}, {2, 3, 5}, {2, 320, 64 * 64}, {1, 7, 9}, {3, 4, 17}} {
+		for _, perSample := range []bool{true, false} {
+			for _, avx := range []bool{true, false} {
+				x := randSlice(r, s.n*s.c*s.hw, 1)
+				bias := randSlice(r, s.c, 1)
+				if perSample {
+					bias = randSlice(r, s.n*s.c, 1)
+				}
+				want := append([]float32(nil), x...)
+				for i := range want {
+					bi := i / s.hw
+					if !perSample {
+						bi %= s.c
+					}
+					want[i] += bias[bi]
+				}
+				dst := make([]float32, len(x))
+				withAVX2(avx, func() {
+					AddChannelBiasTo(dst, x, s.n, s.c, s.hw, bias)
+					AddChannelBias(x, s.n, s.c, s.hw, bias)
+				})
+				for i := range x {
+					if x[i] != want[i] || dst[i] != want[i] {
+						t.Fatalf("%v perSample=%v avx=%v: wrong at %d", s, perSample, avx, i)
+					}
+				}
 			}
-			withAVX2(avx, func() { AddChannelBias(x, s.n, s.c, s.hw, bias) })
-			for i := range x {
-				if x[i] != want[i] {
+		}
+	}
+}
+
+func TestAddRepeat(t *testing.T) {
+	r := rand.New(rand.NewSource(20))
+	for _, s := range []struct{ rows, m int }{{1, 1}, {3, 5}, {7, 8}, {5000, 16}, {100, 320}, {2, 77 * 768}} {
+		for _, avx := range []bool{true, false} {
+			a, b := randSlice(r, s.rows*s.m, 1), randSlice(r, s.m, 1)
+			dst := make([]float32, len(a))
+			withAVX2(avx, func() { AddRepeat(dst, a, b) })
+			for i := range dst {
+				if dst[i] != a[i]+b[i%s.m] {
 					t.Fatalf("%v avx=%v: wrong at %d", s, avx, i)
+				}
+			}
+			withAVX2(avx, func() { AddRepeat(a, a, b) })
+			for i := range dst {
+				if a[i] != dst[i] {
+					t.Fatalf("%v avx=%v in place: wrong at %d", s, avx, i)
 				}
 			}
 		}
@@ -141,6 +176,7 @@ func TestElementWiseAllocs(t *testing.T) {
 		"GEGLU":             func() { GEGLU(dst, a, rows, cols) },
 		"LayerNorm":         func() { LayerNorm(a, dst, rows, cols, 1e-5, g, be) },
 		"AddChannelBias":    func() { AddChannelBias(dst, 2, rows, cols, a[:2*rows]) },
+		"AddRepeat":         func() { AddRepeat(dst, a, b[:cols]) },
 		"UpsampleNearest2x": func() { UpsampleNearest2x(big, a, 2, rows, cols) },
 		"Transpose":         func() { Transpose(dst, a, 2, rows, cols) },
 	} {
