@@ -138,11 +138,12 @@ func BenchmarkConv2D(b *testing.B) {
 			y := make([]float32, p.N*p.K*oh*ow)
 			Conv2D(p, x, w, bias, y)
 			b.ResetTimer()
+			cpu0 := sgemmCPUSeconds()
 			for i := 0; i < b.N; i++ {
 				Conv2D(p, x, w, bias, y)
 			}
 			flops := 2 * float64(p.N*p.K*oh*ow) * float64(p.C*p.KH*p.KW)
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			sgemmReport(b, flops, cpu0)
 		})
 	}
 }
