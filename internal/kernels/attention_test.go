@@ -276,3 +276,42 @@ func TestExp2Neg(t *testing.T) {
 	}
 	t.Logf("exp2NegGo: max rel error %.3g", worst)
 }
+
+// TestAttentionLargeScores runs the online softmax where the running maximum jumps by hundreds
+// between key tiles (α underflows to 0) and where every score is equal.
+func TestAttentionLargeScores(t *testing.T) {
+	r := rand.New(rand.NewSource(21))
+	p := AttentionParams{Batch: 1, Heads: 2, Nq: 50, Nk: 300, HeadDim: 24, Scale: 1}
+	n, m := p.Nq*p.Heads*p.HeadDim, p.Nk*p.Heads*p.HeadDim
+	q, k, v := randSlice(r, n, 6), randSlice(r, m, 6), randSlice(r, m, 1)
+	// Later keys score higher, so the maximum keeps rising tile after tile.
+	for j := 0; j < p.Nk; j++ {
+		for c := 0; c < p.Heads*p.HeadDim; c++ {
+			k[j*p.Heads*p.HeadDim+c] *= 1 + float32(j)/50
+		}
+	}
+	ref := attnRef(p, q, k, v)
+	for _, avx := range []bool{true, false} {
+		out := make([]float32, n)
+		withAVX2(avx, func() { Attention(p, q, k, v, out) })
+		e, mag := maxErr(out, ref)
+		// Scores reach about ±2000; float32 rounding of a score moves its weight by up to about
+		// 2000·2^-24 relative, which bounds what any float32 implementation can do.
+		t.Logf("avx=%v: max err %.3g (|ref| ≤ %.3g)", avx, e, mag)
+		if e > 1e-3*math.Max(1, mag) {
+			t.Errorf("avx=%v: error %.3g", avx, e)
+		}
+	}
+	// Equal scores: the output is the mean of the values.
+	for i := range q {
+		q[i] = 0
+	}
+	out := make([]float32, n)
+	Attention(p, q, k, v, out)
+	ref = attnRef(p, q, k, v)
+	e, _ := maxErr(out, ref)
+	t.Logf("equal scores: max err %.3g", e)
+	if e > 1e-6 {
+		t.Errorf("equal scores: error %.3g", e)
+	}
+}
