@@ -61,12 +61,12 @@ var sgemmJobPool = sync.Pool{New: func() any { return new(sgemmJob) }}
 // sgemmBuf holds one worker's packing buffers, 64-byte aligned.
 type sgemmBuf struct {
 	a, b []float32
-	half []float32 // rows widened from half precision
+	half []float32 // rows widened from half precision (up to MR rows of MC·KC/MR)
 	tile [sgemmMR * sgemmNR]float32
 }
 
 var sgemmBufPool = sync.Pool{New: func() any {
-	return &sgemmBuf{a: sgemmAligned(sgemmMC * sgemmKC), b: sgemmAligned(sgemmKC * sgemmNC), half: make([]float32, sgemmMR*sgemmKC)}
+	return &sgemmBuf{a: sgemmAligned(sgemmMC * sgemmKC), b: sgemmAligned(sgemmKC * sgemmNC), half: make([]float32, sgemmMC*sgemmKC)}
 }}
 
 // sgemmAligned returns n float32 starting on a 64-byte boundary.
@@ -107,6 +107,12 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 	job.splitM = mu >= 2*nu || mu >= 64
 	// With few B panels a packed A block would be used only a few times: read A in place.
 	job.aDirect = !a.trans && !a.conv && a.half == nil && n <= sgemmDirectMaxN
+	if nPad := (n + sgemmNR - 1) / sgemmNR * sgemmNR; job.aDirect && k*nPad <= sgemmKC*sgemmNC && k*sgemmMR <= sgemmMC*sgemmKC {
+		// The whole packed B fits the B buffer (and L2), a packed edge panel of A the A buffer (and
+		// a widened row the half buffer):
+		// no k blocking, so the kernel streams long rows of A and keeps C in registers for all of k.
+		job.kcMax = k
+	}
 	job.units = nu
 	if job.splitM {
 		job.units = mu
