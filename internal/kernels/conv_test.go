@@ -59,6 +59,8 @@ func convCases() []ConvParams {
 		{N: 2, C: 70, H: 24, W: 20, K: 50, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
 		{N: 1, C: 40, H: 48, W: 64, K: 12, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 		{N: 1, C: 30, H: 40, W: 44, K: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 2, C: 6, H: 12, W: 64, K: 9, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+		{N: 1, C: 5, H: 9, W: 37, K: 7, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
 	}
 }
 

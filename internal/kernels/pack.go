@@ -108,12 +108,19 @@ func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 		oy, ox := (j0+jr)/ow, (j0+jr)%ow
 		c, kh, kw := c0, kh0, kw0
 		iy0, ix0 := oy*cp.StrideH-cp.PadH, ox*cp.StrideW-cp.PadW
-		// Common case: stride-1 panel on one output row; most of its rows are 16 contiguous inputs.
-		fast := cp.StrideW == 1 && cols == sgemmNR && ox+sgemmNR <= ow
+		// Common case: a panel on one output row; most of its rows are 16 inputs in one input row
+		// (contiguous for stride 1).
+		fast := cols == sgemmNR && ox+sgemmNR <= ow
+		sw, span := cp.StrideW, (sgemmNR-1)*cp.StrideW+1
 		for p := 0; p < kc; p++ {
 			dp := (*[sgemmNR]float32)(d[p*sgemmNR:])
 			iy, ix := iy0+kh, ix0+kw
-			if fast && uint(iy) < uint(cp.H) && ix >= 0 && ix+sgemmNR <= cp.W {
+			if fast && sw != 1 && uint(iy) < uint(cp.H) && ix >= 0 && ix+span <= cp.W {
+				src := s.data[c*hw+iy*cp.W+ix : c*hw+iy*cp.W+ix+span]
+				for t := range dp {
+					dp[t] = src[t*sw]
+				}
+			} else if fast && sw == 1 && uint(iy) < uint(cp.H) && ix >= 0 && ix+sgemmNR <= cp.W {
 				src := (*[sgemmNR]float32)(s.data[c*hw+iy*cp.W+ix:])
 				// Four 16-byte moves: a 64-byte array copy would call memmove.
 				*(*[4]float32)(dp[0:]) = *(*[4]float32)(src[0:])
