@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smallsd/smallsd/clip"
+	"github.com/smallsd/smallsd/internal/golden"
+	"github.com/smallsd/smallsd/scheduler"
+	"github.com/smallsd/smallsd/tokenizer"
+	"github.com/smallsd/smallsd/unet"
+	"github.com/smallsd/smallsd/vae"
+	"github.com/smallsd/smallsd/weights"
+)
+
+// procKB returns a "Key:   123 kB" value of a /proc file in kB, or -1.
+func procKB(path, key string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
+			v, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+// fullSizeSynthetic assembles the full-size small-sd pipeline (small-sd UNet, SD VAE decoder,
+// CLIP ViT-L/14 text encoder, from testdata/configs) with the synthetic weights of
+// testdata/SYNTHETIC.md, and the real CLIP vocabulary when /work/shared/clip-tokenizer is
+// present (the tiny one otherwise: the ids differ, the cost does not).
+func fullSizeSynthetic(tb testing.TB) *Pipeline {
+	tokDir := filepath.Join(golden.Dir(), "..", "..", "shared", "clip-tokenizer")
+	if _, err := os.Stat(filepath.Join(tokDir, "vocab.json")); err != nil {
+		tb.Logf("real CLIP vocabulary not found at %s; using the tiny tokenizer", tokDir)
+		tokDir = golden.Path("tiny-sd", "tokenizer")
+	}
+	tok, err := tokenizer.Load(tokDir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tc, err := clip.LoadConfig(golden.Path("configs", "text_encoder"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	uc, err := unet.LoadConfig(golden.Path("configs", "unet"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	vc, err := vae.LoadConfig(golden.Path("configs", "vae"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sc, err := scheduler.LoadConfig(golden.Path("configs", "scheduler", "scheduler_config.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	text, err := clip.New(tc, weights.NewSynthetic().View())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u, err := unet.New(uc, weights.NewSynthetic().View())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d, err := vae.NewDecoder(vc, weights.NewSynthetic().View())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := New(Components{Tokenizer: tok, TextEncoder: text, UNet: u, VAE: d, SchedulerConfig: sc,
+		Scheduler: "pndm", Name: "small-stable-diffusion-v0 (synthetic weights)"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkGenerateSmallSD512 makes one 512×512 image in 25 PNDM steps with classifier-free
+// guidance, as txt2img does by default, with the full-size small-sd models on synthetic weights
+// (the arithmetic is the real checkpoint's). It reports seconds per image (everything, graph
+// compilation included), per step (the UNet on batch 2 plus the scheduler), for the text
+// encoder and the VAE decoder, and the process's peak RSS. Run it alone:
+//
+//	go test ./pipeline -run '^$' -bench GenerateSmallSD512 -benchtime 1x -count 3 -timeout 2h
+func BenchmarkGenerateSmallSD512(b *testing.B) {
+	if testing.Short() {
+		b.Skip("full-size model: skipped with -short")
+	}
+	// Weights take 2.9 GB as float32 (UNet 2.3, text encoder 0.5, VAE decoder 0.2); activations
+	// at 512×512, mostly the VAE decoder's, add about 2 GB.
+	const needKB = 6 << 20
+	if avail := procKB("/proc/meminfo", "MemAvailable"); avail >= 0 && avail < needKB {
+		b.Skipf("needs about %d GiB of free memory for the full-size synthetic models; %.1f GiB available",
+			needKB>>20, float64(avail)/(1<<20))
+	}
+	t0 := time.Now()
+	p := fullSizeSynthetic(b)
+	defer p.Close()
+	build := time.Since(t0)
+	req := Request{Prompt: "a photograph of an astronaut riding a horse", Width: 512, Height: 512,
+		Steps: 25, GuidanceScale: 7.5, Seed: 42}
+	var text, step, decode, total time.Duration
+	var steps int
+	b.ResetTimer()
+	for range b.N {
+		res, err := p.Generate(context.Background(), req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t := res.Timings
+		text += t.Text
+		decode += t.Decode
+		total += t.Total
+		step += t.Denoise
+		steps += len(t.Steps)
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(total.Seconds()/n, "s/image")
+	b.ReportMetric(step.Seconds()/float64(steps), "s/step")
+	b.ReportMetric(text.Seconds()/n, "s-text/image")
+	b.ReportMetric(decode.Seconds()/n, "s-decode/image")
+	b.ReportMetric(build.Seconds(), "s-build")
+	if hwm := procKB("/proc/self/status", "VmHWM"); hwm > 0 {
+		b.ReportMetric(float64(hwm)/(1<<20), "GiB-peak-RSS")
+	}
+	b.ReportMetric(0, "ns/op") // the time is in s/image
+}
