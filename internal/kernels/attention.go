@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 )
 
 // AttentionParams describes multi-head scaled dot-product attention. Q is Batch×Nq×(Heads·HeadDim)
@@ -49,11 +50,15 @@ func Attention(p AttentionParams, q, k, v, out []float32) {
 	// memory once for all heads instead of once per head.
 	dp := (p.HeadDim + 7) &^ 7
 	job.allHeads = p.Heads > 1 && p.Heads*((p.Nk+attnNR-1)&^(attnNR-1))*(p.HeadDim+dp)*4 <= attnAllHeadsBytes
-	tasks := p.Batch * p.Heads * job.nqb
-	if workers() == 1 || tasks == 1 {
-		job.run(0, tasks)
+	job.tasks = p.Batch * p.Heads * job.nqb
+	if nw := min(workers(), job.tasks); nw <= 1 {
+		job.run(0, job.tasks)
 	} else {
-		parallelFor(tasks, 1, job.run)
+		// Workers take chunks of tasks from a shared counter rather than a fixed half each: on a
+		// busy machine one descheduled worker then does not hold up the whole call.
+		job.chunk = max(1, job.tasks/(8*nw))
+		job.next.Store(0)
+		parallelFor(nw, 1, job.work)
 	}
 	job.q, job.k, job.v, job.out = nil, nil, nil, nil
 	attnJobs.Put(job)
@@ -65,6 +70,8 @@ type attnJob struct {
 	q, k, v, out []float32
 	nqb          int  // query tiles per (batch, head)
 	allHeads     bool // task order (batch, tile, head) with all heads packed, else (batch, head, tile)
+	tasks, chunk int
+	next         atomic.Int64 // first task not yet taken
 }
 
 // attnAllHeadsBytes bounds the packed keys and values of all heads for the (batch, tile, head)
@@ -92,9 +99,30 @@ func attnGrow(b []float32, n int) []float32 {
 	return b[:n]
 }
 
-// run processes tasks [lo, hi). Task t is query tile t%nqb of head (t/nqb)%Heads of batch
-// t/nqb/Heads, or with allHeads head t%Heads of tile (t/Heads)%nqb of batch t/Heads/nqb.
+// run processes tasks [lo, hi) on the calling goroutine.
 func (j *attnJob) run(lo, hi int) {
+	sc := j.scratch()
+	packed := -1
+	j.runTasks(sc, &packed, lo, hi)
+	attnScratches.Put(sc)
+}
+
+// work is one worker: it takes chunks of tasks until none is left.
+func (j *attnJob) work(_, _ int) {
+	sc := j.scratch()
+	packed := -1
+	for {
+		t0 := int(j.next.Add(int64(j.chunk))) - j.chunk
+		if t0 >= j.tasks {
+			break
+		}
+		j.runTasks(sc, &packed, t0, min(t0+j.chunk, j.tasks))
+	}
+	attnScratches.Put(sc)
+}
+
+// scratch returns a worker's memory from the pool, sized for j.
+func (j *attnJob) scratch() *attnScratch {
 	p := j.p
 	d := p.HeadDim
 	dp := (d + 7) &^ 7
@@ -111,28 +139,37 @@ func (j *attnJob) run(lo, hi int) {
 	sc.o = attnGrow(sc.o, attnBQ*dp)
 	sc.m = attnGrow(sc.m, attnBQ)
 	sc.l = attnGrow(sc.l, attnBQ)
-	packed := -1
+	return sc
+}
+
+// runTasks processes tasks [lo, hi) with scratch sc, whose packed keys and values belong to
+// *packed (a batch·Heads + head index, a batch index with allHeads, or −1). Task t is query tile
+// t%nqb of head (t/nqb)%Heads of batch t/nqb/Heads, or with allHeads head t%Heads of tile
+// (t/Heads)%nqb of batch t/Heads/nqb.
+func (j *attnJob) runTasks(sc *attnScratch, packed *int, lo, hi int) {
+	p := j.p
+	dp := (p.HeadDim + 7) &^ 7
+	nkPad := (p.Nk + attnNR - 1) &^ (attnNR - 1)
 	for t := lo; t < hi; t++ {
 		var b, h, qt int
 		if j.allHeads {
 			b, qt, h = t/(p.Heads*j.nqb), t/p.Heads%j.nqb, t%p.Heads
-			if b != packed {
+			if b != *packed {
 				for hh := 0; hh < p.Heads; hh++ {
 					j.packHead(sc, b, hh, hh, dp, nkPad)
 				}
-				packed = b
+				*packed = b
 			}
 			j.tile(sc, b, h, h, qt*attnBQ, dp, nkPad)
 			continue
 		}
 		b, h, qt = t/(p.Heads*j.nqb), t/j.nqb%p.Heads, t%j.nqb
-		if bh := b*p.Heads + h; bh != packed {
+		if bh := b*p.Heads + h; bh != *packed {
 			j.packHead(sc, b, h, 0, dp, nkPad)
-			packed = bh
+			*packed = bh
 		}
 		j.tile(sc, b, h, 0, qt*attnBQ, dp, nkPad)
 	}
-	attnScratches.Put(sc)
 }
 
 // packHead copies head h of batch b's keys, transposed into panels, and values into slot of sc.
