@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallsd/smallsd/hub"
 	"github.com/smallsd/smallsd/internal/golden"
 	"github.com/smallsd/smallsd/scheduler"
 )
@@ -442,4 +443,47 @@ func TestSchedulerForClass(t *testing.T) {
 	if SamplerName("euler_a") != "Euler a" || SamplerName("pndm") != "PNDM" || SamplerName("x") != "x" {
 		t.Error("SamplerName")
 	}
+}
+
+// fakeHubCache makes a Hub cache holding testdata/tiny-sd as the snapshot of
+// OFA-Sys/small-stable-diffusion-v0 at main, laid out as huggingface_hub lays it out.
+func fakeHubCache(t *testing.T) string {
+	t.Helper()
+	cache := t.TempDir()
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	repo := filepath.Join(cache, "models--OFA-Sys--small-stable-diffusion-v0")
+	if err := os.MkdirAll(filepath.Join(repo, "refs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "refs", "main"), []byte(commit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(repo, "snapshots")
+	os.MkdirAll(snap, 0o755)
+	if err := os.Rename(copyModel(t), filepath.Join(snap, commit)); err != nil {
+		t.Fatal(err)
+	}
+	return cache
+}
+
+// A Hub repo id loads through package hub (here from a complete cache, offline).
+func TestLoadRepoID(t *testing.T) {
+	cache := fakeHubCache(t)
+	p, err := Load(DefaultModel, WithHubOptions(hub.WithCacheDir(cache), hub.WithOffline(true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Name() != "small-stable-diffusion-v0" {
+		t.Errorf("Name %q, want the repo's name", p.Name())
+	}
+	if _, err := p.Generate(context.Background(), Request{Prompt: "x", Steps: 1, Width: 64, Height: 64}); err != nil {
+		t.Fatal(err)
+	}
+	// A repo missing from the cache is an error naming it.
+	_, err = Load("nobody/nothing", WithHubOptions(hub.WithCacheDir(cache), hub.WithOffline(true)))
+	if err == nil || !strings.Contains(err.Error(), "nobody/nothing") {
+		t.Errorf("uncached repo: %v", err)
+	}
+	t.Logf("uncached repo: %v", err)
 }

@@ -265,3 +265,48 @@ func TestProgressText(t *testing.T) {
 		}
 	}
 }
+
+// -model takes a Hub repo id; here the default one, from a complete offline cache holding
+// testdata/tiny-sd as huggingface_hub lays it out.
+func TestRunRepoID(t *testing.T) {
+	cache := t.TempDir()
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	repo := filepath.Join(cache, "models--OFA-Sys--small-stable-diffusion-v0")
+	snap := filepath.Join(repo, "snapshots", commit)
+	src := golden.Path("tiny-sd")
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(snap, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(snap, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(repo, "refs"), 0o755)
+	if err := os.WriteFile(filepath.Join(repo, "refs", "main"), []byte(commit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	out := filepath.Join(t.TempDir(), "hub.png")
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"-prompt", "x", "-steps", "1", "-width", "64", "-height", "64",
+		"-seed", "9", "-out", out}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if _, p := readPNG(t, out); p.Model != "small-stable-diffusion-v0" {
+		t.Errorf("Model %q in the parameters, want small-stable-diffusion-v0", p.Model)
+	}
+	if !strings.Contains(stderr.String(), pipeline.DefaultModel) {
+		t.Errorf("stderr does not name the model:\n%s", stderr.String())
+	}
+}
