@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // elemGrain is the number of elements below which an element-wise kernel stays on one goroutine.
 const elemGrain = 1 << 15
@@ -30,6 +33,8 @@ type elemJob struct {
 	dst, a, b, c   []float32
 	s              float32 // scale, sigmoid factor or eps
 	n1, n2, n3, n4 int     // shape and flags, per op
+	items, chunk   int
+	next           atomic.Int64 // first item not yet taken
 }
 
 var elemJobs = sync.Pool{New: func() any { return new(elemJob) }}
@@ -41,17 +46,32 @@ func elemStart(op elemOp) *elemJob {
 	return j
 }
 
-// do runs j over [0, n) in ranges of at least grain, then returns j to the pool.
+// do runs j over items [0, n) in ranges of at least grain, then returns j to the pool. Workers take
+// chunks from a shared counter, so that on a busy machine a descheduled worker's share is picked
+// up by the others.
 func (j *elemJob) do(n, grain int) {
-	if n > 0 {
-		if n <= grain || workers() == 1 {
+	if nw := min(workers(), (n+grain-1)/max(grain, 1)); nw <= 1 {
+		if n > 0 {
 			j.run(0, n)
-		} else {
-			parallelFor(n, grain, j.run)
 		}
+	} else {
+		j.items, j.chunk = n, max(grain, n/(4*nw))
+		j.next.Store(0)
+		parallelFor(nw, 1, j.work)
 	}
 	*j = elemJob{}
 	elemJobs.Put(j)
+}
+
+// work is one worker of do.
+func (j *elemJob) work(_, _ int) {
+	for {
+		lo := int(j.next.Add(int64(j.chunk))) - j.chunk
+		if lo >= j.items {
+			return
+		}
+		j.run(lo, min(lo+j.chunk, j.items))
+	}
 }
 
 // run processes the items [lo, hi) of j: elements, rows or tiles depending on the op.
