@@ -28,13 +28,16 @@ const DefaultSteps = 25
 // default).
 const DefaultGuidance = 7.5
 
-// Request describes the images to make. The zero value of every field but Prompt means its
-// default.
+// Request describes the images to make. A zero Width, Height, Steps, GuidanceScale, Scheduler or
+// NumImages means its default; Seed 0 is an ordinary seed.
 type Request struct {
-	Prompt string
+	// Prompt is what the image should show. Like diffusers, the pipeline keeps its first 75
+	// tokens (77 with the start and end tokens) and drops the rest.
+	//
 	// NegativePrompt is what the unconditional half of classifier-free guidance is conditioned
-	// on; "" conditions it on the empty prompt, as diffusers does when there is none.
-	NegativePrompt string
+	// on; "" conditions it on the empty prompt, as diffusers does when there is none. Without
+	// guidance it is not used.
+	Prompt, NegativePrompt string
 	// Width and Height are the image size in pixels: positive multiples of 8; 0 means the model's
 	// default (DefaultSize: the UNet's sample_size × 8).
 	Width, Height int
@@ -46,7 +49,7 @@ type Request struct {
 	// diffusers.
 	GuidanceScale float64
 	// Seed seeds torch's CPU generator (only its low 32 bits matter, as in torch); a negative
-	// seed asks for a random one, reported in Result.Seed. Seed 0 is a seed like any other.
+	// seed asks for a random one, reported in Result.Request.Seed. Seed 0 is a seed like any other.
 	Seed int64
 	// Scheduler names the scheduler (see scheduler.Names: pndm, ddim, euler, euler_a, lms,
 	// dpmpp_2m, dpmpp_2m_karras); "" means the model's own (Pipeline.DefaultScheduler).
@@ -106,10 +109,10 @@ func (p *Pipeline) resolve(req Request) (Request, error) {
 		r.Height = dh
 	}
 	f := p.vae.Config().UpscaleFactor()
-	if r.Width < 0 || r.Width%f != 0 {
+	if r.Width <= 0 || r.Width%f != 0 {
 		return r, fmt.Errorf("pipeline: Request.Width %d is not a positive multiple of %d", req.Width, f)
 	}
-	if r.Height < 0 || r.Height%f != 0 {
+	if r.Height <= 0 || r.Height%f != 0 {
 		return r, fmt.Errorf("pipeline: Request.Height %d is not a positive multiple of %d", req.Height, f)
 	}
 	if r.Steps == 0 {
