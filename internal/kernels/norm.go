@@ -71,29 +71,29 @@ func normGroup(x, y []float32, ch0, cg, hw int, eps float32, gamma, beta []float
 	}
 }
 
-// normMoments returns the mean of x and 1/sqrt(var+eps) for its biased variance, both accumulated
-// in float64 in two passes (the variance around the mean, so no cancellation).
+// normMoments returns the mean of x and 1/sqrt(var+eps) for its biased variance. One pass
+// accumulates, in float64, the sums of d and d² for d = x − x[0]: shifting by a sample keeps the
+// cancellation in Σd²/n − (Σd/n)² small (the shift is within the data's range), and float64 has
+// digits to spare for what remains.
 func normMoments(x []float32, eps float32) (mean, rstd float64) {
-	var sum, ss float64
+	shift := float64(x[0])
+	var s1, s2 float64
 	m := 0
 	if useAVX2 {
-		m = len(x) &^ 15
+		m = len(x) &^ 7
 	}
 	if m > 0 {
-		sum = normSumAVX2(&x[0], m)
+		s1, s2 = normMomentsAVX2(&x[0], m, shift)
 	}
 	for _, v := range x[m:] {
-		sum += float64(v)
+		d := float64(v) - shift
+		s1 += d
+		s2 += d * d
 	}
-	mean = sum / float64(len(x))
-	if m > 0 {
-		ss = normSqDevAVX2(&x[0], m, mean)
-	}
-	for _, v := range x[m:] {
-		d := float64(v) - mean
-		ss += d * d
-	}
-	return mean, 1 / math.Sqrt(ss/float64(len(x))+float64(eps))
+	n := float64(len(x))
+	dm := s1 / n
+	v := max(s2/n-dm*dm, 0)
+	return shift + dm, 1 / math.Sqrt(v+float64(eps))
 }
 
 // normAffine sets y = (x−m)·s + b, then SiLU if silu. Subtracting the mean first (rather than

@@ -1,14 +1,10 @@
 package kernels
 
-// normSumAVX2 returns Σ x[i] for i < n (a multiple of 16), accumulated in float64.
+// normMomentsAVX2 returns Σ (x[i] − shift) and Σ (x[i] − shift)² for i < n (a multiple of 8), in
+// float64.
 //
 //go:noescape
-func normSumAVX2(x *float32, n int) float64
-
-// normSqDevAVX2 returns Σ (x[i] − mean)² for i < n (a multiple of 16), in float64.
-//
-//go:noescape
-func normSqDevAVX2(x *float32, n int, mean float64) float64
+func normMomentsAVX2(x *float32, n int, shift float64) (s1, s2 float64)
 
 // normAffineAVX2 is the assembly form of normAffine for n a multiple of 8.
 //

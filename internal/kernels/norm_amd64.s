@@ -1,78 +1,43 @@
 #include "textflag.h"
 #include "exp_amd64.h"
 
-// func normSumAVX2(x *float32, n int) float64
-// Σ x[i] for n a multiple of 16, accumulated in float64.
-TEXT ·normSumAVX2(SB), NOSPLIT, $0-24
-	MOVQ   x+0(FP), SI
-	MOVQ   n+8(FP), CX
-	SHRQ   $4, CX
-	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-
-sumloop:
-	VCVTPS2PD (SI), Y4
-	VCVTPS2PD 16(SI), Y5
-	VCVTPS2PD 32(SI), Y6
-	VCVTPS2PD 48(SI), Y7
-	VADDPD    Y4, Y0, Y0
-	VADDPD    Y5, Y1, Y1
-	VADDPD    Y6, Y2, Y2
-	VADDPD    Y7, Y3, Y3
-	ADDQ      $64, SI
-	DECQ      CX
-	JNZ       sumloop
-
-	VADDPD       Y1, Y0, Y0
-	VADDPD       Y3, Y2, Y2
-	VADDPD       Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPD       X1, X0, X0
-	VPERMILPD    $1, X0, X1
-	VADDSD       X1, X0, X0
-	VMOVSD       X0, ret+16(FP)
-	VZEROUPPER
-	RET
-
-// func normSqDevAVX2(x *float32, n int, mean float64) float64
-// Σ (x[i] − mean)² for n a multiple of 16, in float64.
-TEXT ·normSqDevAVX2(SB), NOSPLIT, $0-32
+// func normMomentsAVX2(x *float32, n int, shift float64) (s1, s2 float64)
+// s1 = Σ (x[i] − shift), s2 = Σ (x[i] − shift)² for n a multiple of 8, in float64.
+TEXT ·normMomentsAVX2(SB), NOSPLIT, $0-40
 	MOVQ         x+0(FP), SI
 	MOVQ         n+8(FP), CX
-	VBROADCASTSD mean+16(FP), Y8
-	SHRQ         $4, CX
+	VBROADCASTSD shift+16(FP), Y8
+	SHRQ         $3, CX
 	VXORPD       Y0, Y0, Y0
 	VXORPD       Y1, Y1, Y1
 	VXORPD       Y2, Y2, Y2
 	VXORPD       Y3, Y3, Y3
 
-sqloop:
+momloop:
 	VCVTPS2PD   (SI), Y4
 	VCVTPS2PD   16(SI), Y5
-	VCVTPS2PD   32(SI), Y6
-	VCVTPS2PD   48(SI), Y7
 	VSUBPD      Y8, Y4, Y4
 	VSUBPD      Y8, Y5, Y5
-	VSUBPD      Y8, Y6, Y6
-	VSUBPD      Y8, Y7, Y7
-	VFMADD231PD Y4, Y4, Y0
-	VFMADD231PD Y5, Y5, Y1
-	VFMADD231PD Y6, Y6, Y2
-	VFMADD231PD Y7, Y7, Y3
-	ADDQ        $64, SI
+	VADDPD      Y4, Y0, Y0
+	VADDPD      Y5, Y1, Y1
+	VFMADD231PD Y4, Y4, Y2
+	VFMADD231PD Y5, Y5, Y3
+	ADDQ        $32, SI
 	DECQ        CX
-	JNZ         sqloop
+	JNZ         momloop
 
 	VADDPD       Y1, Y0, Y0
-	VADDPD       Y3, Y2, Y2
-	VADDPD       Y2, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPD       X1, X0, X0
 	VPERMILPD    $1, X0, X1
 	VADDSD       X1, X0, X0
-	VMOVSD       X0, ret+24(FP)
+	VMOVSD       X0, s1+24(FP)
+	VADDPD       Y3, Y2, Y2
+	VEXTRACTF128 $1, Y2, X1
+	VADDPD       X1, X2, X2
+	VPERMILPD    $1, X2, X1
+	VADDSD       X1, X2, X2
+	VMOVSD       X2, s2+32(FP)
 	VZEROUPPER
 	RET
 

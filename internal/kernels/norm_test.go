@@ -146,3 +146,33 @@ func BenchmarkGroupNormSiLU(b *testing.B) {
 		})
 	}
 }
+
+// TestNormMomentsOffset checks the one-pass shifted statistics where a one-pass float32 sum of
+// squares would fail: a mean of 10⁴ with a spread of 0.1, and a first value (the shift) far out.
+func TestNormMomentsOffset(t *testing.T) {
+	r := rand.New(rand.NewSource(22))
+	x := make([]float32, 100003)
+	for i := range x {
+		x[i] = float32(1e4 + 0.1*r.NormFloat64())
+	}
+	x[0] = 1e4 + 50
+	var sum float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean := sum / float64(len(x))
+	var ss float64
+	for _, v := range x {
+		ss += (float64(v) - mean) * (float64(v) - mean)
+	}
+	wantRstd := 1 / math.Sqrt(ss/float64(len(x))+1e-5)
+	for _, avx := range []bool{true, false} {
+		var m, rstd float64
+		withAVX2(avx, func() { m, rstd = normMoments(x, 1e-5) })
+		em, er := math.Abs(m-mean), math.Abs(rstd-wantRstd)/wantRstd
+		t.Logf("avx=%v: mean error %.3g, rstd relative error %.3g", avx, em, er)
+		if em > 1e-9 || er > 1e-9 {
+			t.Errorf("avx=%v: mean %v (want %v), rstd %v (want %v)", avx, m, mean, rstd, wantRstd)
+		}
+	}
+}
