@@ -120,13 +120,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.fp16 {
 		loadOpts = append(loadOpts, pipeline.WithVariant("fp16"))
 	}
+	dl := newDownloadBar(stderr, tty)
 	if hub.IsRepoID(o.model) {
 		fmt.Fprintf(stderr, "model %s (Hub cache %s)\n", o.model, hub.CacheDir())
-		dl := newDownloadBar(stderr, tty)
 		loadOpts = append(loadOpts, pipeline.WithHubOptions(hub.WithProgress(dl.update)))
-		defer dl.finish()
 	}
 	p, err := pipeline.LoadContext(ctx, o.model, loadOpts...)
+	dl.finish()
 	if err != nil {
 		return err
 	}
