@@ -174,6 +174,7 @@ func BenchmarkUNetSmallSDBlocks(b *testing.B) {
 		if _, err := prog.Run(context.Background(), vals...); err != nil { // allocate buffers
 			b.Fatal(err)
 		}
+		cpu0 := cpuSeconds()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			if _, err := prog.Run(context.Background(), vals...); err != nil {
@@ -183,6 +184,7 @@ func BenchmarkUNetSmallSDBlocks(b *testing.B) {
 		b.StopTimer()
 		sec := b.Elapsed().Seconds() / float64(b.N)
 		b.ReportMetric(sec, "s/op")
+		b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 		b.ReportMetric(flops[name]/sec/1e9, "GFLOP/s")
 		b.ReportMetric(flops[name]/1e9, "GFLOP")
 	}
