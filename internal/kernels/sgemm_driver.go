@@ -102,15 +102,18 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 	kBlocks := (k + sgemmKC - 1) / sgemmKC
 	job.kcMax = (k + kBlocks - 1) / kBlocks
 	mu, nu := (m+sgemmMR-1)/sgemmMR, (n+sgemmNR-1)/sgemmNR
-	// Split rows when there are enough of them: each worker then packs B itself, which costs
-	// k·n per worker against m·n·k/workers of arithmetic.
+	// Split rows when there are enough of them (B is then the operand every worker needs whole),
+	// unless only A is small enough to be packed once for all workers (sgemm_shared.go).
 	job.splitM = mu >= 2*nu || mu >= 64
+	if fitsA, fitsB := mu*sgemmMR*k <= sgemmSharedMax, nu*sgemmNR*k <= sgemmSharedMax; fitsA != fitsB {
+		job.splitM = fitsB
+	}
 	// With few B panels a packed A block would be used only a few times: read A in place.
 	job.aDirect = !a.trans && !a.conv && a.half == nil && n <= sgemmDirectMaxN
 	if nPad := (n + sgemmNR - 1) / sgemmNR * sgemmNR; job.aDirect && k*nPad <= sgemmKC*sgemmNC && k*sgemmMR <= sgemmMC*sgemmKC {
-		// The whole packed B fits the B buffer (and L2), a packed edge panel of A the A buffer (and
-		// a widened row the half buffer):
-		// no k blocking, so the kernel streams long rows of A and keeps C in registers for all of k.
+		// The whole packed B fits the B buffer (and L2), a packed edge panel of A the A buffer
+		// (and a widened row the half buffer): no k blocking, so the kernel streams long rows of
+		// A and keeps C in registers for all of k.
 		job.kcMax = k
 	}
 	job.units = nu

@@ -9,8 +9,9 @@ import "sync"
 // worker would pack the whole shared operand itself, and a static split would wait for the
 // slowest worker.
 
-// sgemmSharedMax caps the shared packed operand (floats); larger operands use the static split.
-const sgemmSharedMax = 4 << 20
+// sgemmSharedMax caps the shared packed operand (floats, 64 MiB); larger operands use the static
+// split. Every convolution of SD 1.x (up to 2560 input channels at 16×16, 1920 at 32×32) fits.
+const sgemmSharedMax = 16 << 20
 
 // sgemmSharedChunkM is how many MC row blocks a chunk of a row-split GEMM holds.
 const sgemmSharedChunkM = 4
@@ -101,10 +102,12 @@ func (j *sgemmJob) work(_, _ int) {
 				beta = 1
 			}
 			shared := j.shared.buf[pad*pc : pad*(pc+kc)]
-			if j.splitM { // rows [i0, i1) against the whole shared B, MC rows at a time
+			if j.splitM { // rows [i0, i1) against the whole shared B, in equal blocks of ≤ MC rows
 				i0, i1 := lo*sgemmMR, min(hi*sgemmMR, j.m)
-				for ic := i0; ic < i1; ic += sgemmMC {
-					mc := min(sgemmMC, i1-ic)
+				blocks := (i1 - i0 + sgemmMC - 1) / sgemmMC
+				mcb := ((i1-i0+blocks-1)/blocks + sgemmMR - 1) / sgemmMR * sgemmMR
+				for ic := i0; ic < i1; ic += mcb {
+					mc := min(mcb, i1-ic)
 					packA(buf.a, buf.half, &j.a, ic, mc, pc, kc)
 					j.macro(buf, buf.a, shared, mc, j.n, kc, ic, 0, beta, pc == 0)
 				}
