@@ -84,46 +84,59 @@ func actGEGLURows(dst, src []float32, lo, hi, cols int) {
 
 func actSiLUGo(x float32) float32 { return x / (1 + expGo(-x)) }
 
-// actGELUGo is the plain-Go twin of GELU. erf comes from actErfGo, the same rational approximation
-// the vector code uses.
-func actGELUGo(x float32) float32 { return 0.5 * x * (1 + actErfGo(x*math.Sqrt2/2)) }
+// actGELUGo is the plain-Go twin of GELU: x·Φ(x) with Φ(x) = ½·erfc(−x/√2), from erfc so that
+// Φ keeps its relative accuracy far into the negative tail (where 1 + erf(x) would cancel).
+func actGELUGo(x float32) float32 {
+	h := 0.5 * actErfcGo(x)
+	if math.Signbit(float64(x)) {
+		return x * h
+	}
+	return x * (1 - h)
+}
 
-// Coefficients of a rational approximation erf(x) ≈ x·P(x²)/Q(x²) on |x| ≤ 4 (the one Eigen and
-// XLA use for float32; absolute error about 1e-7). Beyond 4, erf(x) = ±1 in float32.
+// Coefficients of Numerical Recipes' erfcc: erfc(z) = t·e^(−z² + P(t)), t = 1/(1 + z/2), for
+// z ≥ 0, with relative error below 1.2e-7.
 const (
-	actErfA1  = -2.72614225801306e-10
-	actErfA3  = 2.77068142495902e-08
-	actErfA5  = -2.10102402082508e-06
-	actErfA7  = -5.69250639462346e-05
-	actErfA9  = -7.34990630326855e-04
-	actErfA11 = -2.95459980854025e-03
-	actErfA13 = -1.60960333262415e-02
-	actErfB0  = -1.45660718464996e-05
-	actErfB2  = -2.13374055278905e-04
-	actErfB4  = -1.68282697438203e-03
-	actErfB6  = -7.37332916720468e-03
-	actErfB8  = -1.42647390514189e-02
+	actErfcC0 = -1.26551223
+	actErfcC1 = 1.00002368
+	actErfcC2 = 0.37409196
+	actErfcC3 = 0.09678418
+	actErfcC4 = -0.18628806
+	actErfcC5 = 0.27886807
+	actErfcC6 = -1.13520398
+	actErfcC7 = 1.48851587
+	actErfcC8 = -0.82215223
+	actErfcC9 = 0.17087277
 )
 
-func actErfGo(x float32) float32 {
-	if x > 4 {
-		x = 4
+// actErfcGo returns erfc(|x|/√2). The exponent P(t) − x²/2 is formed with x²/2 split exactly
+// into hi + lo and the rounding of P(t) − hi recovered (Fast2Sum), so that the float32 rounding of
+// a large exponent does not cost relative accuracy in the tail.
+func actErfcGo(x float32) float32 {
+	// Clamped like the vector code, so that x² stays finite; erfc is 0 or 2 long before.
+	if x > expMax {
+		x = expMax
 	}
-	if x < -4 {
-		x = -4
+	if x < expMin {
+		x = expMin
 	}
-	x2 := x * x
-	p := float32(actErfA1)
-	p = p*x2 + actErfA3
-	p = p*x2 + actErfA5
-	p = p*x2 + actErfA7
-	p = p*x2 + actErfA9
-	p = p*x2 + actErfA11
-	p = p*x2 + actErfA13
-	q := float32(actErfB0)
-	q = q*x2 + actErfB2
-	q = q*x2 + actErfB4
-	q = q*x2 + actErfB6
-	q = q*x2 + actErfB8
-	return x * p / q
+	w := 0.5 * x
+	hi := x * w
+	lo := float32(float64(x)*float64(w) - float64(hi)) // exact: x·w fits in a float64
+	z := float32(math.Abs(float64(x))) * (math.Sqrt2 / 2)
+	t := 1 / (1 + 0.5*z)
+	p := float32(actErfcC9)
+	p = p*t + actErfcC8
+	p = p*t + actErfcC7
+	p = p*t + actErfcC6
+	p = p*t + actErfcC5
+	p = p*t + actErfcC4
+	p = p*t + actErfcC3
+	p = p*t + actErfcC2
+	p = p*t + actErfcC1
+	p = p*t + actErfcC0
+	s := p - hi
+	c := ((p - s) - hi) - lo
+	e := expGo(s)
+	return t * (e + e*c)
 }

@@ -29,33 +29,49 @@ done:
 	VZEROUPPER
 	RET
 
-// ERFPS(x, p, q): x = erf(x), the rational approximation of actErfGo. p, q are scratch.
-#define ERFPS(x, p, q) \
-	VMINPS EXPC_4, x, x; \
-	VMAXPS EXPC_M4, x, x; \
-	VMULPS x, x, q; \
-	VMOVUPS EXPC_A1, p; \
-	VFMADD213PS EXPC_A3, q, p; \
-	VFMADD213PS EXPC_A5, q, p; \
-	VFMADD213PS EXPC_A7, q, p; \
-	VFMADD213PS EXPC_A9, q, p; \
-	VFMADD213PS EXPC_A11, q, p; \
-	VFMADD213PS EXPC_A13, q, p; \
-	VMULPS p, x, x; \
-	VMOVUPS EXPC_B0, p; \
-	VFMADD213PS EXPC_B2, q, p; \
-	VFMADD213PS EXPC_B4, q, p; \
-	VFMADD213PS EXPC_B6, q, p; \
-	VFMADD213PS EXPC_B8, q, p; \
-	VDIVPS p, x, x
-
-// GELUPS(x, y, p, q): y = 0.5·x·(1 + erf(x/√2)); x is kept.
-#define GELUPS(x, y, p, q) \
-	VMULPS EXPC_RSQRT2, x, y; \
-	ERFPS(y, p, q); \
-	VADDPS EXPC_ONE, y, y; \
-	VMULPS EXPC_HALF, x, p; \
-	VMULPS p, y, y
+// GELUPS(x, y, t, p, n, r, u): y = x·Φ(x), the vector twin of actGELUGo: Φ(x) = ½·erfc(|x|/√2)
+// for x < 0 and 1 − ½·erfc(|x|/√2) otherwise, with erfc(z) = t·e^(P(t) − z²), t = 1/(1 + z/2)
+// (Numerical Recipes' erfcc). z² = x²/2 is carried as hi + lo (exact) and the rounding of
+// P(t) − hi is recovered (Fast2Sum), so that e^(…) keeps its relative accuracy in the tail. The
+// erfc argument is clamped to [−104, 88.8] (erfc is 0 or 2 in float32 well before) so that x²
+// stays finite for infinite x. x is kept; t, p, n, r, u are scratch.
+#define GELUPS(x, y, t, p, n, r, u) \
+	VMINPS EXPC_MAX, x, y; \
+	VMAXPS EXPC_MIN, y, y; \
+	VMULPS EXPC_HALF, y, u; \
+	VMULPS u, y, r; \
+	VMOVAPS r, n; \
+	VFMSUB231PS u, y, n; \
+	VANDPS EXPC_ABS, y, y; \
+	VMULPS EXPC_RSQRT2, y, y; \
+	VMULPS EXPC_HALF, y, t; \
+	VADDPS EXPC_ONE, t, t; \
+	VMOVUPS EXPC_ONE, p; \
+	VDIVPS t, p, t; \
+	VMOVUPS EXPC_C9, p; \
+	VFMADD213PS EXPC_C8, t, p; \
+	VFMADD213PS EXPC_C7, t, p; \
+	VFMADD213PS EXPC_C6, t, p; \
+	VFMADD213PS EXPC_C5, t, p; \
+	VFMADD213PS EXPC_C4, t, p; \
+	VFMADD213PS EXPC_C3, t, p; \
+	VFMADD213PS EXPC_C2, t, p; \
+	VFMADD213PS EXPC_C1, t, p; \
+	VFMADD213PS EXPC_C0, t, p; \
+	VSUBPS r, p, y; \
+	VSUBPS y, p, p; \
+	VSUBPS r, p, p; \
+	VSUBPS n, p, p; \
+	VMOVAPS p, u; \
+	VMOVAPS y, p; \
+	EXPPS(p, n, r, y); \
+	VFMADD231PS u, p, p; \
+	VMULPS t, p, p; \
+	VMULPS EXPC_HALF, p, p; \
+	VMOVUPS EXPC_ONE, y; \
+	VSUBPS p, y, y; \
+	VBLENDVPS x, p, y, y; \
+	VMULPS x, y, y
 
 // func actGELUAVX2(dst, src *float32, n int)
 TEXT ·actGELUAVX2(SB), NOSPLIT, $0-24
@@ -67,7 +83,7 @@ TEXT ·actGELUAVX2(SB), NOSPLIT, $0-24
 
 gloop:
 	VMOVUPS (SI), Y0
-	GELUPS(Y0, Y1, Y2, Y3)
+	GELUPS(Y0, Y1, Y2, Y3, Y4, Y5, Y6)
 	VMOVUPS Y1, (DI)
 	ADDQ    $32, SI
 	ADDQ    $32, DI
@@ -90,7 +106,7 @@ TEXT ·actGEGLUAVX2(SB), NOSPLIT, $0-32
 
 eloop:
 	VMOVUPS (DX), Y0
-	GELUPS(Y0, Y1, Y2, Y3)
+	GELUPS(Y0, Y1, Y2, Y3, Y4, Y5, Y6)
 	VMULPS  (SI), Y1, Y1
 	VMOVUPS Y1, (DI)
 	ADDQ    $32, SI

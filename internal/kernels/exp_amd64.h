@@ -37,6 +37,17 @@
 #define EXPC_E3 ·expc+1088(SB)
 #define EXPC_E4 ·expc+1120(SB)
 #define EXPC_E5 ·expc+1152(SB)
+#define EXPC_C9 ·expc+1184(SB)
+#define EXPC_C8 ·expc+1216(SB)
+#define EXPC_C7 ·expc+1248(SB)
+#define EXPC_C6 ·expc+1280(SB)
+#define EXPC_C5 ·expc+1312(SB)
+#define EXPC_C4 ·expc+1344(SB)
+#define EXPC_C3 ·expc+1376(SB)
+#define EXPC_C2 ·expc+1408(SB)
+#define EXPC_C1 ·expc+1440(SB)
+#define EXPC_C0 ·expc+1472(SB)
+#define EXPC_ABS ·expc+1504(SB)
 
 // EXP_POLY(r, p): p = e^r for |r| ≤ ln2/2 (Cephes expf polynomial). r is kept.
 #define EXP_POLY(r, p) \

@@ -334,7 +334,106 @@ DATA ·expc+1168(SB)/4, $0x3f317218
 DATA ·expc+1172(SB)/4, $0x3f317218
 DATA ·expc+1176(SB)/4, $0x3f317218
 DATA ·expc+1180(SB)/4, $0x3f317218
-GLOBL ·expc(SB), RODATA|NOPTR, $1184
+// 1184: erfc C9
+DATA ·expc+1184(SB)/4, $0x3e2ef945
+DATA ·expc+1188(SB)/4, $0x3e2ef945
+DATA ·expc+1192(SB)/4, $0x3e2ef945
+DATA ·expc+1196(SB)/4, $0x3e2ef945
+DATA ·expc+1200(SB)/4, $0x3e2ef945
+DATA ·expc+1204(SB)/4, $0x3e2ef945
+DATA ·expc+1208(SB)/4, $0x3e2ef945
+DATA ·expc+1212(SB)/4, $0x3e2ef945
+// 1216: erfc C8
+DATA ·expc+1216(SB)/4, $0xbf527892
+DATA ·expc+1220(SB)/4, $0xbf527892
+DATA ·expc+1224(SB)/4, $0xbf527892
+DATA ·expc+1228(SB)/4, $0xbf527892
+DATA ·expc+1232(SB)/4, $0xbf527892
+DATA ·expc+1236(SB)/4, $0xbf527892
+DATA ·expc+1240(SB)/4, $0xbf527892
+DATA ·expc+1244(SB)/4, $0xbf527892
+// 1248: erfc C7
+DATA ·expc+1248(SB)/4, $0x3fbe87b0
+DATA ·expc+1252(SB)/4, $0x3fbe87b0
+DATA ·expc+1256(SB)/4, $0x3fbe87b0
+DATA ·expc+1260(SB)/4, $0x3fbe87b0
+DATA ·expc+1264(SB)/4, $0x3fbe87b0
+DATA ·expc+1268(SB)/4, $0x3fbe87b0
+DATA ·expc+1272(SB)/4, $0x3fbe87b0
+DATA ·expc+1276(SB)/4, $0x3fbe87b0
+// 1280: erfc C6
+DATA ·expc+1280(SB)/4, $0xbf914e5d
+DATA ·expc+1284(SB)/4, $0xbf914e5d
+DATA ·expc+1288(SB)/4, $0xbf914e5d
+DATA ·expc+1292(SB)/4, $0xbf914e5d
+DATA ·expc+1296(SB)/4, $0xbf914e5d
+DATA ·expc+1300(SB)/4, $0xbf914e5d
+DATA ·expc+1304(SB)/4, $0xbf914e5d
+DATA ·expc+1308(SB)/4, $0xbf914e5d
+// 1312: erfc C5
+DATA ·expc+1312(SB)/4, $0x3e8ec7cc
+DATA ·expc+1316(SB)/4, $0x3e8ec7cc
+DATA ·expc+1320(SB)/4, $0x3e8ec7cc
+DATA ·expc+1324(SB)/4, $0x3e8ec7cc
+DATA ·expc+1328(SB)/4, $0x3e8ec7cc
+DATA ·expc+1332(SB)/4, $0x3e8ec7cc
+DATA ·expc+1336(SB)/4, $0x3e8ec7cc
+DATA ·expc+1340(SB)/4, $0x3e8ec7cc
+// 1344: erfc C4
+DATA ·expc+1344(SB)/4, $0xbe3ec24c
+DATA ·expc+1348(SB)/4, $0xbe3ec24c
+DATA ·expc+1352(SB)/4, $0xbe3ec24c
+DATA ·expc+1356(SB)/4, $0xbe3ec24c
+DATA ·expc+1360(SB)/4, $0xbe3ec24c
+DATA ·expc+1364(SB)/4, $0xbe3ec24c
+DATA ·expc+1368(SB)/4, $0xbe3ec24c
+DATA ·expc+1372(SB)/4, $0xbe3ec24c
+// 1376: erfc C3
+DATA ·expc+1376(SB)/4, $0x3dc636c9
+DATA ·expc+1380(SB)/4, $0x3dc636c9
+DATA ·expc+1384(SB)/4, $0x3dc636c9
+DATA ·expc+1388(SB)/4, $0x3dc636c9
+DATA ·expc+1392(SB)/4, $0x3dc636c9
+DATA ·expc+1396(SB)/4, $0x3dc636c9
+DATA ·expc+1400(SB)/4, $0x3dc636c9
+DATA ·expc+1404(SB)/4, $0x3dc636c9
+// 1408: erfc C2
+DATA ·expc+1408(SB)/4, $0x3ebf88fb
+DATA ·expc+1412(SB)/4, $0x3ebf88fb
+DATA ·expc+1416(SB)/4, $0x3ebf88fb
+DATA ·expc+1420(SB)/4, $0x3ebf88fb
+DATA ·expc+1424(SB)/4, $0x3ebf88fb
+DATA ·expc+1428(SB)/4, $0x3ebf88fb
+DATA ·expc+1432(SB)/4, $0x3ebf88fb
+DATA ·expc+1436(SB)/4, $0x3ebf88fb
+// 1440: erfc C1
+DATA ·expc+1440(SB)/4, $0x3f8000c7
+DATA ·expc+1444(SB)/4, $0x3f8000c7
+DATA ·expc+1448(SB)/4, $0x3f8000c7
+DATA ·expc+1452(SB)/4, $0x3f8000c7
+DATA ·expc+1456(SB)/4, $0x3f8000c7
+DATA ·expc+1460(SB)/4, $0x3f8000c7
+DATA ·expc+1464(SB)/4, $0x3f8000c7
+DATA ·expc+1468(SB)/4, $0x3f8000c7
+// 1472: erfc C0
+DATA ·expc+1472(SB)/4, $0xbfa1fc4e
+DATA ·expc+1476(SB)/4, $0xbfa1fc4e
+DATA ·expc+1480(SB)/4, $0xbfa1fc4e
+DATA ·expc+1484(SB)/4, $0xbfa1fc4e
+DATA ·expc+1488(SB)/4, $0xbfa1fc4e
+DATA ·expc+1492(SB)/4, $0xbfa1fc4e
+DATA ·expc+1496(SB)/4, $0xbfa1fc4e
+DATA ·expc+1500(SB)/4, $0xbfa1fc4e
+// 1504: abs mask
+DATA ·expc+1504(SB)/4, $0x7fffffff
+DATA ·expc+1508(SB)/4, $0x7fffffff
+DATA ·expc+1512(SB)/4, $0x7fffffff
+DATA ·expc+1516(SB)/4, $0x7fffffff
+DATA ·expc+1520(SB)/4, $0x7fffffff
+DATA ·expc+1524(SB)/4, $0x7fffffff
+DATA ·expc+1528(SB)/4, $0x7fffffff
+DATA ·expc+1532(SB)/4, $0x7fffffff
+GLOBL ·expc(SB), RODATA|NOPTR, $1536
 
 #include "exp_amd64.h"
 
