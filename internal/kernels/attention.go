@@ -202,10 +202,9 @@ func (j *attnJob) packHead(sc *attnScratch, b, h, slot, dp, nkPad int) {
 // tile computes the outputs of queries q0 … q0+attnBQ−1 (clipped to Nq) of head h of batch b,
 // whose keys and values are packed in slot of sc.
 func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
-	kp := sc.kp[slot*nkPad*j.p.HeadDim:]
-	vp := sc.vp[slot*nkPad*dp:]
 	p := j.p
 	d, w := p.HeadDim, p.Heads*p.HeadDim
+	kp, vp := sc.kp[slot*nkPad*d:], sc.vp[slot*nkPad*dp:]
 	nq := min(attnBQ, p.Nq-q0)
 	rows := (nq + attnMR - 1) / attnMR * attnMR
 	// Scale by log2(e) as well so the softmax can use 2^x.
