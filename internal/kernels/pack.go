@@ -127,6 +127,17 @@ func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 				*(*[4]float32)(dp[4:]) = *(*[4]float32)(src[4:])
 				*(*[4]float32)(dp[8:]) = *(*[4]float32)(src[8:])
 				*(*[4]float32)(dp[12:]) = *(*[4]float32)(src[12:])
+			} else if fast && sw == 1 && uint(iy) < uint(cp.H) {
+				// Clipped by the left or right padding: copy the valid part, zero the rest.
+				lo, hi := max(0, -ix), min(sgemmNR, cp.W-ix)
+				row := s.data[c*hw+iy*cp.W : c*hw+(iy+1)*cp.W]
+				for t := range dp {
+					if t >= lo && t < hi {
+						dp[t] = row[ix+t]
+					} else {
+						dp[t] = 0
+					}
+				}
 			} else {
 				packBConvRow(dp[:], s.data[c*hw:(c+1)*hw], cp, ow, oy, ox, cols, kh, kw)
 			}

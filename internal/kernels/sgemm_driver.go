@@ -144,11 +144,19 @@ func (j *sgemmJob) fillBias(i, jj, mr, nr int) {
 		row := j.c[(i+r)*j.ldc+jj : (i+r)*j.ldc+jj+nr]
 		if j.biasRows {
 			v := j.bias[i+r]
+			if nr == sgemmNR { // 16-byte stores
+				q := [4]float32{v, v, v, v}
+				*(*[4]float32)(row[0:]), *(*[4]float32)(row[4:]) = q, q
+				*(*[4]float32)(row[8:]), *(*[4]float32)(row[12:]) = q, q
+				continue
+			}
 			for x := range row {
 				row[x] = v
 			}
 		} else {
-			copy(row, j.bias[jj:jj+nr])
+			for x := range row {
+				row[x] = j.bias[jj+x]
+			}
 		}
 	}
 }
