@@ -28,7 +28,8 @@ const (
 // attnBK, with a running maximum, running sum and output accumulator per query (the online softmax
 // of flash attention). Each worker holds the packed keys and values of one head, O(Nk·HeadDim)
 // floats (of all heads when that stays under attnAllHeadsBytes), plus O(attnBQ·(attnBK + HeadDim))
-// floats of tiles, from a pool. out must not overlap q, k or v.
+// floats of tiles, from a pool. out may be q itself (each query row block of a head is read into a
+// tile before its output is written, and by no other task), but must not overlap k or v.
 func Attention(p AttentionParams, q, k, v, out []float32) {
 	if p.Batch*p.Heads*p.Nq == 0 {
 		return

@@ -110,6 +110,15 @@ func TestAttention(t *testing.T) {
 		for i := range fast {
 			diff = math.Max(diff, math.Abs(float64(fast[i]-plain[i])))
 		}
+		// In place: out = q.
+		inPlace := append([]float32(nil), q...)
+		Attention(p, inPlace, k, v, inPlace)
+		for i := range inPlace {
+			if inPlace[i] != fast[i] {
+				t.Errorf("%+v: in place (out = q) differs at %d: %g vs %g", p, i, inPlace[i], fast[i])
+				break
+			}
+		}
 		t.Logf("%+v: max err fast %.3g plain %.3g (|ref| ≤ %.3g), fast vs plain %.3g", p, ef, ep, mag, diff)
 		tol := 4e-6 * math.Max(1, mag)
 		if ef > tol || ep > tol {
