@@ -41,3 +41,28 @@ func sgemmKernel(avx bool, kc int, a, b, c []float32, ldc int, alpha, beta float
 	}
 	sgemmKernelGeneric(kc, a, b, c, ldc, alpha, beta)
 }
+
+// sgemmKernel6x8 and sgemmKernel6x8Direct are the 6×8 variants: they use the first eight columns of
+// the packed B micro-panel and update a 6×8 tile of C.
+//
+//go:noescape
+func sgemmKernel6x8(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernel6x8Direct(kc int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+// sgemmKernelNarrow runs the 6×8 assembly kernel (only called when avx is set).
+func sgemmKernelNarrow(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	_ = a[sgemmMR*kc-1]
+	_ = b[sgemmNR*kc-1]
+	_ = c[(sgemmMR-1)*ldc+sgemmNR/2-1]
+	sgemmKernel6x8(kc, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, alpha, beta)
+}
+
+// sgemmKernelDirectNarrow runs the 6×8 in-place-A assembly kernel (only called when avx is set).
+func sgemmKernelDirectNarrow(kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
+	_ = a[(sgemmMR-1)*lda+kc-1]
+	_ = b[sgemmNR*kc-1]
+	_ = c[(sgemmMR-1)*ldc+sgemmNR/2-1]
+	sgemmKernel6x8Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, alpha, beta)
+}

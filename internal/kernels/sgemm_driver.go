@@ -253,7 +253,15 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta f
 				sgemmKernelDirect(j.avx, kc, ad, j.a.ld, bp, c[off:], ldc, alpha, beta)
 				continue
 			}
-			sgemmKernelDirect(j.avx, kc, ad, j.a.ld, bp, buf.tile[:], sgemmNR, 1, 0)
+			if j.avx && nr <= sgemmNR/2 { // last panel of at most 8 columns: half the work
+				if nr == sgemmNR/2 {
+					sgemmKernelDirectNarrow(kc, ad, j.a.ld, bp, c[off:], ldc, alpha, beta)
+					continue
+				}
+				sgemmKernelDirectNarrow(kc, ad, j.a.ld, bp, buf.tile[:], sgemmNR, 1, 0)
+			} else {
+				sgemmKernelDirect(j.avx, kc, ad, j.a.ld, bp, buf.tile[:], sgemmNR, 1, 0)
+			}
 			sgemmStoreTile(buf.tile[:], c[off:], ldc, sgemmMR, nr, alpha, beta)
 		}
 	}
@@ -270,7 +278,15 @@ func (j *sgemmJob) tile(buf *sgemmBuf, ap, bp []float32, kc, mr, nr, i, jj int, 
 		sgemmKernel(j.avx, kc, ap, bp, j.c[off:], j.ldc, j.alpha, beta)
 		return
 	}
-	sgemmKernel(j.avx, kc, ap, bp, buf.tile[:], sgemmNR, 1, 0)
+	if j.avx && nr <= sgemmNR/2 { // last panel of at most 8 columns: half the work
+		if mr == sgemmMR && nr == sgemmNR/2 {
+			sgemmKernelNarrow(kc, ap, bp, j.c[off:], j.ldc, j.alpha, beta)
+			return
+		}
+		sgemmKernelNarrow(kc, ap, bp, buf.tile[:], sgemmNR, 1, 0)
+	} else {
+		sgemmKernel(j.avx, kc, ap, bp, buf.tile[:], sgemmNR, 1, 0)
+	}
 	sgemmStoreTile(buf.tile[:], j.c[off:], j.ldc, mr, nr, j.alpha, beta)
 }
 

@@ -11,3 +11,11 @@ func sgemmKernel(_ bool, kc int, a, b, c []float32, ldc int, alpha, beta float32
 func sgemmKernelDirect(_ bool, kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
 	sgemmKernelDirectGeneric(kc, a, lda, b, c, ldc, alpha, beta)
 }
+
+func sgemmKernelNarrow(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	panic("kernels: AVX2 path on a non-amd64 build")
+}
+
+func sgemmKernelDirectNarrow(kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
+	panic("kernels: AVX2 path on a non-amd64 build")
+}

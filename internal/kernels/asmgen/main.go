@@ -5,10 +5,11 @@
 //
 // (or `go generate` in internal/kernels).
 //
-// Both kernels compute a 6×16 tile of C in twelve ymm accumulators, Y4..Y15 (row r in Y(4+2r) and
-// Y(5+2r)): per k step two loads of the packed B row, six broadcasts of A, twelve FMAs. The k loop
-// is unrolled by four. They differ only in how A is addressed: packed (six values per k step,
-// contiguous) or in place (six row pointers into a row-major matrix).
+// The main kernels compute a 6×16 tile of C in twelve ymm accumulators, Y4..Y15 (row r in Y(4+2r)
+// and Y(5+2r)): per k step two loads of the packed B row, six broadcasts of A, twelve FMAs. The k
+// loop is unrolled by four. They differ only in how A is addressed: packed (six values per k step,
+// contiguous) or in place (six row pointers into a row-major matrix). The 6×8 variants do half the
+// work for a last B panel of at most eight columns.
 package main
 
 import (
@@ -31,15 +32,20 @@ func main() {
 	g.p("")
 	g.p(`#include "textflag.h"`)
 	g.p("")
-	g.kernel("sgemmKernel6x16", false)
-	g.kernel("sgemmKernel6x16Direct", true)
+	g.kernel("sgemmKernel6x16", false, 16)
+	g.kernel("sgemmKernel6x16Direct", true, 16)
+	g.kernel("sgemmKernel6x8", false, 8)
+	g.kernel("sgemmKernel6x8Direct", true, 8)
 	os.Stdout.WriteString(g.b.String())
 }
 
 // kernel emits one micro-kernel; direct selects in-place A (row pointers SI and BX = SI + 3·lda,
-// row stride R9 bytes).
-func (g *gen) kernel(name string, direct bool) {
-	ab := 40 // frame offset of alpha
+// row stride R9 bytes); cols is 16, or 8 for the narrow variant that uses only the first half of
+// each packed B row (for a last panel of at most 8 columns).
+func (g *gen) kernel(name string, direct bool, cols int) {
+	halves := cols / 8
+	acc := func(r, h int) int { return 4 + r*halves + h } // accumulator of row r, columns 8h..8h+7
+	ab := 40                                              // frame offset of alpha
 	if direct {
 		ab = 48
 		g.p("// func %s(kc int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)", name)
@@ -67,12 +73,12 @@ func (g *gen) kernel(name string, direct bool) {
 	g.p("\tMOVQ DX, AX")
 	for r := 0; r < 6; r++ {
 		g.p("\tPREFETCHT0 (AX)")
-		g.p("\tPREFETCHT0 60(AX)")
+		g.p("\tPREFETCHT0 %d(AX)", 4*cols-4)
 		if r < 5 {
 			g.p("\tADDQ R8, AX")
 		}
 	}
-	for r := 4; r < 16; r++ {
+	for r := 4; r < 4+6*halves; r++ {
 		g.p("\tVXORPS Y%d, Y%d, Y%d", r, r, r)
 	}
 	aStep := 24
@@ -90,13 +96,15 @@ func (g *gen) kernel(name string, direct bool) {
 		}[r]
 	}
 	step := func(i int) {
-		g.p("\tVMOVUPS %d(DI), Y0", 64*i)
-		g.p("\tVMOVUPS %d(DI), Y1", 64*i+32)
+		for h := 0; h < halves; h++ {
+			g.p("\tVMOVUPS %d(DI), Y%d", 64*i+32*h, h)
+		}
 		for r := 0; r < 6; r++ {
 			t := 2 + r%2
 			g.p("\tVBROADCASTSS %s, Y%d", aAddr(i, r), t)
-			g.p("\tVFMADD231PS Y0, Y%d, Y%d", t, 4+2*r)
-			g.p("\tVFMADD231PS Y1, Y%d, Y%d", t, 5+2*r)
+			for h := 0; h < halves; h++ {
+				g.p("\tVFMADD231PS Y%d, Y%d, Y%d", h, t, acc(r, h))
+			}
 		}
 	}
 	advance := func(k int) {
@@ -131,7 +139,7 @@ func (g *gen) kernel(name string, direct bool) {
 	// C = alpha·acc + beta·C; beta == ±0 never reads C (NaN-safe).
 	g.p("%s_store:", name)
 	g.p("\tVBROADCASTSS alpha+%d(FP), Y0", ab)
-	for r := 4; r < 16; r++ {
+	for r := 4; r < 4+6*halves; r++ {
 		g.p("\tVMULPS Y0, Y%d, Y%d", r, r)
 	}
 	g.p("\tMOVL beta+%d(FP), AX", ab+4)
@@ -139,10 +147,12 @@ func (g *gen) kernel(name string, direct bool) {
 	g.p("\tJZ %s_store0", name)
 	g.p("\tVBROADCASTSS beta+%d(FP), Y1", ab+4)
 	for r := 0; r < 6; r++ {
-		g.p("\tVFMADD231PS (DX), Y1, Y%d", 4+2*r)
-		g.p("\tVFMADD231PS 32(DX), Y1, Y%d", 5+2*r)
-		g.p("\tVMOVUPS Y%d, (DX)", 4+2*r)
-		g.p("\tVMOVUPS Y%d, 32(DX)", 5+2*r)
+		for h := 0; h < halves; h++ {
+			g.p("\tVFMADD231PS %d(DX), Y1, Y%d", 32*h, acc(r, h))
+		}
+		for h := 0; h < halves; h++ {
+			g.p("\tVMOVUPS Y%d, %d(DX)", acc(r, h), 32*h)
+		}
 		if r < 5 {
 			g.p("\tADDQ R8, DX")
 		}
@@ -151,8 +161,9 @@ func (g *gen) kernel(name string, direct bool) {
 	g.p("\tRET")
 	g.p("%s_store0:", name)
 	for r := 0; r < 6; r++ {
-		g.p("\tVMOVUPS Y%d, (DX)", 4+2*r)
-		g.p("\tVMOVUPS Y%d, 32(DX)", 5+2*r)
+		for h := 0; h < halves; h++ {
+			g.p("\tVMOVUPS Y%d, %d(DX)", acc(r, h), 32*h)
+		}
 		if r < 5 {
 			g.p("\tADDQ R8, DX")
 		}
