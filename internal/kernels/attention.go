@@ -351,6 +351,7 @@ func attnAccum(rows, nk, dp int, s, v, o []float32) {
 				continue
 			}
 			vr := v[t*dp : (t+1)*dp]
+			vr = vr[:len(or)] // lets the compiler drop the bounds check below
 			for c := range or {
 				or[c] += pr * vr[c]
 			}
