@@ -8,13 +8,15 @@ import (
 
 // Blocking of the packed GEMM (the BLIS scheme). The micro-kernel computes an sgemmMR×sgemmNR tile of
 // C from a packed A micro-panel (sgemmMR rows interleaved along k) and a packed B micro-panel
-// (sgemmNR columns interleaved along k). sgemmKC bounds k so that a B micro-panel (16 KiB) and an A
-// micro-panel (6 KiB) stay in a 32 KiB L1; sgemmMC bounds the packed A block (144 KiB) well inside
-// a 1 MiB L2; sgemmNC bounds the packed B block (3 MiB, shared L3 on the targets).
+// (sgemmNR columns interleaved along k). sgemmKC bounds k so that a B micro-panel (20 KiB) and an A
+// micro-panel (7.5 KiB) stay in a 32 KiB L1 (320 rather than 256 keeps the UNet's many k = 320
+// products in one k block: measured 10–15% faster on them, the same elsewhere); sgemmMC bounds the
+// packed A block (180 KiB) well inside a 1 MiB L2; sgemmNC bounds the packed B block (3.75 MiB,
+// shared L3 on the targets).
 const (
 	sgemmMR = 6
 	sgemmNR = 16
-	sgemmKC = 256
+	sgemmKC = 320
 	sgemmMC = 144
 	sgemmNC = 3072
 
