@@ -47,7 +47,7 @@ func packA(dst, tmp []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 
 // packB packs rows [p0, p0+kc) and columns [j0, j0+nc) of B into micro-panels of sgemmNR columns:
 // panel q holds dst[q·NR·kc + p·NR + x] = B[p0+p][j0+q·NR+x], zero beyond the matrix edge.
-// tmp (kc floats) holds a row widened from half precision.
+// tmp (kc floats, or 16·kc for the fast transposed path) holds rows widened from half precision.
 func packB(dst, tmp []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 	if s.conv {
 		packBConv(dst, s, p0, kc, j0, nc)
@@ -70,6 +70,20 @@ func packB(dst, tmp []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 			continue
 		}
 		// B stored n×k: each column of op(B) is a contiguous row.
+		if cols == sgemmNR { // sixteen rows at a time through the assembly transposer
+			base := (j0+jr)*s.ld + p0
+			if s.half == nil && packBT16(d, s.data[base:], s.ld, kc) {
+				continue
+			}
+			if s.half != nil && kc <= len(tmp)/sgemmNR && useAVX2 {
+				for x := 0; x < sgemmNR; x++ {
+					packRow(s, j0+jr+x, p0, kc, tmp[x*kc:(x+1)*kc])
+				}
+				if packBT16(d, tmp, kc, kc) {
+					continue
+				}
+			}
+		}
 		for x := 0; x < cols; x++ {
 			row := packRow(s, j0+jr+x, p0, kc, tmp[:kc])
 			for p, v := range row {

@@ -66,3 +66,27 @@ func sgemmKernelDirectNarrow(kc int, a []float32, lda int, b, c []float32, ldc i
 	_ = c[(sgemmMR-1)*ldc+sgemmNR/2-1]
 	sgemmKernel6x8Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, alpha, beta)
 }
+
+// sgemmPackBT16 packs n8·8 k steps of a 16-column B micro-panel from 16 rows at src with row
+// stride ld floats (B stored transposed), transposing 8×8 blocks in registers.
+//
+//go:noescape
+func sgemmPackBT16(dst, src *float32, ld, n8 int)
+
+// packBT16 packs the 16-column micro-panel d (kc steps) from the 16 rows src[x·ld + p], p < kc,
+// with the assembly transposer; it reports false (doing nothing) without AVX2.
+func packBT16(d, src []float32, ld, kc int) bool {
+	if !useAVX2 || kc < 8 {
+		return false
+	}
+	_ = src[(sgemmNR-1)*ld+kc-1]
+	_ = d[sgemmNR*kc-1]
+	n8 := kc / 8
+	sgemmPackBT16(unsafe.SliceData(d), unsafe.SliceData(src), ld, n8)
+	for p := n8 * 8; p < kc; p++ {
+		for x := 0; x < sgemmNR; x++ {
+			d[p*sgemmNR+x] = src[x*ld+p]
+		}
+	}
+	return true
+}

@@ -19,3 +19,6 @@ func sgemmKernelNarrow(kc int, a, b, c []float32, ldc int, alpha, beta float32) 
 func sgemmKernelDirectNarrow(kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
 	panic("kernels: AVX2 path on a non-amd64 build")
 }
+
+// packBT16 has no assembly transposer here.
+func packBT16(d, src []float32, ld, kc int) bool { return false }

@@ -36,6 +36,7 @@ func main() {
 	g.kernel("sgemmKernel6x16Direct", true, 16)
 	g.kernel("sgemmKernel6x8", false, 8)
 	g.kernel("sgemmKernel6x8Direct", true, 8)
+	g.packBT16()
 	os.Stdout.WriteString(g.b.String())
 }
 
@@ -171,4 +172,62 @@ func (g *gen) kernel(name string, direct bool, cols int) {
 	g.p("\tVZEROUPPER")
 	g.p("\tRET")
 	g.p("")
+}
+
+// packBT16 emits the transposing packer for a 16-column B micro-panel stored as 16 rows (B
+// transposed, as Linear's weights are): eight k steps at a time it loads an 8×8 block from rows
+// 0–7 and one from rows 8–15, transposes both in registers (unpack, shuffle, 128-bit permute) and
+// stores them as eight 16-float rows of the panel.
+func (g *gen) packBT16() {
+	g.p("// func sgemmPackBT16(dst, src *float32, ld, n8 int)")
+	g.p("TEXT ·sgemmPackBT16(SB), NOSPLIT, $0-32")
+	g.p("\tMOVQ dst+0(FP), DI")
+	g.p("\tMOVQ src+8(FP), SI")
+	g.p("\tMOVQ ld+16(FP), R9")
+	g.p("\tMOVQ n8+24(FP), CX")
+	g.p("\tSHLQ $2, R9")
+	g.p("\tLEAQ (R9)(R9*2), R10")  // 3·ld
+	g.p("\tLEAQ (SI)(R9*4), R11")  // row 4
+	g.p("\tLEAQ (R11)(R9*4), R12") // row 8
+	g.p("\tLEAQ (R12)(R9*4), R13") // row 12
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJZ packbt16_done")
+	g.p("packbt16_loop:")
+	for h, bases := range [2][2]string{{"SI", "R11"}, {"R12", "R13"}} {
+		for x := 0; x < 8; x++ {
+			base := bases[x/4]
+			addr := [...]string{"(%s)", "(%s)(R9*1)", "(%s)(R9*2)", "(%s)(R10*1)"}[x%4]
+			g.p("\tVMOVUPS "+addr+", Y%d", base, x)
+		}
+		for i := 0; i < 4; i++ { // t(2i), t(2i+1) = unpack lo/hi of rows 2i, 2i+1
+			g.p("\tVUNPCKLPS Y%d, Y%d, Y%d", 2*i+1, 2*i, 8+2*i)
+			g.p("\tVUNPCKHPS Y%d, Y%d, Y%d", 2*i+1, 2*i, 9+2*i)
+		}
+		// s0..s3 from t0..t3 (rows 0–3), s4..s7 from t4..t7 (rows 4–7), into Y0..Y7.
+		for half := 0; half < 2; half++ {
+			t := 8 + 4*half
+			g.p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+2, t, 4*half)
+			g.p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+2, t, 4*half+1)
+			g.p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+3, t+1, 4*half+2)
+			g.p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+3, t+1, 4*half+3)
+		}
+		for c := 0; c < 8; c++ { // column c of the block: k step c of the panel
+			imm := "$0x20"
+			if c >= 4 {
+				imm = "$0x31"
+			}
+			g.p("\tVPERM2F128 %s, Y%d, Y%d, Y%d", imm, 4+c%4, c%4, 8+c)
+			g.p("\tVMOVUPS Y%d, %d(DI)", 8+c, 64*c+32*h)
+		}
+	}
+	g.p("\tADDQ $32, SI")
+	g.p("\tADDQ $32, R11")
+	g.p("\tADDQ $32, R12")
+	g.p("\tADDQ $32, R13")
+	g.p("\tADDQ $512, DI")
+	g.p("\tDECQ CX")
+	g.p("\tJNZ packbt16_loop")
+	g.p("packbt16_done:")
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
 }
