@@ -114,6 +114,7 @@ func BenchmarkGenerateSmallSD512(b *testing.B) {
 		Steps: 25, GuidanceScale: 7.5, Seed: 42}
 	var text, step, decode, total time.Duration
 	var steps int
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
 		res, err := p.Generate(context.Background(), req)
@@ -128,12 +129,17 @@ func BenchmarkGenerateSmallSD512(b *testing.B) {
 		steps += len(t.Steps)
 	}
 	b.StopTimer()
+	cpu := cpuTime() - cpu0
 	n := float64(b.N)
 	b.ReportMetric(total.Seconds()/n, "s/image")
 	b.ReportMetric(step.Seconds()/float64(steps), "s/step")
 	b.ReportMetric(text.Seconds()/n, "s-text/image")
 	b.ReportMetric(decode.Seconds()/n, "s-decode/image")
 	b.ReportMetric(build.Seconds(), "s-build")
+	// CPU seconds per wall second show how much of the 2 cores the run got on a shared machine.
+	b.ReportMetric(cpu.Seconds()/total.Seconds(), "cores-used")
+	gflop := p.unet.Config().FLOPs(2, 64, 64, 77) / 1e9 // one UNet call with guidance
+	b.ReportMetric(gflop/(step.Seconds()/float64(steps)), "UNet-GFLOP/s")
 	if hwm := procKB("/proc/self/status", "VmHWM"); hwm > 0 {
 		b.ReportMetric(float64(hwm)/(1<<20), "GiB-peak-RSS")
 	}
