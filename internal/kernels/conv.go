@@ -39,16 +39,27 @@ func conv2D(p ConvParams, x []float32, a *sgemmSrc, bias, y []float32) {
 		return
 	}
 	ohw, chw, ckk := oh*ow, p.C*p.H*p.W, p.C*p.KH*p.KW
+	dense := p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
+	if p.N > 1 && ohw%sgemmNR == 0 && ckk > 0 {
+		// The whole batch as one GEMM, W·[im2col(x_0) … im2col(x_N−1)]: the weights are read
+		// (and packed) once for all images, and the workers balance over all of them.
+		b := sgemmSrc{data: x, ld: p.H * p.W, batchCols: ohw, batchStride: chw}
+		if !dense {
+			b.conv, b.cp, b.ow = true, p, ow
+		}
+		sgemmRun(p.K, p.N*ohw, ckk, 1, a, &b, 0, y, ohw, ohw, p.K*ohw, bias, true)
+		return
+	}
 	for n := 0; n < p.N; n++ {
 		yn := y[n*p.K*ohw : (n+1)*p.K*ohw]
 		xn := x[n*chw : (n+1)*chw]
 		var b sgemmSrc
-		if p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0 {
+		if dense {
 			b = sgemmSrc{data: xn, ld: p.H * p.W}
 		} else {
 			b = sgemmSrc{data: xn, conv: true, cp: p, ow: ow}
 		}
-		sgemmRun(p.K, ohw, ckk, 1, a, &b, 0, yn, ohw, bias, true) // bias fused per tile
+		sgemmRun(p.K, ohw, ckk, 1, a, &b, 0, yn, ohw, 0, 0, bias, true) // bias fused per tile
 	}
 }
 

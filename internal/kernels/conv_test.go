@@ -61,6 +61,11 @@ func convCases() []ConvParams {
 		{N: 1, C: 30, H: 40, W: 44, K: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 		{N: 2, C: 6, H: 12, W: 64, K: 9, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
 		{N: 1, C: 5, H: 9, W: 37, K: 7, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+		// Batches whose images have a multiple of 16 output pixels run as one GEMM.
+		{N: 2, C: 16, H: 8, W: 8, K: 24, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 3, C: 8, H: 4, W: 4, K: 20, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 3, C: 40, H: 16, W: 8, K: 70, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 2, C: 24, H: 8, W: 4, K: 13, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
 	}
 }
 
@@ -131,7 +136,7 @@ func TestConv2D(t *testing.T) {
 
 // BenchmarkConv2D runs the UNet's and VAE's typical 3×3 convolutions (N×C×H×W, C→C, pad 1).
 func BenchmarkConv2D(b *testing.B) {
-	for _, s := range [][4]int{{2, 320, 64, 64}, {2, 640, 32, 32}, {1, 128, 256, 256}} {
+	for _, s := range [][4]int{{2, 320, 64, 64}, {2, 640, 32, 32}, {2, 1280, 8, 8}, {1, 128, 256, 256}} {
 		p := ConvParams{N: s[0], C: s[1], H: s[2], W: s[3], K: s[1], KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 		b.Run(fmt.Sprintf("%dx%dx%dx%d_3x3", s[0], s[1], s[2], s[3]), func(b *testing.B) {
 			r := rand.New(rand.NewSource(1))

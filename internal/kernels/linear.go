@@ -18,5 +18,5 @@ func linear(x []float32, rows, in int, w *sgemmSrc, out int, bias []float32, y [
 		return
 	}
 	a := sgemmSrc{data: x, ld: in}
-	sgemmRun(rows, out, in, 1, &a, w, 0, y, out, bias, false) // bias fused per tile
+	sgemmRun(rows, out, in, 1, &a, w, 0, y, out, 0, 0, bias, false) // bias fused per tile
 }

@@ -57,8 +57,9 @@ func packB(dst, tmp []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 		cols := min(sgemmNR, nc-jr)
 		d := dst[jr*kc : jr*kc+sgemmNR*kc]
 		if !s.trans {
+			col := s.batchBase(j0 + jr)
 			for p := 0; p < kc; p++ {
-				src := s.data[(p0+p)*s.ld+j0+jr:]
+				src := s.data[(p0+p)*s.ld+col:]
 				dp := d[p*sgemmNR : p*sgemmNR+sgemmNR]
 				if cols == sgemmNR {
 					copy(dp, src[:sgemmNR])
@@ -98,6 +99,16 @@ func packB(dst, tmp []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 	}
 }
 
+// batchBase returns where column j of a batched dense B starts in s.data: image j/batchCols at
+// image·batchStride (columns are contiguous within an image).
+func (s *sgemmSrc) batchBase(j int) int {
+	if s.batchCols == 0 {
+		return j
+	}
+	img := j / s.batchCols
+	return img*s.batchStride + j - img*s.batchCols
+}
+
 // packRow returns the kc values of row i of a stored (row-major) operand from column p0 on: a
 // view of the float32 data, or the half-precision row widened into tmp.
 func packRow(s *sgemmSrc, i, p0, kc int, tmp []float32) []float32 {
@@ -110,7 +121,8 @@ func packRow(s *sgemmSrc, i, p0, kc int, tmp []float32) []float32 {
 }
 
 // packBConv packs a block of the implicit im2col matrix of one image: row p = (c·KH + kh)·KW + kw,
-// column j = oy·OW + ox, value x[c][oy·SH+kh−PH][ox·SW+kw−PW] or 0 in the padding.
+// column j = oy·OW + ox, value x[c][oy·SH+kh−PH][ox·SW+kw−PW] or 0 in the padding. With a batch
+// the columns of the images follow each other (a panel never straddles two images).
 func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 	cp := &s.cp
 	ow := s.ow
@@ -119,7 +131,13 @@ func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 	for jr := 0; jr < nc; jr += sgemmNR {
 		cols := min(sgemmNR, nc-jr)
 		d := dst[jr*kc : jr*kc+sgemmNR*kc]
-		oy, ox := (j0+jr)/ow, (j0+jr)%ow
+		jl, data := j0+jr, s.data
+		if s.batchCols > 0 {
+			img := jl / s.batchCols
+			jl -= img * s.batchCols
+			data = data[img*s.batchStride : (img+1)*s.batchStride]
+		}
+		oy, ox := jl/ow, jl%ow
 		c, kh, kw := c0, kh0, kw0
 		iy0, ix0 := oy*cp.StrideH-cp.PadH, ox*cp.StrideW-cp.PadW
 		// Common case: a panel on one output row; most of its rows are 16 inputs in one input row
@@ -130,12 +148,12 @@ func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 			dp := (*[sgemmNR]float32)(d[p*sgemmNR:])
 			iy, ix := iy0+kh, ix0+kw
 			if fast && sw != 1 && uint(iy) < uint(cp.H) && ix >= 0 && ix+span <= cp.W {
-				src := s.data[c*hw+iy*cp.W+ix : c*hw+iy*cp.W+ix+span]
+				src := data[c*hw+iy*cp.W+ix : c*hw+iy*cp.W+ix+span]
 				for t := range dp {
 					dp[t] = src[t*sw]
 				}
 			} else if fast && sw == 1 && uint(iy) < uint(cp.H) && ix >= 0 && ix+sgemmNR <= cp.W {
-				src := (*[sgemmNR]float32)(s.data[c*hw+iy*cp.W+ix:])
+				src := (*[sgemmNR]float32)(data[c*hw+iy*cp.W+ix:])
 				// Four 16-byte moves: a 64-byte array copy would call memmove.
 				*(*[4]float32)(dp[0:]) = *(*[4]float32)(src[0:])
 				*(*[4]float32)(dp[4:]) = *(*[4]float32)(src[4:])
@@ -144,7 +162,7 @@ func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 			} else if fast && sw == 1 && uint(iy) < uint(cp.H) {
 				// Clipped by the left or right padding: copy the valid part, zero the rest.
 				lo, hi := max(0, -ix), min(sgemmNR, cp.W-ix)
-				row := s.data[c*hw+iy*cp.W : c*hw+(iy+1)*cp.W]
+				row := data[c*hw+iy*cp.W : c*hw+(iy+1)*cp.W]
 				for t := range dp {
 					if t >= lo && t < hi {
 						dp[t] = row[ix+t]
@@ -153,7 +171,7 @@ func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 					}
 				}
 			} else {
-				packBConvRow(dp[:], s.data[c*hw:(c+1)*hw], cp, ow, oy, ox, cols, kh, kw)
+				packBConvRow(dp[:], data[c*hw:(c+1)*hw], cp, ow, oy, ox, cols, kh, kw)
 			}
 			if kw++; kw == cp.KW {
 				kw = 0

@@ -15,7 +15,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	sa := sgemmSrc{data: a, ld: lda, trans: transA}
 	sb := sgemmSrc{data: b, ld: ldb, trans: transB}
-	sgemmRun(m, n, k, alpha, &sa, &sb, beta, c, ldc, nil, false)
+	sgemmRun(m, n, k, alpha, &sa, &sb, beta, c, ldc, 0, 0, nil, false)
 }
 
 // sgemmGeneric is the plain-Go twin of Sgemm: obviously correct loops, used as the test oracle.

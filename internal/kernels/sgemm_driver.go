@@ -34,6 +34,10 @@ type sgemmSrc struct {
 	conv  bool       // B is im2col(data) for the geometry in cp
 	cp    ConvParams // only when conv
 	ow    int        // output width, only when conv
+
+	// Batched B (conv, not transposed): columns [i·batchCols, (i+1)·batchCols) come from image i,
+	// whose data start at data[i·batchStride]; batchCols is a multiple of sgemmNR.
+	batchCols, batchStride int
 }
 
 // sgemmJob is one C = alpha·A·B + beta·C problem split over workers along M or N.
@@ -43,6 +47,8 @@ type sgemmJob struct {
 	a, b        sgemmSrc
 	c           []float32
 	ldc         int
+	cCols       int // if > 0, C is batched like B: columns of image i at c[i·cStride:], row stride ldc
+	cStride     int
 	splitM      bool // split rows (else columns) among workers
 	units       int  // number of MR (or NR) wide units to split
 	avx         bool
@@ -84,7 +90,9 @@ func sgemmAligned(n int) []float32 {
 // sgemmRun computes C = alpha·A·B + beta·C for m×k A and k×n B given as packer sources.
 // With a bias (m values if biasRows, else n), C = alpha·A·B + bias instead: each tile of C is set
 // to the bias just before its first update, while it is in cache, and beta is ignored.
-func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []float32, ldc int, bias []float32, biasRows bool) {
+// With cCols > 0 (k must be > 0), C is batched like B: the columns of image i, cCols of them, form
+// a matrix at c[i·cStride:] with row stride ldc.
+func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []float32, ldc, cCols, cStride int, bias []float32, biasRows bool) {
 	if m <= 0 || n <= 0 {
 		return
 	}
@@ -100,7 +108,7 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 	}
 	job := sgemmJobPool.Get().(*sgemmJob)
 	job.m, job.n, job.k, job.alpha, job.beta, job.a, job.b, job.c, job.ldc, job.avx = m, n, k, alpha, beta, *a, *b, c, ldc, useAVX2
-	job.bias, job.biasRows = bias, biasRows
+	job.bias, job.biasRows, job.cCols, job.cStride = bias, biasRows, cCols, cStride
 	kBlocks := (k + sgemmKC - 1) / sgemmKC
 	job.kcMax = (k + kBlocks - 1) / kBlocks
 	mu, nu := (m+sgemmMR-1)/sgemmMR, (n+sgemmNR-1)/sgemmNR
@@ -140,10 +148,20 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 	sgemmJobPool.Put(job)
 }
 
+// cOff is the offset of C's element (i, jj); a batched C's blocks never straddle two images.
+func (j *sgemmJob) cOff(i, jj int) int {
+	if j.cCols > 0 {
+		img := jj / j.cCols
+		return img*j.cStride + i*j.ldc + jj - img*j.cCols
+	}
+	return i*j.ldc + jj
+}
+
 // fillBias sets the mr×nr block of C at (i, jj) to the bias.
 func (j *sgemmJob) fillBias(i, jj, mr, nr int) {
+	base := j.cOff(i, jj)
 	for r := 0; r < mr; r++ {
-		row := j.c[(i+r)*j.ldc+jj : (i+r)*j.ldc+jj+nr]
+		row := j.c[base+r*j.ldc : base+r*j.ldc+nr]
 		if j.biasRows {
 			v := j.bias[i+r]
 			if nr == sgemmNR { // 16-byte stores
@@ -247,7 +265,7 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta f
 		for jr := 0; jr < nc; jr += sgemmNR {
 			nr := min(sgemmNR, nc-jr)
 			bp := buf.b[jr*kc : jr*kc+sgemmNR*kc]
-			off := (ic+ir)*ldc + jc + jr
+			off := j.cOff(ic+ir, jc+jr)
 			if pc == 0 && j.bias != nil {
 				j.fillBias(ic+ir, jc+jr, sgemmMR, nr)
 			}
@@ -275,7 +293,7 @@ func (j *sgemmJob) tile(buf *sgemmBuf, ap, bp []float32, kc, mr, nr, i, jj int, 
 	if first && j.bias != nil {
 		j.fillBias(i, jj, mr, nr)
 	}
-	off := i*j.ldc + jj
+	off := j.cOff(i, jj)
 	if mr == sgemmMR && nr == sgemmNR {
 		sgemmKernel(j.avx, kc, ap, bp, j.c[off:], j.ldc, j.alpha, beta)
 		return
