@@ -22,12 +22,13 @@ func sgemmRandHalf(r *rand.Rand, n int) ([]uint16, []float32) {
 	return h, f
 }
 
-// TestF16Weights checks that LinearF16 and Conv2DF16 give exactly Linear and Conv2D on the widened
-// weights (widening is exact, the arithmetic identical), on both paths.
+// TestF16Weights checks that LinearF16 gives exactly Linear on the widened weights (widening is
+// exact, the arithmetic identical) and Conv2DF16 the float64 convolution, on both paths.
 func TestF16Weights(t *testing.T) {
 	saved := useAVX2
 	defer func() { useAVX2 = saved }()
 	r := rand.New(rand.NewSource(11))
+	var worst float64
 	for _, asm := range []bool{true, false} {
 		if asm && !saved {
 			continue
@@ -53,16 +54,16 @@ func TestF16Weights(t *testing.T) {
 			want, got := make([]float32, p.N*p.K*oh*ow), make([]float32, p.N*p.K*oh*ow)
 			Conv2D(p, x, wf, bias, want)
 			Conv2DF16(p, x, wh, bias, got)
-			if d := sgemmMaxDiff(got, want); d != 0 {
-				t.Errorf("asm=%v Conv2DF16 %s: differs from Conv2D on widened weights by %g", asm, convString(p), d)
-			}
+			// Not bit-exact: Conv2D may read fp32 weights in place with another k blocking.
 			ref := convRef(p, x, wf, bias)
-			if e := convRelErr(got, ref); e > 1e-5 {
-				t.Errorf("asm=%v Conv2DF16 %s: relative error %.3g vs float64", asm, convString(p), e)
+			e, d := convRelErr(got, ref), sgemmMaxDiff(got, want)
+			worst = math.Max(worst, e)
+			if e > 1e-5 {
+				t.Errorf("asm=%v Conv2DF16 %s: relative error %.3g vs float64 (max diff %.3g vs Conv2D)", asm, convString(p), e, d)
 			}
 		}
 	}
-	t.Log("LinearF16 and Conv2DF16 match Linear and Conv2D on the widened weights exactly")
+	t.Logf("LinearF16 matches Linear on the widened weights exactly; Conv2DF16: largest relative error %.3g vs float64", worst)
 }
 
 func sgemmMaxDiff(a, b []float32) float64 {
