@@ -144,10 +144,12 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 	}
 	w := workers()
 	switch {
-	case w <= 1 || grain >= job.units:
+	case grain >= job.units:
 		job.run(0, job.units)
 	case !job.aDirect && job.sharedFits():
-		job.runShared(w)
+		job.runShared(w) // also on one core: the shared operand is then packed only once
+	case w <= 1:
+		job.run(0, job.units)
 	default:
 		parallelFor(job.units, grain, job.run)
 	}

@@ -49,7 +49,11 @@ func (j *sgemmJob) runShared(w int) {
 	if !j.splitM {
 		panels = (j.m + sgemmMR - 1) / sgemmMR
 	}
-	parallelFor(panels, 8, j.packShared)
+	if w > 1 {
+		parallelFor(panels, 8, j.packShared)
+	} else {
+		j.packShared(0, panels) // no method value: nothing to allocate on one core
+	}
 
 	// Chunks of the other dimension: a few MC row blocks, or columns enough that the C block (m × columns)
 	// stays in L2 across the k blocks.
@@ -63,7 +67,11 @@ func (j *sgemmJob) runShared(w int) {
 	j.chunk = max(1, min(j.chunk, j.units/(2*w))) // at least two chunks per worker
 	j.nChunks = (j.units + j.chunk - 1) / j.chunk
 	j.next.Store(0)
-	parallelFor(w, 1, j.work)
+	if w > 1 {
+		parallelFor(w, 1, j.work)
+	} else {
+		j.work(0, 1)
+	}
 	sgemmSharedPool.Put(sh)
 }
 
