@@ -19,10 +19,11 @@ func (p ConvParams) OutSize() (oh, ow int) {
 // Conv2D computes y = conv(x, w) + bias: x is N×C×H×W, w is K×C×KH×KW (PyTorch layout), bias has K
 // values or is nil, y is N×K×OH×OW, all contiguous.
 //
-// Each image is one GEMM y_n = W·im2col(x_n) with W as the K×(C·KH·KW) matrix; the im2col matrix is
-// never formed: the GEMM's B packer reads it straight from x (a plain matrix for 1×1 stride-1
-// kernels without padding). Each output tile starts as the bias, written just before the tile's
-// first update while it is in cache.
+// Each image is a GEMM y_n = W·im2col(x_n) with W as the K×(C·KH·KW) matrix (the whole batch is
+// one GEMM when OH·OW is a multiple of 16); the im2col matrix is never formed: the GEMM's B packer
+// reads it straight from x (a plain matrix for 1×1 stride-1 kernels without padding). Each output
+// tile starts as the bias, written just before the tile's first update while it is in cache. No
+// workspace beyond the pooled packing buffers is used, whatever the image size.
 func Conv2D(p ConvParams, x, w, bias, y []float32) {
 	conv2D(p, x, &sgemmSrc{data: w, ld: p.C * p.KH * p.KW}, bias, y)
 }
