@@ -16,6 +16,7 @@ import (
 type loader struct {
 	m       *weights.Model
 	variant string
+	half    bool // weights.WithHalf
 }
 
 // component returns the folder of component name after checking its class against the ones
@@ -36,16 +37,21 @@ func (l loader) component(name string, classes ...string) (string, error) {
 	return "", fmt.Errorf("pipeline: component %s in %s is a %s; only %v is supported", name, l.m.Dir, class, classes)
 }
 
-// weightOpts picks the variant's weights where the component has them.
+// weightOpts picks the variant's weights where the component has them, and half weights when
+// asked for.
 func (l loader) weightOpts(dir string) []weights.Option {
+	var opts []weights.Option
+	if l.half {
+		opts = append(opts, weights.WithHalf())
+	}
 	if l.variant == "" {
-		return nil
+		return opts
 	}
 	opt := weights.WithVariant(l.variant)
 	if _, err := weights.WeightFile(dir, opt); err != nil {
-		return nil
+		return opts
 	}
-	return []weights.Option{opt}
+	return append(opts, opt)
 }
 
 func (l loader) tokenizer() (*tokenizer.Tokenizer, error) {

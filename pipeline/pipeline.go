@@ -102,6 +102,7 @@ type Option func(*loadOptions)
 
 type loadOptions struct {
 	variant   string
+	half      bool
 	scheduler string
 	hub       []hub.Option
 }
@@ -110,6 +111,14 @@ type loadOptions struct {
 // to float32 when read), for each component that has it; components without it load their
 // default weights. A Hub download fetches the variant too.
 func WithVariant(v string) Option { return func(o *loadOptions) { o.variant = v } }
+
+// WithHalfWeights keeps the weight matrices of every Linear and Conv2d layer (almost all of a
+// model's weights) as IEEE half precision in memory, halving weight memory; norms, biases,
+// embeddings and all activations stay float32, and the arithmetic is float32 (the halves are
+// widened while packing). With the fp16 variant (WithVariant("fp16")) the stored halves are used
+// as they are, so images equal those of WithVariant("fp16") alone; float32 weights are rounded to
+// half once, at load (to nearest even), which moves outputs by about 1e-3 relative.
+func WithHalfWeights() Option { return func(o *loadOptions) { o.half = true } }
 
 // WithScheduler sets the scheduler used when a Request names none, instead of the one the model's
 // scheduler config names. It is needed for a model whose scheduler class has no counterpart here.
@@ -160,7 +169,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	l := loader{m: m, variant: o.variant}
+	l := loader{m: m, variant: o.variant, half: o.half}
 	c := Components{Name: name, Scheduler: o.scheduler}
 	defer func() {
 		if err != nil { // release whatever was loaded before the failure (err is the result)

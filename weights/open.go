@@ -17,6 +17,7 @@ type Option func(*options)
 type options struct {
 	variant string
 	noMmap  bool
+	half    bool
 }
 
 // WithVariant makes Open read the named variant, e.g. "fp16" picks model.fp16.safetensors or
@@ -81,7 +82,8 @@ func Open(componentDir string, opts ...Option) (*Store, error) {
 }
 
 // OpenFile opens one weights file: safetensors, or a PyTorch checkpoint (zip or legacy pickle
-// format). The format is taken from the contents, not the name. WithVariant is ignored.
+// format). The format is taken from the contents, not the name. WithVariant is ignored;
+// WithHalf makes the Store PreferHalf.
 func OpenFile(path string, opts ...Option) (*Store, error) {
 	var o options
 	for _, f := range opts {
@@ -91,7 +93,12 @@ func OpenFile(path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
-	return openData(path, data, release)
+	s, err := openData(path, data, release)
+	if err != nil {
+		return nil, err
+	}
+	s.half = o.half
+	return s, nil
 }
 
 // openData parses a whole weights file held in data (mapped or read); release frees data.

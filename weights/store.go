@@ -45,10 +45,12 @@ type Store struct {
 	fetched  map[string]bool
 	requests []Request
 	closed   bool
+	bytes    map[string]int64 // bytes handed out per tensor (LoadedBytes)
+	half     bool             // WithHalf: PreferHalf reports true
 }
 
 func newStore(desc string, be backend, release func() error) *Store {
-	return &Store{desc: desc, be: be, release: release, fetched: map[string]bool{}}
+	return &Store{desc: desc, be: be, release: release, fetched: map[string]bool{}, bytes: map[string]int64{}}
 }
 
 // Path returns the file the Store reads, or a description of its source when it has no file.
@@ -92,6 +94,21 @@ func (s *Store) Shape(name string) (shape []int, ok bool) {
 // Tensor returns the tensor called name as float32. When shape is given the stored shape must
 // equal it exactly; the error then names the file, the tensor, and both shapes.
 func (s *Store) Tensor(name string, shape ...int) (*tensor.Dense, error) {
+	stored, err := s.request(name, shape)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.be.load(name, stored)
+	if err != nil {
+		return nil, fmt.Errorf("weights: tensor %q in %s: %w", name, s.desc, err)
+	}
+	s.loaded(name, 4*int64(numElements(stored)))
+	return t, nil
+}
+
+// request records a request for name and checks it: the Store is open, the tensor present and
+// its stored shape equal to shape (when given). It returns the shape to load.
+func (s *Store) request(name string, shape []int) ([]int, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -121,14 +138,15 @@ func (s *Store) Tensor(name string, shape ...int) (*tensor.Dense, error) {
 	} else if shape != nil && !equalShape(stored, shape) {
 		return nil, fmt.Errorf("weights: tensor %q in %s has shape %s, want %s", name, s.desc, formatShape(stored), formatShape(shape))
 	}
-	t, err := s.be.load(name, stored)
-	if err != nil {
-		return nil, fmt.Errorf("weights: tensor %q in %s: %w", name, s.desc, err)
-	}
+	return stored, nil
+}
+
+// loaded marks name as fetched, holding n bytes.
+func (s *Store) loaded(name string, n int64) {
 	s.mu.Lock()
 	s.fetched[name] = true
+	s.bytes[name] = n
 	s.mu.Unlock()
-	return t, nil
 }
 
 // missing builds the error for an absent tensor, with near names (same parent) as a hint.

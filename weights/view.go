@@ -24,13 +24,14 @@ type Source interface {
 type View struct {
 	src    Source
 	prefix string
+	half   bool // PreferHalf regardless of the Source (Half)
 }
 
 // NewView returns a View of src with an empty prefix.
 func NewView(src Source) View { return View{src: src} }
 
 // Sub returns the View under name: its prefix is Prefix()+"."+name (or just name at the top).
-func (v View) Sub(name string) View { return View{src: v.src, prefix: v.full(name)} }
+func (v View) Sub(name string) View { return View{src: v.src, prefix: v.full(name), half: v.half} }
 
 // Prefix returns the View's prefix, "" at the top.
 func (v View) Prefix() string { return v.prefix }

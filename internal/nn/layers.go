@@ -8,10 +8,13 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Param is one weight tensor of a layer with its full checkpoint name.
+// Param is one weight tensor of a layer with its full checkpoint name: a float32 tensor T, or
+// for the weight matrix of a Linear or Conv2d built from a View that prefers half weights, the
+// half bits Half (T is then nil).
 type Param struct {
 	Name string
 	T    *tensor.Dense
+	Half *HalfWeight
 }
 
 // loadParam reads name under w with exactly shape.
@@ -48,11 +51,12 @@ type Linear struct {
 	In, Out      int
 }
 
-// NewLinear reads "weight" (out×in) and, when bias is set, "bias" (out) under w.
+// NewLinear reads "weight" (out×in) and, when bias is set, "bias" (out) under w. When
+// w.PreferHalf() the weight is kept as half bits (Weight.Half) and Forward uses AffineHalf.
 func NewLinear(w weights.View, in, out int, bias bool) (*Linear, error) {
 	l := &Linear{In: in, Out: out}
 	var err error
-	if l.Weight, err = loadParam(w, "weight", out, in); err != nil {
+	if l.Weight, err = loadWeight(w, "weight", out, in); err != nil {
 		return nil, err
 	}
 	if bias {
@@ -66,6 +70,9 @@ func NewLinear(w weights.View, in, out int, bias bool) (*Linear, error) {
 // Forward returns x·weightᵀ + bias for x of shape …×in.
 func (l *Linear) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
 	g := x.Graph()
+	if l.Weight.Half != nil {
+		return AffineHalf(x, l.Weight.Half, l.Bias.Node(g))
+	}
 	return Affine(x, l.Weight.Node(g), l.Bias.Node(g))
 }
 
@@ -76,11 +83,12 @@ type Conv2d struct {
 	In, Out, Kernel, Stride, Pad int
 }
 
-// NewConv2d reads "weight" (out×in×kernel×kernel) and "bias" (out) under w.
+// NewConv2d reads "weight" (out×in×kernel×kernel) and "bias" (out) under w. When
+// w.PreferHalf() the weight is kept as half bits (Weight.Half) and Forward uses ConvHalf.
 func NewConv2d(w weights.View, in, out, kernel, stride, padding int) (*Conv2d, error) {
 	c := &Conv2d{In: in, Out: out, Kernel: kernel, Stride: stride, Pad: padding}
 	var err error
-	if c.Weight, err = loadParam(w, "weight", out, in, kernel, kernel); err != nil {
+	if c.Weight, err = loadWeight(w, "weight", out, in, kernel, kernel); err != nil {
 		return nil, err
 	}
 	if c.Bias, err = loadParam(w, "bias", out); err != nil {
@@ -92,6 +100,9 @@ func NewConv2d(w weights.View, in, out, kernel, stride, padding int) (*Conv2d, e
 // Forward convolves x (N×in×H×W).
 func (c *Conv2d) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
 	g := x.Graph()
+	if c.Weight.Half != nil {
+		return ConvHalf(x, c.Weight.Half, c.Bias.Node(g), c.Stride, c.Pad)
+	}
 	return Conv(x, c.Weight.Node(g), c.Bias.Node(g), c.Stride, c.Pad)
 }
 

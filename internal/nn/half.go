@@ -1,0 +1,142 @@
+package nn
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/smallsd/smallsd/internal/kernels"
+	"github.com/smallsd/smallsd/weights"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Half weights: when the weights.View a Linear or Conv2d is built from prefers half
+// (weights.WithHalf, weights.View.Half), the layer keeps its weight matrix as IEEE half bits
+// (Param.Half) instead of a float32 graph input. The matrix then lives in the op, not in the
+// graph, and the kernels widen it to float32 while packing (kernels.LinearF16, Conv2DF16), so
+// the arithmetic is float32 on the rounded weights. Biases stay float32 graph inputs.
+
+// HalfWeight is a weight tensor held as IEEE 754 binary16 bits, row-major, outside the graph.
+type HalfWeight struct {
+	Name  string
+	Bits  []uint16
+	Shape tensor.Shape
+}
+
+// String names the weight with its shape and the address of its data: ops holding different
+// weights never hash alike, so gorgonia never merges their nodes.
+func (h *HalfWeight) String() string {
+	var p unsafe.Pointer
+	if len(h.Bits) > 0 {
+		p = unsafe.Pointer(&h.Bits[0])
+	}
+	return fmt.Sprintf("%s%v@%p", h.Name, h.Shape, p)
+}
+
+// loadWeight reads a layer's weight matrix: as half bits when w prefers half, else as loadParam.
+func loadWeight(w weights.View, name string, shape ...int) (Param, error) {
+	if !w.PreferHalf() {
+		return loadParam(w, name, shape...)
+	}
+	bits, err := w.TensorHalf(name, shape...)
+	if err != nil {
+		return Param{}, err
+	}
+	full := name
+	if w.Prefix() != "" {
+		full = w.Prefix() + "." + name
+	}
+	return Param{Name: full, Half: &HalfWeight{Name: full, Bits: bits, Shape: tensor.Shape(shape).Clone()}}, nil
+}
+
+type linearHalfK struct {
+	Rows, In, Out int
+	Bias          bool
+	W             *HalfWeight
+}
+
+func (k linearHalfK) run(dst []float32, src [][]float32) error {
+	var b []float32
+	if k.Bias {
+		b = src[1]
+	}
+	kernels.LinearF16(src[0], k.Rows, k.In, k.W.Bits, k.Out, b, dst)
+	return nil
+}
+
+// AffineHalf is Affine with the weight w (out×in) held as half bits: x·wᵀ + b.
+func AffineHalf(x *gorgonia.Node, w *HalfWeight, b *gorgonia.Node) (*gorgonia.Node, error) {
+	xs := x.Shape()
+	if w == nil || len(w.Shape) != 2 || len(w.Bits) != shapeSize(w.Shape) {
+		return nil, fmt.Errorf("nn: linear: half weight %v is not an out×in matrix", w)
+	}
+	if len(xs) < 1 || xs[len(xs)-1] != w.Shape[1] {
+		return nil, fmt.Errorf("nn: linear: input %v and weight %v do not match (want …×in and out×in)", xs, w.Shape)
+	}
+	k := linearHalfK{Rows: shapeSize(xs[:len(xs)-1]), In: w.Shape[1], Out: w.Shape[0], Bias: b != nil, W: w}
+	out := append(tensor.Shape{}, xs...)
+	out[len(out)-1] = k.Out
+	if b == nil {
+		return apply("linear_f16", k, out, x)
+	}
+	if !b.Shape().Eq(tensor.Shape{k.Out}) {
+		return nil, shapeErr("linear", "bias", b.Shape(), []int{k.Out})
+	}
+	return apply("linear_f16", k, out, x, b)
+}
+
+type convHalfK struct {
+	P    kernels.ConvParams
+	Bias bool
+	W    *HalfWeight
+}
+
+func (k convHalfK) run(dst []float32, src [][]float32) error {
+	var b []float32
+	if k.Bias {
+		b = src[1]
+	}
+	kernels.Conv2DF16(k.P, src[0], k.W.Bits, b, dst)
+	return nil
+}
+
+// ConvHalf is Conv with the weight w (K×C×KH×KW) held as half bits.
+func ConvHalf(x *gorgonia.Node, w *HalfWeight, b *gorgonia.Node, stride, padding int) (*gorgonia.Node, error) {
+	xs := x.Shape()
+	if w == nil || len(w.Shape) != 4 || len(w.Bits) != shapeSize(w.Shape) {
+		return nil, fmt.Errorf("nn: conv2d: half weight %v is not a K×C×KH×KW tensor", w)
+	}
+	ws := w.Shape
+	if len(xs) != 4 || xs[1] != ws[1] {
+		return nil, fmt.Errorf("nn: conv2d: input %v and weight %v do not match (want N×C×H×W and K×C×KH×KW)", xs, ws)
+	}
+	if stride < 1 || padding < 0 {
+		return nil, fmt.Errorf("nn: conv2d: stride %d, padding %d", stride, padding)
+	}
+	p := kernels.ConvParams{N: xs[0], C: xs[1], H: xs[2], W: xs[3], K: ws[0], KH: ws[2], KW: ws[3],
+		StrideH: stride, StrideW: stride, PadH: padding, PadW: padding}
+	oh, ow := p.OutSize()
+	if oh < 1 || ow < 1 {
+		return nil, fmt.Errorf("nn: conv2d: input %v too small for kernel %v with padding %d", xs, ws, padding)
+	}
+	k := convHalfK{P: p, Bias: b != nil, W: w}
+	out := tensor.Shape{p.N, p.K, oh, ow}
+	if b == nil {
+		return apply("conv2d_f16", k, out, x)
+	}
+	if !b.Shape().Eq(tensor.Shape{p.K}) {
+		return nil, shapeErr("conv2d", "bias", b.Shape(), []int{p.K})
+	}
+	return apply("conv2d_f16", k, out, x, b)
+}
+
+// Bytes returns the memory the parameter's values take: 4 per float32 value, 2 per half.
+func (p Param) Bytes() int64 {
+	switch {
+	case p.Half != nil:
+		return 2 * int64(len(p.Half.Bits))
+	case p.T != nil:
+		return 4 * int64(p.T.Size())
+	}
+	return 0
+}

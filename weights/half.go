@@ -1,0 +1,184 @@
+package weights
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"gorgonia.org/tensor"
+)
+
+// Half weights: an opt-in mode in which the big weight matrices (Linear and Conv2d weights,
+// which model code asks for through TensorHalf) are kept as IEEE 754 binary16 bits, halving
+// their memory. Everything else (norms, biases, embeddings) is still handed out as float32 by
+// Tensor.
+
+// WithHalf makes the Store prefer half-precision weights: its PreferHalf reports true, so layers
+// built from it (internal/nn's Linear and Conv2d) fetch their weight matrices with TensorHalf and
+// keep them as fp16 in memory, widening them while packing. F16 files hand out their stored
+// halves as they are (aliasing the mapping where possible); F32, BF16 and other files are
+// rounded to fp16 once, at load, to nearest with ties to even (as torch's .half()).
+func WithHalf() Option { return func(o *options) { o.half = true } }
+
+// HalfSource is a Source that can hand out tensors as IEEE half bits. *Store implements it;
+// a View over a Source that does not is never PreferHalf and converts in TensorHalf.
+type HalfSource interface {
+	Source
+	// PreferHalf reports whether the caller asked for half weights (WithHalf).
+	PreferHalf() bool
+	// TensorHalf is Tensor with the values as IEEE 754 binary16 bits, row-major.
+	TensorHalf(name string, shape ...int) ([]uint16, error)
+}
+
+// PreferHalf reports whether the Store was opened (or made) with WithHalf.
+func (s *Store) PreferHalf() bool { return s.half }
+
+// TensorHalf returns the tensor called name as IEEE 754 binary16 bits (row-major), with the same
+// strict checks as Tensor. F16 data is returned unchanged (aliasing a memory-mapped file when
+// aligned, so valid until Close); any other dtype is rounded to nearest, ties to even. It works
+// whether or not the Store prefers half weights.
+func (s *Store) TensorHalf(name string, shape ...int) ([]uint16, error) {
+	stored, err := s.request(name, shape)
+	if err != nil {
+		return nil, err
+	}
+	var h []uint16
+	if hb, ok := s.be.(halfBackend); ok {
+		h, err = hb.loadHalf(name, stored)
+	} else {
+		var t *tensor.Dense
+		if t, err = s.be.load(name, stored); err == nil {
+			h = toHalf(t.Float32s()[:numElements(stored)])
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("weights: tensor %q in %s: %w", name, s.desc, err)
+	}
+	s.loaded(name, 2*int64(len(h)))
+	return h, nil
+}
+
+// LoadedBytes returns the bytes of tensor data the Store has handed out, each tensor counted
+// once at the size of its latest fetch: 4 per value from Tensor, 2 per value from TensorHalf.
+// Data aliasing a memory-mapped file counts too. It measures what a model built from the
+// Store holds in weights.
+func (s *Store) LoadedBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, b := range s.bytes {
+		n += b
+	}
+	return n
+}
+
+// halfBackend is a backend that can produce half bits directly (without a float32 copy).
+type halfBackend interface {
+	loadHalf(name string, shape []int) ([]uint16, error)
+}
+
+func (b *fileBackend) loadHalf(name string, shape []int) ([]uint16, error) {
+	e := b.m[name]
+	n := numElements(shape)
+	if n <= 0 {
+		return nil, fmt.Errorf("shape %s has no elements", formatShape(shape))
+	}
+	if e.dt == dtF16 && e.strides == nil && len(e.data) >= 2*n {
+		if hostLittleEndian && uintptr(unsafe.Pointer(&e.data[0]))%2 == 0 {
+			return unsafe.Slice((*uint16)(unsafe.Pointer(&e.data[0])), n), nil
+		}
+		out := make([]uint16, n)
+		for i := range out {
+			out[i] = binary.LittleEndian.Uint16(e.data[2*i:])
+		}
+		return out, nil
+	}
+	if e.dt == dtF16 { // strided F16: gather the halves unchanged
+		out := make([]uint16, n)
+		forEachStrided(shape, e.strides, func(i, off int) {
+			out[i] = binary.LittleEndian.Uint16(e.data[2*off:])
+		})
+		return out, nil
+	}
+	// Other dtypes: widen in chunks and round, so no full float32 copy is ever held.
+	out := make([]uint16, n)
+	var buf [4096]float32
+	sz := e.dt.size()
+	if e.strides == nil {
+		for lo := 0; lo < n; lo += len(buf) {
+			c := buf[:min(len(buf), n-lo)]
+			decode(c, e.dt, e.data[lo*sz:])
+			for j, v := range c {
+				out[lo+j] = Float32ToHalf(v)
+			}
+		}
+		return out, nil
+	}
+	forEachStrided(shape, e.strides, func(i, off int) {
+		decode(buf[:1], e.dt, e.data[off*sz:])
+		out[i] = Float32ToHalf(buf[0])
+	})
+	return out, nil
+}
+
+// forEachStrided calls f with every row-major index i of shape and its strided element offset.
+func forEachStrided(shape, strides []int, f func(i, off int)) {
+	n := numElements(shape)
+	idx := make([]int, len(shape))
+	for i := 0; i < n; i++ {
+		off := 0
+		for k, v := range idx {
+			off += v * strides[k]
+		}
+		f(i, off)
+		for k := len(idx) - 1; k >= 0; k-- {
+			idx[k]++
+			if idx[k] < shape[k] {
+				break
+			}
+			idx[k] = 0
+		}
+	}
+}
+
+// toHalf rounds every value of src to half bits.
+func toHalf(src []float32) []uint16 {
+	out := make([]uint16, len(src))
+	for i, v := range src {
+		out[i] = Float32ToHalf(v)
+	}
+	return out
+}
+
+// PreferHalf reports whether layers built from the View should keep their weight matrices as
+// half bits: the View was made by Half, or its Source is a Store opened WithHalf.
+func (v View) PreferHalf() bool {
+	if v.half {
+		return true
+	}
+	hs, ok := v.src.(HalfSource)
+	return ok && hs.PreferHalf()
+}
+
+// Half returns v (and every View Sub makes from it) preferring half weights, for Sources not
+// opened WithHalf, such as NewSynthetic or FromTensors Stores.
+func (v View) Half() View {
+	v.half = true
+	return v
+}
+
+// TensorHalf returns the tensor name under the View's prefix as IEEE half bits, with the checks
+// of Tensor. A Source that is not a HalfSource is read as float32 and rounded to nearest even.
+func (v View) TensorHalf(name string, shape ...int) ([]uint16, error) {
+	if v.src == nil {
+		return nil, errNoSource(v.full(name))
+	}
+	if hs, ok := v.src.(HalfSource); ok {
+		return hs.TensorHalf(v.full(name), shape...)
+	}
+	t, err := v.src.Tensor(v.full(name), shape...)
+	if err != nil {
+		return nil, err
+	}
+	return toHalf(t.Float32s()[:t.Size()]), nil
+}
