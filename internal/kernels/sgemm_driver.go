@@ -59,6 +59,7 @@ type sgemmJob struct {
 	splitM      bool // split rows (else columns) among workers
 	units       int  // number of MR (or NR) wide units to split
 	avx         bool
+	avx512      bool      // 12×32 AVX-512 tiles where they fit (sgemm512.go)
 	aDirect     bool      // A is read in place by the micro-kernel instead of packed
 	bias        []float32 // if set, C starts as bias (per row if biasRows, else per column)
 	biasRows    bool
@@ -115,6 +116,7 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 	}
 	job := sgemmJobPool.Get().(*sgemmJob)
 	job.m, job.n, job.k, job.alpha, job.beta, job.a, job.b, job.c, job.ldc, job.avx = m, n, k, alpha, beta, *a, *b, c, ldc, useAVX2
+	job.avx512 = useAVX2 && useAVX512
 	job.bias, job.biasRows, job.cCols, job.cStride = bias, biasRows, cCols, cStride
 	kBlocks := (k + sgemmKC - 1) / sgemmKC
 	job.kcMax = (k + kBlocks - 1) / kBlocks
@@ -246,7 +248,7 @@ func (j *sgemmJob) run(lo, hi int) {
 // macro multiplies the packed mc×kc A block ablk by the packed kc×nc B block bblk into C at (ic, jc). Each B
 // micro-panel stays in L1 while the A block streams from L2.
 func (j *sgemmJob) macro(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic, jc int, beta float32, first bool) {
-	for jr := 0; jr < nc; jr += sgemmNR {
+	for jr := j.macro512(buf, ablk, bblk, mc, nc, kc, ic, jc, beta, first); jr < nc; jr += sgemmNR {
 		nr := min(sgemmNR, nc-jr)
 		bp := bblk[jr*kc : jr*kc+sgemmNR*kc]
 		for ir := 0; ir < mc; ir += sgemmMR {
@@ -260,6 +262,7 @@ func (j *sgemmJob) macro(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic, jc
 // (few) B micro-panels while it is in L1.
 func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta float32) {
 	c, ldc, alpha := j.c, j.ldc, j.alpha
+	done512, done512Row := 0, 0
 	for ir := 0; ir < mc; ir += sgemmMR {
 		mr := min(sgemmMR, mc-ir)
 		if mr < sgemmMR { // last rows: pack the partial panel (padded with zeros)
@@ -270,8 +273,17 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta f
 			}
 			continue
 		}
+		// With AVX-512, 12 rows at a time take the columns that fill 32-wide tiles (done512 of
+		// them, for rows below done512Row); the 6-row loop below does the rest.
+		jr0 := 0
+		if ir < done512Row {
+			jr0 = done512
+		} else if j.avx512 && ir+2*sgemmMR <= mc {
+			done512, done512Row = j.direct512(buf.b, nc, kc, ic+ir, jc, pc, beta), ir+2*sgemmMR
+			jr0 = done512
+		}
 		ad := j.a.data[(ic+ir)*j.a.ld+pc:]
-		for jr := 0; jr < nc; jr += sgemmNR {
+		for jr := jr0; jr < nc; jr += sgemmNR {
 			nr := min(sgemmNR, nc-jr)
 			bp := buf.b[jr*kc : jr*kc+sgemmNR*kc]
 			off := j.cOff(ic+ir, jc+jr)

@@ -1,0 +1,53 @@
+package kernels
+
+// The AVX-512 path reads the same packed panels as the AVX2 one but computes 12×32 tiles (two A
+// panels by two B panels) with sgemmKernel12x32; whatever is left at the edges of a block (fewer
+// than 12 rows or 32 columns) goes through the 6×16 kernels as before.
+
+// macro512 computes, with 12×32 tiles, the columns [0, nc32) of the mc×nc block where nc32 is nc
+// rounded down to a multiple of 32, and returns nc32 (0 when the job does not use AVX-512). The
+// arguments are those of macro.
+func (j *sgemmJob) macro512(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic, jc int, beta float32, first bool) int {
+	const mr2, nr2 = 2 * sgemmMR, 2 * sgemmNR
+	if !j.avx512 {
+		return 0
+	}
+	nc32 := nc / nr2 * nr2
+	for jr := 0; jr < nc32; jr += nr2 {
+		bp := bblk[jr*kc : jr*kc+nr2*kc]
+		ir := 0
+		for ; ir+mr2 <= mc; ir += mr2 {
+			i, jj := ic+ir, jc+jr
+			if first && j.bias != nil {
+				j.fillBias(i, jj, mr2, sgemmNR)
+				j.fillBias(i, jj+sgemmNR, mr2, sgemmNR)
+			}
+			sgemmKernel512(kc, ablk[ir*kc:ir*kc+mr2*kc], bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, beta)
+		}
+		for ; ir < mc; ir += sgemmMR { // last rows: 6×16 tiles
+			mr := min(sgemmMR, mc-ir)
+			ap := ablk[ir*kc : ir*kc+sgemmMR*kc]
+			j.tile(buf, ap, bp[:sgemmNR*kc], kc, mr, sgemmNR, ic+ir, jc+jr, beta, first)
+			j.tile(buf, ap, bp[sgemmNR*kc:], kc, mr, sgemmNR, ic+ir, jc+jr+sgemmNR, beta, first)
+		}
+	}
+	return nc32
+}
+
+// direct512 is macroDirect's 12×32 step: rows [ic, ic+12) of A (read in place from column pc) by
+// the packed B micro-panels of bblk covering columns [0, nc32) of the block, nc32 being nc rounded down to a
+// multiple of 32, which it returns.
+func (j *sgemmJob) direct512(bblk []float32, nc, kc, ic, jc, pc int, beta float32) int {
+	const mr2, nr2 = 2 * sgemmMR, 2 * sgemmNR
+	nc32 := nc / nr2 * nr2
+	ad := j.a.data[ic*j.a.ld+pc:]
+	for jr := 0; jr < nc32; jr += nr2 {
+		jj := jc + jr
+		if pc == 0 && j.bias != nil {
+			j.fillBias(ic, jj, mr2, sgemmNR)
+			j.fillBias(ic, jj+sgemmNR, mr2, sgemmNR)
+		}
+		sgemmKernel512Direct(kc, ad, j.a.ld, bblk[jr*kc:jr*kc+nr2*kc], j.c, j.cOff(ic, jj), j.cOff(ic, jj+sgemmNR), j.ldc, j.alpha, beta)
+	}
+	return nc32
+}

@@ -1,0 +1,11 @@
+//go:build !amd64
+
+package kernels
+
+func sgemmKernel512(kc int, a, b, c []float32, off0, off1, ldc int, alpha, beta float32) {
+	panic("kernels: AVX-512 path on a non-amd64 build")
+}
+
+func sgemmKernel512Direct(kc int, a []float32, lda int, b, c []float32, off0, off1, ldc int, alpha, beta float32) {
+	panic("kernels: AVX-512 path on a non-amd64 build")
+}
