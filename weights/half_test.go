@@ -141,11 +141,11 @@ func TestTensorHalfConverts(t *testing.T) {
 	}
 
 	syn := NewSynthetic()
-	full, err := syn.Tensor("x.weight", 7, 5)
+	full, err := syn.Tensor("x.weight", 1000, 301) // large: generated in chunks on all cores
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := syn.TensorHalf("x.weight", 7, 5)
+	h, err := syn.TensorHalf("x.weight", 1000, 301)
 	if err != nil {
 		t.Fatal(err)
 	}

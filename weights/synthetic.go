@@ -32,6 +32,16 @@ func (b *syntheticBackend) shape(name string) ([]int, bool) {
 	return s, ok
 }
 
+func (b *syntheticBackend) loadHalf(name string, shape []int) ([]uint16, error) {
+	n := numElements(shape)
+	if n <= 0 {
+		return nil, fmt.Errorf("shape %s has no elements", formatShape(shape))
+	}
+	out := make([]uint16, n)
+	fillSyntheticHalf(out, name, shape)
+	return out, nil
+}
+
 func (b *syntheticBackend) load(name string, shape []int) (*tensor.Dense, error) {
 	n := numElements(shape)
 	if n <= 0 {
@@ -73,6 +83,29 @@ func NewSyntheticFromManifest(manifest []Request) (*Store, error) {
 // (len(dst) = product of shape), bit-exactly as testdata/SYNTHETIC.md specifies. Large tensors
 // are generated on all cores.
 func FillSynthetic(dst []float32, name string, shape []int) {
+	fill := syntheticRule(name, shape)
+	parallelRange(len(dst), func(lo, hi int) { fill(dst[lo:hi], lo) })
+}
+
+// fillSyntheticHalf is FillSynthetic rounded to half bits, generated in small chunks so that no
+// float32 copy of the tensor is ever held.
+func fillSyntheticHalf(dst []uint16, name string, shape []int) {
+	fill := syntheticRule(name, shape)
+	parallelRange(len(dst), func(lo, hi int) {
+		var buf [4096]float32
+		for a := lo; a < hi; a += len(buf) {
+			c := buf[:min(len(buf), hi-a)]
+			fill(c, a)
+			for j, v := range c {
+				dst[a+j] = Float32ToHalf(v)
+			}
+		}
+	})
+}
+
+// syntheticRule returns the generator of the tensor name with the given shape: fill(d, first)
+// writes elements first, first+1, … of it into d.
+func syntheticRule(name string, shape []int) (fill func(d []float32, first int)) {
 	h := uint32(2166136261) // FNV-1a 32
 	for i := 0; i < len(name); i++ {
 		h ^= uint32(name[i])
@@ -105,8 +138,7 @@ func FillSynthetic(dst []float32, name string, shape []int) {
 	default:
 		mul = scale
 	}
-	fill := func(lo, hi int) {
-		d := dst[lo:hi]
+	return func(d []float32, lo int) {
 		for j := range d {
 			x := uint32(lo+j)*2654435761 + h
 			x ^= x >> 16
@@ -122,20 +154,24 @@ func FillSynthetic(dst []float32, name string, shape []int) {
 			}
 		}
 	}
+}
+
+// parallelRange splits [0, n) over all cores (small ranges run on the caller's goroutine).
+func parallelRange(n int, f func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
 	const minChunk = 1 << 16
-	if workers < 2 || len(dst) < 2*minChunk {
-		fill(0, len(dst))
+	if workers < 2 || n < 2*minChunk {
+		f(0, n)
 		return
 	}
 	var wg sync.WaitGroup
-	chunk := (len(dst) + workers - 1) / workers
-	for lo := 0; lo < len(dst); lo += chunk {
-		hi := min(lo+chunk, len(dst))
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fill(lo, hi)
+			f(lo, hi)
 		}()
 	}
 	wg.Wait()
