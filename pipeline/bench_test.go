@@ -41,8 +41,9 @@ func procKB(path, key string) int64 {
 // fullSizeSynthetic assembles the full-size small-sd pipeline (small-sd UNet, SD VAE decoder,
 // CLIP ViT-L/14 text encoder, from testdata/configs) with the synthetic weights of
 // testdata/SYNTHETIC.md, and the real CLIP vocabulary when /work/shared/clip-tokenizer is
-// present (the tiny one otherwise: the ids differ, the cost does not).
-func fullSizeSynthetic(tb testing.TB) *Pipeline {
+// present (the tiny one otherwise: the ids differ, the cost does not). With half the Linear and
+// Conv2d weights are kept as fp16 (as WithHalfWeights does).
+func fullSizeSynthetic(tb testing.TB, half bool) *Pipeline {
 	tokDir := filepath.Join(golden.Dir(), "..", "..", "shared", "clip-tokenizer")
 	if _, err := os.Stat(filepath.Join(tokDir, "vocab.json")); err != nil {
 		tb.Logf("real CLIP vocabulary not found at %s; using the tiny tokenizer", tokDir)
@@ -68,15 +69,21 @@ func fullSizeSynthetic(tb testing.TB) *Pipeline {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	text, err := clip.New(tc, weights.NewSynthetic().View())
+	view := func() weights.View {
+		if half {
+			return weights.NewSynthetic().View().Half()
+		}
+		return weights.NewSynthetic().View()
+	}
+	text, err := clip.New(tc, view())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	u, err := unet.New(uc, weights.NewSynthetic().View())
+	u, err := unet.New(uc, view())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	d, err := vae.NewDecoder(vc, weights.NewSynthetic().View())
+	d, err := vae.NewDecoder(vc, view())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -94,8 +101,16 @@ func fullSizeSynthetic(tb testing.TB) *Pipeline {
 // compilation included), per step (the UNet on batch 2 plus the scheduler), for the text
 // encoder and the VAE decoder, and the process's peak RSS. Run it alone:
 //
-//	go test ./pipeline -run '^$' -bench GenerateSmallSD512 -benchtime 1x -count 3 -timeout 2h
-func BenchmarkGenerateSmallSD512(b *testing.B) {
+//	go test ./pipeline -run '^$' -bench 'GenerateSmallSD512$' -benchtime 1x -count 3 -timeout 2h
+func BenchmarkGenerateSmallSD512(b *testing.B) { benchGenerate(b, false) }
+
+// BenchmarkGenerateSmallSD512Half is BenchmarkGenerateSmallSD512 with half weights
+// (WithHalfWeights): compare the peak RSS. Run it in a process of its own:
+//
+//	go test ./pipeline -run '^$' -bench 'GenerateSmallSD512Half$' -benchtime 1x -count 3 -timeout 2h
+func BenchmarkGenerateSmallSD512Half(b *testing.B) { benchGenerate(b, true) }
+
+func benchGenerate(b *testing.B, half bool) {
 	if testing.Short() {
 		b.Skip("full-size model: skipped with -short")
 	}
@@ -107,7 +122,7 @@ func BenchmarkGenerateSmallSD512(b *testing.B) {
 			needKB>>20, float64(avail)/(1<<20))
 	}
 	t0 := time.Now()
-	p := fullSizeSynthetic(b)
+	p := fullSizeSynthetic(b, half)
 	defer p.Close()
 	build := time.Since(t0)
 	req := Request{Prompt: "a photograph of an astronaut riding a horse", Width: 512, Height: 512,
