@@ -20,28 +20,39 @@ import (
 	"gorgonia.org/tensor"
 )
 
-var (
-	benchOnce  sync.Once
-	benchModel *Model
-	benchErr   error
-)
+// benchModels holds the full-size models, built once per test binary (index 1: fp16 weights).
+var benchModels [2]struct {
+	once  sync.Once
+	model *Model
+	err   error
+}
 
-// smallSD builds the full-size small-sd UNet with synthetic weights once per test binary.
-func smallSD(b *testing.B) *Model {
-	benchOnce.Do(func() {
+// smallSD builds the full-size small-sd UNet with synthetic weights, float32 or (half) with
+// its weight matrices kept as fp16.
+func smallSD(b *testing.B, half bool) *Model {
+	i := 0
+	if half {
+		i = 1
+	}
+	bm := &benchModels[i]
+	bm.once.Do(func() {
 		cfg, err := LoadConfig("../testdata/configs/unet/config.json")
 		if err != nil {
-			benchErr = err
+			bm.err = err
 			return
 		}
 		start := time.Now()
-		benchModel, benchErr = New(cfg, weights.NewSynthetic().View())
-		b.Logf("built small-sd with synthetic weights in %v", time.Since(start).Round(time.Millisecond))
+		w := weights.NewSynthetic().View()
+		if half {
+			w = w.Half()
+		}
+		bm.model, bm.err = New(cfg, w)
+		b.Logf("built small-sd (half %v) with synthetic weights in %v", half, time.Since(start).Round(time.Millisecond))
 	})
-	if benchErr != nil {
-		b.Fatal(benchErr)
+	if bm.err != nil {
+		b.Fatal(bm.err)
 	}
-	return benchModel
+	return bm.model
 }
 
 func randomDense(rng *rand.Rand, shape ...int) *tensor.Dense {
@@ -77,8 +88,16 @@ func procStatus(field string) float64 {
 // process's peak RSS (weights included; reset before each size where the kernel allows).
 //
 //	go test ./unet -run '^$' -bench UNetSmallSD -benchtime 1x -count 3
-func BenchmarkUNetSmallSD(b *testing.B) {
-	m := smallSD(b)
+func BenchmarkUNetSmallSD(b *testing.B) { benchForward(b, smallSD(b, false)) }
+
+// BenchmarkUNetSmallSDHalf is BenchmarkUNetSmallSD with the weight matrices kept as fp16
+// (weights' View.Half), widened while packing. Run it on its own: a binary that also ran
+// BenchmarkUNetSmallSD holds both models and its RSS counts both.
+//
+//	go test ./unet -run '^$' -bench UNetSmallSDHalf -benchtime 1x -count 3
+func BenchmarkUNetSmallSDHalf(b *testing.B) { benchForward(b, smallSD(b, true)) }
+
+func benchForward(b *testing.B, m *Model) {
 	for _, size := range []int{64, 32} {
 		b.Run(fmt.Sprintf("%dx%d", size, size), func(b *testing.B) {
 			m.dropPrograms() // drop other sizes' programs so RSS reflects this one
@@ -125,7 +144,7 @@ func BenchmarkUNetSmallSD(b *testing.B) {
 //
 //	go test ./unet -run '^$' -bench UNetSmallSDBlocks -benchtime 1x
 func BenchmarkUNetSmallSDBlocks(b *testing.B) {
-	m := smallSD(b)
+	m := smallSD(b, false)
 	m.dropPrograms()
 	const size = 64
 	parts := m.Config().flopsByPart(2, size, size, 77)
