@@ -22,32 +22,54 @@ func (j *sgemmJob) macro512(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic,
 				j.fillBias(i, jj, mr2, sgemmNR)
 				j.fillBias(i, jj+sgemmNR, mr2, sgemmNR)
 			}
-			sgemmKernel512(kc, ablk[ir*kc:ir*kc+mr2*kc], bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, beta)
+			sgemmKernel512(mr2, kc, ablk[ir*kc:ir*kc+mr2*kc], bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, beta)
 		}
-		for ; ir < mc; ir += sgemmMR { // last rows: 6×16 tiles
-			mr := min(sgemmMR, mc-ir)
+		for ; ir < mc; ir += sgemmMR { // last rows: 6×32 tiles (a partial one through a scratch tile)
+			mr, i, jj := min(sgemmMR, mc-ir), ic+ir, jc+jr
 			ap := ablk[ir*kc : ir*kc+sgemmMR*kc]
-			j.tile(buf, ap, bp[:sgemmNR*kc], kc, mr, sgemmNR, ic+ir, jc+jr, beta, first)
-			j.tile(buf, ap, bp[sgemmNR*kc:], kc, mr, sgemmNR, ic+ir, jc+jr+sgemmNR, beta, first)
+			if first && j.bias != nil {
+				j.fillBias(i, jj, mr, sgemmNR)
+				j.fillBias(i, jj+sgemmNR, mr, sgemmNR)
+			}
+			if mr == sgemmMR {
+				sgemmKernel512(sgemmMR, kc, ap, bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, beta)
+				continue
+			}
+			t := buf.tile512[:]
+			sgemmKernel512(sgemmMR, kc, ap, bp, t, 0, sgemmNR, nr2, 1, 0)
+			for h := 0; h < 2; h++ {
+				off := j.cOff(i, jj+h*sgemmNR)
+				for r := 0; r < mr; r++ {
+					ci := j.c[off+r*j.ldc : off+r*j.ldc+sgemmNR]
+					tr := t[r*nr2+h*sgemmNR : r*nr2+h*sgemmNR+sgemmNR]
+					for x := range ci {
+						if beta == 0 {
+							ci[x] = j.alpha * tr[x]
+						} else {
+							ci[x] = j.alpha*tr[x] + beta*ci[x]
+						}
+					}
+				}
+			}
 		}
 	}
 	return nc32
 }
 
-// direct512 is macroDirect's 12×32 step: rows [ic, ic+12) of A (read in place from column pc) by
+// direct512 is macroDirect's rows×32 step (rows 12 or 6): rows [ic, ic+rows) of A (read in place from column pc) by
 // the packed B micro-panels of bblk covering columns [0, nc32) of the block, nc32 being nc rounded down to a
 // multiple of 32, which it returns.
-func (j *sgemmJob) direct512(bblk []float32, nc, kc, ic, jc, pc int, beta float32) int {
-	const mr2, nr2 = 2 * sgemmMR, 2 * sgemmNR
+func (j *sgemmJob) direct512(rows int, bblk []float32, nc, kc, ic, jc, pc int, beta float32) int {
+	const nr2 = 2 * sgemmNR
 	nc32 := nc / nr2 * nr2
 	ad := j.a.data[ic*j.a.ld+pc:]
 	for jr := 0; jr < nc32; jr += nr2 {
 		jj := jc + jr
 		if pc == 0 && j.bias != nil {
-			j.fillBias(ic, jj, mr2, sgemmNR)
-			j.fillBias(ic, jj+sgemmNR, mr2, sgemmNR)
+			j.fillBias(ic, jj, rows, sgemmNR)
+			j.fillBias(ic, jj+sgemmNR, rows, sgemmNR)
 		}
-		sgemmKernel512Direct(kc, ad, j.a.ld, bblk[jr*kc:jr*kc+nr2*kc], j.c, j.cOff(ic, jj), j.cOff(ic, jj+sgemmNR), j.ldc, j.alpha, beta)
+		sgemmKernel512Direct(rows, kc, ad, j.a.ld, bblk[jr*kc:jr*kc+nr2*kc], j.c, j.cOff(ic, jj), j.cOff(ic, jj+sgemmNR), j.ldc, j.alpha, beta)
 	}
 	return nc32
 }

@@ -20,21 +20,40 @@ func sgemmKernel12x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float3
 //go:noescape
 func sgemmKernel12x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32)
 
-// sgemmKernel512 runs sgemmKernel12x32 on the packed panels a (12·kc) and b (32·kc) with the two
-// column halves of the C tile at c[off0:] and c[off1:].
-func sgemmKernel512(kc int, a, b, c []float32, off0, off1, ldc int, alpha, beta float32) {
-	_ = a[2*sgemmMR*kc-1]
+// sgemmKernel6x32 and sgemmKernel6x32Direct are the 6-row variants (one A panel), for the last
+// rows of a block.
+//
+//go:noescape
+func sgemmKernel6x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernel6x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32)
+
+// sgemmKernel512 runs the rows×32 kernel (rows 12 or 6) on the packed panels a (rows·kc) and b
+// (32·kc) with the two column halves of the C tile at c[off0:] and c[off1:].
+func sgemmKernel512(rows, kc int, a, b, c []float32, off0, off1, ldc int, alpha, beta float32) {
+	_ = a[rows*kc-1]
 	_ = b[2*sgemmNR*kc-1]
-	_ = c[off0+(2*sgemmMR-1)*ldc+sgemmNR-1]
-	_ = c[off1+(2*sgemmMR-1)*ldc+sgemmNR-1]
-	sgemmKernel12x32(kc, unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta)
+	_ = c[off0+(rows-1)*ldc+sgemmNR-1]
+	_ = c[off1+(rows-1)*ldc+sgemmNR-1]
+	if rows == 2*sgemmMR {
+		sgemmKernel12x32(kc, unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta)
+		return
+	}
+	_ = a[sgemmMR*kc-1]
+	sgemmKernel6x32(kc, unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta)
 }
 
-// sgemmKernel512Direct runs sgemmKernel12x32Direct with A's 12 rows at a[r·lda:].
-func sgemmKernel512Direct(kc int, a []float32, lda int, b, c []float32, off0, off1, ldc int, alpha, beta float32) {
-	_ = a[(2*sgemmMR-1)*lda+kc-1]
+// sgemmKernel512Direct runs the rows×32 in-place-A kernel with A's rows at a[r·lda:].
+func sgemmKernel512Direct(rows, kc int, a []float32, lda int, b, c []float32, off0, off1, ldc int, alpha, beta float32) {
+	_ = a[(rows-1)*lda+kc-1]
 	_ = b[2*sgemmNR*kc-1]
-	_ = c[off0+(2*sgemmMR-1)*ldc+sgemmNR-1]
-	_ = c[off1+(2*sgemmMR-1)*ldc+sgemmNR-1]
-	sgemmKernel12x32Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta)
+	_ = c[off0+(rows-1)*ldc+sgemmNR-1]
+	_ = c[off1+(rows-1)*ldc+sgemmNR-1]
+	if rows == 2*sgemmMR {
+		sgemmKernel12x32Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta)
+		return
+	}
+	_ = a[(sgemmMR-1)*lda+kc-1]
+	sgemmKernel6x32Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta)
 }

@@ -79,6 +79,8 @@ type sgemmBuf struct {
 	a, b []float32
 	half []float32 // rows widened from half precision (up to MR rows of MC·KC/MR)
 	tile [sgemmMR * sgemmNR]float32
+
+	tile512 [sgemmMR * 2 * sgemmNR]float32 // a 6×32 AVX-512 edge tile
 }
 
 var sgemmBufPool = sync.Pool{New: func() any {
@@ -273,13 +275,14 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta f
 			}
 			continue
 		}
-		// With AVX-512, 12 rows at a time take the columns that fill 32-wide tiles (done512 of
+		// With AVX-512, 12 (or the last 6) rows at a time take the columns that fill 32-wide tiles (done512 of
 		// them, for rows below done512Row); the 6-row loop below does the rest.
 		jr0 := 0
 		if ir < done512Row {
 			jr0 = done512
-		} else if j.avx512 && ir+2*sgemmMR <= mc {
-			done512, done512Row = j.direct512(buf.b, nc, kc, ic+ir, jc, pc, beta), ir+2*sgemmMR
+		} else if j.avx512 {
+			rows := min(2*sgemmMR, (mc-ir)/sgemmMR*sgemmMR)
+			done512, done512Row = j.direct512(rows, buf.b, nc, kc, ic+ir, jc, pc, beta), ir+rows
 			jr0 = done512
 		}
 		ad := j.a.data[(ic+ir)*j.a.ld+pc:]

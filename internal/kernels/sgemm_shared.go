@@ -65,6 +65,9 @@ func (j *sgemmJob) runShared(w int) {
 		j.chunk = cols / sgemmNR
 	}
 	j.chunk = max(1, min(j.chunk, j.units/(2*w))) // at least two chunks per worker
+	if j.avx512 && j.chunk > 1 {
+		j.chunk &^= 1 // whole 12×32 tiles
+	}
 	j.nChunks = (j.units + j.chunk - 1) / j.chunk
 	j.next.Store(0)
 	if w > 1 {
@@ -113,7 +116,11 @@ func (j *sgemmJob) work(_, _ int) {
 			if j.splitM { // rows [i0, i1) against the whole shared B, in equal blocks of ≤ MC rows
 				i0, i1 := lo*sgemmMR, min(hi*sgemmMR, j.m)
 				blocks := (i1 - i0 + sgemmMC - 1) / sgemmMC
-				mcb := ((i1-i0+blocks-1)/blocks + sgemmMR - 1) / sgemmMR * sgemmMR
+				mr := sgemmMR
+				if j.avx512 {
+					mr = 2 * sgemmMR // whole 12-row tiles (MC is a multiple of 12)
+				}
+				mcb := ((i1-i0+blocks-1)/blocks + mr - 1) / mr * mr
 				for ic := i0; ic < i1; ic += mcb {
 					mc := min(mcb, i1-ic)
 					packA(buf.a, buf.half, &j.a, ic, mc, pc, kc)

@@ -15,14 +15,17 @@ func avx512File(g *gen) {
 	g.p("")
 	g.p(`#include "textflag.h"`)
 	g.p("")
-	g.kernel512("sgemmKernel12x32", false)
-	g.kernel512("sgemmKernel12x32Direct", true)
+	g.kernel512("sgemmKernel12x32", false, 12)
+	g.kernel512("sgemmKernel12x32Direct", true, 12)
+	g.kernel512("sgemmKernel6x32", false, 6)
+	g.kernel512("sgemmKernel6x32Direct", true, 6)
 }
 
-// kernel512 emits one 12×32 kernel. Packed A: panel 0 at SI, panel 1 at R10 = SI + 24·kc bytes
+// kernel512 emits one rows×32 kernel (rows 12, or 6 for the last rows of a block: only panel 0,
+// accumulators Z8..Z19). Packed A: panel 0 at SI, panel 1 at R10 = SI + 24·kc bytes
 // (six floats per k step each). In-place A (direct): rows 3q..3q+2 at base q ∈ {SI, BX, R12, R13}
 // plus 0, lda, 2·lda (R9 = lda bytes). B panel 0 at DI, panel 1 at R11 = DI + 64·kc bytes.
-func (g *gen) kernel512(name string, direct bool) {
+func (g *gen) kernel512(name string, direct bool, rows int) {
 	acc := func(r, h int) int { return 8 + 2*r + h }
 	var ab int // frame offset of alpha
 	if direct {
@@ -61,12 +64,12 @@ func (g *gen) kernel512(name string, direct bool) {
 	} else {
 		g.p("\tMOVQ c1+32(FP), R11")
 	}
-	for r := 0; r < 12; r++ {
+	for r := 0; r < rows; r++ {
 		g.p("\tPREFETCHT0 (AX)")
 		g.p("\tPREFETCHT0 60(AX)")
 		g.p("\tPREFETCHT0 (R11)")
 		g.p("\tPREFETCHT0 60(R11)")
-		if r < 11 {
+		if r < rows-1 {
 			g.p("\tADDQ R8, AX")
 			g.p("\tADDQ R8, R11")
 		}
@@ -75,12 +78,13 @@ func (g *gen) kernel512(name string, direct bool) {
 	g.p("\tMOVQ CX, AX")
 	g.p("\tSHLQ $6, AX")
 	g.p("\tLEAQ (DI)(AX*1), R11")
-	if !direct {
+	if !direct && rows > 6 {
 		g.p("\tLEAQ (CX)(CX*2), AX")
 		g.p("\tSHLQ $3, AX")
 		g.p("\tLEAQ (SI)(AX*1), R10")
 	}
-	for r := 8; r < 32; r++ {
+	last := 8 + 2*rows // one past the last accumulator
+	for r := 8; r < last; r++ {
 		g.p("\tVPXORD Z%d, Z%d, Z%d", r, r, r)
 	}
 	aAddr := func(i, r int) string {
@@ -95,7 +99,7 @@ func (g *gen) kernel512(name string, direct bool) {
 	step := func(i int) {
 		g.p("\tVMOVUPS %d(DI), Z0", 64*i)
 		g.p("\tVMOVUPS %d(R11), Z1", 64*i)
-		for r := 0; r < 12; r++ {
+		for r := 0; r < rows; r++ {
 			t := 2 + r%6
 			g.p("\tVBROADCASTSS %s, Z%d", aAddr(i, r), t)
 			g.p("\tVFMADD231PS Z0, Z%d, Z%d", t, acc(r, 0))
@@ -104,12 +108,14 @@ func (g *gen) kernel512(name string, direct bool) {
 	}
 	advance := func(k int) {
 		if direct {
-			for _, b := range []string{"SI", "BX", "R12", "R13"} {
+			for _, b := range []string{"SI", "BX", "R12", "R13"}[:rows/3] {
 				g.p("\tADDQ $%d, %s", 4*k, b)
 			}
 		} else {
 			g.p("\tADDQ $%d, SI", 24*k)
-			g.p("\tADDQ $%d, R10", 24*k)
+			if rows > 6 {
+				g.p("\tADDQ $%d, R10", 24*k)
+			}
 		}
 		g.p("\tADDQ $%d, DI", 64*k)
 		g.p("\tADDQ $%d, R11", 64*k)
@@ -119,7 +125,9 @@ func (g *gen) kernel512(name string, direct bool) {
 	g.p("%s_loop:", name)
 	if !direct {
 		g.p("\tPREFETCHT0 384(SI)")
-		g.p("\tPREFETCHT0 384(R10)")
+		if rows > 6 {
+			g.p("\tPREFETCHT0 384(R10)")
+		}
 	}
 	for i := 0; i < unroll; i++ {
 		step(i)
@@ -143,19 +151,19 @@ func (g *gen) kernel512(name string, direct bool) {
 		g.p("\tMOVQ c1+32(FP), R10")
 	}
 	g.p("\tVBROADCASTSS alpha+%d(FP), Z0", ab)
-	for r := 8; r < 32; r++ {
+	for r := 8; r < last; r++ {
 		g.p("\tVMULPS Z0, Z%d, Z%d", r, r)
 	}
 	g.p("\tMOVL beta+%d(FP), AX", ab+4)
 	g.p("\tTESTL $0x7fffffff, AX")
 	g.p("\tJZ %s_store0", name)
 	g.p("\tVBROADCASTSS beta+%d(FP), Z1", ab+4)
-	for r := 0; r < 12; r++ {
+	for r := 0; r < rows; r++ {
 		g.p("\tVFMADD231PS (DX), Z1, Z%d", acc(r, 0))
 		g.p("\tVFMADD231PS (R10), Z1, Z%d", acc(r, 1))
 		g.p("\tVMOVUPS Z%d, (DX)", acc(r, 0))
 		g.p("\tVMOVUPS Z%d, (R10)", acc(r, 1))
-		if r < 11 {
+		if r < rows-1 {
 			g.p("\tADDQ R8, DX")
 			g.p("\tADDQ R8, R10")
 		}
@@ -163,10 +171,10 @@ func (g *gen) kernel512(name string, direct bool) {
 	g.p("\tVZEROUPPER")
 	g.p("\tRET")
 	g.p("%s_store0:", name)
-	for r := 0; r < 12; r++ {
+	for r := 0; r < rows; r++ {
 		g.p("\tVMOVUPS Z%d, (DX)", acc(r, 0))
 		g.p("\tVMOVUPS Z%d, (R10)", acc(r, 1))
-		if r < 11 {
+		if r < rows-1 {
 			g.p("\tADDQ R8, DX")
 			g.p("\tADDQ R8, R10")
 		}
