@@ -116,8 +116,9 @@ func WithVariant(v string) Option { return func(o *loadOptions) { o.variant = v 
 // model's weights) as IEEE half precision in memory, halving weight memory; norms, biases,
 // embeddings and all activations stay float32, and the arithmetic is float32 (the halves are
 // widened while packing). With the fp16 variant (WithVariant("fp16")) the stored halves are used
-// as they are, so images equal those of WithVariant("fp16") alone; float32 weights are rounded to
-// half once, at load (to nearest even), which moves outputs by about 1e-3 relative.
+// as they are (aliasing the mapped file), so results equal those of WithVariant("fp16") alone up to
+// float32 rounding; float32 weights are rounded to half once, at load (to nearest even), which
+// moves outputs by about 1e-3 relative, and the file's pages are released.
 func WithHalfWeights() Option { return func(o *loadOptions) { o.half = true } }
 
 // WithScheduler sets the scheduler used when a Request names none, instead of the one the model's

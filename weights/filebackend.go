@@ -45,8 +45,9 @@ type entry struct {
 
 // fileBackend is a parsed weights file: safetensors or PyTorch pickle.
 type fileBackend struct {
-	order []string
-	m     map[string]*entry
+	order  []string
+	m      map[string]*entry
+	mapped bool // entries alias a private file mapping (mapFile), not heap memory
 }
 
 func (b *fileBackend) names() []string { return append([]string(nil), b.order...) }

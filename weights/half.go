@@ -91,6 +91,9 @@ func (b *fileBackend) loadHalf(name string, shape []int) ([]uint16, error) {
 		for i := range out {
 			out[i] = binary.LittleEndian.Uint16(e.data[2*i:])
 		}
+		if b.mapped {
+			dropPages(e.data[:2*n])
+		}
 		return out, nil
 	}
 	if e.dt == dtF16 { // strided F16: gather the halves unchanged
@@ -100,7 +103,12 @@ func (b *fileBackend) loadHalf(name string, shape []int) ([]uint16, error) {
 		})
 		return out, nil
 	}
-	// Other dtypes: widen in chunks and round, so no full float32 copy is ever held.
+	// Other dtypes: widen in chunks and round, so no full float32 copy is ever held. The file's
+	// pages are then dropped from memory: the halves replace them (this is what makes half
+	// weights halve the resident memory of a mapped float32 file).
+	if b.mapped {
+		defer dropPages(e.data[:min(len(e.data), e.dt.size()*e.span(shape))])
+	}
 	out := make([]uint16, n)
 	var buf [4096]float32
 	sz := e.dt.size()
@@ -119,6 +127,18 @@ func (b *fileBackend) loadHalf(name string, shape []int) ([]uint16, error) {
 		out[i] = Float32ToHalf(buf[0])
 	})
 	return out, nil
+}
+
+// span is the number of elements from the entry's first to one past its last (for strides).
+func (e *entry) span(shape []int) int {
+	if e.strides == nil {
+		return numElements(shape)
+	}
+	last := 0
+	for k, d := range shape {
+		last += (d - 1) * e.strides[k]
+	}
+	return last + 1
 }
 
 // forEachStrided calls f with every row-major index i of shape and its strided element offset.

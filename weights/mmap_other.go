@@ -8,14 +8,17 @@ import (
 )
 
 // mapFile reads the whole file: this platform has no mapping support here.
-func mapFile(path string, _ bool) (data []byte, release func() error, err error) {
+func mapFile(path string, _ bool) (data []byte, mapped bool, release func() error, err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, false, nil, err
 	}
 	if fi.IsDir() {
-		return nil, nil, fmt.Errorf("%s is a directory", path)
+		return nil, false, nil, fmt.Errorf("%s is a directory", path)
 	}
 	data, err = os.ReadFile(path)
-	return data, func() error { return nil }, err
+	return data, false, func() error { return nil }, err
 }
+
+// dropPages does nothing: nothing is mapped on this platform.
+func dropPages([]byte) {}

@@ -89,7 +89,7 @@ func OpenFile(path string, opts ...Option) (*Store, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	data, release, err := mapFile(path, o.noMmap)
+	data, mapped, release, err := mapFile(path, o.noMmap)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
@@ -98,6 +98,9 @@ func OpenFile(path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.half = o.half
+	if fb, ok := s.be.(*fileBackend); ok {
+		fb.mapped = mapped
+	}
 	return s, nil
 }
 

@@ -18,8 +18,9 @@
 // With -n 2 or more the images are numbered: -out img.png writes img-1.png, img-2.png, ….
 // With -fp16 the model's fp16 weight files are loaded where it has them, and the weight matrices
 // of all Linear and Conv2d layers stay in half precision in memory (pipeline.WithVariant("fp16")
-// and pipeline.WithHalfWeights): about half the weight memory, the same images as from the
-// widened fp16 files (float32 files are rounded to fp16 at load, which moves images slightly).
+// and pipeline.WithHalfWeights): about half the weight memory, and the images of the widened fp16
+// files up to float32 rounding (float32 files are rounded to fp16 at load, which moves images
+// slightly).
 // Progress goes to standard error: a progress bar with the rate and the time left on a
 // terminal, plain lines otherwise. Interrupting (Ctrl-C) stops within one UNet call.
 package main

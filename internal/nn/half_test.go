@@ -29,7 +29,9 @@ func roundedStore(t *testing.T, params ...Param) *weights.Store {
 	return s
 }
 
-// checkSame fails unless got and want are bit-identical, logging how many values differ.
+// checkSame compares a half layer's output with the float32 layer's on the rounded weights: the
+// kernels widen halves exactly, so only the blocking of the sums may differ (float32 rounding,
+// 1e-5 × max(1, max|want|)). It logs how many values differ at all.
 func checkSame(t *testing.T, label string, got, want *tensor.Dense) {
 	t.Helper()
 	g, w := got.Float32s()[:got.Size()], want.Float32s()[:want.Size()]
@@ -40,9 +42,7 @@ func checkSame(t *testing.T, label string, got, want *tensor.Dense) {
 		}
 	}
 	t.Logf("%s: half weights vs float32 layer on the rounded weights: %d of %d values differ", label, diff, len(g))
-	if diff != 0 || !got.Shape().Eq(want.Shape()) {
-		t.Errorf("%s: %d values differ (shapes %v, %v)", label, diff, got.Shape(), want.Shape())
-	}
+	checkClose(t, label+" vs float32 layer on the rounded weights", got, arrOf(want), 1e-5)
 }
 
 // TestHalfLayers builds Linear and Conv2d layers from a View preferring half weights and checks
