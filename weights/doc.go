@@ -13,6 +13,11 @@
 // expected and found shapes. Tensors the model never asks for are allowed and reported by
 // (*Store).Unused.
 //
+// Half weights (opt-in): a Store opened WithHalf (or a View made with View.Half) reports
+// PreferHalf, and model layers then fetch their Linear and Conv2d weight matrices with TensorHalf
+// as IEEE half bits (F16 files as stored, aliasing the mapping; other files rounded to nearest
+// even at load), halving weight memory. LoadedBytes reports what a Store has handed out.
+//
 // NewSynthetic makes a Store that answers any name and shape with the deterministic weights of
 // testdata/SYNTHETIC.md and records every request, so tests can build the full-size models
 // without the real checkpoints and compare what they asked for against a manifest

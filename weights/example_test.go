@@ -44,3 +44,23 @@ func Example() {
 	// CLIPTextModel (77, 32)
 	// true
 }
+
+// With WithHalf a Store prefers half weights: model layers then fetch their weight matrices as
+// IEEE half bits with TensorHalf (an fp16 file's halves as stored; float32 rounded to nearest
+// even), holding 2 bytes per value instead of 4.
+func ExampleWithHalf() {
+	dir := filepath.Join("..", "testdata", "tiny-sd", "text_encoder")
+	store, err := weights.Open(dir, weights.WithVariant("fp16"), weights.WithHalf())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	w := store.View().Sub("text_model.encoder.layers.0.mlp.fc1")
+	bits, err := w.TensorHalf("weight", 37, 32)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(w.PreferHalf(), len(bits), store.LoadedBytes())
+	// Output:
+	// true 1184 2368
+}

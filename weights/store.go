@@ -31,7 +31,8 @@ type backend interface {
 }
 
 // Store hands out the tensors of one weights file (or of a synthetic or in-memory set) as
-// float32 *tensor.Dense values. It records which tensors were fetched (Unused, Requested).
+// float32 *tensor.Dense values (Tensor), or as IEEE half bits (TensorHalf; see WithHalf). It
+// records which tensors were fetched (Unused, Requested, LoadedBytes).
 // A Store is safe for concurrent use.
 //
 // Tensors of a memory-mapped file may alias the mapping: they stay valid until Close.

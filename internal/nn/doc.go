@@ -18,6 +18,9 @@
 // and a config and walks into children with w.Sub("norm1") and so on, so checkpoint names appear
 // only there; Forward adds nodes to the graph of its input and reads like the PyTorch forward.
 // Weights are graph inputs bound to the store's tensors (Param.Node) and are never written.
+// When the View prefers half weights (weights.WithHalf, weights.View.Half), Linear and Conv2d
+// keep their weight matrices as fp16 bits inside the op instead (Param.Half, AffineHalf,
+// ConvHalf); biases and norm weights stay float32 graph inputs.
 // Layers: Linear, Conv2d, GroupNorm, LayerNorm, Embedding, Attention (diffusers' to_q/to_k/to_v/
 // to_out.0 or CLIP's q_proj/…/out_proj, self or cross, optional causal mask), FeedForward (GEGLU),
 // BasicTransformerBlock, Transformer2DModel, SpatialAttention (the VAE's), ResnetBlock2D,
