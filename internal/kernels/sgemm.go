@@ -4,9 +4,9 @@ package kernels
 // transA means A is stored k×m (lda ≥ m), transB means B is stored n×k (ldb ≥ k). beta == 0 ignores
 // C's old contents (NaN-safe).
 //
-// The product runs through packed, cache-blocked panels and a 6×16 register-blocked micro-kernel
-// (AVX2/FMA assembly when available, else plain Go) on up to GOMAXPROCS goroutines; any m, n, k
-// and leading dimensions work. Sgemm may be called concurrently; its scratch buffers come from
+// The product runs through packed, cache-blocked panels and register-blocked micro-kernels (12×32
+// AVX-512 or 6×16 AVX2/FMA assembly when available, else plain Go) on up to GOMAXPROCS
+// goroutines; any m, n, k and leading dimensions work. Sgemm may be called concurrently; its scratch buffers come from
 // pools, so after warm-up it does not allocate on one core (parallel runs cost a few small
 // allocations for the goroutines).
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
