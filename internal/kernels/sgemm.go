@@ -6,9 +6,9 @@ package kernels
 //
 // The product runs through packed, cache-blocked panels and register-blocked micro-kernels (12×32
 // AVX-512 or 6×16 AVX2/FMA assembly when available, else plain Go) on up to GOMAXPROCS
-// goroutines; any m, n, k and leading dimensions work. Sgemm may be called concurrently; its scratch buffers come from
-// pools, so after warm-up it does not allocate on one core (parallel runs cost a few small
-// allocations for the goroutines).
+// goroutines; any m, n, k and leading dimensions work. Sgemm may be called concurrently; its
+// scratch buffers come from pools, so after warm-up it does not allocate on one core (parallel
+// runs cost a few small allocations for the goroutines).
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m <= 0 || n <= 0 {
 		return
