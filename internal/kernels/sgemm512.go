@@ -18,25 +18,23 @@ func (j *sgemmJob) macro512(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic,
 		ir := 0
 		for ; ir+mr2 <= mc; ir += mr2 {
 			i, jj := ic+ir, jc+jr
-			if first && j.bias != nil {
-				j.fillBias(i, jj, mr2, sgemmNR)
-				j.fillBias(i, jj+sgemmNR, mr2, sgemmNR)
-			}
-			sgemmKernel512(mr2, kc, ablk[ir*kc:ir*kc+mr2*kc], bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, beta)
+			bias, mode, b := j.bias512(mr2, i, jj, first, beta)
+			sgemmKernel512(mr2, kc, ablk[ir*kc:ir*kc+mr2*kc], bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, b, bias, mode)
 		}
 		for ; ir < mc; ir += sgemmMR { // last rows: 6×32 tiles (a partial one through a scratch tile)
 			mr, i, jj := min(sgemmMR, mc-ir), ic+ir, jc+jr
 			ap := ablk[ir*kc : ir*kc+sgemmMR*kc]
+			if mr == sgemmMR {
+				bias, mode, b := j.bias512(sgemmMR, i, jj, first, beta)
+				sgemmKernel512(sgemmMR, kc, ap, bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, b, bias, mode)
+				continue
+			}
 			if first && j.bias != nil {
 				j.fillBias(i, jj, mr, sgemmNR)
 				j.fillBias(i, jj+sgemmNR, mr, sgemmNR)
 			}
-			if mr == sgemmMR {
-				sgemmKernel512(sgemmMR, kc, ap, bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, beta)
-				continue
-			}
 			t := buf.tile512[:]
-			sgemmKernel512(sgemmMR, kc, ap, bp, t, 0, sgemmNR, nr2, 1, 0)
+			sgemmKernel512(sgemmMR, kc, ap, bp, t, 0, sgemmNR, nr2, 1, 0, nil, 0)
 			for h := 0; h < 2; h++ {
 				off := j.cOff(i, jj+h*sgemmNR)
 				for r := 0; r < mr; r++ {
@@ -65,11 +63,26 @@ func (j *sgemmJob) direct512(rows int, bblk []float32, nc, kc, ic, jc, pc int, b
 	ad := j.a.data[ic*j.a.ld+pc:]
 	for jr := 0; jr < nc32; jr += nr2 {
 		jj := jc + jr
-		if pc == 0 && j.bias != nil {
-			j.fillBias(ic, jj, rows, sgemmNR)
-			j.fillBias(ic, jj+sgemmNR, rows, sgemmNR)
-		}
-		sgemmKernel512Direct(rows, kc, ad, j.a.ld, bblk[jr*kc:jr*kc+nr2*kc], j.c, j.cOff(ic, jj), j.cOff(ic, jj+sgemmNR), j.ldc, j.alpha, beta)
+		bias, mode, b := j.bias512(rows, ic, jj, pc == 0, beta)
+		sgemmKernel512Direct(rows, kc, ad, j.a.ld, bblk[jr*kc:jr*kc+nr2*kc], j.c, j.cOff(ic, jj), j.cOff(ic, jj+sgemmNR), j.ldc, j.alpha, b, bias, mode)
 	}
 	return nc32
+}
+
+// bias512 returns how a rows×32 kernel call for the tile at (i, jj) adds the job's bias in the
+// first k block: the bias values from the tile's first on and the kernel's mode (1 per row, 2 per
+// column), with beta 0 since the bias replaces C. A column bias for a batched C (whose halves may
+// lie in two images) is written into C by fillBias instead, and beta is kept.
+func (j *sgemmJob) bias512(rows, i, jj int, first bool, beta float32) ([]float32, int, float32) {
+	switch {
+	case !first || j.bias == nil:
+		return nil, 0, beta
+	case j.biasRows:
+		return j.bias[i : i+rows], 1, 0
+	case j.cCols == 0:
+		return j.bias[jj : jj+2*sgemmNR], 2, 0
+	}
+	j.fillBias(i, jj, rows, sgemmNR)
+	j.fillBias(i, jj+sgemmNR, rows, sgemmNR)
+	return nil, 0, beta
 }

@@ -8,52 +8,70 @@ import "unsafe"
 
 // sgemmKernel12x32 is the AVX-512 micro-kernel: from two consecutive packed A panels (12 rows) and
 // two consecutive packed B panels (32 columns), both of kc steps, the 12×32 tile of C becomes
-// alpha·Ap·Bp + beta·C; columns 0–15 of row r are at c0 + r·ldc, columns 16–31 at c1 + r·ldc.
-// beta == 0 does not read C.
+// alpha·Ap·Bp + bias + beta·C; columns 0–15 of row r are at c0 + r·ldc, columns 16–31 at
+// c1 + r·ldc. mode 0 adds no bias, 1 adds bias[r] to row r, 2 adds bias[x] to column x. beta == 0
+// does not read C.
 //
 //go:noescape
-func sgemmKernel12x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32)
+func sgemmKernel12x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
 
 // sgemmKernel12x32Direct is sgemmKernel12x32 with A read in place: row r of the 12×kc A panel
 // starts at a + r·lda floats.
 //
 //go:noescape
-func sgemmKernel12x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32)
+func sgemmKernel12x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
 
 // sgemmKernel6x32 and sgemmKernel6x32Direct are the 6-row variants (one A panel), for the last
 // rows of a block.
 //
 //go:noescape
-func sgemmKernel6x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32)
+func sgemmKernel6x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
 
 //go:noescape
-func sgemmKernel6x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32)
+func sgemmKernel6x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
 
 // sgemmKernel512 runs the rows×32 kernel (rows 12 or 6) on the packed panels a (rows·kc) and b
-// (32·kc) with the two column halves of the C tile at c[off0:] and c[off1:].
-func sgemmKernel512(rows, kc int, a, b, c []float32, off0, off1, ldc int, alpha, beta float32) {
+// (32·kc) with the two column halves of the C tile at c[off0:] and c[off1:], adding bias (the
+// tile's own values: rows of them in mode 1, 32 in mode 2) as the kernel does.
+func sgemmKernel512(rows, kc int, a, b, c []float32, off0, off1, ldc int, alpha, beta float32, bias []float32, mode int) {
+	bp := sgemm512Bias(rows, bias, mode)
 	_ = a[rows*kc-1]
 	_ = b[2*sgemmNR*kc-1]
 	_ = c[off0+(rows-1)*ldc+sgemmNR-1]
 	_ = c[off1+(rows-1)*ldc+sgemmNR-1]
 	if rows == 2*sgemmMR {
-		sgemmKernel12x32(kc, unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta)
+		sgemmKernel12x32(kc, unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta, bp, mode)
 		return
 	}
 	_ = a[sgemmMR*kc-1]
-	sgemmKernel6x32(kc, unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta)
+	sgemmKernel6x32(kc, unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta, bp, mode)
 }
 
 // sgemmKernel512Direct runs the rows×32 in-place-A kernel with A's rows at a[r·lda:].
-func sgemmKernel512Direct(rows, kc int, a []float32, lda int, b, c []float32, off0, off1, ldc int, alpha, beta float32) {
+func sgemmKernel512Direct(rows, kc int, a []float32, lda int, b, c []float32, off0, off1, ldc int, alpha, beta float32, bias []float32, mode int) {
+	bp := sgemm512Bias(rows, bias, mode)
 	_ = a[(rows-1)*lda+kc-1]
 	_ = b[2*sgemmNR*kc-1]
 	_ = c[off0+(rows-1)*ldc+sgemmNR-1]
 	_ = c[off1+(rows-1)*ldc+sgemmNR-1]
 	if rows == 2*sgemmMR {
-		sgemmKernel12x32Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta)
+		sgemmKernel12x32Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta, bp, mode)
 		return
 	}
 	_ = a[(sgemmMR-1)*lda+kc-1]
-	sgemmKernel6x32Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta)
+	sgemmKernel6x32Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta, bp, mode)
+}
+
+// sgemm512Bias checks the bias a kernel call will read (rows values in mode 1, 32 in mode 2) and
+// returns a pointer to it (nil in mode 0).
+func sgemm512Bias(rows int, bias []float32, mode int) *float32 {
+	switch mode {
+	case 0:
+		return nil
+	case 1:
+		_ = bias[rows-1]
+	default:
+		_ = bias[2*sgemmNR-1]
+	}
+	return &bias[0]
 }

@@ -4,8 +4,8 @@
 
 #include "textflag.h"
 
-// func sgemmKernel12x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32)
-TEXT ·sgemmKernel12x32(SB), NOSPLIT, $0-56
+// func sgemmKernel12x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+TEXT ·sgemmKernel12x32(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -353,6 +353,77 @@ sgemmKernel12x32_store:
 	VMULPS Z0, Z29, Z29
 	VMULPS Z0, Z30, Z30
 	VMULPS Z0, Z31, Z31
+	MOVQ mode+64(FP), AX
+	TESTQ AX, AX
+	JZ sgemmKernel12x32_beta
+	MOVQ bias+56(FP), BX
+	CMPQ AX, $1
+	JNE sgemmKernel12x32_colbias
+	VBROADCASTSS 0(BX), Z1
+	VADDPS Z1, Z8, Z8
+	VADDPS Z1, Z9, Z9
+	VBROADCASTSS 4(BX), Z1
+	VADDPS Z1, Z10, Z10
+	VADDPS Z1, Z11, Z11
+	VBROADCASTSS 8(BX), Z1
+	VADDPS Z1, Z12, Z12
+	VADDPS Z1, Z13, Z13
+	VBROADCASTSS 12(BX), Z1
+	VADDPS Z1, Z14, Z14
+	VADDPS Z1, Z15, Z15
+	VBROADCASTSS 16(BX), Z1
+	VADDPS Z1, Z16, Z16
+	VADDPS Z1, Z17, Z17
+	VBROADCASTSS 20(BX), Z1
+	VADDPS Z1, Z18, Z18
+	VADDPS Z1, Z19, Z19
+	VBROADCASTSS 24(BX), Z1
+	VADDPS Z1, Z20, Z20
+	VADDPS Z1, Z21, Z21
+	VBROADCASTSS 28(BX), Z1
+	VADDPS Z1, Z22, Z22
+	VADDPS Z1, Z23, Z23
+	VBROADCASTSS 32(BX), Z1
+	VADDPS Z1, Z24, Z24
+	VADDPS Z1, Z25, Z25
+	VBROADCASTSS 36(BX), Z1
+	VADDPS Z1, Z26, Z26
+	VADDPS Z1, Z27, Z27
+	VBROADCASTSS 40(BX), Z1
+	VADDPS Z1, Z28, Z28
+	VADDPS Z1, Z29, Z29
+	VBROADCASTSS 44(BX), Z1
+	VADDPS Z1, Z30, Z30
+	VADDPS Z1, Z31, Z31
+	JMP sgemmKernel12x32_beta
+sgemmKernel12x32_colbias:
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	VADDPS Z0, Z8, Z8
+	VADDPS Z1, Z9, Z9
+	VADDPS Z0, Z10, Z10
+	VADDPS Z1, Z11, Z11
+	VADDPS Z0, Z12, Z12
+	VADDPS Z1, Z13, Z13
+	VADDPS Z0, Z14, Z14
+	VADDPS Z1, Z15, Z15
+	VADDPS Z0, Z16, Z16
+	VADDPS Z1, Z17, Z17
+	VADDPS Z0, Z18, Z18
+	VADDPS Z1, Z19, Z19
+	VADDPS Z0, Z20, Z20
+	VADDPS Z1, Z21, Z21
+	VADDPS Z0, Z22, Z22
+	VADDPS Z1, Z23, Z23
+	VADDPS Z0, Z24, Z24
+	VADDPS Z1, Z25, Z25
+	VADDPS Z0, Z26, Z26
+	VADDPS Z1, Z27, Z27
+	VADDPS Z0, Z28, Z28
+	VADDPS Z1, Z29, Z29
+	VADDPS Z0, Z30, Z30
+	VADDPS Z1, Z31, Z31
+sgemmKernel12x32_beta:
 	MOVL beta+52(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ sgemmKernel12x32_store0
@@ -479,8 +550,8 @@ sgemmKernel12x32_store0:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel12x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32)
-TEXT ·sgemmKernel12x32Direct(SB), NOSPLIT, $0-64
+// func sgemmKernel12x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+TEXT ·sgemmKernel12x32Direct(SB), NOSPLIT, $0-80
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R9
@@ -835,6 +906,77 @@ sgemmKernel12x32Direct_store:
 	VMULPS Z0, Z29, Z29
 	VMULPS Z0, Z30, Z30
 	VMULPS Z0, Z31, Z31
+	MOVQ mode+72(FP), AX
+	TESTQ AX, AX
+	JZ sgemmKernel12x32Direct_beta
+	MOVQ bias+64(FP), BX
+	CMPQ AX, $1
+	JNE sgemmKernel12x32Direct_colbias
+	VBROADCASTSS 0(BX), Z1
+	VADDPS Z1, Z8, Z8
+	VADDPS Z1, Z9, Z9
+	VBROADCASTSS 4(BX), Z1
+	VADDPS Z1, Z10, Z10
+	VADDPS Z1, Z11, Z11
+	VBROADCASTSS 8(BX), Z1
+	VADDPS Z1, Z12, Z12
+	VADDPS Z1, Z13, Z13
+	VBROADCASTSS 12(BX), Z1
+	VADDPS Z1, Z14, Z14
+	VADDPS Z1, Z15, Z15
+	VBROADCASTSS 16(BX), Z1
+	VADDPS Z1, Z16, Z16
+	VADDPS Z1, Z17, Z17
+	VBROADCASTSS 20(BX), Z1
+	VADDPS Z1, Z18, Z18
+	VADDPS Z1, Z19, Z19
+	VBROADCASTSS 24(BX), Z1
+	VADDPS Z1, Z20, Z20
+	VADDPS Z1, Z21, Z21
+	VBROADCASTSS 28(BX), Z1
+	VADDPS Z1, Z22, Z22
+	VADDPS Z1, Z23, Z23
+	VBROADCASTSS 32(BX), Z1
+	VADDPS Z1, Z24, Z24
+	VADDPS Z1, Z25, Z25
+	VBROADCASTSS 36(BX), Z1
+	VADDPS Z1, Z26, Z26
+	VADDPS Z1, Z27, Z27
+	VBROADCASTSS 40(BX), Z1
+	VADDPS Z1, Z28, Z28
+	VADDPS Z1, Z29, Z29
+	VBROADCASTSS 44(BX), Z1
+	VADDPS Z1, Z30, Z30
+	VADDPS Z1, Z31, Z31
+	JMP sgemmKernel12x32Direct_beta
+sgemmKernel12x32Direct_colbias:
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	VADDPS Z0, Z8, Z8
+	VADDPS Z1, Z9, Z9
+	VADDPS Z0, Z10, Z10
+	VADDPS Z1, Z11, Z11
+	VADDPS Z0, Z12, Z12
+	VADDPS Z1, Z13, Z13
+	VADDPS Z0, Z14, Z14
+	VADDPS Z1, Z15, Z15
+	VADDPS Z0, Z16, Z16
+	VADDPS Z1, Z17, Z17
+	VADDPS Z0, Z18, Z18
+	VADDPS Z1, Z19, Z19
+	VADDPS Z0, Z20, Z20
+	VADDPS Z1, Z21, Z21
+	VADDPS Z0, Z22, Z22
+	VADDPS Z1, Z23, Z23
+	VADDPS Z0, Z24, Z24
+	VADDPS Z1, Z25, Z25
+	VADDPS Z0, Z26, Z26
+	VADDPS Z1, Z27, Z27
+	VADDPS Z0, Z28, Z28
+	VADDPS Z1, Z29, Z29
+	VADDPS Z0, Z30, Z30
+	VADDPS Z1, Z31, Z31
+sgemmKernel12x32Direct_beta:
 	MOVL beta+60(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ sgemmKernel12x32Direct_store0
@@ -961,8 +1103,8 @@ sgemmKernel12x32Direct_store0:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel6x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32)
-TEXT ·sgemmKernel6x32(SB), NOSPLIT, $0-56
+// func sgemmKernel6x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+TEXT ·sgemmKernel6x32(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -1154,6 +1296,47 @@ sgemmKernel6x32_store:
 	VMULPS Z0, Z17, Z17
 	VMULPS Z0, Z18, Z18
 	VMULPS Z0, Z19, Z19
+	MOVQ mode+64(FP), AX
+	TESTQ AX, AX
+	JZ sgemmKernel6x32_beta
+	MOVQ bias+56(FP), BX
+	CMPQ AX, $1
+	JNE sgemmKernel6x32_colbias
+	VBROADCASTSS 0(BX), Z1
+	VADDPS Z1, Z8, Z8
+	VADDPS Z1, Z9, Z9
+	VBROADCASTSS 4(BX), Z1
+	VADDPS Z1, Z10, Z10
+	VADDPS Z1, Z11, Z11
+	VBROADCASTSS 8(BX), Z1
+	VADDPS Z1, Z12, Z12
+	VADDPS Z1, Z13, Z13
+	VBROADCASTSS 12(BX), Z1
+	VADDPS Z1, Z14, Z14
+	VADDPS Z1, Z15, Z15
+	VBROADCASTSS 16(BX), Z1
+	VADDPS Z1, Z16, Z16
+	VADDPS Z1, Z17, Z17
+	VBROADCASTSS 20(BX), Z1
+	VADDPS Z1, Z18, Z18
+	VADDPS Z1, Z19, Z19
+	JMP sgemmKernel6x32_beta
+sgemmKernel6x32_colbias:
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	VADDPS Z0, Z8, Z8
+	VADDPS Z1, Z9, Z9
+	VADDPS Z0, Z10, Z10
+	VADDPS Z1, Z11, Z11
+	VADDPS Z0, Z12, Z12
+	VADDPS Z1, Z13, Z13
+	VADDPS Z0, Z14, Z14
+	VADDPS Z1, Z15, Z15
+	VADDPS Z0, Z16, Z16
+	VADDPS Z1, Z17, Z17
+	VADDPS Z0, Z18, Z18
+	VADDPS Z1, Z19, Z19
+sgemmKernel6x32_beta:
 	MOVL beta+52(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ sgemmKernel6x32_store0
@@ -1220,8 +1403,8 @@ sgemmKernel6x32_store0:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel6x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32)
-TEXT ·sgemmKernel6x32Direct(SB), NOSPLIT, $0-64
+// func sgemmKernel6x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+TEXT ·sgemmKernel6x32Direct(SB), NOSPLIT, $0-80
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R9
@@ -1422,6 +1605,47 @@ sgemmKernel6x32Direct_store:
 	VMULPS Z0, Z17, Z17
 	VMULPS Z0, Z18, Z18
 	VMULPS Z0, Z19, Z19
+	MOVQ mode+72(FP), AX
+	TESTQ AX, AX
+	JZ sgemmKernel6x32Direct_beta
+	MOVQ bias+64(FP), BX
+	CMPQ AX, $1
+	JNE sgemmKernel6x32Direct_colbias
+	VBROADCASTSS 0(BX), Z1
+	VADDPS Z1, Z8, Z8
+	VADDPS Z1, Z9, Z9
+	VBROADCASTSS 4(BX), Z1
+	VADDPS Z1, Z10, Z10
+	VADDPS Z1, Z11, Z11
+	VBROADCASTSS 8(BX), Z1
+	VADDPS Z1, Z12, Z12
+	VADDPS Z1, Z13, Z13
+	VBROADCASTSS 12(BX), Z1
+	VADDPS Z1, Z14, Z14
+	VADDPS Z1, Z15, Z15
+	VBROADCASTSS 16(BX), Z1
+	VADDPS Z1, Z16, Z16
+	VADDPS Z1, Z17, Z17
+	VBROADCASTSS 20(BX), Z1
+	VADDPS Z1, Z18, Z18
+	VADDPS Z1, Z19, Z19
+	JMP sgemmKernel6x32Direct_beta
+sgemmKernel6x32Direct_colbias:
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	VADDPS Z0, Z8, Z8
+	VADDPS Z1, Z9, Z9
+	VADDPS Z0, Z10, Z10
+	VADDPS Z1, Z11, Z11
+	VADDPS Z0, Z12, Z12
+	VADDPS Z1, Z13, Z13
+	VADDPS Z0, Z14, Z14
+	VADDPS Z1, Z15, Z15
+	VADDPS Z0, Z16, Z16
+	VADDPS Z1, Z17, Z17
+	VADDPS Z0, Z18, Z18
+	VADDPS Z1, Z19, Z19
+sgemmKernel6x32Direct_beta:
 	MOVL beta+60(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ sgemmKernel6x32Direct_store0

@@ -63,7 +63,7 @@ func TestSgemm512Paths(t *testing.T) {
 					d := sgemm512Diff(got, twin)
 					worst[p.name] = math.Max(worst[p.name], e)
 					worst[p.name+" vs twin"] = math.Max(worst[p.name+" vs twin"], d)
-					if e > 1e-5 || d > 1e-5 {
+					if !(e <= 1e-5 && d <= 1e-5) { // NaN fails too
 						t.Errorf("%s procs=%d %v: relative error %.3g vs float64, %.3g vs sgemmGeneric", p.name, procs, tc, e, d)
 					}
 				})
@@ -107,7 +107,7 @@ func TestConv2D512Paths(t *testing.T) {
 				e, d := convRelErr(y, ref), sgemm512Diff(y, twin)
 				worst[path.name] = math.Max(worst[path.name], e)
 				worst[path.name+" vs twin"] = math.Max(worst[path.name+" vs twin"], d)
-				if e > 1e-5 || d > 1e-5 {
+				if !(e <= 1e-5 && d <= 1e-5) { // NaN fails too
 					t.Errorf("Conv2D %s %s bias=%v: relative error %.3g vs float64, %.3g vs conv2DGeneric", path.name, convString(p), bias != nil, e, d)
 				}
 			})
@@ -142,7 +142,7 @@ func TestLinear512Paths(t *testing.T) {
 				Linear(x, rows, in, w, out, bias, y)
 				e := sgemmRelErr(y, out, ref, rows, out)
 				worst[path.name] = math.Max(worst[path.name], e)
-				if e > 1e-5 {
+				if !(e <= 1e-5) {
 					t.Errorf("Linear %s %s: relative error %.3g", path.name, fmt.Sprint(s), e)
 				}
 			})

@@ -30,8 +30,8 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 	var ab int // frame offset of alpha
 	if direct {
 		ab = 56
-		g.p("// func %s(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32)", name)
-		g.p("TEXT ·%s(SB), NOSPLIT, $0-64", name)
+		g.p("// func %s(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)", name)
+		g.p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
 		g.p("\tMOVQ kc+0(FP), CX")
 		g.p("\tMOVQ a+8(FP), SI")
 		g.p("\tMOVQ lda+16(FP), R9")
@@ -48,8 +48,8 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 		g.p("\tMOVQ ldc+48(FP), R8")
 	} else {
 		ab = 48
-		g.p("// func %s(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32)", name)
-		g.p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+		g.p("// func %s(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)", name)
+		g.p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
 		g.p("\tMOVQ kc+0(FP), CX")
 		g.p("\tMOVQ a+8(FP), SI")
 		g.p("\tMOVQ b+16(FP), DI")
@@ -145,7 +145,7 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 	g.p("\tDECQ CX")
 	g.p("\tJNZ %s_tailloop", name)
 
-	// C = alpha·acc + beta·C; beta == ±0 never reads C (NaN-safe).
+	// C = alpha·acc (+ bias) + beta·C; beta == ±0 never reads C (NaN-safe).
 	g.p("%s_store:", name)
 	if !direct {
 		g.p("\tMOVQ c1+32(FP), R10")
@@ -154,6 +154,27 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 	for r := 8; r < last; r++ {
 		g.p("\tVMULPS Z0, Z%d, Z%d", r, r)
 	}
+	// Bias: mode 1 adds bias[r] to row r, mode 2 bias[x] to column x (bias points at the tile's first).
+	g.p("\tMOVQ mode+%d(FP), AX", ab+16)
+	g.p("\tTESTQ AX, AX")
+	g.p("\tJZ %s_beta", name)
+	g.p("\tMOVQ bias+%d(FP), BX", ab+8)
+	g.p("\tCMPQ AX, $1")
+	g.p("\tJNE %s_colbias", name)
+	for r := 0; r < rows; r++ {
+		g.p("\tVBROADCASTSS %d(BX), Z1", 4*r)
+		g.p("\tVADDPS Z1, Z%d, Z%d", acc(r, 0), acc(r, 0))
+		g.p("\tVADDPS Z1, Z%d, Z%d", acc(r, 1), acc(r, 1))
+	}
+	g.p("\tJMP %s_beta", name)
+	g.p("%s_colbias:", name)
+	g.p("\tVMOVUPS (BX), Z0")
+	g.p("\tVMOVUPS 64(BX), Z1")
+	for r := 0; r < rows; r++ {
+		g.p("\tVADDPS Z0, Z%d, Z%d", acc(r, 0), acc(r, 0))
+		g.p("\tVADDPS Z1, Z%d, Z%d", acc(r, 1), acc(r, 1))
+	}
+	g.p("%s_beta:", name)
 	g.p("\tMOVL beta+%d(FP), AX", ab+4)
 	g.p("\tTESTL $0x7fffffff, AX")
 	g.p("\tJZ %s_store0", name)
