@@ -50,6 +50,10 @@ func packA(dst, tmp []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 // tmp (kc floats, or 16·kc for the fast transposed path) holds rows widened from half precision.
 func packB(dst, tmp []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 	if s.conv {
+		if useAVX2 && useAVX512 {
+			packBConv512(dst, s, p0, kc, j0, nc)
+			return
+		}
 		packBConv(dst, s, p0, kc, j0, nc)
 		return
 	}

@@ -83,7 +83,9 @@ func TestConv2D512Paths(t *testing.T) {
 		ConvParams{N: 2, C: 33, H: 12, W: 20, K: 40, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 		ConvParams{N: 2, C: 20, H: 24, W: 24, K: 26, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
 		ConvParams{N: 3, C: 64, H: 12, W: 4, K: 50, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
-		ConvParams{N: 1, C: 16, H: 30, W: 40, K: 25, KH: 3, KW: 5, StrideH: 1, StrideW: 2, PadH: 1, PadW: 2})
+		ConvParams{N: 1, C: 16, H: 30, W: 40, K: 25, KH: 3, KW: 5, StrideH: 1, StrideW: 2, PadH: 1, PadW: 2},
+		ConvParams{N: 1, C: 3, H: 6, W: 20, K: 14, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 18},
+		ConvParams{N: 2, C: 5, H: 7, W: 9, K: 13, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 2, PadW: 17})
 	worst := map[string]float64{}
 	for ci, p := range ps {
 		oh, ow := p.OutSize()
