@@ -100,7 +100,7 @@ func TestConv2D(t *testing.T) {
 		conv2DGeneric(p, x, w, bias, twin)
 		eTwin := convRelErr(twin, ref)
 		worst["generic"] = math.Max(worst["generic"], eTwin)
-		if eTwin > 1e-5 {
+		if !(eTwin <= 1e-5) {
 			t.Errorf("conv2DGeneric %s bias=%v: relative error %.3g", convString(p), bias != nil, eTwin)
 		}
 		for _, asm := range []bool{true, false} {
@@ -126,7 +126,7 @@ func TestConv2D(t *testing.T) {
 			label := fmt.Sprintf("asm=%v", asm)
 			worst[label] = math.Max(worst[label], e)
 			worst[label+" vs twin"] = math.Max(worst[label+" vs twin"], d)
-			if e > 1e-5 || d > 1e-5 {
+			if !(e <= 1e-5) || !(d <= 1e-5) {
 				t.Errorf("Conv2D asm=%v %s bias=%v: relative error %.3g vs float64, %.3g vs conv2DGeneric", asm, convString(p), bias != nil, e, d)
 			}
 		}

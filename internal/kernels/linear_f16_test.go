@@ -58,7 +58,7 @@ func TestF16Weights(t *testing.T) {
 			ref := convRef(p, x, wf, bias)
 			e, d := convRelErr(got, ref), sgemmMaxDiff(got, want)
 			worst = math.Max(worst, e)
-			if e > 1e-5 {
+			if !(e <= 1e-5) {
 				t.Errorf("asm=%v Conv2DF16 %s: relative error %.3g vs float64 (max diff %.3g vs Conv2D)", asm, convString(p), e, d)
 			}
 		}

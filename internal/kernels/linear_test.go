@@ -45,7 +45,7 @@ func TestLinear(t *testing.T) {
 				Linear(x, rows, in, w, out, bias, y)
 				e := sgemmRelErr(y, out, ref, rows, out)
 				worst = math.Max(worst, e)
-				if e > 1e-5 {
+				if !(e <= 1e-5) {
 					t.Errorf("Linear %dx%d→%d bias=%v asm=%v: relative error %.3g", rows, in, out, withBias, asm, e)
 				}
 			}

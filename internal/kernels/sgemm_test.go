@@ -134,7 +134,7 @@ func TestSgemmGenericVsFloat64(t *testing.T) {
 	for _, tc := range sgemmCases(testing.Short()) {
 		e, _ := runSgemmCase(t, tc, sgemmGeneric)
 		worst = math.Max(worst, e)
-		if e > 1e-5 {
+		if !(e <= 1e-5) {
 			t.Errorf("%v: relative error %.3g", tc, e)
 		}
 	}
@@ -166,7 +166,7 @@ func TestSgemmVsFloat64(t *testing.T) {
 				}
 				d /= math.Max(1, mx)
 				worst, worstTwin = math.Max(worst, e), math.Max(worstTwin, d)
-				if e > 1e-5 || d > 1e-5 {
+				if !(e <= 1e-5) || !(d <= 1e-5) {
 					t.Errorf("asm=%v procs=%d %v: relative error %.3g vs float64, %.3g vs sgemmGeneric", asm, procs, tc, e, d)
 				}
 			}
