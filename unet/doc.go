@@ -8,8 +8,9 @@
 // on the text hidden states and a GEGLU feed-forward, strided-conv downsampling), the mid
 // block, up blocks taking the down path's states as concatenated skip connections (nearest ×2
 // upsampling + conv), then GroupNorm → SiLU → conv_out. Files follow diffusers' modules:
-// unet_2d_condition.go (the model), unet_2d_blocks.go (down/mid/up blocks), transformer_2d.go.
-// Layers come from internal/nn; checkpoint names appear only where a block is built.
+// unet_2d_condition.go (the model), unet_2d_blocks.go (down/mid/up blocks). Layers, including
+// Transformer2DModel and its tap hook, come from internal/nn; checkpoint names appear only
+// where a block is built.
 //
 // Use:
 //

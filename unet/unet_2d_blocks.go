@@ -57,20 +57,31 @@ func (bc blockConfig) resnet(w weights.View, in, out int) (*nn.ResnetBlock2D, er
 		Eps: bc.eps, OutputScaleFactor: bc.outputScale})
 }
 
-func (bc blockConfig) attention(w weights.View, channels int) (*transformer2D, error) {
-	t, err := nn.NewTransformer2DModel(w, nn.Transformer2DConfig{InChannels: channels, Heads: bc.heads,
+func (bc blockConfig) attention(w weights.View, channels int) (*nn.Transformer2DModel, error) {
+	return nn.NewTransformer2DModel(w, nn.Transformer2DConfig{InChannels: channels, Heads: bc.heads,
 		HeadDim: channels / bc.heads, CrossDim: bc.crossDim, Layers: bc.transformers, Groups: bc.groups,
 		UseLinearProjection: bc.linearProj})
+}
+
+// attend runs a Transformer2DModel, recording its inner modules (norm, proj_in,
+// transformer_blocks.<i> with attn1/attn2/ff, as the reference recorded them) and its output.
+func attend(t *nn.Transformer2DModel, h, text *gorgonia.Node, tp tapper) (*gorgonia.Node, error) {
+	var tap func(string, *gorgonia.Node)
+	if tp.m != nil {
+		tap = tp.put
+	}
+	h, err := t.ForwardTaps(h, text, tap)
 	if err != nil {
 		return nil, err
 	}
-	return &transformer2D{t}, nil
+	tp.put("", h)
+	return h, nil
 }
 
 // downBlock is CrossAttnDownBlock2D (with Attentions) or DownBlock2D (without).
 type downBlock struct {
 	Resnets     []*nn.ResnetBlock2D
-	Attentions  []*transformer2D
+	Attentions  []*nn.Transformer2DModel
 	Downsampler *nn.Downsample2D // nil on the last level
 }
 
@@ -115,7 +126,7 @@ func (b *downBlock) forward(h, temb, text *gorgonia.Node, tp tapper) (*gorgonia.
 		}
 		tp.put(fmt.Sprintf("resnets.%d", i), h)
 		if b.Attentions != nil {
-			if h, err = b.Attentions[i].forward(h, text, tp.sub(fmt.Sprintf("attentions.%d", i))); err != nil {
+			if h, err = attend(b.Attentions[i], h, text, tp.sub(fmt.Sprintf("attentions.%d", i))); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -134,7 +145,7 @@ func (b *downBlock) forward(h, temb, text *gorgonia.Node, tp tapper) (*gorgonia.
 // midBlock is UNetMidBlock2DCrossAttn: a resnet, then (attention, resnet) pairs.
 type midBlock struct {
 	Resnets    []*nn.ResnetBlock2D
-	Attentions []*transformer2D
+	Attentions []*nn.Transformer2DModel
 }
 
 func newMidBlock(w weights.View, bc blockConfig) (*midBlock, error) {
@@ -164,7 +175,7 @@ func (b *midBlock) forward(h, temb, text *gorgonia.Node, tp tapper) (*gorgonia.N
 	}
 	tp.put("resnets.0", h)
 	for i, a := range b.Attentions {
-		if h, err = a.forward(h, text, tp.sub(fmt.Sprintf("attentions.%d", i))); err != nil {
+		if h, err = attend(a, h, text, tp.sub(fmt.Sprintf("attentions.%d", i))); err != nil {
 			return nil, err
 		}
 		if h, err = b.Resnets[i+1].Forward(h, temb); err != nil {
@@ -178,7 +189,7 @@ func (b *midBlock) forward(h, temb, text *gorgonia.Node, tp tapper) (*gorgonia.N
 // upBlock is CrossAttnUpBlock2D (with Attentions) or UpBlock2D (without).
 type upBlock struct {
 	Resnets    []*nn.ResnetBlock2D
-	Attentions []*transformer2D
+	Attentions []*nn.Transformer2DModel
 	Upsampler  *nn.Upsample2D // nil on the last level
 }
 
@@ -230,7 +241,7 @@ func (b *upBlock) forward(h *gorgonia.Node, skips []*gorgonia.Node, temb, text *
 		}
 		tp.put(fmt.Sprintf("resnets.%d", i), h)
 		if b.Attentions != nil {
-			if h, err = b.Attentions[i].forward(h, text, tp.sub(fmt.Sprintf("attentions.%d", i))); err != nil {
+			if h, err = attend(b.Attentions[i], h, text, tp.sub(fmt.Sprintf("attentions.%d", i))); err != nil {
 				return nil, err
 			}
 		}

@@ -176,22 +176,36 @@ func NewBasicTransformerBlock(w weights.View, cfg BasicTransformerBlockConfig) (
 // Forward runs the block on x (B×N×Dim) with the text states context (B×M×CrossDim; nil when
 // attn2 is a self-attention).
 func (b *BasicTransformerBlock) Forward(x, context *gorgonia.Node) (*gorgonia.Node, error) {
+	return b.ForwardTaps(x, context, nil)
+}
+
+// ForwardTaps is Forward that also passes tap (when not nil) the outputs of "attn1", "attn2"
+// and "ff", each before its residual add (diffusers' module names, relative to the block), so
+// that callers can compare them with recorded intermediate outputs.
+func (b *BasicTransformerBlock) ForwardTaps(x, context *gorgonia.Node, tap func(name string, n *gorgonia.Node)) (*gorgonia.Node, error) {
+	if tap == nil {
+		tap = func(string, *gorgonia.Node) {}
+	}
 	h, err := b.Norm1.Forward(x)
 	if err == nil {
 		h, err = b.Attn1.Forward(h, nil)
 	}
-	if err == nil {
-		x, err = Add(h, x)
+	if err != nil {
+		return nil, err
 	}
+	tap("attn1", h)
+	x, err = Add(h, x)
 	if err == nil {
 		h, err = b.Norm2.Forward(x)
 	}
 	if err == nil {
 		h, err = b.Attn2.Forward(h, context)
 	}
-	if err == nil {
-		x, err = Add(h, x)
+	if err != nil {
+		return nil, err
 	}
+	tap("attn2", h)
+	x, err = Add(h, x)
 	if err == nil {
 		h, err = b.Norm3.Forward(x)
 	}
@@ -201,5 +215,6 @@ func (b *BasicTransformerBlock) Forward(x, context *gorgonia.Node) (*gorgonia.No
 	if err != nil {
 		return nil, err
 	}
+	tap("ff", h)
 	return Add(h, x)
 }

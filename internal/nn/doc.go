@@ -24,7 +24,9 @@
 // Layers: Linear, Conv2d, GroupNorm, LayerNorm, Embedding, Attention (diffusers' to_q/to_k/to_v/
 // to_out.0 or CLIP's q_proj/…/out_proj, self or cross, optional causal mask), FeedForward (GEGLU),
 // BasicTransformerBlock, Transformer2DModel, SpatialAttention (the VAE's), ResnetBlock2D,
-// Downsample2D, Upsample2D, Timesteps and TimestepEmbedding.
+// Downsample2D, Upsample2D, Timesteps and TimestepEmbedding. BasicTransformerBlock and
+// Transformer2DModel have ForwardTaps, which also hands the inner modules' outputs to a
+// callback under diffusers' module names (for comparing with recorded intermediate outputs).
 //
 // # How a model uses this package
 //

@@ -126,6 +126,43 @@ func TestGoldenUNetLayers(t *testing.T) {
 		golden.Check(t, "transformer_blocks.0.attn1", f32(res[2]), tap("down_blocks.0.attentions.0.transformer_blocks.0.attn1"), goldenTol)
 	})
 
+	// ForwardTaps hands over every inner module the reference recorded, under its diffusers name.
+	t.Run("transformer taps", func(t *testing.T) {
+		tr, err := NewTransformer2DModel(w.Sub("down_blocks.0.attentions.0"), Transformer2DConfig{InChannels: 32, Heads: 8, HeadDim: 4, CrossDim: 32, Groups: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := []string{"norm", "proj_in", "transformer_blocks.0", "transformer_blocks.0.attn1",
+			"transformer_blocks.0.attn2", "transformer_blocks.0.ff"}
+		res := runLayers(t, func(in []*gorgonia.Node) ([]*gorgonia.Node, error) {
+			got := map[string]*gorgonia.Node{}
+			y, err := tr.ForwardTaps(in[0], in[1], func(name string, n *gorgonia.Node) {
+				if _, dup := got[name]; dup {
+					t.Errorf("tap %q called twice", name)
+				}
+				got[name] = n
+			})
+			if err != nil {
+				return nil, err
+			}
+			if len(got) != len(names) {
+				t.Errorf("%d taps %v, want %v", len(got), got, names)
+			}
+			outs := []*gorgonia.Node{y}
+			for _, name := range names {
+				if got[name] == nil {
+					t.Fatalf("no tap %q", name)
+				}
+				outs = append(outs, got[name])
+			}
+			return outs, nil
+		}, tap("down_blocks.0.resnets.0"), f.Must(t, "text.last_hidden_state"))
+		golden.Check(t, "attentions.0 (ForwardTaps)", f32(res[0]), tap("down_blocks.0.attentions.0"), goldenTol)
+		for i, name := range names {
+			golden.Check(t, name, f32(res[i+1]), tap("down_blocks.0.attentions.0."+name), goldenTol)
+		}
+	})
+
 	t.Run("downsample", func(t *testing.T) {
 		d, err := NewDownsample2D(w.Sub("down_blocks.0.downsamplers.0"), 32, 32, 1)
 		if err != nil {

@@ -74,6 +74,15 @@ func NewTransformer2DModel(w weights.View, cfg Transformer2DConfig) (*Transforme
 
 // Forward runs the model on x (N×C×H×W) with the text states context (N×M×CrossDim).
 func (t *Transformer2DModel) Forward(x, context *gorgonia.Node) (*gorgonia.Node, error) {
+	return t.ForwardTaps(x, context, nil)
+}
+
+// ForwardTaps is Forward that also passes tap (when not nil) the outputs of the inner modules
+// under diffusers' names relative to the model: "norm", "proj_in" (N×C×H×W with convolution
+// projections, tokens with linear ones, as diffusers computes it), "transformer_blocks.<i>" and,
+// inside each block, "transformer_blocks.<i>.attn1", ".attn2" and ".ff" (see
+// BasicTransformerBlock.ForwardTaps).
+func (t *Transformer2DModel) ForwardTaps(x, context *gorgonia.Node, tap func(name string, n *gorgonia.Node)) (*gorgonia.Node, error) {
 	xs := x.Shape()
 	if len(xs) != 4 {
 		return nil, fmt.Errorf("nn: transformer_2d: input shape %v, want N×C×H×W", xs)
@@ -84,23 +93,39 @@ func (t *Transformer2DModel) Forward(x, context *gorgonia.Node) (*gorgonia.Node,
 	if err != nil {
 		return nil, err
 	}
+	if tap != nil {
+		tap("norm", h)
+	}
 	if t.cfg.UseLinearProjection {
 		if h, err = ToTokens(h); err == nil {
 			h, err = t.ProjIn.Forward(h)
 		}
+		if err == nil && tap != nil {
+			tap("proj_in", h)
+		}
 	} else {
 		if h, err = t.ProjInConv.Forward(h); err == nil {
+			if tap != nil {
+				tap("proj_in", h)
+			}
 			h, err = ToTokens(h)
 		}
 	}
-	for _, b := range t.TransformerBlocks {
-		if err != nil {
-			break
-		}
-		h, err = b.Forward(h, context)
-	}
 	if err != nil {
 		return nil, err
+	}
+	for i, b := range t.TransformerBlocks {
+		if tap == nil {
+			h, err = b.Forward(h, context)
+		} else {
+			name := fmt.Sprintf("transformer_blocks.%d", i)
+			if h, err = b.ForwardTaps(h, context, func(sub string, n *gorgonia.Node) { tap(name+"."+sub, n) }); err == nil {
+				tap(name, h)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	if t.cfg.UseLinearProjection {
 		if h, err = t.ProjOut.Forward(h); err == nil {
