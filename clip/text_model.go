@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/smallsd/smallsd/internal/nn"
@@ -74,18 +73,8 @@ func Load(dir string, opts ...weights.Option) (*TextModel, error) {
 	}
 	m, err := New(cfg, s.View())
 	if err == nil {
-		var unused []string
-		for _, name := range s.Unused() {
-			if name != positionIDs {
-				unused = append(unused, name)
-			}
-		}
-		if len(unused) > 0 {
-			more := ""
-			if len(unused) > 5 {
-				unused, more = unused[:5], fmt.Sprintf(" and %d more", len(unused)-5)
-			}
-			err = fmt.Errorf("clip: %s holds tensors the config does not use: %s%s", s.Path(), strings.Join(unused, ", "), more)
+		if err = s.CheckAllUsed(positionIDs); err != nil {
+			err = fmt.Errorf("clip: %w", err)
 		}
 	}
 	if err != nil {

@@ -115,12 +115,8 @@ func Load(dir string, opts ...weights.Option) (*Model, error) {
 	}
 	m, err := New(cfg, s.View())
 	if err == nil {
-		if unused := s.Unused(); len(unused) > 0 {
-			more := ""
-			if len(unused) > 5 {
-				unused, more = unused[:5], fmt.Sprintf(" and %d more", len(unused)-5)
-			}
-			err = fmt.Errorf("unet: %s holds tensors the config does not use: %s%s", s.Path(), strings.Join(unused, ", "), more)
+		if err = s.CheckAllUsed(); err != nil {
+			err = fmt.Errorf("unet: %w", err)
 		}
 	}
 	if err != nil {

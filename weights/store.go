@@ -2,6 +2,7 @@ package weights
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -186,6 +187,28 @@ func (s *Store) Unused() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// CheckAllUsed returns an error when the Store holds tensors that were never fetched, apart
+// from the names in ignore (exact checkpoint names, such as a buffer a model skips on purpose).
+// Called after a model is built, an unused tensor usually means the model's config does not
+// describe the checkpoint. The error names the file and up to five of the unused tensors, in
+// sorted order, and carries no package prefix: callers add theirs ("unet: %w").
+func (s *Store) CheckAllUsed(ignore ...string) error {
+	var unused []string
+	for _, n := range s.Unused() {
+		if !slices.Contains(ignore, n) {
+			unused = append(unused, n)
+		}
+	}
+	if len(unused) == 0 {
+		return nil
+	}
+	more := ""
+	if len(unused) > 5 {
+		unused, more = unused[:5], fmt.Sprintf(" and %d more", len(unused)-5)
+	}
+	return fmt.Errorf("%s holds tensors the config does not use: %s%s", s.desc, strings.Join(unused, ", "), more)
 }
 
 // Requested returns every Tensor request made so far, in order, including failed ones.

@@ -221,6 +221,47 @@ func TestUnused(t *testing.T) {
 	}
 }
 
+func TestCheckAllUsed(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "model.safetensors")
+	tensors := map[string]stTensor{}
+	for _, n := range []string{"g", "f", "e", "d", "c", "b", "a"} {
+		tensors[n+".weight"] = stTensor{"F32", []int{1}, le32(1)}
+	}
+	writeSafetensors(t, p, tensors)
+	s := mustOpen(t, dir)
+	if !strings.HasSuffix(s.Path(), "model.safetensors") {
+		t.Fatalf("Path() = %q, want the file", s.Path())
+	}
+	if _, err := s.Tensor("d.weight", 1); err != nil {
+		t.Fatal(err)
+	}
+	// Six unused: the first five in sorted order, then a count.
+	err := s.CheckAllUsed()
+	t.Logf("six unused: %v", err)
+	want := s.Path() + " holds tensors the config does not use: a.weight, b.weight, c.weight, e.weight, f.weight and 1 more"
+	if err == nil || err.Error() != want {
+		t.Errorf("CheckAllUsed() = %v, want %q", err, want)
+	}
+	// Ignored names are not reported; an ignored name that is not held changes nothing.
+	err = s.CheckAllUsed("a.weight", "b.weight", "missing.weight")
+	want = s.Path() + " holds tensors the config does not use: c.weight, e.weight, f.weight, g.weight"
+	if err == nil || err.Error() != want {
+		t.Errorf("CheckAllUsed(a, b, missing) = %v, want %q", err, want)
+	}
+	if err := s.CheckAllUsed("a.weight", "b.weight", "c.weight", "e.weight", "f.weight", "g.weight"); err != nil {
+		t.Errorf("all unused ignored: %v", err)
+	}
+	for _, n := range s.Names() {
+		if _, err := s.Tensor(n, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CheckAllUsed(); err != nil {
+		t.Errorf("after fetching all: %v", err)
+	}
+}
+
 func TestLoadTime(t *testing.T) {
 	start := time.Now()
 	n, elems := 0, 0
