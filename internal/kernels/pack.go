@@ -50,10 +50,6 @@ func packA(dst, tmp []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 // tmp (kc floats, or 16·kc for the fast transposed path) holds rows widened from half precision.
 func packB(dst, tmp []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 	if s.conv {
-		if useAVX2 && useAVX512 {
-			packBConv512(dst, s, p0, kc, j0, nc)
-			return
-		}
 		packBConv(dst, s, p0, kc, j0, nc)
 		return
 	}
@@ -167,13 +163,7 @@ func packBConv(dst []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 				// Clipped by the left or right padding: copy the valid part, zero the rest.
 				lo, hi := max(0, -ix), min(sgemmNR, cp.W-ix)
 				row := data[c*hw+iy*cp.W : c*hw+(iy+1)*cp.W]
-				for t := range dp {
-					if t >= lo && t < hi {
-						dp[t] = row[ix+t]
-					} else {
-						dp[t] = 0
-					}
-				}
+				packClipped(dp, row, ix, lo, hi)
 			} else {
 				packBConvRow(dp[:], data[c*hw:(c+1)*hw], cp, ow, oy, ox, cols, kh, kw)
 			}
