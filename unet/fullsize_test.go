@@ -2,44 +2,13 @@ package unet
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/smallsd/smallsd/internal/golden"
 	"github.com/smallsd/smallsd/weights"
-	"gorgonia.org/tensor"
 )
 
-// shapeRecorder is a weights.Source that answers every request with zeros of the asked shape
-// (sharing one buffer) and records the requests, so the full-size model can be built in a
-// moment to compare its tensor names and shapes with the manifest.
-type shapeRecorder struct {
-	mu    sync.Mutex
-	zeros []float32
-	reqs  []weights.Request
-}
-
-func (s *shapeRecorder) Tensor(name string, shape ...int) (*tensor.Dense, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reqs = append(s.reqs, weights.Request{Name: name, Shape: append([]int(nil), shape...)})
-	if len(shape) == 0 {
-		return nil, fmt.Errorf("shapeRecorder: %s requested without a shape", name)
-	}
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	if n > len(s.zeros) {
-		s.zeros = make([]float32, n)
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(s.zeros[:n])), nil
-}
-
-func (s *shapeRecorder) Has(string) bool            { return true }
-func (s *shapeRecorder) Shape(string) ([]int, bool) { return nil, false }
 func paramCount(reqs []weights.Request) (n int64) {
 	for _, r := range reqs {
 		p := int64(1)
@@ -67,15 +36,15 @@ func TestManifestSmallSD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := &shapeRecorder{}
-	if _, err := New(cfg, weights.NewView(src)); err != nil {
+	src := weights.NewZeros()
+	if _, err := New(cfg, src.View()); err != nil {
 		t.Fatal(err)
 	}
-	if d := weights.DiffManifest(want, src.reqs); d != "" {
+	if d := weights.DiffManifest(want, src.Requested()); d != "" {
 		t.Fatalf("requested tensors differ from the manifest:\n%s", d)
 	}
-	n := paramCount(src.reqs)
-	t.Logf("small-sd UNet: %d tensors, %d parameters", len(src.reqs), n)
+	n := paramCount(src.Requested())
+	t.Logf("small-sd UNet: %d tensors, %d parameters", len(src.Requested()), n)
 	if n != 579384964 {
 		t.Errorf("parameter count %d, want 579384964", n)
 	}

@@ -44,8 +44,8 @@ func FuzzConfig(f *testing.F) {
 		if !small {
 			return
 		}
-		src := &shapeRecorder{}
-		m, err := New(c, weights.NewView(src))
+		src := weights.NewZeros()
+		m, err := New(c, src.View())
 		if err != nil {
 			t.Fatalf("valid config %s does not build: %v", data, err)
 		}
