@@ -85,6 +85,15 @@ func (r *ResnetBlock2D) Forward(x, temb *gorgonia.Node) (*gorgonia.Node, error) 
 	if (temb == nil) != (r.TimeEmbProj == nil) {
 		return nil, fmt.Errorf("nn: resnet block built with time embedding %v, given one %v", r.TimeEmbProj != nil, temb != nil)
 	}
+	// The shortcut goes first so that x's last read is norm1, which can then reuse x's buffer;
+	// computed last, the shortcut kept x alive beside norm1(x) and conv1's output.
+	shortcut := x
+	var err error
+	if r.ConvShortcut != nil {
+		if shortcut, err = r.ConvShortcut.Forward(x); err != nil {
+			return nil, err
+		}
+	}
 	h, err := r.Norm1.ForwardSiLU(x)
 	if err == nil {
 		h, err = r.Conv1.Forward(h)
@@ -103,10 +112,6 @@ func (r *ResnetBlock2D) Forward(x, temb *gorgonia.Node) (*gorgonia.Node, error) 
 	}
 	if err == nil {
 		h, err = r.Conv2.Forward(h)
-	}
-	shortcut := x
-	if err == nil && r.ConvShortcut != nil {
-		shortcut, err = r.ConvShortcut.Forward(x)
 	}
 	if err == nil {
 		h, err = Add(shortcut, h)
