@@ -31,7 +31,7 @@ const decoderResnetEps = 1e-6
 // attention, resnet, no time embedding.
 type UNetMidBlock2D struct {
 	Resnets    []*nn.ResnetBlock2D
-	Attentions []*Attention
+	Attentions []*nn.SpatialAttention
 }
 
 // NewUNetMidBlock2D reads resnets.0, attentions.0 and resnets.1 under w.
@@ -45,11 +45,14 @@ func NewUNetMidBlock2D(w weights.View, channels, groups int) (*UNetMidBlock2D, e
 		}
 		m.Resnets = append(m.Resnets, r)
 	}
-	a, err := NewAttention(w.Sub("attentions.0"), channels, groups)
+	// attention_head_dim = channels (one head). Checkpoints saved before diffusers 0.14 name the
+	// projections query/key/value/proj_attn; nn detects and accepts those, as diffusers does.
+	a, err := nn.NewSpatialAttention(w.Sub("attentions.0"),
+		nn.SpatialAttentionConfig{Channels: channels, Groups: groups, Eps: decoderResnetEps})
 	if err != nil {
 		return nil, err
 	}
-	m.Attentions = []*Attention{a}
+	m.Attentions = []*nn.SpatialAttention{a}
 	return m, nil
 }
 
@@ -76,55 +79,6 @@ func (m *UNetMidBlock2D) forward(x *gorgonia.Node, rec recorder, path string) (*
 	}
 	rec.add(path, h)
 	return h, nil
-}
-
-// Attention is the VAE's mid-block attention (diffusers' Attention with group_norm, one head
-// over all channels, residual connection). Checkpoints saved before diffusers 0.14 name its
-// projections query/key/value/proj_attn; diffusers renames them on load, and so does this.
-type Attention struct {
-	GroupNorm *nn.GroupNorm
-	Attn      *nn.Attention
-}
-
-// NewAttention reads group_norm and to_q/to_k/to_v/to_out.0 (or the deprecated
-// query/key/value/proj_attn) under w.
-func NewAttention(w weights.View, channels, groups int) (*Attention, error) {
-	gn, err := nn.NewGroupNorm(w.Sub("group_norm"), groups, channels, decoderResnetEps)
-	if err != nil {
-		return nil, err
-	}
-	names := nn.DiffusersNames()
-	if !w.Has("to_q.weight") && w.Has("query.weight") {
-		names = nn.AttentionNames{Q: "query", K: "key", V: "value", Out: "proj_attn"}
-	}
-	// attention_head_dim = channels: heads = channels / head_dim = 1.
-	a, err := nn.NewAttention(w, nn.AttentionConfig{QueryDim: channels, Heads: 1, HeadDim: channels, QKVBias: true, Names: names})
-	if err != nil {
-		return nil, err
-	}
-	return &Attention{GroupNorm: gn, Attn: a}, nil
-}
-
-// Forward runs the block on x (N×C×H×W): x + to_out(attn(group_norm(x) as H·W tokens)).
-func (a *Attention) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
-	s := x.Shape()
-	if len(s) != 4 {
-		return nil, fmt.Errorf("vae: attention input shape %v, want N×C×H×W", s)
-	}
-	h, err := a.GroupNorm.Forward(x)
-	if err == nil {
-		h, err = nn.ToTokens(h)
-	}
-	if err == nil {
-		h, err = a.Attn.Forward(h, nil)
-	}
-	if err == nil {
-		h, err = nn.FromTokens(h, s[2], s[3])
-	}
-	if err != nil {
-		return nil, err
-	}
-	return nn.Add(h, x) // rescale_output_factor is 1 in the VAE
 }
 
 // UpDecoderBlock2D is diffusers' UpDecoderBlock2D: resnets (the first changing the width), then

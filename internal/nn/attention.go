@@ -14,6 +14,12 @@ type AttentionNames struct{ Q, K, V, Out string }
 // DiffusersNames are diffusers' Attention names: to_q, to_k, to_v, to_out.0.
 func DiffusersNames() AttentionNames { return AttentionNames{"to_q", "to_k", "to_v", "to_out.0"} }
 
+// LegacyAttentionNames are the names diffusers used before 0.14 for the VAE's attention
+// (AttentionBlock): query, key, value, proj_attn.
+func LegacyAttentionNames() AttentionNames {
+	return AttentionNames{"query", "key", "value", "proj_attn"}
+}
+
 // CLIPNames are transformers' CLIPAttention names: q_proj, k_proj, v_proj, out_proj.
 func CLIPNames() AttentionNames { return AttentionNames{"q_proj", "k_proj", "v_proj", "out_proj"} }
 

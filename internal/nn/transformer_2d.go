@@ -150,6 +150,9 @@ type SpatialAttentionConfig struct {
 	Groups              int     // resnet_groups; 0 means 32
 	Eps                 float32 // resnet_eps; 0 means 1e-6
 	RescaleOutputFactor float32 // 0 means 1
+	// Names of the projections. The zero value picks DiffusersNames, or LegacyAttentionNames
+	// when the checkpoint has query.weight but no to_q.weight (as diffusers renames on load).
+	Names AttentionNames
 }
 
 // SpatialAttention is group_norm → to_q/to_k/to_v on the H·W tokens → attention → to_out.0,
@@ -160,8 +163,15 @@ type SpatialAttention struct {
 	cfg       SpatialAttentionConfig
 }
 
-// NewSpatialAttention reads group_norm, to_q, to_k, to_v and to_out.0 (all with biases) under w.
+// NewSpatialAttention reads group_norm, to_q, to_k, to_v and to_out.0 (all with biases) under w,
+// or query, key, value and proj_attn in checkpoints saved before diffusers 0.14.
 func NewSpatialAttention(w weights.View, cfg SpatialAttentionConfig) (*SpatialAttention, error) {
+	if cfg.Names == (AttentionNames{}) {
+		cfg.Names = DiffusersNames()
+		if !w.Has(cfg.Names.Q+".weight") && w.Has(LegacyAttentionNames().Q+".weight") {
+			cfg.Names = LegacyAttentionNames()
+		}
+	}
 	if cfg.HeadDim == 0 {
 		cfg.HeadDim = cfg.Channels
 	}
@@ -183,7 +193,7 @@ func NewSpatialAttention(w weights.View, cfg SpatialAttentionConfig) (*SpatialAt
 		return nil, err
 	}
 	a.Attn, err = NewAttention(w, AttentionConfig{QueryDim: cfg.Channels, Heads: cfg.Channels / cfg.HeadDim,
-		HeadDim: cfg.HeadDim, QKVBias: true})
+		HeadDim: cfg.HeadDim, QKVBias: true, Names: cfg.Names})
 	if err != nil {
 		return nil, err
 	}
