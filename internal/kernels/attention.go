@@ -15,12 +15,14 @@ type AttentionParams struct {
 	Causal                        bool    // query i attends to keys 0..i only (CLIP's text encoder)
 }
 
-// Tile sizes. attnBQ is a multiple of the micro-kernel's 6 rows, attnBK of its 16 columns.
+// Tile sizes. attnBQ is a multiple of the micro-kernels' 6 (AVX2) and 12 (AVX-512) rows, attnBK of its 16 columns.
 const (
 	attnBQ = 48
 	attnBK = 64 // also LDS in attention_amd64.s
 	attnMR = 6
 	attnNR = 16
+	// attnMR512 is the AVX-512 kernels' row block (attention512_amd64.s); attnBQ is a multiple of it.
+	attnMR512 = 12
 )
 
 // Attention computes out = softmax(Scale·Q·Kᵀ (+ causal mask))·V per batch and head without ever
@@ -207,7 +209,12 @@ func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 	d, w := p.HeadDim, p.Heads*p.HeadDim
 	kp, vp := sc.kp[slot*nkPad*d:], sc.vp[slot*nkPad*dp:]
 	nq := min(attnBQ, p.Nq-q0)
-	rows := (nq + attnMR - 1) / attnMR * attnMR
+	avx512 := useAVX2 && useAVX512
+	mr := attnMR
+	if avx512 {
+		mr = attnMR512
+	}
+	rows := (nq + mr - 1) / mr * mr
 	// Scale by log2(e) as well so the softmax can use 2^x.
 	qs := p.Scale * math.Log2E
 	qsrc := j.q[(b*p.Nq+q0)*w+h*d:]
@@ -237,7 +244,9 @@ func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		nkr := (nk + attnNR - 1) &^ (attnNR - 1)
 		// Scores S = Q̃·Kᵀ for this key tile, row stride attnBK. Rows of padding queries are zero.
 		for c := 0; c < nkr; c += attnNR {
-			if useAVX2 {
+			if avx512 {
+				attnDot512(rows, d, &sc.qt[0], &kp[(k0+c)*d], &sc.s[c])
+			} else if useAVX2 {
 				attnDotAVX2(rows, d, &sc.qt[0], &kp[(k0+c)*d], &sc.s[c], attnBK)
 			} else {
 				attnDot(rows, d, sc.qt, kp[(k0+c)*d:], sc.s[c:], attnBK)
@@ -246,7 +255,10 @@ func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		if nk < nkr || p.Causal {
 			attnMask(sc.s, nq, nk, nkr, q0-k0, p.Causal)
 		}
-		if useAVX2 {
+		if avx512 {
+			attnSoftmax512(&sc.s[0], nq, nkr, &sc.m[0], &sc.l[0], &o[0], dp)
+			attnAccum512(rows, nk, dp, &sc.s[0], &vp[k0*dp], &o[0])
+		} else if useAVX2 {
 			attnSoftmaxAVX2(&sc.s[0], nq, nkr, &sc.m[0], &sc.l[0], &o[0], dp)
 			attnAccumAVX2(rows, nk, dp, &sc.s[0], &vp[k0*dp], &o[0])
 		} else {

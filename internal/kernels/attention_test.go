@@ -100,29 +100,39 @@ func TestAttention(t *testing.T) {
 		k := randSlice(r, p.Batch*p.Nk*w, 1.5)
 		v := randSlice(r, p.Batch*p.Nk*w, 1)
 		ref := attnRef(p, q, k, v)
-		fast := make([]float32, len(ref))
 		plain := make([]float32, len(ref))
-		Attention(p, q, k, v, fast)
-		withAVX2(false, func() { Attention(p, q, k, v, plain) })
-		ef, mag := maxErr(fast, ref)
-		ep, _ := maxErr(plain, ref)
-		var diff float64
-		for i := range fast {
-			diff = math.Max(diff, math.Abs(float64(fast[i]-plain[i])))
-		}
-		// In place: out = q.
-		inPlace := append([]float32(nil), q...)
-		Attention(p, inPlace, k, v, inPlace)
-		for i := range inPlace {
-			if inPlace[i] != fast[i] {
-				t.Errorf("%+v: in place (out = q) differs at %d: %g vs %g", p, i, inPlace[i], fast[i])
-				break
-			}
-		}
-		t.Logf("%+v: max err fast %.3g plain %.3g (|ref| ≤ %.3g), fast vs plain %.3g", p, ef, ep, mag, diff)
+		withSgemmPath(2, func() { Attention(p, q, k, v, plain) })
+		ep, mag := maxErr(plain, ref)
 		tol := 4e-6 * math.Max(1, mag)
-		if ef > tol || ep > tol {
-			t.Errorf("%+v: error %.3g / %.3g exceeds %.3g", p, ef, ep, tol)
+		if ep > tol {
+			t.Errorf("%+v: plain Go error %.3g exceeds %.3g", p, ep, tol)
+		}
+		// Each assembly path (AVX-512 kernels, AVX2 kernels) against float64 and plain Go.
+		for path := 0; path < 2; path++ {
+			fast := make([]float32, len(ref))
+			inPlace := append([]float32(nil), q...)
+			if !withSgemmPath(path, func() {
+				Attention(p, q, k, v, fast)
+				Attention(p, inPlace, k, v, inPlace) // out = q
+			}) {
+				t.Logf("%+v: %s path not supported by this CPU", p, sgemmPaths[path].name)
+				continue
+			}
+			for i := range inPlace {
+				if inPlace[i] != fast[i] {
+					t.Errorf("%+v %s: in place (out = q) differs at %d: %g vs %g", p, sgemmPaths[path].name, i, inPlace[i], fast[i])
+					break
+				}
+			}
+			ef, _ := maxErr(fast, ref)
+			var diff float64
+			for i := range fast {
+				diff = math.Max(diff, math.Abs(float64(fast[i]-plain[i])))
+			}
+			t.Logf("%+v %s: max err %.3g plain %.3g (|ref| ≤ %.3g), vs plain %.3g", p, sgemmPaths[path].name, ef, ep, mag, diff)
+			if ef > tol || diff > tol {
+				t.Errorf("%+v %s: error %.3g (vs plain %.3g) exceeds %.3g", p, sgemmPaths[path].name, ef, diff, tol)
+			}
 		}
 	}
 }
