@@ -120,30 +120,14 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 		g.p("\tADDQ $%d, DI", 64*k)
 		g.p("\tADDQ $%d, R11", 64*k)
 	}
-	g.p("\tCMPQ CX, $%d", unroll)
-	g.p("\tJLT %s_tail", name)
-	g.p("%s_loop:", name)
-	if !direct {
-		g.p("\tPREFETCHT0 384(SI)")
-		if rows > 6 {
-			g.p("\tPREFETCHT0 384(R10)")
+	g.kLoop(name, unroll, func() {
+		if !direct {
+			g.p("\tPREFETCHT0 384(SI)")
+			if rows > 6 {
+				g.p("\tPREFETCHT0 384(R10)")
+			}
 		}
-	}
-	for i := 0; i < unroll; i++ {
-		step(i)
-	}
-	advance(unroll)
-	g.p("\tSUBQ $%d, CX", unroll)
-	g.p("\tCMPQ CX, $%d", unroll)
-	g.p("\tJGE %s_loop", name)
-	g.p("%s_tail:", name)
-	g.p("\tTESTQ CX, CX")
-	g.p("\tJZ %s_store", name)
-	g.p("%s_tailloop:", name)
-	step(0)
-	advance(1)
-	g.p("\tDECQ CX")
-	g.p("\tJNZ %s_tailloop", name)
+	}, step, advance)
 
 	// C = alpha·acc (+ bias) + beta·C; beta == ±0 never reads C (NaN-safe).
 	g.p("%s_store:", name)

@@ -121,27 +121,11 @@ func (g *gen) kernel(name string, direct bool, cols int) {
 		}
 		g.p("\tADDQ $%d, DI", 64*k)
 	}
-	g.p("\tCMPQ CX, $%d", unroll)
-	g.p("\tJLT %s_tail", name)
-	g.p("%s_loop:", name)
-	if !direct {
-		g.p("\tPREFETCHT0 384(SI)")
-	}
-	for i := 0; i < unroll; i++ {
-		step(i)
-	}
-	advance(unroll)
-	g.p("\tSUBQ $%d, CX", unroll)
-	g.p("\tCMPQ CX, $%d", unroll)
-	g.p("\tJGE %s_loop", name)
-	g.p("%s_tail:", name)
-	g.p("\tTESTQ CX, CX")
-	g.p("\tJZ %s_store", name)
-	g.p("%s_tailloop:", name)
-	step(0)
-	advance(1)
-	g.p("\tDECQ CX")
-	g.p("\tJNZ %s_tailloop", name)
+	g.kLoop(name, unroll, func() {
+		if !direct {
+			g.p("\tPREFETCHT0 384(SI)")
+		}
+	}, step, advance)
 
 	// C = alpha·acc + beta·C; beta == ±0 never reads C (NaN-safe).
 	g.p("%s_store:", name)
@@ -178,6 +162,31 @@ func (g *gen) kernel(name string, direct bool, cols int) {
 	g.p("\tVZEROUPPER")
 	g.p("\tRET")
 	g.p("")
+}
+
+// kLoop emits the k loop shared by every micro-kernel: unroll steps at a time while CX ≥ unroll
+// (prefetch at the top of each unrolled pass), then one step at a time, then falls into
+// name_store. step(i) emits the i-th step's FMAs; advance(k) moves the pointers k steps on.
+func (g *gen) kLoop(name string, unroll int, prefetch func(), step, advance func(int)) {
+	g.p("\tCMPQ CX, $%d", unroll)
+	g.p("\tJLT %s_tail", name)
+	g.p("%s_loop:", name)
+	prefetch()
+	for i := 0; i < unroll; i++ {
+		step(i)
+	}
+	advance(unroll)
+	g.p("\tSUBQ $%d, CX", unroll)
+	g.p("\tCMPQ CX, $%d", unroll)
+	g.p("\tJGE %s_loop", name)
+	g.p("%s_tail:", name)
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJZ %s_store", name)
+	g.p("%s_tailloop:", name)
+	step(0)
+	advance(1)
+	g.p("\tDECQ CX")
+	g.p("\tJNZ %s_tailloop", name)
 }
 
 // packBT16 emits the transposing packer for a 16-column B micro-panel stored as 16 rows (B
