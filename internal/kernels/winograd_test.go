@@ -112,29 +112,56 @@ func BenchmarkConv2DWinograd(b *testing.B) {
 }
 
 // TestWinogradTransforms compares the input and output transforms (assembly where the CPU has
-// it) with their plain-Go twins on tile counts around the 16-tile groups.
+// it: AVX-512, then AVX2) with their plain-Go twins on tile counts around the tile groups. The
+// AVX2 kernels keep each group of 8 tiles in the lane order 0, 2, 4, 6, 1, 3, 5, 7.
 func TestWinogradTransforms(t *testing.T) {
-	if !useAVX2 || !useAVX512 {
-		t.Log("no AVX-512: the transforms are the plain-Go twins")
-	}
+	saved, saved512 := useAVX2, useAVX512
+	defer func() { useAVX2, useAVX512 = saved, saved512 }()
 	r := rand.New(rand.NewSource(5))
-	for _, nt := range []int{1, 15, 16, 17, 33, 48, 70} {
-		ld := nt + 3
-		ldr := (4*nt + 2 + 15) &^ 15
-		strip := sgemmRandSlice(r, winoIn*ldr)
-		got, want := make([]float32, winoXi*ld), make([]float32, winoXi*ld)
-		winoInput(got, ld, strip, ldr, nt)
-		winoInputGo(want, ld, strip, ldr, nt)
-		if d := winoMaxDiff(got, want); d > 1e-6 {
-			t.Errorf("input transform, %d tiles: differs from winoInputGo by %g (relative)", nt, d)
+	for _, path := range []string{"avx512", "avx2"} {
+		if (path == "avx512" && !(saved && saved512)) || !saved {
+			t.Logf("%s: not on this CPU, skipped", path)
+			continue
 		}
-		m := sgemmRandSlice(r, winoXi*ld)
-		ldo := 4*nt + 5
-		got, want = make([]float32, 4*ldo), make([]float32, 4*ldo)
-		winoOutput(got, ldo, m, ld, nt, 0.25)
-		winoOutputGo(want, ldo, m, ld, nt, 0.25)
-		if d := winoMaxDiff(got, want); d > 1e-6 {
-			t.Errorf("output transform, %d tiles: differs from winoOutputGo by %g (relative)", nt, d)
+		useAVX2, useAVX512 = true, path == "avx512"
+		for _, nt := range []int{1, 7, 8, 9, 15, 16, 17, 33, 48, 70} {
+			// pos[t] is the column of M/V holding tile t.
+			pos := make([]int, nt)
+			for i := range pos {
+				pos[i] = i
+				if g := i / 8 * 8; path == "avx2" && g+8 <= nt {
+					pos[i] = g + []int{0, 4, 1, 5, 2, 6, 3, 7}[i-g]
+				}
+			}
+			ld := nt + 3
+			ldr := (4*nt + 2 + 15) &^ 15
+			strip := sgemmRandSlice(r, winoIn*ldr)
+			got, want := make([]float32, winoXi*ld), make([]float32, winoXi*ld)
+			winoInput(got, ld, strip, ldr, nt)
+			winoInputGo(want, ld, strip, ldr, nt)
+			perm := make([]float32, len(got))
+			for xi := 0; xi < winoXi; xi++ {
+				for i, p := range pos {
+					perm[xi*ld+i] = got[xi*ld+p]
+				}
+			}
+			if d := winoMaxDiff(perm, want); d > 1e-6 {
+				t.Errorf("%s input transform, %d tiles: differs from winoInputGo by %g (relative)", path, nt, d)
+			}
+			m := sgemmRandSlice(r, winoXi*ld)
+			mNat := make([]float32, len(m))
+			for xi := 0; xi < winoXi; xi++ {
+				for i, p := range pos {
+					mNat[xi*ld+i] = m[xi*ld+p]
+				}
+			}
+			ldo := 4*nt + 5
+			got, want = make([]float32, 4*ldo), make([]float32, 4*ldo)
+			winoOutput(got, ldo, m, ld, nt, 0.25)
+			winoOutputGo(want, ldo, mNat, ld, nt, 0.25)
+			if d := winoMaxDiff(got, want); d > 1e-6 {
+				t.Errorf("%s output transform, %d tiles: differs from winoOutputGo by %g (relative)", path, nt, d)
+			}
 		}
 	}
 }
