@@ -83,8 +83,12 @@ func (f *WinogradFilter) reset(k, c int) {
 	}
 }
 
-// transform fills f from float32 weights w or, when w is nil, half bits h.
+// transform fills f from float32 weights w or, when w is nil, half bits h. Filters are
+// transformed 64 input channels at a time into a local block, which is then written as 36
+// contiguous runs (one per ξ): writing each filter's 36 values straight to u, K·C apart, missed
+// the cache on every store.
 func (f *WinogradFilter) transform(w []float32, h []uint16) {
+	const cb = 64
 	k, c := f.K, f.C
 	if w != nil {
 		_ = w[k*c*9-1]
@@ -93,56 +97,56 @@ func (f *WinogradFilter) transform(w []float32, h []uint16) {
 	}
 	winoParallel(k, max(1, 4096/max(c, 1)), func(lo, hi int) {
 		var g [9]float32
+		var blk [winoXi][cb]float32
 		for kk := lo; kk < hi; kk++ {
-			for cc := 0; cc < c; cc++ {
-				o := (kk*c + cc) * 9
-				if w != nil {
-					f.set(kk, cc, w[o:o+9])
-					continue
+			for c0 := 0; c0 < c; c0 += cb {
+				n := min(cb, c-c0)
+				for i := 0; i < n; i++ {
+					o := (kk*c + c0 + i) * 9
+					if w != nil {
+						copy(g[:], w[o:o+9])
+					} else {
+						for t, v := range h[o : o+9] {
+							g[t] = f16ToF32Go(v)
+						}
+					}
+					u := winoFilterTransform(&g)
+					for xi := range u {
+						blk[xi][i] = u[xi]
+					}
 				}
-				for i, v := range h[o : o+9] {
-					g[i] = f16ToF32Go(v)
+				for xi := range blk {
+					copy(f.u[xi*k*c+kk*c+c0:xi*k*c+kk*c+c0+n], blk[xi][:n])
 				}
-				f.set(kk, cc, g[:])
 			}
 		}
 	})
 }
 
-// Bytes is the memory the transformed weights take.
-func (f *WinogradFilter) Bytes() int64 { return 4 * int64(len(f.u)) }
-
-// set stores U = G·g·Gᵀ of the 3×3 filter g (row-major) for output channel k, input channel c,
-// computed in float64 and rounded once.
-func (f *WinogradFilter) set(k, c int, g []float32) {
-	var t [winoIn][3]float64 // G·g
-	for j := 0; j < 3; j++ {
-		a, b, d := float64(g[j]), float64(g[3+j]), float64(g[6+j])
-		u := winoFilter1D(a, b, d)
-		for i := range u {
-			t[i][j] = u[i]
-		}
-	}
-	kc := f.K * f.C
-	for i := 0; i < winoIn; i++ {
-		u := winoFilter1D(t[i][0], t[i][1], t[i][2])
-		for j, v := range u {
-			f.u[(i*winoIn+j)*kc+k*f.C+c] = float32(v)
-		}
-	}
+// winoFilterTransform returns U = G·g·Gᵀ of the 3×3 filter g (row-major), U[6i + j], in
+// float32 straight-line code (it runs on every Conv2DWinogradW call).
+func winoFilterTransform(g *[9]float32) [winoXi]float32 {
+	a0, a1, a2, a3, a4, a5 := winoFilter1D(g[0], g[3], g[6]) // G·g, column 0
+	b0, b1, b2, b3, b4, b5 := winoFilter1D(g[1], g[4], g[7])
+	c0, c1, c2, c3, c4, c5 := winoFilter1D(g[2], g[5], g[8])
+	var u [winoXi]float32
+	u[0], u[1], u[2], u[3], u[4], u[5] = winoFilter1D(a0, b0, c0)
+	u[6], u[7], u[8], u[9], u[10], u[11] = winoFilter1D(a1, b1, c1)
+	u[12], u[13], u[14], u[15], u[16], u[17] = winoFilter1D(a2, b2, c2)
+	u[18], u[19], u[20], u[21], u[22], u[23] = winoFilter1D(a3, b3, c3)
+	u[24], u[25], u[26], u[27], u[28], u[29] = winoFilter1D(a4, b4, c4)
+	u[30], u[31], u[32], u[33], u[34], u[35] = winoFilter1D(a5, b5, c5)
+	return u
 }
 
 // winoFilter1D is G·(g0, g1, g2).
-func winoFilter1D(g0, g1, g2 float64) [winoIn]float64 {
-	return [winoIn]float64{
-		g0 / 4,
-		-(g0 + g1 + g2) / 6,
-		-(g0 - g1 + g2) / 6,
-		g0/24 + g1/12 + g2/6,
-		g0/24 - g1/12 + g2/6,
-		g2,
-	}
+func winoFilter1D(g0, g1, g2 float32) (u0, u1, u2, u3, u4, u5 float32) {
+	s := g0 + g2
+	q, r := g0*(1.0/24)+g2*(1.0/6), g1*(1.0/12)
+	return g0 * 0.25, (s + g1) * (-1.0 / 6), (s - g1) * (-1.0 / 6), q + r, q - r, g2
 }
+// Bytes is the memory the transformed weights take.
+func (f *WinogradFilter) Bytes() int64 { return 4 * int64(len(f.u)) }
 
 // WinogradApplies reports whether Conv2DWinograd computes the convolution p: a 3×3 kernel with
 // stride 1 (any padding that leaves an output).
