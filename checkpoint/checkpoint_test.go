@@ -257,8 +257,8 @@ func TestBadFiles(t *testing.T) {
 	sd2 := map[string][]int{
 		"model.diffusion_model.input_blocks.0.0.weight":  {320, 4, 3, 3},
 		"first_stage_model.decoder.conv_in.weight":       {512, 4, 3, 3},
-		"cond_stage_model.model.token_embedding.weight":  {49408, 1024},
-		"cond_stage_model.model.positional_embedding":    {77, 1024},
+		"cond_stage_model.model.token_embedding.weight":  {8, 16},
+		"cond_stage_model.model.positional_embedding":    {7, 16},
 		"model.diffusion_model.input_blocks.3.0.op.bias": {320},
 	}
 	cases := []struct {
