@@ -136,7 +136,11 @@ func loadSingleFile(ctx context.Context, path string, o loadOptions) (p *Pipelin
 			return nil, fmt.Errorf("pipeline: %s: %w (choose one with WithScheduler)", path, err)
 		}
 	}
-	return New(c)
+	if p, err = New(c); err != nil {
+		return nil, err
+	}
+	p.loadEnc = func() (*vae.Encoder, error) { return vae.NewEncoder(vc, f.VAE()) }
+	return p, nil
 }
 
 func isDir(p string) bool {
