@@ -84,3 +84,29 @@ func TestSingleFileErrors(t *testing.T) {
 		t.Logf("%s: %v", c.name, err)
 	}
 }
+
+// TestSingleFileImg2Img: the VAE encoder maps too: img2img from the single file equals the
+// folder's.
+func TestSingleFileImg2Img(t *testing.T) {
+	p, err := Load(golden.Path("single-file", "tiny-sd.ldm.safetensors"), WithConfigFrom(golden.Path("tiny-sd")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	base, err := testPipeline(t).Generate(context.Background(), Request{Prompt: "a apple", Width: 64, Height: 64, Steps: 2, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := Request{Prompt: "a pear", Width: 64, Height: 64, Steps: 3, Seed: 4, Init: base.Images[0], Strength: 0.6}
+	got, err := p.Generate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := testPipeline(t).Generate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Images[0].Pix) != string(want.Images[0].Pix) {
+		t.Error("img2img from the single file differs from the folder's")
+	}
+}
