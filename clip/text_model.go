@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/smallsd/smallsd/internal/nn"
+	"github.com/smallsd/smallsd/lora"
 	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -175,7 +177,10 @@ func (m *TextModel) TapNames() ([]string, error) {
 	return names, nil
 }
 
-type progKey struct{ b, l int }
+type progKey struct {
+	b, l int
+	lora string // lora.Updates.Key()
+}
 
 // program is a compiled forward; mu is held from Run until the outputs have been copied,
 // since they live in the Program's buffers.
@@ -211,6 +216,11 @@ func (m *TextModel) checkIDs(ids [][]int) (*tensor.Dense, error) {
 // run validates the ids, gets (or compiles) the program and runs it. With taps, a fresh
 // program computes the named nodes instead of the output.
 func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string) ([]*tensor.Dense, error) {
+	return m.runLoRA(ctx, ids, taps, nil)
+}
+
+// runLoRA is run with low-rank updates (see EncodeLoRA).
+func (m *TextModel) runLoRA(ctx context.Context, ids [][]int, taps []string, ups lora.Updates) ([]*tensor.Dense, error) {
 	x, err := m.checkIDs(ids)
 	if err != nil {
 		return nil, err
@@ -222,27 +232,32 @@ func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string) ([]*ten
 	var p *program
 	if taps == nil {
 		m.mu.Lock()
-		p = m.progs[progKey{b, l}]
+		key := progKey{b, l, ups.Key()}
+		p = m.progs[key]
 		if p == nil {
 			p = &program{}
-			m.progs[progKey{b, l}] = p
+			m.progs[key] = p
 		}
 		m.mu.Unlock()
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.prog == nil {
-			if p.prog, err = m.compile(b, l, nil); err != nil {
+			if p.prog, err = m.compileLoRA(b, l, nil, ups); err != nil {
 				return nil, err
 			}
 		}
 	} else {
-		prog, err := m.compile(b, l, taps)
+		prog, err := m.compileLoRA(b, l, taps, ups)
 		if err != nil {
 			return nil, err
 		}
 		p = &program{prog: prog}
 	}
-	outs, err := p.prog.Run(ctx, x)
+	inputs := []*tensor.Dense{x}
+	for _, n := range ups.Names() {
+		inputs = append(inputs, ups[n].Down, ups[n].Up)
+	}
+	outs, err := p.prog.Run(ctx, inputs...)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
@@ -257,7 +272,7 @@ func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string) ([]*ten
 func (m *TextModel) program(b, l int) *nn.Program {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if p := m.progs[progKey{b, l}]; p != nil {
+	if p := m.progs[progKey{b, l, ""}]; p != nil {
 		return p.prog
 	}
 	return nil
@@ -265,7 +280,12 @@ func (m *TextModel) program(b, l int) *nn.Program {
 
 // compile builds the graph for b×l ids and compiles it for the output, or for the named taps.
 func (m *TextModel) compile(b, l int, taps []string) (*nn.Program, error) {
-	g, nodes, err := m.build(b, l)
+	return m.compileLoRA(b, l, taps, nil)
+}
+
+// compileLoRA is compile with u's updates as further inputs after the ids.
+func (m *TextModel) compileLoRA(b, l int, taps []string, u lora.Updates) (*nn.Program, error) {
+	g, nodes, loraIn, err := m.buildLoRA(b, l, u)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +300,7 @@ func (m *TextModel) compile(b, l int, taps []string) (*nn.Program, error) {
 			outs = append(outs, n)
 		}
 	}
-	prog, err := nn.Compile(g, []*gorgonia.Node{nodes["in.input_ids"]}, outs)
+	prog, err := nn.Compile(g, append([]*gorgonia.Node{nodes["in.input_ids"]}, loraIn...), outs)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
@@ -290,15 +310,26 @@ func (m *TextModel) compile(b, l int, taps []string) (*nn.Program, error) {
 // build adds the whole forward for b×l ids to a new graph. The returned map holds every tap,
 // the input ("in.input_ids") and the result ("final_layer_norm").
 func (m *TextModel) build(b, l int) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, error) {
+	g, nodes, _, err := m.buildLoRA(b, l, nil)
+	return g, nodes, err
+}
+
+// buildLoRA is build with u's update inputs added first (returned in Run order); an update no
+// layer takes is an error naming it.
+func (m *TextModel) buildLoRA(b, l int, u lora.Updates) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, []*gorgonia.Node, error) {
 	g := gorgonia.NewGraph()
+	loraIn, _ := nn.AddLoRAInputs(g, u)
 	ids := gorgonia.NewTensor(g, tensor.Float32, 2, gorgonia.WithShape(b, l), gorgonia.WithName("input_ids"))
 	tp := tapper{m: map[string]*gorgonia.Node{"in.input_ids": ids}}
 	out, err := m.forward(ids, tp)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if un := nn.UnusedLoRA(g, loraIn); len(un) > 0 {
+		return nil, nil, nil, fmt.Errorf("clip: LoRA layers that match no layer of the text encoder: %s", strings.Join(un, ", "))
 	}
 	tp.put("final_layer_norm", out)
-	return g, tp.m, nil
+	return g, tp.m, loraIn, nil
 }
 
 // clone copies a Program output (which lives in the Program's buffers) into a new tensor.

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/smallsd/smallsd/internal/nn"
+	"github.com/smallsd/smallsd/lora"
 	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -203,6 +204,7 @@ func (m *Model) TapNames() ([]string, error) {
 
 type progKey struct {
 	n, c, h, w, l, d int
+	lora             string // lora.Updates.Key()
 }
 
 // program is a compiled forward with its input nodes; mu is held from Run until the outputs
@@ -215,6 +217,11 @@ type program struct {
 // run validates the inputs, gets (or compiles) the program and runs it. With taps, a fresh
 // program computes the named nodes instead of the output.
 func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64, text *tensor.Dense, taps []string) ([]*tensor.Dense, error) {
+	return m.runLoRA(ctx, sample, timestep, text, taps, nil)
+}
+
+// runLoRA is run with low-rank updates (see ForwardLoRA).
+func (m *Model) runLoRA(ctx context.Context, sample *tensor.Dense, timestep float64, text *tensor.Dense, taps []string, ups lora.Updates) ([]*tensor.Dense, error) {
 	if sample == nil || text == nil {
 		return nil, fmt.Errorf("unet: Forward: nil input")
 	}
@@ -242,10 +249,13 @@ func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64,
 		t[i] = float32(timestep)
 	}
 	inputs := []*tensor.Dense{x, tensor.New(tensor.WithShape(ss[0]), tensor.WithBacking(t)), contiguous(text)}
+	for _, n := range ups.Names() {
+		inputs = append(inputs, ups[n].Down, ups[n].Up)
+	}
 
 	var p *program
 	if taps == nil {
-		key := progKey{ss[0], ss[1], ss[2], ss[3], ts[1], ts[2]}
+		key := progKey{ss[0], ss[1], ss[2], ss[3], ts[1], ts[2], ups.Key()}
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
@@ -260,7 +270,7 @@ func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64,
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.prog == nil {
-			prog, err := m.compile(ss, ts, nil)
+			prog, err := m.compileLoRA(ss, ts, nil, ups)
 			if err != nil {
 				return nil, err
 			}
@@ -273,7 +283,7 @@ func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64,
 		if closed {
 			return nil, fmt.Errorf("unet: Forward on a closed model")
 		}
-		prog, err := m.compile(ss, ts, taps)
+		prog, err := m.compileLoRA(ss, ts, taps, ups)
 		if err != nil {
 			return nil, err
 		}
@@ -295,7 +305,7 @@ func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64,
 func (m *Model) program(sampleShape, textShape []int) *nn.Program {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := m.progs[progKey{sampleShape[0], sampleShape[1], sampleShape[2], sampleShape[3], textShape[1], textShape[2]}]
+	p := m.progs[progKey{sampleShape[0], sampleShape[1], sampleShape[2], sampleShape[3], textShape[1], textShape[2], ""}]
 	if p == nil {
 		return nil
 	}
@@ -305,7 +315,12 @@ func (m *Model) program(sampleShape, textShape []int) *nn.Program {
 // compile builds the graph for the input shapes and compiles it for the output, or for the
 // named taps ("out" is the output).
 func (m *Model) compile(sampleShape, textShape []int, taps []string) (*nn.Program, error) {
-	g, nodes, err := m.build(sampleShape, textShape)
+	return m.compileLoRA(sampleShape, textShape, taps, nil)
+}
+
+// compileLoRA is compile with u's updates as further inputs after the model's three.
+func (m *Model) compileLoRA(sampleShape, textShape []int, taps []string, u lora.Updates) (*nn.Program, error) {
+	g, nodes, loraIn, err := m.buildLoRA(sampleShape, textShape, u)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +335,7 @@ func (m *Model) compile(sampleShape, textShape []int, taps []string) (*nn.Progra
 			outs = append(outs, n)
 		}
 	}
-	prog, err := nn.Compile(g, []*gorgonia.Node{nodes["in.sample"], nodes["in.timestep"], nodes["in.text"]}, outs)
+	prog, err := nn.Compile(g, append([]*gorgonia.Node{nodes["in.sample"], nodes["in.timestep"], nodes["in.text"]}, loraIn...), outs)
 	if err != nil {
 		return nil, fmt.Errorf("unet: %w", err)
 	}
@@ -330,17 +345,28 @@ func (m *Model) compile(sampleShape, textShape []int, taps []string) (*nn.Progra
 // build adds the whole forward to a new graph. The returned map holds every tap, the inputs
 // ("in.sample", "in.timestep", "in.text") and the result ("out").
 func (m *Model) build(sampleShape, textShape []int) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, error) {
+	g, nodes, _, err := m.buildLoRA(sampleShape, textShape, nil)
+	return g, nodes, err
+}
+
+// buildLoRA is build with u's update inputs added first (returned in Run order); an update no
+// layer takes is an error naming it.
+func (m *Model) buildLoRA(sampleShape, textShape []int, u lora.Updates) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, []*gorgonia.Node, error) {
 	g := gorgonia.NewGraph()
+	loraIn, _ := nn.AddLoRAInputs(g, u)
 	sample := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(sampleShape...), gorgonia.WithName("sample"))
 	ts := gorgonia.NewTensor(g, tensor.Float32, 1, gorgonia.WithShape(sampleShape[0]), gorgonia.WithName("timestep"))
 	text := gorgonia.NewTensor(g, tensor.Float32, 3, gorgonia.WithShape(textShape...), gorgonia.WithName("encoder_hidden_states"))
 	tp := tapper{m: map[string]*gorgonia.Node{"in.sample": sample, "in.timestep": ts, "in.text": text}}
 	out, err := m.forward(sample, ts, text, tp)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if un := nn.UnusedLoRA(g, loraIn); len(un) > 0 {
+		return nil, nil, nil, fmt.Errorf("unet: LoRA layers that match no layer of the UNet: %s", strings.Join(un, ", "))
 	}
 	tp.m["out"] = out
-	return g, tp.m, nil
+	return g, tp.m, loraIn, nil
 }
 
 // forward is UNet2DConditionModel.forward (the sample already centred when the config says so).
