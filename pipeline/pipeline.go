@@ -38,6 +38,10 @@ type Pipeline struct {
 
 	mu     sync.RWMutex // Generate holds it for reading, Close for writing
 	closed bool
+
+	encMu   sync.Mutex
+	enc     *vae.Encoder                 // img2img and inpainting; loaded on first use
+	loadEnc func() (*vae.Encoder, error) // set by Load
 }
 
 // Components are the parts New assembles into a Pipeline.
@@ -46,6 +50,9 @@ type Components struct {
 	TextEncoder *clip.TextModel
 	UNet        *unet.Model
 	VAE         *vae.Decoder
+	// VAEEncoder is needed for image-to-image and inpainting only; it may be nil (Load loads
+	// it from the model folder on first use).
+	VAEEncoder *vae.Encoder
 	// SchedulerConfig is the model's scheduler/scheduler_config.json; every scheduler is
 	// configured from it, as diffusers' SchedulerClass.from_config(pipe.scheduler.config) does.
 	SchedulerConfig scheduler.Config
@@ -81,6 +88,9 @@ func New(c Components) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline: the UNet's in_channels/out_channels are %d/%d but the VAE's latent_channels is %d",
 			uc.InChannels, uc.OutChannels, vc.LatentChannels)
 	}
+	if e := c.VAEEncoder; e != nil && e.Config().LatentChannels != vc.LatentChannels {
+		return nil, fmt.Errorf("pipeline: the VAE encoder's latent_channels is %d but the decoder's %d", e.Config().LatentChannels, vc.LatentChannels)
+	}
 	if vc.ScalingFactor == 0 {
 		return nil, errors.New("pipeline: the VAE's scaling_factor is 0")
 	}
@@ -93,7 +103,7 @@ func New(c Components) (*Pipeline, error) {
 	}
 	return &Pipeline{
 		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
-		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings,
+		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings, enc: c.VAEEncoder,
 	}, nil
 }
 
@@ -198,7 +208,12 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 			return nil, fmt.Errorf("pipeline: %s: %w (choose one with WithScheduler)", dir, err)
 		}
 	}
-	return New(c)
+	p, err = New(c)
+	if err != nil {
+		return nil, err
+	}
+	p.loadEnc = l.vaeEncoder
+	return p, nil
 }
 
 // Name returns the model's name: the repository name for a Hub model (e.g.
@@ -224,7 +239,13 @@ func (p *Pipeline) Close() error {
 		return nil
 	}
 	p.closed = true
-	return closeAll(p.text, p.unet, p.vae)
+	err := closeAll(p.text, p.unet, p.vae)
+	p.encMu.Lock()
+	defer p.encMu.Unlock()
+	if p.enc != nil {
+		err = errors.Join(err, p.enc.Close())
+	}
+	return err
 }
 
 func closeAll(text *clip.TextModel, u *unet.Model, d *vae.Decoder) error {

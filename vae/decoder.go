@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"sync"
 
 	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/weights"
@@ -27,25 +26,7 @@ type Decoder struct {
 
 	cfg   Config
 	store *weights.Store // closed by Close when the Decoder opened it
-
-	mu         sync.Mutex
-	closed     bool
-	progs      map[[2]int]*compiled // per latent size h×w, batch 1
-	tick       int64                // use counter for least-recently-used eviction
-	cacheLimit int64
-}
-
-// DefaultCacheLimit is the default budget of SetCacheLimit.
-const DefaultCacheLimit = 1 << 30
-
-// compiled is one cached program; mu serialises Runs and the copying of their results.
-type compiled struct {
-	once sync.Once
-	err  error
-	mu   sync.Mutex
-	prog *nn.Program
-
-	bytes, used int64 // guarded by Decoder.mu: buffer size once compiled, last use
+	progs *programs      // per latent size h×w, batch 1
 }
 
 // NewDecoder builds the decoder from cfg and the AutoencoderKL weights under w (names such as
@@ -54,7 +35,7 @@ func NewDecoder(cfg Config, w weights.View) (*Decoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("vae: config: %w", err)
 	}
-	d := &Decoder{cfg: cfg, progs: map[[2]int]*compiled{}, cacheLimit: DefaultCacheLimit}
+	d := &Decoder{cfg: cfg, progs: newPrograms("decoder")}
 	var err error
 	lat, groups, boc := cfg.LatentChannels, cfg.NormNumGroups, cfg.BlockOutChannels
 	if d.PostQuantConv, err = nn.NewConv2d(w.Sub("post_quant_conv"), lat, lat, 1, 1, 0); err != nil {
@@ -113,13 +94,9 @@ func (d *Decoder) Config() Config { return d.cfg }
 // Close drops the compiled programs and closes the weights file LoadDecoder opened. The
 // Decoder cannot be used afterwards.
 func (d *Decoder) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	if d.progs.close() {
 		return nil
 	}
-	d.closed = true
-	d.progs = nil
 	if d.store != nil {
 		return d.store.Close()
 	}
@@ -195,21 +172,10 @@ func (d *Decoder) Decode(ctx context.Context, latents *tensor.Dense) (*tensor.De
 	for i := 0; i < n; i++ {
 		x := tensor.New(tensor.WithShape(1, d.cfg.LatentChannels, h, w), tensor.WithBacking(data[i*in:(i+1)*in]))
 		if err := c.run(ctx, x, out[i*per:(i+1)*per]); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("vae: decode: %w", err)
 		}
 	}
 	return tensor.New(tensor.WithShape(n, d.cfg.OutChannels, f*h, f*w), tensor.WithBacking(out)), nil
-}
-
-func (c *compiled) run(ctx context.Context, x *tensor.Dense, dst []float32) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	res, err := c.prog.Run(ctx, x)
-	if err != nil {
-		return fmt.Errorf("vae: decode: %w", err)
-	}
-	copy(dst, res[0].Float32s()[:len(dst)])
-	return nil
 }
 
 // PeakBytes returns the memory the intermediate values of one sample's decode at latent size
@@ -227,72 +193,20 @@ func (d *Decoder) PeakBytes(h, w int) (int64, error) {
 // VAE): the least recently used are dropped while the total exceeds bytes, but the last one used
 // is always kept. The default is DefaultCacheLimit; ≤ 0 keeps only the last one.
 func (d *Decoder) SetCacheLimit(bytes int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.cacheLimit = bytes
-	var last *compiled
-	for _, c := range d.progs {
-		if last == nil || c.used > last.used {
-			last = c
-		}
-	}
-	d.evict(last)
+	d.progs.setLimit(bytes)
 }
 
 // program returns the compiled decode program for one sample of latent size h×w.
 func (d *Decoder) program(h, w int) (*compiled, error) {
-	key := [2]int{h, w}
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return nil, errors.New("vae: decoder is closed")
-	}
-	c := d.progs[key]
-	if c == nil {
-		c = &compiled{}
-		d.progs[key] = c
-	}
-	d.mu.Unlock()
-	c.once.Do(func() {
+	return d.progs.get(h, w, func() (*nn.Program, error) {
 		g := gorgonia.NewGraph()
 		z := latentNode(g, 1, d.cfg.LatentChannels, h, w)
 		y, err := d.forward(z, nil, false)
-		if err == nil {
-			c.prog, err = nn.Compile(g, []*gorgonia.Node{z}, []*gorgonia.Node{y})
-		}
 		if err != nil {
-			c.err = fmt.Errorf("vae: building the decoder for %d×%d latents: %w", h, w, err)
+			return nil, err
 		}
+		return nn.Compile(g, []*gorgonia.Node{z}, []*gorgonia.Node{y})
 	})
-	if c.err != nil {
-		return nil, c.err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.tick++
-	c.used, c.bytes = d.tick, c.prog.BufferBytes()
-	d.evict(c)
-	return c, nil
-}
-
-// evict drops least recently used programs other than keep while the cache is over its limit.
-// The caller holds d.mu. A dropped program still running finishes; the GC frees it afterwards.
-func (d *Decoder) evict(keep *compiled) {
-	for {
-		var total int64
-		var oldKey [2]int
-		var old *compiled
-		for k, c := range d.progs {
-			total += c.bytes
-			if c != keep && c.bytes > 0 && (old == nil || c.used < old.used) {
-				oldKey, old = k, c
-			}
-		}
-		if total <= d.cacheLimit || old == nil {
-			return
-		}
-		delete(d.progs, oldKey)
-	}
 }
 
 func latentNode(g *gorgonia.ExprGraph, n, c, h, w int) *gorgonia.Node {

@@ -228,9 +228,9 @@ func TestProgramCache(t *testing.T) {
 	f := golden.MustOpen(t, golden.Path("tiny-sd-golden.safetensors"))
 	d := loadTiny(t, "tiny-sd")
 	cached := func() int {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return len(d.progs)
+		d.progs.mu.Lock()
+		defer d.progs.mu.Unlock()
+		return len(d.progs.progs)
 	}
 	decode := func(c string) {
 		t.Helper()
