@@ -61,6 +61,7 @@ func main() {
 // options are the command's flags.
 type options struct {
 	model, prompt, negative, scheduler, out string
+	promptSyntax                            string
 	seed                                    int64
 	steps, width, height, n                 int
 	guidance                                float64
@@ -78,6 +79,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.model, "model", pipeline.DefaultModel, "model `folder` (diffusers layout) or Hugging Face Hub repo id")
 	fs.StringVar(&o.prompt, "prompt", "", "what the image should show (required)")
 	fs.StringVar(&o.negative, "negative", "", "what the image should not show (negative prompt)")
+	fs.StringVar(&o.promptSyntax, "prompt-syntax", "", "how prompts are read: \"\" (diffusers: plain text, 75 tokens) or\n"+
+		"\"a1111\" (AUTOMATIC1111: (word:1.3) weights, up to 225 tokens)")
 	fs.Int64Var(&o.seed, "seed", -1, "random seed (torch-compatible); negative picks one at random, printed")
 	fs.IntVar(&o.steps, "steps", pipeline.DefaultSteps, "inference steps")
 	fs.Float64Var(&o.guidance, "guidance", pipeline.DefaultGuidance, "classifier-free guidance scale; ≤ 1 turns guidance off")
@@ -147,7 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	req := pipeline.Request{
 		Prompt: o.prompt, NegativePrompt: o.negative, Width: o.width, Height: o.height,
 		Steps: o.steps, GuidanceScale: o.guidance, Seed: o.seed, Scheduler: o.scheduler,
-		NumImages: o.n, Progress: bar.update,
+		NumImages: o.n, Progress: bar.update, PromptSyntax: o.promptSyntax,
 	}
 	res, err := p.Generate(ctx, req)
 	bar.finish()
