@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -36,6 +37,8 @@ type Pipeline struct {
 	name             string
 	maxLength        int // token ids per prompt: the text encoder's max_position_embeddings (77)
 
+	closer io.Closer // Components.Closer
+
 	mu     sync.RWMutex // Generate holds it for reading, Close for writing
 	closed bool
 
@@ -61,6 +64,9 @@ type Components struct {
 	Scheduler string
 	// Name is the model's name, reported in Result.Model; may be empty.
 	Name string
+	// Closer, if not nil, is closed by Close after the models: the weights file they read
+	// when it is not theirs (a single-file checkpoint's).
+	Closer io.Closer
 }
 
 // New assembles a Pipeline from components built elsewhere (Load builds them from a model
@@ -104,6 +110,7 @@ func New(c Components) (*Pipeline, error) {
 	return &Pipeline{
 		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
 		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings, enc: c.VAEEncoder,
+		closer: c.Closer,
 	}, nil
 }
 
@@ -115,6 +122,8 @@ type loadOptions struct {
 	half      bool
 	scheduler string
 	hub       []hub.Option
+
+	configFrom string // WithConfigFrom
 }
 
 // WithVariant loads a weights variant, e.g. "fp16" (model.fp16.safetensors and the like, widened
@@ -151,6 +160,13 @@ func Load(model string, opts ...Option) (*Pipeline, error) {
 // first; "" means DefaultModel. ctx cancels the download. The folder needs model_index.json
 // and the tokenizer, text_encoder, unet, vae and scheduler components; others listed there
 // (safety_checker, feature_extractor) are not read and may be missing.
+//
+// model may also be a single-file SD 1.x checkpoint (.safetensors or .ckpt with the original
+// LDM names, as most fine-tunes are shared; see package checkpoint): its configs are SD 1.x's
+// with what the tensors show (layers_per_block, widths, …), the tokenizer is the built-in CLIP
+// one (tokenizer.CLIP) and the scheduler SD 1.x's PNDM, unless WithConfigFrom names a diffusers
+// folder or repository to take them from. SD 2.x and SDXL files are refused with an error
+// saying so.
 func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline, err error) {
 	var o loadOptions
 	for _, opt := range opts {
@@ -158,6 +174,9 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 	}
 	if model == "" {
 		model = DefaultModel
+	}
+	if isFile(model) {
+		return loadSingleFile(ctx, model, o)
 	}
 	dir, name := model, filepath.Base(filepath.Clean(model))
 	if hub.IsRepoID(model) {
@@ -244,6 +263,9 @@ func (p *Pipeline) Close() error {
 	defer p.encMu.Unlock()
 	if p.enc != nil {
 		err = errors.Join(err, p.enc.Close())
+	}
+	if p.closer != nil {
+		err = errors.Join(err, p.closer.Close())
 	}
 	return err
 }

@@ -5,7 +5,8 @@
 // The model (-model) is a folder in diffusers layout or a Hugging Face Hub repository id,
 // by default OFA-Sys/small-stable-diffusion-v0, downloaded on first use into the Hub cache
 // that Python's huggingface_hub uses (HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE are
-// honoured). A seed reproduces the image diffusers' StableDiffusionPipeline makes on a CPU in
+// honoured), or a single-file SD 1.x checkpoint (.safetensors or .ckpt, as fine-tunes are
+// shared), with SD 1.x's configs or those of the folder or repository -config names. A seed reproduces the image diffusers' StableDiffusionPipeline makes on a CPU in
 // float32 with the same settings.
 //
 // Each image is written as a PNG holding the generation parameters in a "parameters" text chunk,

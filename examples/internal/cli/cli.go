@@ -25,16 +25,19 @@ import (
 
 // Flags are the flags every generating command has.
 type Flags struct {
-	Model, Prompt, Negative, Scheduler, Out string
-	Seed                                    int64
-	Steps, Width, Height, N                 int
-	Guidance                                float64
-	FP16                                    bool
+	Model, Config, Prompt, Negative, Scheduler, Out string
+	Seed                                            int64
+	Steps, Width, Height, N                         int
+	Guidance                                        float64
+	FP16                                            bool
 }
 
 // Register defines the flags on fs. widthDoc says what a zero -width and -height mean.
 func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
-	fs.StringVar(&f.Model, "model", pipeline.DefaultModel, "model `folder` (diffusers layout) or Hugging Face Hub repo id")
+	fs.StringVar(&f.Model, "model", pipeline.DefaultModel, "model `folder` (diffusers layout), Hugging Face Hub repo id, or single-file SD 1.x\n"+
+		"checkpoint (.safetensors or .ckpt in the original LDM naming)")
+	fs.StringVar(&f.Config, "config", "", "with a single-file -model: take the configs, tokenizer and scheduler from this diffusers\n"+
+		"`folder or repo` id instead of SD 1.x's defaults")
 	fs.StringVar(&f.Prompt, "prompt", "", "what the image should show (required)")
 	fs.StringVar(&f.Negative, "negative", "", "what the image should not show (negative prompt)")
 	fs.Int64Var(&f.Seed, "seed", -1, "random seed (torch-compatible); negative picks one at random, printed")
@@ -76,16 +79,19 @@ func (f *Flags) Check(fs *flag.FlagSet) error {
 	return nil
 }
 
-// Load loads the model -model names, showing a download's progress on stderr.
+// Load loads the model -model (and -config) names, showing a download's progress on stderr.
 func (f *Flags) Load(ctx context.Context, stderr io.Writer) (*pipeline.Pipeline, error) {
 	var opts []pipeline.Option
 	if f.FP16 {
 		opts = append(opts, pipeline.WithVariant("fp16"), pipeline.WithHalfWeights())
 	}
 	dl := NewDownloadBar(stderr, IsTerminal(stderr))
-	if hub.IsRepoID(f.Model) {
+	if hub.IsRepoID(f.Model) || hub.IsRepoID(f.Config) {
 		fmt.Fprintf(stderr, "model %s (Hub cache %s)\n", f.Model, hub.CacheDir())
 		opts = append(opts, pipeline.WithHubOptions(hub.WithProgress(dl.Update)))
+	}
+	if f.Config != "" {
+		opts = append(opts, pipeline.WithConfigFrom(f.Config))
 	}
 	p, err := pipeline.LoadContext(ctx, f.Model, opts...)
 	dl.Finish()
