@@ -110,7 +110,7 @@ func parseKey(name string) (component, module string, p part, ok bool) {
 			continue
 		}
 		for suffix, p := range map[string]part{".lora_down.weight": down, ".lora_up.weight": up, ".alpha": alpha} {
-			if m, found := strings.CutSuffix(rest, suffix); found && m != "" {
+			if m, found := strings.CutSuffix(rest, suffix); found && m != "" && !strings.Contains(m, ".") {
 				return k.comp, m, p, true
 			}
 		}

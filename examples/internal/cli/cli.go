@@ -31,6 +31,7 @@ type Flags struct {
 	Steps, Width, Height, N                         int
 	Guidance                                        float64
 	FP16                                            bool
+	LoRAs                                           []pipeline.LoRA // -lora, repeatable
 }
 
 // Register defines the flags on fs. widthDoc says what a zero -width and -height mean.
@@ -54,6 +55,29 @@ func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
 	fs.BoolVar(&f.FP16, "fp16", false, "half-precision weights: load the fp16 weights variant where the model has one (half the\n"+
 		"download) and keep Linear and Conv2d weights as fp16 in memory (half the weight memory; float32 weights are\n"+
 		"rounded to fp16 at load)")
+	fs.Func("lora", "LoRA adapter `FILE[:SCALE]` (kohya or diffusers .safetensors; scale default 1.0), applied to the UNet\n"+
+		"and text encoder; repeat for several", func(s string) error {
+		l, err := ParseLoRA(s)
+		f.LoRAs = append(f.LoRAs, l)
+		return err
+	})
+}
+
+// ParseLoRA reads a -lora value, FILE or FILE:SCALE (the scale defaults to 1.0).
+func ParseLoRA(s string) (pipeline.LoRA, error) {
+	l := pipeline.LoRA{Path: s, Scale: 1}
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		if v, err := strconv.ParseFloat(s[i+1:], 64); err == nil {
+			l.Path, l.Scale = s[:i], v
+		}
+	}
+	if l.Path == "" {
+		return l, fmt.Errorf("-lora %q: no file", s)
+	}
+	if _, err := os.Stat(l.Path); err != nil {
+		return l, fmt.Errorf("-lora %q: %w", s, err)
+	}
+	return l, nil
 }
 
 // Check validates the parsed flags (fs has parsed them) and fails early when the output folder
@@ -111,7 +135,7 @@ func (f *Flags) Request(stdout io.Writer, bar *StepBar) pipeline.Request {
 	return pipeline.Request{
 		Prompt: f.Prompt, NegativePrompt: f.Negative, Width: f.Width, Height: f.Height,
 		Steps: f.Steps, GuidanceScale: f.Guidance, Seed: f.Seed, Scheduler: f.Scheduler,
-		NumImages: f.N, Progress: bar.Update, PromptSyntax: f.PromptSyntax,
+		NumImages: f.N, Progress: bar.Update, PromptSyntax: f.PromptSyntax, LoRAs: f.LoRAs,
 	}
 }
 
@@ -120,7 +144,7 @@ func (f *Flags) Request(stdout io.Writer, bar *StepBar) pipeline.Request {
 func (f *Flags) WriteImages(stdout io.Writer, res *pipeline.Result, extra ...pngmeta.Field) error {
 	r := res.Request
 	params := pngmeta.Parameters{
-		Prompt: r.Prompt, NegativePrompt: r.NegativePrompt, Steps: r.Steps,
+		Prompt: r.Prompt + pipeline.PromptTags(r.LoRAs), NegativePrompt: r.NegativePrompt, Steps: r.Steps,
 		Sampler: pipeline.SamplerName(r.Scheduler), CFGScale: r.GuidanceScale, Seed: r.Seed,
 		Width: r.Width, Height: r.Height, Model: res.Model, Extra: extra,
 	}
