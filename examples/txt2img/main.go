@@ -155,19 +155,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	r := res.Request
-	params := pngmeta.Parameters{
-		Prompt: r.Prompt, NegativePrompt: r.NegativePrompt, Steps: r.Steps,
-		Sampler: pipeline.SamplerName(r.Scheduler), CFGScale: r.GuidanceScale, Seed: r.Seed,
-		Width: r.Width, Height: r.Height, Model: res.Model,
-	}
 	for i, img := range res.Images {
 		path := o.out
-		pi := params
 		if len(res.Images) > 1 {
 			path = numbered(o.out, i+1)
-			pi.Extra = []pngmeta.Field{{Key: "Batch size", Value: strconv.Itoa(len(res.Images))}, {Key: "Batch pos", Value: strconv.Itoa(i)}}
 		}
-		if err := writePNG(path, img, pi); err != nil {
+		if err := writePNG(path, img, res.Parameters(i)); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s\n", path)
