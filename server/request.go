@@ -214,7 +214,7 @@ func pipelineFieldError(err error) error {
 		f = snake(m[1])
 	}
 	msg := strings.TrimPrefix(err.Error(), "pipeline: ")
-	return &fieldError{Field: f, Msg: strings.TrimPrefix(strings.Replace(msg, m[0], "", 1), " ")}
+	return &fieldError{Field: f, Msg: strings.TrimLeft(strings.Replace(msg, m[0], "", 1), ": ")}
 }
 
 // snake turns a Go field name into snake_case: NegativePrompt → negative_prompt.
