@@ -226,7 +226,6 @@ func TestTxt2imgMatchesPipeline(t *testing.T) {
 	}
 }
 
-
 // batch_size, n_iter, a random seed and the scheduler names.
 func TestTxt2imgBatch(t *testing.T) {
 	_, ts := newTestServer(t)
@@ -310,7 +309,10 @@ func TestErrors(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("e.g. %s", func() string { _, _, b := post(t, context.Background(), ts.URL+"/sdapi/v1/txt2img", `{"width": 100}`); return string(b) }())
+	t.Logf("e.g. %s", func() string {
+		_, _, b := post(t, context.Background(), ts.URL+"/sdapi/v1/txt2img", `{"width": 100}`)
+		return string(b)
+	}())
 	if code, b := get(t, ts.URL+"/sdapi/v1/nothing"); code != 404 || !strings.Contains(string(b), "Not Found") {
 		t.Errorf("unknown API route: %d %s", code, b)
 	}
