@@ -59,6 +59,22 @@ type Request struct {
 	// Progress, if not nil, is called from Generate's goroutine once before the first UNet
 	// call and after every denoising step.
 	Progress func(Progress)
+
+	// Init, if not nil, makes this image-to-image: the images start from Init's latents noised
+	// to the point Strength gives instead of from noise (diffusers' Img2Img pipeline), and a zero
+	// Width/Height means Init's, rounded down to a multiple of 8.
+	Init image.Image
+	// Strength, with Init, is the part of the schedule run, in (0, 1]: about Strength × Steps
+	// UNet calls; near 0 keeps Init, 1 redraws it from (almost) pure noise. 0 means
+	// DefaultStrength.
+	Strength float64
+	// Mask, with Init, makes this inpainting (diffusers' Inpaint pipeline on a regular UNet):
+	// where Mask is white (luma ≥ 128) the picture is repainted, where it is black Init is kept.
+	// It must be Init's size.
+	Mask image.Image
+	// PasteOriginal, with Mask, copies Init's pixels outside the mask into the images, which
+	// otherwise show the kept region as the VAE reproduces it (diffusers' output).
+	PasteOriginal bool
 }
 
 // Progress reports the denoising loop's state to Request.Progress.
@@ -93,6 +109,7 @@ type Timings struct {
 	Text    time.Duration   // tokenizing and the text encoder
 	Denoise time.Duration   // the denoising loop
 	Steps   []time.Duration // each denoising step (UNet and scheduler)
+	Encode  time.Duration   // the VAE encoder and image preparation (img2img, inpainting)
 	Decode  time.Duration   // the VAE decoder and conversion to images
 	Total   time.Duration
 }
@@ -100,6 +117,9 @@ type Timings struct {
 // resolve fills in defaults and checks the request; errors name the field.
 func (p *Pipeline) resolve(req Request) (Request, error) {
 	r := req
+	if err := p.resolveImage(&r); err != nil {
+		return r, err
+	}
 	dw, dh := p.DefaultSize()
 	if r.Width == 0 {
 		r.Width = dw
@@ -166,7 +186,11 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	if err := sched.SetTimesteps(r.Steps); err != nil {
 		return nil, fmt.Errorf("pipeline: Request.Steps: %w", err)
 	}
-	res := &Result{Request: r, Model: p.name, Timesteps: sched.Timesteps()}
+	first, err := p.setStart(r, sched)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Request: r, Model: p.name, Timesteps: sched.Timesteps()[first:]}
 	res.Request.Progress = nil
 	cfg := r.GuidanceScale > 1
 
@@ -176,7 +200,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	}
 	res.Timings.Text = time.Since(start)
 
-	latents, shape, err := p.denoise(ctx, r, sched, text, cfg, &res.Timings)
+	latents, shape, src, err := p.denoise(ctx, r, sched, first, text, cfg, &res.Timings)
 	if err != nil {
 		return nil, p.ctxErr(ctx, err)
 	}
@@ -185,6 +209,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	if res.Images, err = p.decode(ctx, latents, shape); err != nil {
 		return nil, p.ctxErr(ctx, err)
 	}
+	src.pasteOriginal(res.Images)
 	res.Timings.Decode = time.Since(t0)
 	res.Timings.Total = time.Since(start)
 	return res, nil
@@ -229,57 +254,77 @@ func (p *Pipeline) latentShape(r Request) [4]int {
 	return [4]int{r.NumImages, p.unet.Config().InChannels, r.Height / f, r.Width / f}
 }
 
-// denoise draws the initial latents and runs the scheduler loop.
-func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Scheduler, text *tensor.Dense, cfg bool, tm *Timings) ([]float32, [4]int, error) {
+// denoise draws the initial latents (from noise, or from r.Init's latents for img2img and
+// inpainting, whose source it returns) and runs the scheduler loop from step first.
+func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Scheduler, first int, text *tensor.Dense, cfg bool, tm *Timings) ([]float32, [4]int, *imageSource, error) {
 	shape := p.latentShape(r)
 	gen := torchrand.New(uint64(r.Seed))
-	latents := gen.Randn(shape[:]...)
-	sigma := sched.InitNoiseSigma()
-	for i := range latents {
-		latents[i] *= sigma
+	var latents []float32
+	var src *imageSource
+	if r.Init != nil {
+		t0 := time.Now()
+		var err error
+		if src, latents, err = p.prepareImage(ctx, r, sched, first, gen, shape); err != nil {
+			return nil, shape, nil, err
+		}
+		tm.Encode = time.Since(t0)
+	} else {
+		latents = gen.Randn(shape[:]...)
+		sigma := sched.InitNoiseSigma()
+		for i := range latents {
+			latents[i] *= sigma
+		}
 	}
 	ts := sched.Timesteps()
 	start := time.Now()
 	report := func(step int, t float64) {
 		if r.Progress != nil {
-			r.Progress(Progress{Step: step, Total: len(ts), Timestep: t, Elapsed: time.Since(start),
+			r.Progress(Progress{Step: step, Total: len(ts) - first, Timestep: t, Elapsed: time.Since(start),
 				Latents: latents, LatentShape: shape})
 		}
 	}
-	report(0, ts[0])
+	report(0, ts[first])
 	batch := shape
 	if cfg {
 		batch[0] *= 2
 	}
 	g := float32(r.GuidanceScale)
-	for i, t := range ts {
+	for i := first; i < len(ts) && !src.keepsAll(); i++ {
+		t := ts[i]
 		if err := ctx.Err(); err != nil {
-			return nil, shape, err
+			return nil, shape, nil, err
 		}
 		t0 := time.Now()
 		x, err := sched.ScaleModelInput(latents, i)
 		if err != nil {
-			return nil, shape, fmt.Errorf("pipeline: scheduler at step %d: %w", i, err)
+			return nil, shape, nil, fmt.Errorf("pipeline: scheduler at step %d: %w", i, err)
 		}
 		if cfg {
 			x = append(x, x...) // concat[latents, latents]: the same input for both halves
 		}
 		out, err := p.unet.Forward(ctx, tensor.New(tensor.WithShape(batch[:]...), tensor.WithBacking(x)), t, text)
 		if err != nil {
-			return nil, shape, fmt.Errorf("pipeline: UNet at step %d (t=%v): %w", i, t, err)
+			return nil, shape, nil, fmt.Errorf("pipeline: UNet at step %d (t=%v): %w", i, t, err)
 		}
 		eps := out.Data().([]float32)
 		if cfg {
 			eps = guide(eps, g)
 		}
 		if latents, err = sched.Step(eps, i, latents, gen); err != nil {
-			return nil, shape, fmt.Errorf("pipeline: scheduler at step %d: %w", i, err)
+			return nil, shape, nil, fmt.Errorf("pipeline: scheduler at step %d: %w", i, err)
+		}
+		if latents, err = src.blend(sched, i, latents); err != nil {
+			return nil, shape, nil, err
 		}
 		tm.Steps = append(tm.Steps, time.Since(t0))
-		report(i+1, t)
+		report(i+1-first, t)
+	}
+	if src.keepsAll() {
+		latents = src.latents
+		report(len(ts)-first, ts[len(ts)-1])
 	}
 	tm.Denoise = time.Since(start)
-	return latents, shape, nil
+	return latents, shape, src, nil
 }
 
 // guide splits the UNet output of the batch concat[uncond, cond] and returns

@@ -35,9 +35,6 @@ type Decoder struct {
 	runner *nn.Runner // programs per latent size h×w, batch 1
 }
 
-// DefaultCacheLimit is the default budget of SetCacheLimit.
-const DefaultCacheLimit = nn.DefaultCacheLimit
-
 // NewDecoder builds the decoder from cfg and the AutoencoderKL weights under w (names such as
 // "decoder.conv_in.weight" and "post_quant_conv.weight"; the encoder's are not read).
 func NewDecoder(cfg Config, w weights.View) (*Decoder, error) {

@@ -5,7 +5,8 @@
 // The model (-model) is a folder in diffusers layout or a Hugging Face Hub repository id,
 // by default OFA-Sys/small-stable-diffusion-v0, downloaded on first use into the Hub cache
 // that Python's huggingface_hub uses (HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE are
-// honoured). A seed reproduces the image diffusers' StableDiffusionPipeline makes on a CPU in
+// honoured), or a single-file SD 1.x checkpoint (.safetensors or .ckpt, as fine-tunes are
+// shared), with SD 1.x's configs or those of the folder or repository -config names. A seed reproduces the image diffusers' StableDiffusionPipeline makes on a CPU in
 // float32 with the same settings.
 //
 // Each image is written as a PNG holding the generation parameters in a "parameters" text chunk,
@@ -61,6 +62,7 @@ func main() {
 // options are the command's flags.
 type options struct {
 	model, prompt, negative, scheduler, out string
+	config                                  string
 	seed                                    int64
 	steps, width, height, n                 int
 	guidance                                float64
@@ -75,7 +77,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintln(stderr, "usage: txt2img -prompt TEXT [flags]\n\nMakes images with a Stable Diffusion 1.x model. Flags:")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.model, "model", pipeline.DefaultModel, "model `folder` (diffusers layout) or Hugging Face Hub repo id")
+	fs.StringVar(&o.model, "model", pipeline.DefaultModel, "model `folder` (diffusers layout), Hugging Face Hub repo id, or single-file SD 1.x\n"+
+		"checkpoint (.safetensors or .ckpt in the original LDM naming)")
+	fs.StringVar(&o.config, "config", "", "with a single-file -model: take the configs, tokenizer and scheduler from this diffusers\n"+
+		"`folder or repo` id instead of SD 1.x's defaults")
 	fs.StringVar(&o.prompt, "prompt", "", "what the image should show (required)")
 	fs.StringVar(&o.negative, "negative", "", "what the image should not show (negative prompt)")
 	fs.Int64Var(&o.seed, "seed", -1, "random seed (torch-compatible); negative picks one at random, printed")
@@ -128,9 +133,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		loadOpts = append(loadOpts, pipeline.WithVariant("fp16"), pipeline.WithHalfWeights())
 	}
 	dl := newDownloadBar(stderr, tty)
-	if hub.IsRepoID(o.model) {
+	if hub.IsRepoID(o.model) || hub.IsRepoID(o.config) {
 		fmt.Fprintf(stderr, "model %s (Hub cache %s)\n", o.model, hub.CacheDir())
 		loadOpts = append(loadOpts, pipeline.WithHubOptions(hub.WithProgress(dl.update)))
+	}
+	if o.config != "" {
+		loadOpts = append(loadOpts, pipeline.WithConfigFrom(o.config))
 	}
 	p, err := pipeline.LoadContext(ctx, o.model, loadOpts...)
 	dl.finish()
