@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/lora"
@@ -17,9 +16,14 @@ import (
 // positionIDs is the buffer older checkpoints carry; like transformers 4.33 the model ignores it.
 const positionIDs = "text_model.embeddings.position_ids"
 
+// ErrClosed is returned (wrapped) by every call on a closed TextModel; it is the same value as
+// unet.ErrClosed, vae.ErrClosed and pipeline.ErrClosed.
+var ErrClosed = nn.ErrClosed
+
 // TextModel is transformers' CLIPTextModel: token ids → last hidden state. A graph is compiled
-// per batch size and sequence length on first use and cached; a TextModel is safe for
-// concurrent use (calls with the same shape take turns).
+// per batch size and sequence length on first use and cached (in a byte-bounded cache, see
+// SetCacheLimit); a TextModel is safe for concurrent use (calls with the same shape take
+// turns), and Close waits for the calls in flight.
 type TextModel struct {
 	cfg   Config
 	store *weights.Store // owned when built by Load
@@ -28,8 +32,8 @@ type TextModel struct {
 	Layers         []*EncoderLayer
 	FinalLayerNorm *nn.LayerNorm
 
-	mu    sync.Mutex
-	progs map[progKey]*program
+	runner *nn.Runner
+	lora   nn.LoRARunners // one runner per set of patched layers (EncodeLoRA)
 }
 
 // New builds the text encoder described by cfg from the weights under w (the text_encoder
@@ -41,7 +45,10 @@ func New(cfg Config, w weights.View) (*TextModel, error) {
 		return nil, err
 	}
 	w = w.Sub("text_model")
-	m := &TextModel{cfg: cfg, progs: map[progKey]*program{}}
+	m := &TextModel{cfg: cfg}
+	m.runner = nn.NewRunner("clip", func(shapes ...tensor.Shape) (*nn.Program, error) {
+		return m.compile(shapes[0][0], shapes[0][1], nil)
+	})
 	var err error
 	if m.Embeddings, err = newTextEmbeddings(w.Sub("embeddings"), cfg); err != nil {
 		return nil, err
@@ -90,12 +97,25 @@ func Load(dir string, opts ...weights.Option) (*TextModel, error) {
 // Config returns the model's configuration.
 func (m *TextModel) Config() Config { return m.cfg }
 
-// Close releases the weights file of a model made by Load and the compiled programs. The
-// model must not be used afterwards.
+// SetCacheLimit bounds the buffer memory of the compiled programs kept for reuse (one per batch
+// size and length): the least recently used are dropped beyond bytes, the last used is always
+// kept. The default is 1 GiB (nn.DefaultCacheLimit).
+func (m *TextModel) SetCacheLimit(bytes int64) { m.runner.Cache().SetLimit(bytes) }
+
+// Runner returns the runner the model's calls go through (for sharing a cache with other
+// models, as the pipeline does).
+func (m *TextModel) Runner() *nn.Runner { return m.runner }
+
+// Close waits for the calls in flight (cancelling them: they return ErrClosed), then releases
+// the compiled programs and the weights file of a model made by Load. Every later call returns
+// ErrClosed; Close is idempotent.
 func (m *TextModel) Close() error {
-	m.mu.Lock()
-	m.progs = map[progKey]*program{}
-	m.mu.Unlock()
+	if err := m.runner.Close(); err != nil {
+		return err
+	}
+	if err := m.lora.Close(); err != nil {
+		return err
+	}
 	if m.store != nil {
 		return m.store.Close()
 	}
@@ -107,7 +127,7 @@ func (m *TextModel) Close() error {
 // The SD pipeline passes 77 ids per prompt, padded with the end-of-text id, and no attention
 // mask (the causal mask still applies).
 func (m *TextModel) Encode(ctx context.Context, ids [][]int) (*tensor.Dense, error) {
-	outs, err := m.run(ctx, ids, nil)
+	outs, err := m.run(ctx, ids, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +170,7 @@ func (m *TextModel) ForwardTaps(ctx context.Context, ids [][]int, taps []string)
 	if len(taps) == 0 {
 		return nil, fmt.Errorf("clip: ForwardTaps: no taps named")
 	}
-	outs, err := m.run(ctx, ids, taps)
+	outs, err := m.run(ctx, ids, taps, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -175,18 +195,6 @@ func (m *TextModel) TapNames() ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
-}
-
-type progKey struct {
-	b, l int
-	lora string // lora.Updates.Key()
-}
-
-// program is a compiled forward; mu is held from Run until the outputs have been copied,
-// since they live in the Program's buffers.
-type program struct {
-	mu   sync.Mutex
-	prog *nn.Program
 }
 
 // checkIDs validates ids and returns them as a B×L float32 tensor.
@@ -214,13 +222,8 @@ func (m *TextModel) checkIDs(ids [][]int) (*tensor.Dense, error) {
 }
 
 // run validates the ids, gets (or compiles) the program and runs it. With taps, a fresh
-// program computes the named nodes instead of the output.
-func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string) ([]*tensor.Dense, error) {
-	return m.runLoRA(ctx, ids, taps, nil)
-}
-
-// runLoRA is run with low-rank updates (see EncodeLoRA).
-func (m *TextModel) runLoRA(ctx context.Context, ids [][]int, taps []string, ups lora.Updates) ([]*tensor.Dense, error) {
+// program computes the named nodes instead of the output. ups are low-rank updates (EncodeLoRA).
+func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string, ups lora.Updates) ([]*tensor.Dense, error) {
 	x, err := m.checkIDs(ids)
 	if err != nil {
 		return nil, err
@@ -228,54 +231,37 @@ func (m *TextModel) runLoRA(ctx context.Context, ids [][]int, taps []string, ups
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b, l := x.Shape()[0], x.Shape()[1]
-	var p *program
+	inputs := append([]*tensor.Dense{x}, nn.LoRAValues(ups)...)
 	if taps == nil {
-		m.mu.Lock()
-		key := progKey{b, l, ups.Key()}
-		p = m.progs[key]
-		if p == nil {
-			p = &program{}
-			m.progs[key] = p
+		if len(ups) > 0 {
+			return m.runLoRA(ctx, ups, inputs)
 		}
-		m.mu.Unlock()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.prog == nil {
-			if p.prog, err = m.compileLoRA(b, l, nil, ups); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		prog, err := m.compileLoRA(b, l, taps, ups)
+		return m.runner.Run(ctx, x)
+	}
+	var res []*tensor.Dense
+	err = m.runner.Call(ctx, func(ctx context.Context) error {
+		prog, err := m.compileLoRA(x.Shape()[0], x.Shape()[1], taps, ups)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		p = &program{prog: prog}
-	}
-	inputs := []*tensor.Dense{x}
-	for _, n := range ups.Names() {
-		inputs = append(inputs, ups[n].Down, ups[n].Up)
-	}
-	outs, err := p.prog.Run(ctx, inputs...)
-	if err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
-	}
-	res := make([]*tensor.Dense, len(outs))
-	for i, o := range outs {
-		res[i] = clone(o)
-	}
-	return res, nil
+		outs, err := prog.Run(ctx, inputs...)
+		if err != nil {
+			return fmt.Errorf("clip: %w", err)
+		}
+		res = make([]*tensor.Dense, len(outs))
+		for i, o := range outs {
+			res[i] = nn.Clone(o)
+		}
+		return nil
+	})
+	return res, err
 }
 
-// program returns the cached Program for a batch size and length, if compiled (for benchmarks).
+// program returns the Program for a batch size and length, compiling it if need be (for
+// benchmarks).
 func (m *TextModel) program(b, l int) *nn.Program {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p := m.progs[progKey{b, l, ""}]; p != nil {
-		return p.prog
-	}
-	return nil
+	p, _ := m.runner.Program(tensor.Shape{b, l})
+	return p
 }
 
 // compile builds the graph for b×l ids and compiles it for the output, or for the named taps.
@@ -318,7 +304,7 @@ func (m *TextModel) build(b, l int) (*gorgonia.ExprGraph, map[string]*gorgonia.N
 // layer takes is an error naming it.
 func (m *TextModel) buildLoRA(b, l int, u lora.Updates) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, []*gorgonia.Node, error) {
 	g := gorgonia.NewGraph()
-	loraIn, _ := nn.AddLoRAInputs(g, u)
+	loraIn := nn.AddLoRAInputs(g, u)
 	ids := gorgonia.NewTensor(g, tensor.Float32, 2, gorgonia.WithShape(b, l), gorgonia.WithName("input_ids"))
 	tp := tapper{m: map[string]*gorgonia.Node{"in.input_ids": ids}}
 	out, err := m.forward(ids, tp)
@@ -330,11 +316,4 @@ func (m *TextModel) buildLoRA(b, l int, u lora.Updates) (*gorgonia.ExprGraph, ma
 	}
 	tp.put("final_layer_norm", out)
 	return g, tp.m, loraIn, nil
-}
-
-// clone copies a Program output (which lives in the Program's buffers) into a new tensor.
-func clone(t *tensor.Dense) *tensor.Dense {
-	data := make([]float32, t.Size())
-	copy(data, t.Float32s())
-	return tensor.New(tensor.WithShape(t.Shape().Clone()...), tensor.WithBacking(data))
 }

@@ -1,8 +1,11 @@
 package nn
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/smallsd/smallsd/lora"
 	"gorgonia.org/gorgonia"
@@ -22,24 +25,75 @@ const loraPrefix = "lora:"
 // loraName is the name of a layer's update input; part is "down" or "up".
 func loraName(part, flat string) string { return loraPrefix + part + ":" + flat }
 
-// AddLoRAInputs adds u's inputs to g and returns them with their values, in the order Compile
-// and Run take them (after the model's own inputs).
-func AddLoRAInputs(g *gorgonia.ExprGraph, u lora.Updates) ([]*gorgonia.Node, []*tensor.Dense) {
+// AddLoRAInputs adds u's inputs to g and returns them in the order Compile and Run take them
+// (after the model's own inputs; LoRAValues gives their values in the same order).
+func AddLoRAInputs(g *gorgonia.ExprGraph, u lora.Updates) []*gorgonia.Node {
 	var nodes []*gorgonia.Node
-	var vals []*tensor.Dense
 	for _, name := range u.Names() {
-		up := u[name]
 		for _, p := range []struct {
 			part string
 			t    *tensor.Dense
-		}{{"down", up.Down}, {"up", up.Up}} {
+		}{{"down", u[name].Down}, {"up", u[name].Up}} {
 			s := p.t.Shape()
 			nodes = append(nodes, gorgonia.NewTensor(g, tensor.Float32, len(s), gorgonia.WithShape(s...),
 				gorgonia.WithName(loraName(p.part, name))))
-			vals = append(vals, p.t)
 		}
 	}
-	return nodes, vals
+	return nodes
+}
+
+// LoRAValues returns the values of u's inputs, in AddLoRAInputs' order.
+func LoRAValues(u lora.Updates) []*tensor.Dense {
+	var vals []*tensor.Dense
+	for _, name := range u.Names() {
+		vals = append(vals, u[name].Down, u[name].Up)
+	}
+	return vals
+}
+
+// LoRARunners are a model's runners for forwards with low-rank updates: one per set of
+// patched layers and ranks (lora.Updates.Key), keeping its programs in the model's Cache. The
+// updates' values are inputs, so adapters and scales change without recompiling. The zero
+// value is ready to use.
+type LoRARunners struct {
+	mu sync.Mutex
+	m  map[string]*Runner
+}
+
+// Run runs inputs (the model's, then LoRAValues(u)) on the runner for u's layers, made with
+// build(u) on first use. The call goes through base (the model's own Runner), so base's Close
+// waits for it and later calls fail with ErrClosed.
+func (l *LoRARunners) Run(ctx context.Context, base *Runner, u lora.Updates, build func(lora.Updates) BuildFunc, inputs ...*tensor.Dense) ([]*tensor.Dense, error) {
+	var res []*tensor.Dense
+	err := base.Call(ctx, func(ctx context.Context) error {
+		key := u.Key()
+		l.mu.Lock()
+		r := l.m[key]
+		if r == nil {
+			if l.m == nil {
+				l.m = map[string]*Runner{}
+			}
+			r = NewRunner(base.name+" with LoRA", build(u), WithCache(base.Cache()))
+			l.m[key] = r
+		}
+		l.mu.Unlock()
+		var err error
+		res, err = r.Run(ctx, inputs...)
+		return err
+	})
+	return res, err
+}
+
+// Close closes the runners (dropping their programs).
+func (l *LoRARunners) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var errs []error
+	for _, r := range l.m {
+		errs = append(errs, r.Close())
+	}
+	l.m = nil
+	return errors.Join(errs...)
 }
 
 // UnusedLoRA returns the layer names of the update inputs among nodes that no layer of g took:
