@@ -26,6 +26,7 @@ import (
 // Flags are the flags every generating command has.
 type Flags struct {
 	Model, Config, Prompt, Negative, Scheduler, Out string
+	PromptSyntax                                    string
 	Seed                                            int64
 	Steps, Width, Height, N                         int
 	Guidance                                        float64
@@ -40,6 +41,8 @@ func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
 		"`folder or repo` id instead of SD 1.x's defaults")
 	fs.StringVar(&f.Prompt, "prompt", "", "what the image should show (required)")
 	fs.StringVar(&f.Negative, "negative", "", "what the image should not show (negative prompt)")
+	fs.StringVar(&f.PromptSyntax, "prompt-syntax", "", "how prompts are read: \"\" (diffusers: plain text, 75 tokens) or\n"+
+		"\"a1111\" (AUTOMATIC1111: (word:1.3) weights, up to 225 tokens)")
 	fs.Int64Var(&f.Seed, "seed", -1, "random seed (torch-compatible); negative picks one at random, printed")
 	fs.IntVar(&f.Steps, "steps", pipeline.DefaultSteps, "inference steps")
 	fs.Float64Var(&f.Guidance, "guidance", pipeline.DefaultGuidance, "classifier-free guidance scale; ≤ 1 turns guidance off")
@@ -108,7 +111,7 @@ func (f *Flags) Request(stdout io.Writer, bar *StepBar) pipeline.Request {
 	return pipeline.Request{
 		Prompt: f.Prompt, NegativePrompt: f.Negative, Width: f.Width, Height: f.Height,
 		Steps: f.Steps, GuidanceScale: f.Guidance, Seed: f.Seed, Scheduler: f.Scheduler,
-		NumImages: f.N, Progress: bar.Update,
+		NumImages: f.N, Progress: bar.Update, PromptSyntax: f.PromptSyntax,
 	}
 }
 
