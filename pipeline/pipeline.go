@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/smallsd/smallsd/clip"
 	"github.com/smallsd/smallsd/hub"
+	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/tokenizer"
 	"github.com/smallsd/smallsd/unet"
@@ -20,6 +22,10 @@ import (
 
 // DefaultModel is the Hub repository Load uses when given the empty string.
 const DefaultModel = "OFA-Sys/small-stable-diffusion-v0"
+
+// ErrClosed is returned (wrapped) by Generate on a closed Pipeline, and by every call on a
+// closed model (it is the same value as clip.ErrClosed, unet.ErrClosed and vae.ErrClosed).
+var ErrClosed = nn.ErrClosed
 
 // Pipeline is a loaded text-to-image model. It is safe for concurrent use by several goroutines:
 // the tokenizer and the models are (concurrent UNet calls on the same shape take turns), each
@@ -36,8 +42,14 @@ type Pipeline struct {
 	name             string
 	maxLength        int // token ids per prompt: the text encoder's max_position_embeddings (77)
 
+	closer io.Closer // Components.Closer
+
 	mu     sync.RWMutex // Generate holds it for reading, Close for writing
 	closed bool
+
+	encMu   sync.Mutex
+	enc     *vae.Encoder                 // img2img and inpainting; loaded on first use
+	loadEnc func() (*vae.Encoder, error) // set by Load
 }
 
 // Components are the parts New assembles into a Pipeline.
@@ -46,6 +58,9 @@ type Components struct {
 	TextEncoder *clip.TextModel
 	UNet        *unet.Model
 	VAE         *vae.Decoder
+	// VAEEncoder is needed for image-to-image and inpainting only; it may be nil (Load loads
+	// it from the model folder on first use).
+	VAEEncoder *vae.Encoder
 	// SchedulerConfig is the model's scheduler/scheduler_config.json; every scheduler is
 	// configured from it, as diffusers' SchedulerClass.from_config(pipe.scheduler.config) does.
 	SchedulerConfig scheduler.Config
@@ -54,6 +69,9 @@ type Components struct {
 	Scheduler string
 	// Name is the model's name, reported in Result.Model; may be empty.
 	Name string
+	// Closer, if not nil, is closed by Close after the models: the weights file they read
+	// when it is not theirs (a single-file checkpoint's).
+	Closer io.Closer
 }
 
 // New assembles a Pipeline from components built elsewhere (Load builds them from a model
@@ -81,6 +99,9 @@ func New(c Components) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline: the UNet's in_channels/out_channels are %d/%d but the VAE's latent_channels is %d",
 			uc.InChannels, uc.OutChannels, vc.LatentChannels)
 	}
+	if e := c.VAEEncoder; e != nil && e.Config().LatentChannels != vc.LatentChannels {
+		return nil, fmt.Errorf("pipeline: the VAE encoder's latent_channels is %d but the decoder's %d", e.Config().LatentChannels, vc.LatentChannels)
+	}
 	if vc.ScalingFactor == 0 {
 		return nil, errors.New("pipeline: the VAE's scaling_factor is 0")
 	}
@@ -93,7 +114,8 @@ func New(c Components) (*Pipeline, error) {
 	}
 	return &Pipeline{
 		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
-		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings,
+		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings, enc: c.VAEEncoder,
+		closer: c.Closer,
 	}, nil
 }
 
@@ -105,6 +127,8 @@ type loadOptions struct {
 	half      bool
 	scheduler string
 	hub       []hub.Option
+
+	configFrom string // WithConfigFrom
 }
 
 // WithVariant loads a weights variant, e.g. "fp16" (model.fp16.safetensors and the like, widened
@@ -141,6 +165,13 @@ func Load(model string, opts ...Option) (*Pipeline, error) {
 // first; "" means DefaultModel. ctx cancels the download. The folder needs model_index.json
 // and the tokenizer, text_encoder, unet, vae and scheduler components; others listed there
 // (safety_checker, feature_extractor) are not read and may be missing.
+//
+// model may also be a single-file SD 1.x checkpoint (.safetensors or .ckpt with the original
+// LDM names, as most fine-tunes are shared; see package checkpoint): its configs are SD 1.x's
+// with what the tensors show (layers_per_block, widths, …), the tokenizer is the built-in CLIP
+// one (tokenizer.CLIP) and the scheduler SD 1.x's PNDM, unless WithConfigFrom names a diffusers
+// folder or repository to take them from. SD 2.x and SDXL files are refused with an error
+// saying so.
 func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline, err error) {
 	var o loadOptions
 	for _, opt := range opts {
@@ -148,6 +179,9 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 	}
 	if model == "" {
 		model = DefaultModel
+	}
+	if isFile(model) {
+		return loadSingleFile(ctx, model, o)
 	}
 	dir, name := model, filepath.Base(filepath.Clean(model))
 	if hub.IsRepoID(model) {
@@ -198,7 +232,12 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 			return nil, fmt.Errorf("pipeline: %s: %w (choose one with WithScheduler)", dir, err)
 		}
 	}
-	return New(c)
+	p, err = New(c)
+	if err != nil {
+		return nil, err
+	}
+	p.loadEnc = l.vaeEncoder
+	return p, nil
 }
 
 // Name returns the model's name: the repository name for a Hub model (e.g.
@@ -224,7 +263,16 @@ func (p *Pipeline) Close() error {
 		return nil
 	}
 	p.closed = true
-	return closeAll(p.text, p.unet, p.vae)
+	err := closeAll(p.text, p.unet, p.vae)
+	p.encMu.Lock()
+	defer p.encMu.Unlock()
+	if p.enc != nil {
+		err = errors.Join(err, p.enc.Close())
+	}
+	if p.closer != nil {
+		err = errors.Join(err, p.closer.Close())
+	}
+	return err
 }
 
 func closeAll(text *clip.TextModel, u *unet.Model, d *vae.Decoder) error {
