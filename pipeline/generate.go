@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"math"
@@ -181,7 +180,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return nil, errors.New("pipeline: Generate on a closed Pipeline")
+		return nil, fmt.Errorf("pipeline: Generate: %w", ErrClosed)
 	}
 	start := time.Now()
 	r, err := p.resolve(req)

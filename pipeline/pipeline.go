@@ -12,6 +12,7 @@ import (
 
 	"github.com/smallsd/smallsd/clip"
 	"github.com/smallsd/smallsd/hub"
+	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/tokenizer"
 	"github.com/smallsd/smallsd/unet"
@@ -21,6 +22,10 @@ import (
 
 // DefaultModel is the Hub repository Load uses when given the empty string.
 const DefaultModel = "OFA-Sys/small-stable-diffusion-v0"
+
+// ErrClosed is returned (wrapped) by Generate on a closed Pipeline, and by every call on a
+// closed model (it is the same value as clip.ErrClosed, unet.ErrClosed and vae.ErrClosed).
+var ErrClosed = nn.ErrClosed
 
 // Pipeline is a loaded text-to-image model. It is safe for concurrent use by several goroutines:
 // the tokenizer and the models are (concurrent UNet calls on the same shape take turns), each
