@@ -13,19 +13,19 @@ import (
 
 // TinyConfig is an AutoencoderTiny (TAESD) config.json, diffusers' keys.
 type TinyConfig struct {
-	ClassName                string  `json:"_class_name"` // "AutoencoderTiny"
-	InChannels               int     `json:"in_channels"`
-	OutChannels              int     `json:"out_channels"`
-	EncoderBlockOutChannels  []int   `json:"encoder_block_out_channels"`
-	DecoderBlockOutChannels  []int   `json:"decoder_block_out_channels"`
-	ActFn                    string  `json:"act_fn"`
-	LatentChannels           int     `json:"latent_channels"`
-	UpsamplingScalingFactor  int     `json:"upsampling_scaling_factor"`
-	NumEncoderBlocks         []int   `json:"num_encoder_blocks"`
-	NumDecoderBlocks         []int   `json:"num_decoder_blocks"`
-	LatentMagnitude          float64 `json:"latent_magnitude"`
-	LatentShift              float64 `json:"latent_shift"`
-	ForceUpcast              bool    `json:"force_upcast"`
+	ClassName               string  `json:"_class_name"` // "AutoencoderTiny"
+	InChannels              int     `json:"in_channels"`
+	OutChannels             int     `json:"out_channels"`
+	EncoderBlockOutChannels []int   `json:"encoder_block_out_channels"`
+	DecoderBlockOutChannels []int   `json:"decoder_block_out_channels"`
+	ActFn                   string  `json:"act_fn"`
+	LatentChannels          int     `json:"latent_channels"`
+	UpsamplingScalingFactor int     `json:"upsampling_scaling_factor"`
+	NumEncoderBlocks        []int   `json:"num_encoder_blocks"`
+	NumDecoderBlocks        []int   `json:"num_decoder_blocks"`
+	LatentMagnitude         float64 `json:"latent_magnitude"`
+	LatentShift             float64 `json:"latent_shift"`
+	ForceUpcast             bool    `json:"force_upcast"`
 	// ScalingFactor is 1.0 for TAESD: its latents are the diffusion latents as they are.
 	ScalingFactor float64 `json:"scaling_factor"`
 }
@@ -193,8 +193,8 @@ type Tiny struct {
 	encoder, decoder []tinyLayer
 
 	cfg      TinyConfig
-	store    *weights.Store
-	dec, enc *programs
+	store    *weights.Store // closed by Close when LoadTiny opened it
+	dec, enc *nn.Runner     // programs per input size, batch 1
 }
 
 // NewTiny builds TAESD from cfg and the weights under w ("encoder.layers.0.weight", …,
@@ -203,7 +203,9 @@ func NewTiny(cfg TinyConfig, w weights.View) (*Tiny, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("vae: config: %w", err)
 	}
-	t := &Tiny{cfg: cfg, dec: newPrograms("TAESD decoder"), enc: newPrograms("TAESD encoder")}
+	t := &Tiny{cfg: cfg}
+	t.dec = nn.NewRunner("vae: TAESD decoder", t.builder(t.ForwardDecoder))
+	t.enc = nn.NewRunner("vae: TAESD encoder", t.builder(t.ForwardEncoder))
 	var err error
 	if t.encoder, err = newEncoderTiny(cfg, w.Sub("encoder.layers")); err != nil {
 		return nil, fmt.Errorf("vae: TAESD encoder: %w", err)
@@ -324,21 +326,39 @@ func LoadTiny(dir string, opts ...weights.Option) (*Tiny, error) {
 // Config returns the model's config.
 func (t *Tiny) Config() TinyConfig { return t.cfg }
 
-// Close drops the compiled programs and closes the weights file LoadTiny opened. The model cannot
-// be used afterwards.
+// Close waits for the calls in flight (cancelling them: they return ErrClosed), then drops the
+// compiled programs and closes the weights file LoadTiny opened. Every later call returns
+// ErrClosed; Close is idempotent.
 func (t *Tiny) Close() error {
-	t.enc.close()
-	if t.dec.close() || t.store == nil {
-		return nil
+	err := errors.Join(t.dec.Close(), t.enc.Close())
+	if err == nil && t.store != nil {
+		err = t.store.Close()
 	}
-	return t.store.Close()
+	return err
 }
+
+// Runners returns the runners the decoder's and the encoder's calls go through (for sharing a
+// cache with other models).
+func (t *Tiny) Runners() (decoder, encoder *nn.Runner) { return t.dec, t.enc }
 
 // SetCacheLimit bounds the memory of the compiled programs kept for reuse (one per size, for the
 // decoder and the encoder each; see Decoder.SetCacheLimit).
 func (t *Tiny) SetCacheLimit(bytes int64) {
-	t.dec.setLimit(bytes)
-	t.enc.setLimit(bytes)
+	t.dec.Cache().SetLimit(bytes)
+	t.enc.Cache().SetLimit(bytes)
+}
+
+// builder is the runners' BuildFunc: forward on one input node, compiled.
+func (t *Tiny) builder(forward func(*gorgonia.Node) (*gorgonia.Node, error)) nn.BuildFunc {
+	return func(shapes ...tensor.Shape) (*nn.Program, error) {
+		g := gorgonia.NewGraph()
+		x := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(shapes[0]...), gorgonia.WithName("input"))
+		y, err := forward(x)
+		if err != nil {
+			return nil, err
+		}
+		return nn.Compile(g, []*gorgonia.Node{x}, []*gorgonia.Node{y})
+	}
 }
 
 // ForwardDecoder adds the decoder to z's graph: z (N×latent_channels×h×w, divided by the scaling
@@ -372,14 +392,15 @@ func (t *Tiny) ForwardEncoder(x *gorgonia.Node) (*gorgonia.Node, error) {
 
 // Decode turns latents (N×latent_channels×h×w float32, divided by the scaling factor, which is
 // 1) into N×out_channels×(8h)×(8w) images in about [-1, 1], one sample at a time; vae.ToImages
-// makes pictures of them. The program for each size is compiled on first use and kept.
+// makes pictures of them. The program for each size is compiled on first use and kept within the
+// SetCacheLimit budget.
 func (t *Tiny) Decode(ctx context.Context, latents *tensor.Dense) (*tensor.Dense, error) {
 	n, h, w, data, err := checkNCHW("TAESD latents", latents, t.cfg.LatentChannels, 1)
 	if err != nil {
 		return nil, err
 	}
 	f := t.cfg.UpscaleFactor()
-	return t.run(ctx, t.dec, n, t.cfg.LatentChannels, h, w, t.cfg.OutChannels, f*h, f*w, data, t.ForwardDecoder)
+	return t.run(ctx, t.dec, n, t.cfg.LatentChannels, h, w, t.cfg.OutChannels, f*h, f*w, data)
 }
 
 // Encode turns images (N×in_channels×H×W float32 in [-1, 1], H and W multiples of 8) into
@@ -391,45 +412,30 @@ func (t *Tiny) Encode(ctx context.Context, images *tensor.Dense) (*tensor.Dense,
 	if err != nil {
 		return nil, err
 	}
-	return t.run(ctx, t.enc, n, t.cfg.InChannels, h, w, t.cfg.LatentChannels, h/f, w/f, data, t.ForwardEncoder)
+	return t.run(ctx, t.enc, n, t.cfg.InChannels, h, w, t.cfg.LatentChannels, h/f, w/f, data)
 }
 
-// run runs the program of cache for size h×w on each of the n samples in data.
-func (t *Tiny) run(ctx context.Context, cache *programs, n, c, h, w, oc, oh, ow int, data []float32,
-	forward func(*gorgonia.Node) (*gorgonia.Node, error)) (*tensor.Dense, error) {
-	p, err := cache.get(h, w, func() (*nn.Program, error) {
-		g := gorgonia.NewGraph()
-		x := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(1, c, h, w), gorgonia.WithName("input"))
-		y, err := forward(x)
-		if err != nil {
-			return nil, err
-		}
-		return nn.Compile(g, []*gorgonia.Node{x}, []*gorgonia.Node{y})
-	})
-	if err != nil {
-		return nil, err
-	}
+// run runs r on each of the n samples (c×h×w each) in data; each output is oc×oh×ow.
+func (t *Tiny) run(ctx context.Context, r *nn.Runner, n, c, h, w, oc, oh, ow int, data []float32) (*tensor.Dense, error) {
 	in, per := c*h*w, oc*oh*ow
 	out := make([]float32, n*per)
 	for i := range n {
 		x := tensor.New(tensor.WithShape(1, c, h, w), tensor.WithBacking(data[i*in:(i+1)*in]))
-		if err := p.run(ctx, x, out[i*per:(i+1)*per]); err != nil {
-			return nil, fmt.Errorf("vae: TAESD: %w", err)
+		err := r.RunFunc(ctx, func(outs []*tensor.Dense) error {
+			copy(out[i*per:(i+1)*per], outs[0].Float32s()[:per])
+			return nil
+		}, x)
+		if err != nil {
+			return nil, err
 		}
 	}
 	return tensor.New(tensor.WithShape(n, oc, oh, ow), tensor.WithBacking(out)), nil
 }
 
 // PeakBytes returns the memory the intermediate values of one sample's decode of h×w latents
-// need at once, compiling its program.
+// need at once (weights and kernel workspaces not counted), compiling its program.
 func (t *Tiny) PeakBytes(h, w int) (int64, error) {
-	g := gorgonia.NewGraph()
-	z := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(1, t.cfg.LatentChannels, h, w), gorgonia.WithName("input"))
-	y, err := t.ForwardDecoder(z)
-	if err != nil {
-		return 0, err
-	}
-	p, err := nn.Compile(g, []*gorgonia.Node{z}, []*gorgonia.Node{y})
+	p, err := t.dec.Program(tensor.Shape{1, t.cfg.LatentChannels, h, w})
 	if err != nil {
 		return 0, err
 	}
