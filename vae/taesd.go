@@ -181,7 +181,8 @@ func forwardAll(layers []tinyLayer, x *gorgonia.Node) (*gorgonia.Node, error) {
 }
 
 // Tiny is diffusers' AutoencoderTiny: TAESD, a distilled VAE of 2.4M parameters that decodes
-// SD latents about 20 times faster than AutoencoderKL, at some cost in detail. Its latents are
+// SD latents with about 18 times less arithmetic than AutoencoderKL (141 against 2515 GFLOP for a
+// 512×512 image), at some cost in detail. Its latents are
 // the diffusion latents as they are (scaling_factor 1). A Tiny is safe for concurrent use.
 //
 // EncoderTiny (encoder.layers.N): conv 3×3 (in → c), blocks, then per further stage a stride-2

@@ -2,6 +2,7 @@ package vae
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -127,8 +128,8 @@ func TestTAESDErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2.Close()
-	if _, err := m2.Decode(ctx, tensor.New(tensor.WithShape(1, 4, 2, 2), tensor.WithBacking(make([]float32, 16)))); err == nil {
-		t.Error("Decode after Close: no error")
+	if _, err := m2.Decode(ctx, tensor.New(tensor.WithShape(1, 4, 2, 2), tensor.WithBacking(make([]float32, 16)))); !errors.Is(err, ErrClosed) {
+		t.Errorf("Decode after Close: %v, want ErrClosed", err)
 	}
 }
 
