@@ -181,9 +181,9 @@ func forwardAll(layers []tinyLayer, x *gorgonia.Node) (*gorgonia.Node, error) {
 }
 
 // Tiny is diffusers' AutoencoderTiny: TAESD, a distilled VAE of 2.4M parameters that decodes
-// SD latents with about 18 times less arithmetic than AutoencoderKL (141 against 2515 GFLOP for a
-// 512×512 image), at some cost in detail. Its latents are
-// the diffusion latents as they are (scaling_factor 1). A Tiny is safe for concurrent use.
+// SD latents with about 18 times less arithmetic than AutoencoderKL (141 against 2515 GFLOP for
+// a 512×512 image), at some cost in detail. Its latents are the diffusion latents as they are
+// (scaling_factor 1). A Tiny is safe for concurrent use.
 //
 // EncoderTiny (encoder.layers.N): conv 3×3 (in → c), blocks, then per further stage a stride-2
 // conv 3×3 without bias and that stage's blocks, and a conv 3×3 to latent_channels, applied to
