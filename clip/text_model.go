@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
+	"strings"
 
 	"github.com/smallsd/smallsd/internal/nn"
+	"github.com/smallsd/smallsd/lora"
 	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -15,9 +16,14 @@ import (
 // positionIDs is the buffer older checkpoints carry; like transformers 4.33 the model ignores it.
 const positionIDs = "text_model.embeddings.position_ids"
 
+// ErrClosed is returned (wrapped) by every call on a closed TextModel; it is the same value as
+// unet.ErrClosed, vae.ErrClosed and pipeline.ErrClosed.
+var ErrClosed = nn.ErrClosed
+
 // TextModel is transformers' CLIPTextModel: token ids → last hidden state. A graph is compiled
-// per batch size and sequence length on first use and cached; a TextModel is safe for
-// concurrent use (calls with the same shape take turns).
+// per batch size and sequence length on first use and cached (in a byte-bounded cache, see
+// SetCacheLimit); a TextModel is safe for concurrent use (calls with the same shape take
+// turns), and Close waits for the calls in flight.
 type TextModel struct {
 	cfg   Config
 	store *weights.Store // owned when built by Load
@@ -26,8 +32,8 @@ type TextModel struct {
 	Layers         []*EncoderLayer
 	FinalLayerNorm *nn.LayerNorm
 
-	mu    sync.Mutex
-	progs map[progKey]*program
+	runner *nn.Runner
+	lora   nn.LoRARunners // one runner per set of patched layers (EncodeLoRA)
 }
 
 // New builds the text encoder described by cfg from the weights under w (the text_encoder
@@ -39,7 +45,10 @@ func New(cfg Config, w weights.View) (*TextModel, error) {
 		return nil, err
 	}
 	w = w.Sub("text_model")
-	m := &TextModel{cfg: cfg, progs: map[progKey]*program{}}
+	m := &TextModel{cfg: cfg}
+	m.runner = nn.NewRunner("clip", func(shapes ...tensor.Shape) (*nn.Program, error) {
+		return m.compile(shapes[0][0], shapes[0][1], nil)
+	})
 	var err error
 	if m.Embeddings, err = newTextEmbeddings(w.Sub("embeddings"), cfg); err != nil {
 		return nil, err
@@ -88,12 +97,25 @@ func Load(dir string, opts ...weights.Option) (*TextModel, error) {
 // Config returns the model's configuration.
 func (m *TextModel) Config() Config { return m.cfg }
 
-// Close releases the weights file of a model made by Load and the compiled programs. The
-// model must not be used afterwards.
+// SetCacheLimit bounds the buffer memory of the compiled programs kept for reuse (one per batch
+// size and length): the least recently used are dropped beyond bytes, the last used is always
+// kept. The default is 1 GiB (nn.DefaultCacheLimit).
+func (m *TextModel) SetCacheLimit(bytes int64) { m.runner.Cache().SetLimit(bytes) }
+
+// Runner returns the runner the model's calls go through (for sharing a cache with other
+// models, as the pipeline does).
+func (m *TextModel) Runner() *nn.Runner { return m.runner }
+
+// Close waits for the calls in flight (cancelling them: they return ErrClosed), then releases
+// the compiled programs and the weights file of a model made by Load. Every later call returns
+// ErrClosed; Close is idempotent.
 func (m *TextModel) Close() error {
-	m.mu.Lock()
-	m.progs = map[progKey]*program{}
-	m.mu.Unlock()
+	if err := m.runner.Close(); err != nil {
+		return err
+	}
+	if err := m.lora.Close(); err != nil {
+		return err
+	}
 	if m.store != nil {
 		return m.store.Close()
 	}
@@ -105,7 +127,7 @@ func (m *TextModel) Close() error {
 // The SD pipeline passes 77 ids per prompt, padded with the end-of-text id, and no attention
 // mask (the causal mask still applies).
 func (m *TextModel) Encode(ctx context.Context, ids [][]int) (*tensor.Dense, error) {
-	outs, err := m.run(ctx, ids, nil)
+	outs, err := m.run(ctx, ids, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +170,7 @@ func (m *TextModel) ForwardTaps(ctx context.Context, ids [][]int, taps []string)
 	if len(taps) == 0 {
 		return nil, fmt.Errorf("clip: ForwardTaps: no taps named")
 	}
-	outs, err := m.run(ctx, ids, taps)
+	outs, err := m.run(ctx, ids, taps, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -173,15 +195,6 @@ func (m *TextModel) TapNames() ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
-}
-
-type progKey struct{ b, l int }
-
-// program is a compiled forward; mu is held from Run until the outputs have been copied,
-// since they live in the Program's buffers.
-type program struct {
-	mu   sync.Mutex
-	prog *nn.Program
 }
 
 // checkIDs validates ids and returns them as a B×L float32 tensor.
@@ -209,8 +222,8 @@ func (m *TextModel) checkIDs(ids [][]int) (*tensor.Dense, error) {
 }
 
 // run validates the ids, gets (or compiles) the program and runs it. With taps, a fresh
-// program computes the named nodes instead of the output.
-func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string) ([]*tensor.Dense, error) {
+// program computes the named nodes instead of the output. ups are low-rank updates (EncodeLoRA).
+func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string, ups lora.Updates) ([]*tensor.Dense, error) {
 	x, err := m.checkIDs(ids)
 	if err != nil {
 		return nil, err
@@ -218,54 +231,47 @@ func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string) ([]*ten
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b, l := x.Shape()[0], x.Shape()[1]
-	var p *program
+	inputs := append([]*tensor.Dense{x}, nn.LoRAValues(ups)...)
 	if taps == nil {
-		m.mu.Lock()
-		p = m.progs[progKey{b, l}]
-		if p == nil {
-			p = &program{}
-			m.progs[progKey{b, l}] = p
+		if len(ups) > 0 {
+			return m.runLoRA(ctx, ups, inputs)
 		}
-		m.mu.Unlock()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.prog == nil {
-			if p.prog, err = m.compile(b, l, nil); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		prog, err := m.compile(b, l, taps)
+		return m.runner.Run(ctx, x)
+	}
+	var res []*tensor.Dense
+	err = m.runner.Call(ctx, func(ctx context.Context) error {
+		prog, err := m.compileLoRA(x.Shape()[0], x.Shape()[1], taps, ups)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		p = &program{prog: prog}
-	}
-	outs, err := p.prog.Run(ctx, x)
-	if err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
-	}
-	res := make([]*tensor.Dense, len(outs))
-	for i, o := range outs {
-		res[i] = clone(o)
-	}
-	return res, nil
+		outs, err := prog.Run(ctx, inputs...)
+		if err != nil {
+			return fmt.Errorf("clip: %w", err)
+		}
+		res = make([]*tensor.Dense, len(outs))
+		for i, o := range outs {
+			res[i] = nn.Clone(o)
+		}
+		return nil
+	})
+	return res, err
 }
 
-// program returns the cached Program for a batch size and length, if compiled (for benchmarks).
+// program returns the Program for a batch size and length, compiling it if need be (for
+// benchmarks).
 func (m *TextModel) program(b, l int) *nn.Program {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p := m.progs[progKey{b, l}]; p != nil {
-		return p.prog
-	}
-	return nil
+	p, _ := m.runner.Program(tensor.Shape{b, l})
+	return p
 }
 
 // compile builds the graph for b×l ids and compiles it for the output, or for the named taps.
 func (m *TextModel) compile(b, l int, taps []string) (*nn.Program, error) {
-	g, nodes, err := m.build(b, l)
+	return m.compileLoRA(b, l, taps, nil)
+}
+
+// compileLoRA is compile with u's updates as further inputs after the ids.
+func (m *TextModel) compileLoRA(b, l int, taps []string, u lora.Updates) (*nn.Program, error) {
+	g, nodes, loraIn, err := m.buildLoRA(b, l, u)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +286,7 @@ func (m *TextModel) compile(b, l int, taps []string) (*nn.Program, error) {
 			outs = append(outs, n)
 		}
 	}
-	prog, err := nn.Compile(g, []*gorgonia.Node{nodes["in.input_ids"]}, outs)
+	prog, err := nn.Compile(g, append([]*gorgonia.Node{nodes["in.input_ids"]}, loraIn...), outs)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
@@ -290,20 +296,24 @@ func (m *TextModel) compile(b, l int, taps []string) (*nn.Program, error) {
 // build adds the whole forward for b×l ids to a new graph. The returned map holds every tap,
 // the input ("in.input_ids") and the result ("final_layer_norm").
 func (m *TextModel) build(b, l int) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, error) {
+	g, nodes, _, err := m.buildLoRA(b, l, nil)
+	return g, nodes, err
+}
+
+// buildLoRA is build with u's update inputs added first (returned in Run order); an update no
+// layer takes is an error naming it.
+func (m *TextModel) buildLoRA(b, l int, u lora.Updates) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, []*gorgonia.Node, error) {
 	g := gorgonia.NewGraph()
+	loraIn := nn.AddLoRAInputs(g, u)
 	ids := gorgonia.NewTensor(g, tensor.Float32, 2, gorgonia.WithShape(b, l), gorgonia.WithName("input_ids"))
 	tp := tapper{m: map[string]*gorgonia.Node{"in.input_ids": ids}}
 	out, err := m.forward(ids, tp)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if un := nn.UnusedLoRA(g, loraIn); len(un) > 0 {
+		return nil, nil, nil, fmt.Errorf("clip: LoRA layers that match no layer of the text encoder: %s", strings.Join(un, ", "))
 	}
 	tp.put("final_layer_norm", out)
-	return g, tp.m, nil
-}
-
-// clone copies a Program output (which lives in the Program's buffers) into a new tensor.
-func clone(t *tensor.Dense) *tensor.Dense {
-	data := make([]float32, t.Size())
-	copy(data, t.Float32s())
-	return tensor.New(tensor.WithShape(t.Shape().Clone()...), tensor.WithBacking(data))
+	return g, tp.m, loraIn, nil
 }

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"math"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallsd/smallsd/lora"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/torchrand"
 	"github.com/smallsd/smallsd/vae"
@@ -32,7 +32,8 @@ const DefaultGuidance = 7.5
 // NumImages means its default; Seed 0 is an ordinary seed.
 type Request struct {
 	// Prompt is what the image should show. Like diffusers, the pipeline keeps its first 75
-	// tokens (77 with the start and end tokens) and drops the rest.
+	// tokens (77 with the start and end tokens) and drops the rest, unless PromptSyntax says
+	// otherwise.
 	//
 	// NegativePrompt is what the unconditional half of classifier-free guidance is conditioned
 	// on; "" conditions it on the empty prompt, as diffusers does when there is none. Without
@@ -60,6 +61,20 @@ type Request struct {
 	// Progress, if not nil, is called from Generate's goroutine once before the first UNet
 	// call and after every denoising step.
 	Progress func(Progress)
+	// PreviewEvery, when positive, puts pictures of the images so far in Progress.Previews every
+	// PreviewEvery steps and at the last (see Pipeline.Preview: TAESD when the Pipeline has one,
+	// else LinearPreview). Each TAESD preview of a 512×512 image costs about a tenth of a step.
+	PreviewEvery int
+	// LoRAs are adapters applied to this request only, to the UNet and the text encoder alike
+	// (see LoRA); none costs nothing, and the next request without them gets the base model's
+	// images exactly.
+	LoRAs []LoRA
+
+	lora *requestLoRA // resolved LoRAs, set by resolve
+	// PromptSyntax is how Prompt and NegativePrompt are read: PromptSyntaxDiffusers ("", plain
+	// text cut to 75 tokens) or PromptSyntaxA1111 ("a1111": weights such as "(word:1.3)" and
+	// up to 225 tokens).
+	PromptSyntax string
 
 	// Init, if not nil, makes this image-to-image: the images start from Init's latents noised
 	// to the point Strength gives instead of from noise (diffusers' Img2Img pipeline), and a zero
@@ -91,6 +106,9 @@ type Progress struct {
 	// keep it if you like, but do not write to it.
 	Latents     []float32
 	LatentShape [4]int
+	// Previews are pictures of the images so far, one per image, on the steps
+	// Request.PreviewEvery asks for; nil on the others (and when a preview failed).
+	Previews []*image.NRGBA
 }
 
 // Result holds the images and what made them.
@@ -119,6 +137,9 @@ type Timings struct {
 func (p *Pipeline) resolve(req Request) (Request, error) {
 	r := req
 	if err := p.resolveImage(&r); err != nil {
+		return r, err
+	}
+	if err := p.resolveLoRAs(&r); err != nil {
 		return r, err
 	}
 	dw, dh := p.DefaultSize()
@@ -160,6 +181,9 @@ func (p *Pipeline) resolve(req Request) (Request, error) {
 		return r, fmt.Errorf("pipeline: Request.Scheduler %q is unknown (known: %s)", req.Scheduler,
 			strings.Join(scheduler.Names(), ", "))
 	}
+	if err := checkPromptSyntax(r.PromptSyntax); err != nil {
+		return r, err
+	}
 	if r.Seed < 0 {
 		r.Seed = int64(rand.Uint32()) // torch uses the low 32 bits; a 32-bit seed is the whole story
 	}
@@ -173,7 +197,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return nil, errors.New("pipeline: Generate on a closed Pipeline")
+		return nil, fmt.Errorf("pipeline: Generate: %w", ErrClosed)
 	}
 	start := time.Now()
 	r, err := p.resolve(req)
@@ -192,7 +216,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Request: r, Model: p.name, Timesteps: sched.Timesteps()[first:]}
-	res.Request.Progress = nil
+	res.Request.Progress, res.Request.lora = nil, nil
 	cfg := r.GuidanceScale > 1
 
 	text, err := p.encodeText(ctx, r, cfg)
@@ -226,27 +250,34 @@ func (p *Pipeline) ctxErr(ctx context.Context, err error) error {
 }
 
 // encodeText returns the UNet's text input: concat[uncond×n, cond×n] with guidance, else cond×n
-// (n = NumImages), each row 77 hidden states of the text encoder.
+// (n = NumImages), each row 77 hidden states of the text encoder (77·k with PromptSyntaxA1111).
 func (p *Pipeline) encodeText(ctx context.Context, r Request, cfg bool) (*tensor.Dense, error) {
-	ids := [][]int{p.tok.EncodePadded(r.Prompt, p.maxLength)}
-	if cfg {
-		ids = [][]int{p.tok.EncodePadded(r.NegativePrompt, p.maxLength), ids[0]}
-	}
-	states, err := p.text.Encode(ctx, ids)
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: text encoder: %w", err)
+	var states *tensor.Dense
+	var err error
+	if r.PromptSyntax == PromptSyntaxA1111 {
+		if states, err = p.encodeWeighted(ctx, r, cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		ids := [][]int{p.tok.EncodePadded(r.Prompt, p.maxLength)}
+		if cfg {
+			ids = [][]int{p.tok.EncodePadded(r.NegativePrompt, p.maxLength), ids[0]}
+		}
+		if states, err = r.lora.encoder(p.text).Encode(ctx, ids); err != nil {
+			return nil, fmt.Errorf("pipeline: text encoder: %w", err)
+		}
 	}
 	shape := states.Shape()
-	L, D := shape[1], shape[2]
+	P, L, D := shape[0], shape[1], shape[2]
 	rows := states.Data().([]float32)
 	n := r.NumImages
-	out := make([]float32, 0, len(ids)*n*L*D)
-	for i := range ids { // each prompt's row repeated n times, as diffusers' repeat/view does
+	out := make([]float32, 0, P*n*L*D)
+	for i := range P { // each prompt's row repeated n times, as diffusers' repeat/view does
 		for range n {
 			out = append(out, rows[i*L*D:(i+1)*L*D]...)
 		}
 	}
-	return tensor.New(tensor.WithShape(len(ids)*n, L, D), tensor.WithBacking(out)), nil
+	return tensor.New(tensor.WithShape(P*n, L, D), tensor.WithBacking(out)), nil
 }
 
 // latentShape is the shape of the latents of r's images: n × in_channels × h/8 × w/8.
@@ -281,7 +312,7 @@ func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Sched
 	report := func(step int, t float64) {
 		if r.Progress != nil {
 			r.Progress(Progress{Step: step, Total: len(ts) - first, Timestep: t, Elapsed: time.Since(start),
-				Latents: latents, LatentShape: shape})
+				Latents: latents, LatentShape: shape, Previews: p.stepPreviews(ctx, r, step, len(ts)-first, latents, shape)})
 		}
 	}
 	report(0, ts[first])
@@ -303,7 +334,7 @@ func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Sched
 		if cfg {
 			x = append(x, x...) // concat[latents, latents]: the same input for both halves
 		}
-		out, err := p.unet.Forward(ctx, tensor.New(tensor.WithShape(batch[:]...), tensor.WithBacking(x)), t, text)
+		out, err := p.unet.ForwardLoRA(ctx, tensor.New(tensor.WithShape(batch[:]...), tensor.WithBacking(x)), t, text, r.lora.updates(lora.UNet))
 		if err != nil {
 			return nil, shape, nil, fmt.Errorf("pipeline: UNet at step %d (t=%v): %w", i, t, err)
 		}
@@ -346,6 +377,9 @@ func guide(eps []float32, g float32) []float32 {
 func (p *Pipeline) decode(ctx context.Context, latents []float32, shape [4]int) ([]*image.NRGBA, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if p.tiny != nil {
+		return p.decodeTiny(ctx, p.tiny, latents, shape)
 	}
 	sf := float32(p.vae.Config().ScalingFactor)
 	z := make([]float32, len(latents))

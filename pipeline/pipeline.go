@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/smallsd/smallsd/clip"
 	"github.com/smallsd/smallsd/hub"
+	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/tokenizer"
 	"github.com/smallsd/smallsd/unet"
@@ -20,6 +22,10 @@ import (
 
 // DefaultModel is the Hub repository Load uses when given the empty string.
 const DefaultModel = "OFA-Sys/small-stable-diffusion-v0"
+
+// ErrClosed is returned (wrapped) by Generate on a closed Pipeline, and by every call on a
+// closed model (it is the same value as clip.ErrClosed, unet.ErrClosed and vae.ErrClosed).
+var ErrClosed = nn.ErrClosed
 
 // Pipeline is a loaded text-to-image model. It is safe for concurrent use by several goroutines:
 // the tokenizer and the models are (concurrent UNet calls on the same shape take turns), each
@@ -36,12 +42,17 @@ type Pipeline struct {
 	name             string
 	maxLength        int // token ids per prompt: the text encoder's max_position_embeddings (77)
 
+	closer io.Closer // Components.Closer
+	loras  loraCache // LoRA files read for requests
+
 	mu     sync.RWMutex // Generate holds it for reading, Close for writing
 	closed bool
 
 	encMu   sync.Mutex
 	enc     *vae.Encoder                 // img2img and inpainting; loaded on first use
 	loadEnc func() (*vae.Encoder, error) // set by Load
+
+	tiny, preview *vae.Tiny // TAESD for the final decode, for previews (preview.go); may be nil
 }
 
 // Components are the parts New assembles into a Pipeline.
@@ -61,6 +72,12 @@ type Components struct {
 	Scheduler string
 	// Name is the model's name, reported in Result.Model; may be empty.
 	Name string
+	// Closer, if not nil, is closed by Close after the models: the weights file they read
+	// when it is not theirs (a single-file checkpoint's).
+	Closer io.Closer
+	// TinyVAE, if not nil, decodes the final images instead of VAE (TAESD; see WithVAE), and
+	// PreviewDecoder the previews (see WithPreviewDecoder). Both may be nil.
+	TinyVAE, PreviewDecoder *vae.Tiny
 }
 
 // New assembles a Pipeline from components built elsewhere (Load builds them from a model
@@ -101,10 +118,15 @@ func New(c Components) (*Pipeline, error) {
 	if _, err := scheduler.New(name, c.SchedulerConfig); err != nil {
 		return nil, fmt.Errorf("pipeline: default scheduler: %w", err)
 	}
-	return &Pipeline{
+	p := &Pipeline{
 		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
 		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings, enc: c.VAEEncoder,
-	}, nil
+		closer: c.Closer, tiny: c.TinyVAE, preview: c.PreviewDecoder,
+	}
+	if err := p.checkTiny(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Option changes what Load loads.
@@ -113,8 +135,13 @@ type Option func(*loadOptions)
 type loadOptions struct {
 	variant   string
 	half      bool
+	precision Precision
 	scheduler string
 	hub       []hub.Option
+
+	configFrom string // WithConfigFrom
+
+	vae, preview string // WithVAE, WithPreviewDecoder (preview.go)
 }
 
 // WithVariant loads a weights variant, e.g. "fp16" (model.fp16.safetensors and the like, widened
@@ -151,6 +178,13 @@ func Load(model string, opts ...Option) (*Pipeline, error) {
 // first; "" means DefaultModel. ctx cancels the download. The folder needs model_index.json
 // and the tokenizer, text_encoder, unet, vae and scheduler components; others listed there
 // (safety_checker, feature_extractor) are not read and may be missing.
+//
+// model may also be a single-file SD 1.x checkpoint (.safetensors or .ckpt with the original
+// LDM names, as most fine-tunes are shared; see package checkpoint): its configs are SD 1.x's
+// with what the tensors show (layers_per_block, widths, …), the tokenizer is the built-in CLIP
+// one (tokenizer.CLIP) and the scheduler SD 1.x's PNDM, unless WithConfigFrom names a diffusers
+// folder or repository to take them from. SD 2.x and SDXL files are refused with an error
+// saying so.
 func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline, err error) {
 	var o loadOptions
 	for _, opt := range opts {
@@ -158,6 +192,9 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 	}
 	if model == "" {
 		model = DefaultModel
+	}
+	if isFile(model) {
+		return loadSingleFile(ctx, model, o)
 	}
 	dir, name := model, filepath.Base(filepath.Clean(model))
 	if hub.IsRepoID(model) {
@@ -180,7 +217,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	l := loader{m: m, variant: o.variant, half: o.half}
+	l := loader{m: m, variant: o.variant, half: o.half, bf16: o.precision == BF16}
 	c := Components{Name: name, Scheduler: o.scheduler}
 	defer func() {
 		if err != nil { // release whatever was loaded before the failure (err is the result)
@@ -213,7 +250,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 		return nil, err
 	}
 	p.loadEnc = l.vaeEncoder
-	return p, nil
+	return o.withVAEs(ctx, p)
 }
 
 // Name returns the model's name: the repository name for a Hub model (e.g.
@@ -239,11 +276,14 @@ func (p *Pipeline) Close() error {
 		return nil
 	}
 	p.closed = true
-	err := closeAll(p.text, p.unet, p.vae)
+	err := errors.Join(closeAll(p.text, p.unet, p.vae), p.closeTiny())
 	p.encMu.Lock()
 	defer p.encMu.Unlock()
 	if p.enc != nil {
 		err = errors.Join(err, p.enc.Close())
+	}
+	if p.closer != nil {
+		err = errors.Join(err, p.closer.Close())
 	}
 	return err
 }

@@ -16,7 +16,8 @@ import (
 // Encoder is AutoencoderKL's encoding half: diffusers' Encoder (conv_in, down blocks, mid block,
 // GroupNorm + SiLU, conv_out to 2·latent_channels) followed by quant_conv. Its output is the
 // latent distribution (LatentDist). Fields are named as the checkpoint names the modules. An
-// Encoder is safe for concurrent use.
+// Encoder is safe for concurrent use (calls with the same image size take turns), and Close
+// waits for the calls in flight.
 type Encoder struct {
 	ConvIn      *nn.Conv2d
 	DownBlocks  []*DownEncoderBlock2D
@@ -25,9 +26,9 @@ type Encoder struct {
 	ConvOut     *nn.Conv2d
 	QuantConv   *nn.Conv2d
 
-	cfg   Config
-	store *weights.Store // closed by Close when the Encoder opened it
-	progs *programs      // per image size H×W, batch 1
+	cfg    Config
+	store  *weights.Store // closed by Close when the Encoder opened it
+	runner *nn.Runner     // programs per image size H×W, batch 1
 }
 
 // NewEncoder builds the encoder from cfg and the AutoencoderKL weights under w (names such as
@@ -36,7 +37,16 @@ func NewEncoder(cfg Config, w weights.View) (*Encoder, error) {
 	if err := cfg.validateEncoder(); err != nil {
 		return nil, fmt.Errorf("vae: config: %w", err)
 	}
-	e := &Encoder{cfg: cfg, progs: newPrograms("encoder")}
+	e := &Encoder{cfg: cfg}
+	e.runner = nn.NewRunner("vae encoder", func(shapes ...tensor.Shape) (*nn.Program, error) {
+		g := gorgonia.NewGraph()
+		x := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(shapes[0]...), gorgonia.WithName("images"))
+		y, err := e.Forward(x)
+		if err != nil {
+			return nil, err
+		}
+		return nn.Compile(g, []*gorgonia.Node{x}, []*gorgonia.Node{y})
+	})
 	var err error
 	lat, groups, boc := cfg.LatentChannels, cfg.NormNumGroups, cfg.BlockOutChannels
 	ew := w.Sub("encoder")
@@ -114,11 +124,16 @@ func (c Config) validateEncoder() error {
 // Config returns the encoder's config.
 func (e *Encoder) Config() Config { return e.cfg }
 
-// Close drops the compiled programs and closes the weights file LoadEncoder opened. The
-// Encoder cannot be used afterwards.
+// Runner returns the runner the encoder's calls go through (for sharing a cache with other
+// models, as the pipeline does).
+func (e *Encoder) Runner() *nn.Runner { return e.runner }
+
+// Close waits for the calls in flight (cancelling them: they return ErrClosed), then drops the
+// compiled programs and closes the weights file LoadEncoder opened. Every later call returns
+// ErrClosed; Close is idempotent.
 func (e *Encoder) Close() error {
-	if e.progs.close() {
-		return nil
+	if err := e.runner.Close(); err != nil {
+		return err
 	}
 	if e.store != nil {
 		return e.store.Close()
@@ -128,7 +143,7 @@ func (e *Encoder) Close() error {
 
 // SetCacheLimit bounds the memory of the compiled programs kept for reuse (one per image size),
 // as Decoder.SetCacheLimit does.
-func (e *Encoder) SetCacheLimit(bytes int64) { e.progs.setLimit(bytes) }
+func (e *Encoder) SetCacheLimit(bytes int64) { e.runner.Cache().SetLimit(bytes) }
 
 // Forward adds the encoder and quant_conv to x's graph: x (N×in_channels×H×W, values in
 // [-1, 1]) → the moments N×(2·latent_channels)×(H/f)×(W/f), mean first, then log-variance
@@ -189,18 +204,18 @@ func (e *Encoder) Encode(ctx context.Context, images *tensor.Dense) (*LatentDist
 	}
 	f, lat, c := e.cfg.UpscaleFactor(), e.cfg.LatentChannels, e.cfg.InChannels
 	h, w := hh/f, ww/f
-	p, err := e.program(hh, ww)
-	if err != nil {
-		return nil, err
-	}
 	per := lat * h * w
 	d := &LatentDist{Mean: make([]float32, n*per), Std: make([]float32, n*per), Shape: [4]int{n, lat, h, w}}
 	moments := make([]float32, 2*per)
 	in := c * hh * ww
 	for i := 0; i < n; i++ {
 		x := tensor.New(tensor.WithShape(1, c, hh, ww), tensor.WithBacking(data[i*in:(i+1)*in]))
-		if err := p.run(ctx, x, moments); err != nil {
-			return nil, fmt.Errorf("vae: encode: %w", err)
+		err := e.runner.RunFunc(ctx, func(outs []*tensor.Dense) error {
+			copy(moments, outs[0].Float32s()[:len(moments)])
+			return nil
+		}, x)
+		if err != nil {
+			return nil, err
 		}
 		copy(d.Mean[i*per:], moments[:per])
 		for k, lv := range moments[per:] {
@@ -218,24 +233,11 @@ func (e *Encoder) PeakBytes(hh, ww int) (int64, error) {
 	if _, _, _, _, err := e.checkImages(x); err != nil {
 		return 0, err
 	}
-	p, err := e.program(hh, ww)
+	p, err := e.runner.Program(x.Shape())
 	if err != nil {
 		return 0, err
 	}
-	return p.prog.PeakBytes(), nil
-}
-
-// program returns the compiled encode program for one image of size hh×ww.
-func (e *Encoder) program(hh, ww int) (*compiled, error) {
-	return e.progs.get(hh, ww, func() (*nn.Program, error) {
-		g := gorgonia.NewGraph()
-		x := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(1, e.cfg.InChannels, hh, ww), gorgonia.WithName("images"))
-		y, err := e.Forward(x)
-		if err != nil {
-			return nil, err
-		}
-		return nn.Compile(g, []*gorgonia.Node{x}, []*gorgonia.Node{y})
-	})
+	return p.PeakBytes(), nil
 }
 
 // checkImages validates images and returns their size and contiguous data.

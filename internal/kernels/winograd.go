@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -39,7 +40,7 @@ type WinogradFilter struct {
 func NewWinogradFilter(w []float32, k, c int) *WinogradFilter {
 	f := new(WinogradFilter)
 	f.reset(k, c)
-	f.transform(w, nil)
+	f.transform(w, nil, false)
 	return f
 }
 
@@ -47,7 +48,7 @@ func NewWinogradFilter(w []float32, k, c int) *WinogradFilter {
 func NewWinogradFilterF16(w []uint16, k, c int) *WinogradFilter {
 	f := new(WinogradFilter)
 	f.reset(k, c)
-	f.transform(nil, w)
+	f.transform(nil, w, false)
 	return f
 }
 
@@ -57,7 +58,7 @@ func NewWinogradFilterF16(w []uint16, k, c int) *WinogradFilter {
 func Conv2DWinogradW(p ConvParams, x, w, bias, y []float32) {
 	f := winoFilters.Get().(*WinogradFilter)
 	f.reset(p.K, p.C)
-	f.transform(w, nil)
+	f.transform(w, nil, false)
 	Conv2DWinograd(p, x, f, bias, y)
 	winoFilters.Put(f)
 }
@@ -66,7 +67,16 @@ func Conv2DWinogradW(p ConvParams, x, w, bias, y []float32) {
 func Conv2DWinogradF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
 	f := winoFilters.Get().(*WinogradFilter)
 	f.reset(p.K, p.C)
-	f.transform(nil, w)
+	f.transform(nil, w, false)
+	Conv2DWinograd(p, x, f, bias, y)
+	winoFilters.Put(f)
+}
+
+// Conv2DWinogradBF16 is Conv2DWinogradW with the weights held as bfloat16 bits.
+func Conv2DWinogradBF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
+	f := winoFilters.Get().(*WinogradFilter)
+	f.reset(p.K, p.C)
+	f.transform(nil, w, true)
 	Conv2DWinograd(p, x, f, bias, y)
 	winoFilters.Put(f)
 }
@@ -83,11 +93,12 @@ func (f *WinogradFilter) reset(k, c int) {
 	}
 }
 
-// transform fills f from float32 weights w or, when w is nil, half bits h. Filters are
+// transform fills f from float32 weights w or, when w is nil, half bits h (bfloat16 when bf16
+// is set, else IEEE half). Filters are
 // transformed 64 input channels at a time into a local block, which is then written as 36
 // contiguous runs (one per ξ): writing each filter's 36 values straight to u, K·C apart, missed
 // the cache on every store.
-func (f *WinogradFilter) transform(w []float32, h []uint16) {
+func (f *WinogradFilter) transform(w []float32, h []uint16, bf16 bool) {
 	const cb = 64
 	k, c := f.K, f.C
 	if w != nil {
@@ -105,6 +116,10 @@ func (f *WinogradFilter) transform(w []float32, h []uint16) {
 					o := (kk*c + c0 + i) * 9
 					if w != nil {
 						copy(g[:], w[o:o+9])
+					} else if bf16 {
+						for t, v := range h[o : o+9] {
+							g[t] = math.Float32frombits(uint32(v) << 16)
+						}
 					} else {
 						for t, v := range h[o : o+9] {
 							g[t] = f16ToF32Go(v)
