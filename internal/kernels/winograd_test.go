@@ -219,3 +219,34 @@ func BenchmarkConvChoice(b *testing.B) {
 		}
 	}
 }
+
+// TestConv2DWinogradHalfBits checks that the half and bfloat16 variants equal Conv2DWinogradW on
+// the widened weights exactly.
+func TestConv2DWinogradHalfBits(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	p := ConvParams{N: 2, C: 9, H: 11, W: 21, K: 7, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+	oh, ow := p.OutSize()
+	x, bias := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K)
+	h, _ := sgemmRandHalf(r, p.K*p.C*9)
+	bf := make([]uint16, len(h))
+	for i := range bf {
+		bf[i] = uint16(r.Uint32())&0x3fff | 0x3c00 // finite bfloat16 values of moderate size
+	}
+	for _, c := range []struct {
+		name  string
+		bits  []uint16
+		run   func(ConvParams, []float32, []uint16, []float32, []float32)
+		widen func([]float32, []uint16)
+	}{{"f16", h, Conv2DWinogradF16, F16ToF32}, {"bf16", bf, Conv2DWinogradBF16, BF16ToF32}} {
+		w := make([]float32, len(c.bits))
+		c.widen(w, c.bits)
+		got, want := make([]float32, p.N*p.K*oh*ow), make([]float32, p.N*p.K*oh*ow)
+		c.run(p, x, c.bits, bias, got)
+		Conv2DWinogradW(p, x, w, bias, want)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s: element %d is %v, want %v (Conv2DWinogradW on the widened weights)", c.name, i, got[i], want[i])
+			}
+		}
+	}
+}
