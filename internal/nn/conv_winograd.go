@@ -13,5 +13,5 @@ func useWinograd(p kernels.ConvParams) bool {
 	}
 	oh, ow := p.OutSize()
 	tiles := p.N * ((oh + 3) / 4) * ((ow + 3) / 4)
-	return p.C >= 32 && p.K >= 32 && tiles >= 64
+	return p.C >= 32 && p.K >= 32 && tiles >= 256
 }

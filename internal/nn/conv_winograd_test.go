@@ -12,8 +12,8 @@ import (
 // that the result matches the float64 direct convolution.
 func TestConvWinograd(t *testing.T) {
 	r := rand.New(rand.NewSource(9))
-	x, w, b := randDense(r, 2, 64, 36, 36), randDense(r, 64, 64, 3, 3), randDense(r, 64)
-	p := kernels.ConvParams{N: 2, C: 64, H: 36, W: 36, K: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+	x, w, b := randDense(r, 2, 64, 64, 64), randDense(r, 64, 64, 3, 3), randDense(r, 64)
+	p := kernels.ConvParams{N: 2, C: 64, H: 64, W: 64, K: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 	if !useWinograd(p) {
 		t.Fatalf("useWinograd(%+v) is false", p)
 	}
