@@ -22,6 +22,9 @@
 // and pipeline.WithHalfWeights): about half the weight memory, and the images of the widened fp16
 // files up to float32 rounding (float32 files are rounded to fp16 at load, which moves images
 // slightly).
+// With -precision bf16 the weight matrices are kept as bfloat16 (pipeline.WithPrecision), and on
+// CPUs with AVX512-BF16 those layers multiply in bf16 with float32 sums: faster, and images a
+// few 8-bit levels from float32's (see the README).
 // Progress goes to standard error: a progress bar with the rate and the time left on a
 // terminal, plain lines otherwise. Interrupting (Ctrl-C) stops within one UNet call.
 package main

@@ -26,11 +26,12 @@ import (
 // Flags are the flags every generating command has.
 type Flags struct {
 	Model, Config, Prompt, Negative, Scheduler, Out string
-	PromptSyntax                                    string
+	PromptSyntax, VAE                               string
 	Seed                                            int64
 	Steps, Width, Height, N                         int
 	Guidance                                        float64
 	FP16                                            bool
+	Precision                                       string
 }
 
 // Register defines the flags on fs. widthDoc says what a zero -width and -height mean.
@@ -43,6 +44,8 @@ func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
 	fs.StringVar(&f.Negative, "negative", "", "what the image should not show (negative prompt)")
 	fs.StringVar(&f.PromptSyntax, "prompt-syntax", "", "how prompts are read: \"\" (diffusers: plain text, 75 tokens) or\n"+
 		"\"a1111\" (AUTOMATIC1111: (word:1.3) weights, up to 225 tokens)")
+	fs.StringVar(&f.VAE, "vae", "", "decode the images with the VAE in this `folder or repo` id instead of the model's: TAESD\n"+
+		"(\""+pipeline.TAESDRepo+"\", about 18× less decoding work, some loss of detail) or another AutoencoderKL")
 	fs.Int64Var(&f.Seed, "seed", -1, "random seed (torch-compatible); negative picks one at random, printed")
 	fs.IntVar(&f.Steps, "steps", pipeline.DefaultSteps, "inference steps")
 	fs.Float64Var(&f.Guidance, "guidance", pipeline.DefaultGuidance, "classifier-free guidance scale; ≤ 1 turns guidance off")
@@ -54,6 +57,8 @@ func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
 	fs.BoolVar(&f.FP16, "fp16", false, "half-precision weights: load the fp16 weights variant where the model has one (half the\n"+
 		"download) and keep Linear and Conv2d weights as fp16 in memory (half the weight memory; float32 weights are\n"+
 		"rounded to fp16 at load)")
+	fs.StringVar(&f.Precision, "precision", "fp32", "precision of the matrix products: fp32 (diffusers-exact) or bf16 (bfloat16 weights in\n"+
+		"memory; with AVX512-BF16, bf16 inputs and float32 sums: faster, images differ slightly)")
 }
 
 // Check validates the parsed flags (fs has parsed them) and fails early when the output folder
@@ -72,6 +77,8 @@ func (f *Flags) Check(fs *flag.FlagSet) error {
 		return fmt.Errorf("-width %d: want a positive multiple of 8", f.Width)
 	case f.Height < 0 || f.Height%8 != 0:
 		return fmt.Errorf("-height %d: want a positive multiple of 8", f.Height)
+	case f.Precision != "fp32" && f.Precision != "bf16":
+		return fmt.Errorf("-precision %q: want fp32 or bf16", f.Precision)
 	case f.Guidance == 0:
 		f.Guidance = 1 // 0 means "default" to the pipeline; on the command line it means no guidance
 	}
@@ -88,13 +95,21 @@ func (f *Flags) Load(ctx context.Context, stderr io.Writer) (*pipeline.Pipeline,
 	if f.FP16 {
 		opts = append(opts, pipeline.WithVariant("fp16"), pipeline.WithHalfWeights())
 	}
+	if prec, err := pipeline.ParsePrecision(f.Precision); err != nil {
+		return nil, err
+	} else if prec != pipeline.FP32 {
+		opts = append(opts, pipeline.WithPrecision(prec))
+	}
 	dl := NewDownloadBar(stderr, IsTerminal(stderr))
-	if hub.IsRepoID(f.Model) || hub.IsRepoID(f.Config) {
+	if hub.IsRepoID(f.Model) || hub.IsRepoID(f.Config) || hub.IsRepoID(f.VAE) {
 		fmt.Fprintf(stderr, "model %s (Hub cache %s)\n", f.Model, hub.CacheDir())
 		opts = append(opts, pipeline.WithHubOptions(hub.WithProgress(dl.Update)))
 	}
 	if f.Config != "" {
 		opts = append(opts, pipeline.WithConfigFrom(f.Config))
+	}
+	if f.VAE != "" {
+		opts = append(opts, pipeline.WithVAE(f.VAE))
 	}
 	p, err := pipeline.LoadContext(ctx, f.Model, opts...)
 	dl.Finish()
