@@ -71,7 +71,8 @@ type Request struct {
 
 	// Init, if not nil, makes this image-to-image: the images start from Init's latents noised
 	// to the point Strength gives instead of from noise (diffusers' Img2Img pipeline), and a zero
-	// Width/Height means Init's, rounded down to a multiple of 8.
+	// Width/Height means Init's, rounded down to a multiple of 8; Init (and Mask) are resized to
+	// Width×Height with PIL's Lanczos filter when their size differs.
 	Init image.Image
 	// Strength, with Init, is the part of the schedule run, in (0, 1]: about Strength × Steps
 	// UNet calls; near 0 keeps Init, 1 redraws it from (almost) pure noise. 0 means
@@ -79,7 +80,7 @@ type Request struct {
 	Strength float64
 	// Mask, with Init, makes this inpainting (diffusers' Inpaint pipeline on a regular UNet):
 	// where Mask is white (luma ≥ 128) the picture is repainted, where it is black Init is kept.
-	// It must be Init's size.
+	// It must be Init's size (and is resized with it).
 	Mask image.Image
 	// PasteOriginal, with Mask, copies Init's pixels outside the mask into the images, which
 	// otherwise show the kept region as the VAE reproduces it (diffusers' output).
