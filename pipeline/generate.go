@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallsd/smallsd/safety"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/torchrand"
 	"github.com/smallsd/smallsd/vae"
@@ -87,6 +88,11 @@ type Result struct {
 	// Timesteps are the timesteps of the UNet calls, in order.
 	Timesteps []float64
 	Timings   Timings
+	// NSFW says, per image, whether the safety checker flagged it (the image is then black);
+	// nil when the pipeline has no checker. Safety has the checker's verdicts, which name the
+	// concepts that fired.
+	NSFW   []bool
+	Safety []safety.Result
 }
 
 // Timings are the wall-clock times of a generation's stages.
@@ -95,6 +101,7 @@ type Timings struct {
 	Denoise time.Duration   // the denoising loop
 	Steps   []time.Duration // each denoising step (UNet and scheduler)
 	Decode  time.Duration   // the VAE decoder and conversion to images
+	Safety  time.Duration   // the safety checker (0 without one)
 	Total   time.Duration
 }
 
@@ -187,6 +194,9 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 		return nil, p.ctxErr(ctx, err)
 	}
 	res.Timings.Decode = time.Since(t0)
+	if err := p.checkSafety(ctx, res); err != nil {
+		return nil, p.ctxErr(ctx, err)
+	}
 	res.Timings.Total = time.Since(start)
 	return res, nil
 }

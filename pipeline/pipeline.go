@@ -11,6 +11,7 @@ import (
 
 	"github.com/smallsd/smallsd/clip"
 	"github.com/smallsd/smallsd/hub"
+	"github.com/smallsd/smallsd/safety"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/tokenizer"
 	"github.com/smallsd/smallsd/unet"
@@ -31,6 +32,8 @@ type Pipeline struct {
 	unet  *unet.Model
 	vae   *vae.Decoder
 	sched scheduler.Config
+	// safety is the safety checker, nil when the model has none or it is off.
+	safety *safety.Checker
 
 	defaultScheduler string
 	name             string
@@ -46,6 +49,8 @@ type Components struct {
 	TextEncoder *clip.TextModel
 	UNet        *unet.Model
 	VAE         *vae.Decoder
+	// SafetyChecker, if not nil, checks every image; flagged ones are returned black.
+	SafetyChecker *safety.Checker
 	// SchedulerConfig is the model's scheduler/scheduler_config.json; every scheduler is
 	// configured from it, as diffusers' SchedulerClass.from_config(pipe.scheduler.config) does.
 	SchedulerConfig scheduler.Config
@@ -92,7 +97,7 @@ func New(c Components) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline: default scheduler: %w", err)
 	}
 	return &Pipeline{
-		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
+		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig, safety: c.SafetyChecker,
 		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings,
 	}, nil
 }
@@ -105,6 +110,7 @@ type loadOptions struct {
 	half      bool
 	scheduler string
 	hub       []hub.Option
+	noSafety  bool // WithoutSafetyChecker
 }
 
 // WithVariant loads a weights variant, e.g. "fp16" (model.fp16.safetensors and the like, widened
@@ -139,8 +145,9 @@ func Load(model string, opts ...Option) (*Pipeline, error) {
 // LoadContext loads the model: a folder in diffusers layout, or a Hub repository id such as
 // "OFA-Sys/small-stable-diffusion-v0" (see hub.IsRepoID), which is downloaded to the Hub cache
 // first; "" means DefaultModel. ctx cancels the download. The folder needs model_index.json
-// and the tokenizer, text_encoder, unet, vae and scheduler components; others listed there
-// (safety_checker, feature_extractor) are not read and may be missing.
+// and the tokenizer, text_encoder, unet, vae and scheduler components. When it also has
+// safety_checker/ and feature_extractor/ folders, the safety checker is loaded and run on
+// every image (see WithoutSafetyChecker); a Hub download fetches them unless it is off.
 func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline, err error) {
 	var o loadOptions
 	for _, opt := range opts {
@@ -155,6 +162,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 		if o.variant != "" {
 			hopts = append(append([]hub.Option{}, hopts...), hub.WithVariant(o.variant))
 		}
+		hopts = append(append([]hub.Option{}, hopts...), hub.WithSafetyChecker(!o.noSafety))
 		d, err := hub.Download(ctx, model, hopts...)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: %w", err)
@@ -175,6 +183,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 	defer func() {
 		if err != nil { // release whatever was loaded before the failure (err is the result)
 			closeAll(c.TextEncoder, c.UNet, c.VAE)
+			closeSafety(c.SafetyChecker)
 		}
 	}()
 	if c.Tokenizer, err = l.tokenizer(); err != nil {
@@ -187,6 +196,9 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 		return nil, err
 	}
 	if c.VAE, err = l.vae(); err != nil {
+		return nil, err
+	}
+	if c.SafetyChecker, err = l.safetyChecker(o); err != nil {
 		return nil, err
 	}
 	var class string
@@ -224,7 +236,7 @@ func (p *Pipeline) Close() error {
 		return nil
 	}
 	p.closed = true
-	return closeAll(p.text, p.unet, p.vae)
+	return errors.Join(closeAll(p.text, p.unet, p.vae), closeSafety(p.safety))
 }
 
 func closeAll(text *clip.TextModel, u *unet.Model, d *vae.Decoder) error {

@@ -59,10 +59,10 @@ func New(cfg Config, proc ProcessorConfig, w weights.View) (*Checker, error) {
 	if c.VisualProjection, err = nn.NewLinear(w.Sub("visual_projection"), vc.HiddenSize, cfg.ProjectionDim, false); err != nil {
 		return nil, err
 	}
-	if c.concepts, c.conceptT, err = readConcepts(w, "concept_embeds", cfg.ProjectionDim); err != nil {
+	if c.concepts, c.conceptT, err = readConcepts(w, "concept_embeds", 17, cfg.ProjectionDim); err != nil {
 		return nil, err
 	}
-	if c.special, c.specialT, err = readConcepts(w, "special_care_embeds", cfg.ProjectionDim); err != nil {
+	if c.special, c.specialT, err = readConcepts(w, "special_care_embeds", 3, cfg.ProjectionDim); err != nil {
 		return nil, err
 	}
 	c.run = newRunner("safety checker", c.build)
@@ -70,17 +70,20 @@ func New(cfg Config, proc ProcessorConfig, w weights.View) (*Checker, error) {
 }
 
 // readConcepts reads name (n×dim, n taken from the checkpoint) and name_weights (n), and
-// returns the embeddings normalised (F.normalize) and the thresholds.
-func readConcepts(w weights.View, name string, dim int) ([][]float32, []float32, error) {
-	shape, ok := w.Shape(name)
-	if !ok {
+// returns the embeddings normalised (F.normalize) and the thresholds. A source that does not
+// know shapes (a shape recorder) gets diffusers' count n0.
+func readConcepts(w weights.View, name string, n0, dim int) ([][]float32, []float32, error) {
+	if !w.Has(name) {
 		_, err := w.Tensor(name) // the store's error names the tensor and file
 		return nil, nil, err
 	}
-	if len(shape) != 2 || shape[0] < 1 || shape[1] != dim {
-		return nil, nil, fmt.Errorf("safety: tensor %s has shape %v; want n×%d (projection_dim)", name, shape, dim)
+	n := n0
+	if shape, ok := w.Shape(name); ok {
+		if len(shape) != 2 || shape[0] < 1 || shape[0] > 1<<16 || shape[1] != dim {
+			return nil, nil, fmt.Errorf("safety: tensor %s has shape %v; want n×%d (projection_dim)", name, shape, dim)
+		}
+		n = shape[0]
 	}
-	n := shape[0]
 	e, err := w.Tensor(name, n, dim)
 	if err != nil {
 		return nil, nil, err

@@ -98,7 +98,7 @@ func (c ProcessorConfig) Validate() error {
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("safety: preprocessor config key %q: %s", key, fmt.Sprintf(format, args...))
 	}
-	const maxSide = 1 << 14
+	const maxSide = 4096
 	if c.DoResize {
 		if c.Size.ShortestEdge < 1 || c.Size.ShortestEdge > maxSide {
 			return bad("size", "shortest_edge %d; want 1…%d", c.Size.ShortestEdge, maxSide)

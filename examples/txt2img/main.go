@@ -21,6 +21,10 @@
 // and pipeline.WithHalfWeights): about half the weight memory, and the images of the widened fp16
 // files up to float32 rounding (float32 files are rounded to fp16 at load, which moves images
 // slightly).
+// When the model has a safety checker (safety_checker/ and feature_extractor/, as small-sd has),
+// every image is checked as diffusers does; a flagged image is written black and a line
+// containing "NSFW" goes to standard error (the exit status stays 0). -safety=false turns the
+// checker off (and skips downloading it), with a warning.
 // Progress goes to standard error: a progress bar with the rate and the time left on a
 // terminal, plain lines otherwise. Interrupting (Ctrl-C) stops within one UNet call.
 package main
@@ -64,7 +68,7 @@ type options struct {
 	seed                                    int64
 	steps, width, height, n                 int
 	guidance                                float64
-	fp16                                    bool
+	fp16, safety                            bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -89,6 +93,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.fp16, "fp16", false, "half-precision weights: load the fp16 weights variant where the model has one (half the\n"+
 		"download) and keep Linear and Conv2d weights as fp16 in memory (half the weight memory; float32 weights are\n"+
 		"rounded to fp16 at load)")
+	fs.BoolVar(&o.safety, "safety", true, "run the model's safety checker, if it has one (flagged images are written black);\n"+
+		"-safety=false turns it off and skips its download")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -126,6 +132,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var loadOpts []pipeline.Option
 	if o.fp16 {
 		loadOpts = append(loadOpts, pipeline.WithVariant("fp16"), pipeline.WithHalfWeights())
+	}
+	if !o.safety {
+		loadOpts = append(loadOpts, pipeline.WithoutSafetyChecker())
 	}
 	dl := newDownloadBar(stderr, tty)
 	if hub.IsRepoID(o.model) {
@@ -171,11 +180,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s\n", path)
+		if i < len(res.NSFW) && res.NSFW[i] {
+			fmt.Fprintf(stderr, "txt2img: %s: NSFW content detected by the safety checker; the image is black (-safety=false turns the checker off)\n", path)
+		}
 	}
 	t := res.Timings
-	fmt.Fprintf(stdout, "%s, %d steps (%d UNet calls), %dx%d: text %s, denoise %s (%s/step), decode %s, total %s\n",
+	checker := ""
+	if res.NSFW != nil {
+		checker = ", safety checker " + seconds(t.Safety)
+	}
+	fmt.Fprintf(stdout, "%s, %d steps (%d UNet calls), %dx%d: text %s, denoise %s (%s/step), decode %s%s, total %s\n",
 		r.Scheduler, r.Steps, len(res.Timesteps), r.Width, r.Height, seconds(t.Text), seconds(t.Denoise),
-		seconds(t.Denoise/time.Duration(max(1, len(t.Steps)))), seconds(t.Decode), seconds(t.Total))
+		seconds(t.Denoise/time.Duration(max(1, len(t.Steps)))), seconds(t.Decode), checker, seconds(t.Total))
 	return nil
 }
 
