@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 
 	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/weights"
@@ -15,9 +14,14 @@ import (
 // positionIDs is the buffer older checkpoints carry; like transformers 4.33 the model ignores it.
 const positionIDs = "text_model.embeddings.position_ids"
 
+// ErrClosed is returned (wrapped) by every call on a closed TextModel; it is the same value as
+// unet.ErrClosed, vae.ErrClosed and pipeline.ErrClosed.
+var ErrClosed = nn.ErrClosed
+
 // TextModel is transformers' CLIPTextModel: token ids → last hidden state. A graph is compiled
-// per batch size and sequence length on first use and cached; a TextModel is safe for
-// concurrent use (calls with the same shape take turns).
+// per batch size and sequence length on first use and cached (in a byte-bounded cache, see
+// SetCacheLimit); a TextModel is safe for concurrent use (calls with the same shape take
+// turns), and Close waits for the calls in flight.
 type TextModel struct {
 	cfg   Config
 	store *weights.Store // owned when built by Load
@@ -26,8 +30,7 @@ type TextModel struct {
 	Layers         []*EncoderLayer
 	FinalLayerNorm *nn.LayerNorm
 
-	mu    sync.Mutex
-	progs map[progKey]*program
+	runner *nn.Runner
 }
 
 // New builds the text encoder described by cfg from the weights under w (the text_encoder
@@ -39,7 +42,10 @@ func New(cfg Config, w weights.View) (*TextModel, error) {
 		return nil, err
 	}
 	w = w.Sub("text_model")
-	m := &TextModel{cfg: cfg, progs: map[progKey]*program{}}
+	m := &TextModel{cfg: cfg}
+	m.runner = nn.NewRunner("clip", func(shapes ...tensor.Shape) (*nn.Program, error) {
+		return m.compile(shapes[0][0], shapes[0][1], nil)
+	})
 	var err error
 	if m.Embeddings, err = newTextEmbeddings(w.Sub("embeddings"), cfg); err != nil {
 		return nil, err
@@ -88,12 +94,22 @@ func Load(dir string, opts ...weights.Option) (*TextModel, error) {
 // Config returns the model's configuration.
 func (m *TextModel) Config() Config { return m.cfg }
 
-// Close releases the weights file of a model made by Load and the compiled programs. The
-// model must not be used afterwards.
+// SetCacheLimit bounds the buffer memory of the compiled programs kept for reuse (one per batch
+// size and length): the least recently used are dropped beyond bytes, the last used is always
+// kept. The default is 1 GiB (nn.DefaultCacheLimit).
+func (m *TextModel) SetCacheLimit(bytes int64) { m.runner.Cache().SetLimit(bytes) }
+
+// Runner returns the runner the model's calls go through (for sharing a cache with other
+// models, as the pipeline does).
+func (m *TextModel) Runner() *nn.Runner { return m.runner }
+
+// Close waits for the calls in flight (cancelling them: they return ErrClosed), then releases
+// the compiled programs and the weights file of a model made by Load. Every later call returns
+// ErrClosed; Close is idempotent.
 func (m *TextModel) Close() error {
-	m.mu.Lock()
-	m.progs = map[progKey]*program{}
-	m.mu.Unlock()
+	if err := m.runner.Close(); err != nil {
+		return err
+	}
 	if m.store != nil {
 		return m.store.Close()
 	}
@@ -175,15 +191,6 @@ func (m *TextModel) TapNames() ([]string, error) {
 	return names, nil
 }
 
-type progKey struct{ b, l int }
-
-// program is a compiled forward; mu is held from Run until the outputs have been copied,
-// since they live in the Program's buffers.
-type program struct {
-	mu   sync.Mutex
-	prog *nn.Program
-}
-
 // checkIDs validates ids and returns them as a B×L float32 tensor.
 func (m *TextModel) checkIDs(ids [][]int) (*tensor.Dense, error) {
 	if len(ids) == 0 {
@@ -218,49 +225,33 @@ func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string) ([]*ten
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b, l := x.Shape()[0], x.Shape()[1]
-	var p *program
 	if taps == nil {
-		m.mu.Lock()
-		p = m.progs[progKey{b, l}]
-		if p == nil {
-			p = &program{}
-			m.progs[progKey{b, l}] = p
-		}
-		m.mu.Unlock()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.prog == nil {
-			if p.prog, err = m.compile(b, l, nil); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		prog, err := m.compile(b, l, taps)
+		return m.runner.Run(ctx, x)
+	}
+	var res []*tensor.Dense
+	err = m.runner.Call(ctx, func(ctx context.Context) error {
+		prog, err := m.compile(x.Shape()[0], x.Shape()[1], taps)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		p = &program{prog: prog}
-	}
-	outs, err := p.prog.Run(ctx, x)
-	if err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
-	}
-	res := make([]*tensor.Dense, len(outs))
-	for i, o := range outs {
-		res[i] = clone(o)
-	}
-	return res, nil
+		outs, err := prog.Run(ctx, x)
+		if err != nil {
+			return fmt.Errorf("clip: %w", err)
+		}
+		res = make([]*tensor.Dense, len(outs))
+		for i, o := range outs {
+			res[i] = nn.Clone(o)
+		}
+		return nil
+	})
+	return res, err
 }
 
-// program returns the cached Program for a batch size and length, if compiled (for benchmarks).
+// program returns the Program for a batch size and length, compiling it if need be (for
+// benchmarks).
 func (m *TextModel) program(b, l int) *nn.Program {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p := m.progs[progKey{b, l}]; p != nil {
-		return p.prog
-	}
-	return nil
+	p, _ := m.runner.Program(tensor.Shape{b, l})
+	return p
 }
 
 // compile builds the graph for b×l ids and compiles it for the output, or for the named taps.
@@ -299,11 +290,4 @@ func (m *TextModel) build(b, l int) (*gorgonia.ExprGraph, map[string]*gorgonia.N
 	}
 	tp.put("final_layer_norm", out)
 	return g, tp.m, nil
-}
-
-// clone copies a Program output (which lives in the Program's buffers) into a new tensor.
-func clone(t *tensor.Dense) *tensor.Dense {
-	data := make([]float32, t.Size())
-	copy(data, t.Float32s())
-	return tensor.New(tensor.WithShape(t.Shape().Clone()...), tensor.WithBacking(data))
 }

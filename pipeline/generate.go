@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"math"
@@ -33,7 +32,8 @@ const DefaultGuidance = 7.5
 // NumImages means its default; Seed 0 is an ordinary seed.
 type Request struct {
 	// Prompt is what the image should show. Like diffusers, the pipeline keeps its first 75
-	// tokens (77 with the start and end tokens) and drops the rest.
+	// tokens (77 with the start and end tokens) and drops the rest, unless PromptSyntax says
+	// otherwise.
 	//
 	// NegativePrompt is what the unconditional half of classifier-free guidance is conditioned
 	// on; "" conditions it on the empty prompt, as diffusers does when there is none. Without
@@ -61,6 +61,26 @@ type Request struct {
 	// Progress, if not nil, is called from Generate's goroutine once before the first UNet
 	// call and after every denoising step.
 	Progress func(Progress)
+	// PromptSyntax is how Prompt and NegativePrompt are read: PromptSyntaxDiffusers ("", plain
+	// text cut to 75 tokens) or PromptSyntaxA1111 ("a1111": weights such as "(word:1.3)" and
+	// up to 225 tokens).
+	PromptSyntax string
+
+	// Init, if not nil, makes this image-to-image: the images start from Init's latents noised
+	// to the point Strength gives instead of from noise (diffusers' Img2Img pipeline), and a zero
+	// Width/Height means Init's, rounded down to a multiple of 8.
+	Init image.Image
+	// Strength, with Init, is the part of the schedule run, in (0, 1]: about Strength × Steps
+	// UNet calls; near 0 keeps Init, 1 redraws it from (almost) pure noise. 0 means
+	// DefaultStrength.
+	Strength float64
+	// Mask, with Init, makes this inpainting (diffusers' Inpaint pipeline on a regular UNet):
+	// where Mask is white (luma ≥ 128) the picture is repainted, where it is black Init is kept.
+	// It must be Init's size.
+	Mask image.Image
+	// PasteOriginal, with Mask, copies Init's pixels outside the mask into the images, which
+	// otherwise show the kept region as the VAE reproduces it (diffusers' output).
+	PasteOriginal bool
 }
 
 // Progress reports the denoising loop's state to Request.Progress.
@@ -100,6 +120,7 @@ type Timings struct {
 	Text    time.Duration   // tokenizing and the text encoder
 	Denoise time.Duration   // the denoising loop
 	Steps   []time.Duration // each denoising step (UNet and scheduler)
+	Encode  time.Duration   // the VAE encoder and image preparation (img2img, inpainting)
 	Decode  time.Duration   // the VAE decoder and conversion to images
 	Safety  time.Duration   // the safety checker (0 without one)
 	Total   time.Duration
@@ -108,6 +129,9 @@ type Timings struct {
 // resolve fills in defaults and checks the request; errors name the field.
 func (p *Pipeline) resolve(req Request) (Request, error) {
 	r := req
+	if err := p.resolveImage(&r); err != nil {
+		return r, err
+	}
 	dw, dh := p.DefaultSize()
 	if r.Width == 0 {
 		r.Width = dw
@@ -147,6 +171,9 @@ func (p *Pipeline) resolve(req Request) (Request, error) {
 		return r, fmt.Errorf("pipeline: Request.Scheduler %q is unknown (known: %s)", req.Scheduler,
 			strings.Join(scheduler.Names(), ", "))
 	}
+	if err := checkPromptSyntax(r.PromptSyntax); err != nil {
+		return r, err
+	}
 	if r.Seed < 0 {
 		r.Seed = int64(rand.Uint32()) // torch uses the low 32 bits; a 32-bit seed is the whole story
 	}
@@ -160,7 +187,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return nil, errors.New("pipeline: Generate on a closed Pipeline")
+		return nil, fmt.Errorf("pipeline: Generate: %w", ErrClosed)
 	}
 	start := time.Now()
 	r, err := p.resolve(req)
@@ -174,7 +201,11 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	if err := sched.SetTimesteps(r.Steps); err != nil {
 		return nil, fmt.Errorf("pipeline: Request.Steps: %w", err)
 	}
-	res := &Result{Request: r, Model: p.name, Timesteps: sched.Timesteps()}
+	first, err := p.setStart(r, sched)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Request: r, Model: p.name, Timesteps: sched.Timesteps()[first:]}
 	res.Request.Progress = nil
 	cfg := r.GuidanceScale > 1
 
@@ -184,7 +215,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	}
 	res.Timings.Text = time.Since(start)
 
-	latents, shape, err := p.denoise(ctx, r, sched, text, cfg, &res.Timings)
+	latents, shape, src, err := p.denoise(ctx, r, sched, first, text, cfg, &res.Timings)
 	if err != nil {
 		return nil, p.ctxErr(ctx, err)
 	}
@@ -193,6 +224,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	if res.Images, err = p.decode(ctx, latents, shape); err != nil {
 		return nil, p.ctxErr(ctx, err)
 	}
+	src.pasteOriginal(res.Images)
 	res.Timings.Decode = time.Since(t0)
 	if err := p.checkSafety(ctx, res); err != nil {
 		return nil, p.ctxErr(ctx, err)
@@ -211,27 +243,34 @@ func (p *Pipeline) ctxErr(ctx context.Context, err error) error {
 }
 
 // encodeText returns the UNet's text input: concat[uncond×n, cond×n] with guidance, else cond×n
-// (n = NumImages), each row 77 hidden states of the text encoder.
+// (n = NumImages), each row 77 hidden states of the text encoder (77·k with PromptSyntaxA1111).
 func (p *Pipeline) encodeText(ctx context.Context, r Request, cfg bool) (*tensor.Dense, error) {
-	ids := [][]int{p.tok.EncodePadded(r.Prompt, p.maxLength)}
-	if cfg {
-		ids = [][]int{p.tok.EncodePadded(r.NegativePrompt, p.maxLength), ids[0]}
-	}
-	states, err := p.text.Encode(ctx, ids)
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: text encoder: %w", err)
+	var states *tensor.Dense
+	var err error
+	if r.PromptSyntax == PromptSyntaxA1111 {
+		if states, err = p.encodeWeighted(ctx, r, cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		ids := [][]int{p.tok.EncodePadded(r.Prompt, p.maxLength)}
+		if cfg {
+			ids = [][]int{p.tok.EncodePadded(r.NegativePrompt, p.maxLength), ids[0]}
+		}
+		if states, err = p.text.Encode(ctx, ids); err != nil {
+			return nil, fmt.Errorf("pipeline: text encoder: %w", err)
+		}
 	}
 	shape := states.Shape()
-	L, D := shape[1], shape[2]
+	P, L, D := shape[0], shape[1], shape[2]
 	rows := states.Data().([]float32)
 	n := r.NumImages
-	out := make([]float32, 0, len(ids)*n*L*D)
-	for i := range ids { // each prompt's row repeated n times, as diffusers' repeat/view does
+	out := make([]float32, 0, P*n*L*D)
+	for i := range P { // each prompt's row repeated n times, as diffusers' repeat/view does
 		for range n {
 			out = append(out, rows[i*L*D:(i+1)*L*D]...)
 		}
 	}
-	return tensor.New(tensor.WithShape(len(ids)*n, L, D), tensor.WithBacking(out)), nil
+	return tensor.New(tensor.WithShape(P*n, L, D), tensor.WithBacking(out)), nil
 }
 
 // latentShape is the shape of the latents of r's images: n × in_channels × h/8 × w/8.
@@ -240,57 +279,77 @@ func (p *Pipeline) latentShape(r Request) [4]int {
 	return [4]int{r.NumImages, p.unet.Config().InChannels, r.Height / f, r.Width / f}
 }
 
-// denoise draws the initial latents and runs the scheduler loop.
-func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Scheduler, text *tensor.Dense, cfg bool, tm *Timings) ([]float32, [4]int, error) {
+// denoise draws the initial latents (from noise, or from r.Init's latents for img2img and
+// inpainting, whose source it returns) and runs the scheduler loop from step first.
+func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Scheduler, first int, text *tensor.Dense, cfg bool, tm *Timings) ([]float32, [4]int, *imageSource, error) {
 	shape := p.latentShape(r)
 	gen := torchrand.New(uint64(r.Seed))
-	latents := gen.Randn(shape[:]...)
-	sigma := sched.InitNoiseSigma()
-	for i := range latents {
-		latents[i] *= sigma
+	var latents []float32
+	var src *imageSource
+	if r.Init != nil {
+		t0 := time.Now()
+		var err error
+		if src, latents, err = p.prepareImage(ctx, r, sched, first, gen, shape); err != nil {
+			return nil, shape, nil, err
+		}
+		tm.Encode = time.Since(t0)
+	} else {
+		latents = gen.Randn(shape[:]...)
+		sigma := sched.InitNoiseSigma()
+		for i := range latents {
+			latents[i] *= sigma
+		}
 	}
 	ts := sched.Timesteps()
 	start := time.Now()
 	report := func(step int, t float64) {
 		if r.Progress != nil {
-			r.Progress(Progress{Step: step, Total: len(ts), Timestep: t, Elapsed: time.Since(start),
+			r.Progress(Progress{Step: step, Total: len(ts) - first, Timestep: t, Elapsed: time.Since(start),
 				Latents: latents, LatentShape: shape})
 		}
 	}
-	report(0, ts[0])
+	report(0, ts[first])
 	batch := shape
 	if cfg {
 		batch[0] *= 2
 	}
 	g := float32(r.GuidanceScale)
-	for i, t := range ts {
+	for i := first; i < len(ts) && !src.keepsAll(); i++ {
+		t := ts[i]
 		if err := ctx.Err(); err != nil {
-			return nil, shape, err
+			return nil, shape, nil, err
 		}
 		t0 := time.Now()
 		x, err := sched.ScaleModelInput(latents, i)
 		if err != nil {
-			return nil, shape, fmt.Errorf("pipeline: scheduler at step %d: %w", i, err)
+			return nil, shape, nil, fmt.Errorf("pipeline: scheduler at step %d: %w", i, err)
 		}
 		if cfg {
 			x = append(x, x...) // concat[latents, latents]: the same input for both halves
 		}
 		out, err := p.unet.Forward(ctx, tensor.New(tensor.WithShape(batch[:]...), tensor.WithBacking(x)), t, text)
 		if err != nil {
-			return nil, shape, fmt.Errorf("pipeline: UNet at step %d (t=%v): %w", i, t, err)
+			return nil, shape, nil, fmt.Errorf("pipeline: UNet at step %d (t=%v): %w", i, t, err)
 		}
 		eps := out.Data().([]float32)
 		if cfg {
 			eps = guide(eps, g)
 		}
 		if latents, err = sched.Step(eps, i, latents, gen); err != nil {
-			return nil, shape, fmt.Errorf("pipeline: scheduler at step %d: %w", i, err)
+			return nil, shape, nil, fmt.Errorf("pipeline: scheduler at step %d: %w", i, err)
+		}
+		if latents, err = src.blend(sched, i, latents); err != nil {
+			return nil, shape, nil, err
 		}
 		tm.Steps = append(tm.Steps, time.Since(t0))
-		report(i+1, t)
+		report(i+1-first, t)
+	}
+	if src.keepsAll() {
+		latents = src.latents
+		report(len(ts)-first, ts[len(ts)-1])
 	}
 	tm.Denoise = time.Since(start)
-	return latents, shape, nil
+	return latents, shape, src, nil
 }
 
 // guide splits the UNet output of the batch concat[uncond, cond] and returns

@@ -102,6 +102,18 @@ func (l loader) vae() (*vae.Decoder, error) {
 	return d, nil
 }
 
+func (l loader) vaeEncoder() (*vae.Encoder, error) {
+	dir, err := l.component("vae", "AutoencoderKL")
+	if err != nil {
+		return nil, err
+	}
+	e, err := vae.LoadEncoder(dir, l.weightOpts(dir)...)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: component vae: %w", err)
+	}
+	return e, nil
+}
+
 // scheduler reads the scheduler config and the class model_index.json (else the config's
 // _class_name) gives it.
 func (l loader) scheduler() (scheduler.Config, string, error) {

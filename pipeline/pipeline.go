@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/smallsd/smallsd/clip"
 	"github.com/smallsd/smallsd/hub"
+	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/safety"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/tokenizer"
@@ -21,6 +23,10 @@ import (
 
 // DefaultModel is the Hub repository Load uses when given the empty string.
 const DefaultModel = "OFA-Sys/small-stable-diffusion-v0"
+
+// ErrClosed is returned (wrapped) by Generate on a closed Pipeline, and by every call on a
+// closed model (it is the same value as clip.ErrClosed, unet.ErrClosed and vae.ErrClosed).
+var ErrClosed = nn.ErrClosed
 
 // Pipeline is a loaded text-to-image model. It is safe for concurrent use by several goroutines:
 // the tokenizer and the models are (concurrent UNet calls on the same shape take turns), each
@@ -39,8 +45,14 @@ type Pipeline struct {
 	name             string
 	maxLength        int // token ids per prompt: the text encoder's max_position_embeddings (77)
 
+	closer io.Closer // Components.Closer
+
 	mu     sync.RWMutex // Generate holds it for reading, Close for writing
 	closed bool
+
+	encMu   sync.Mutex
+	enc     *vae.Encoder                 // img2img and inpainting; loaded on first use
+	loadEnc func() (*vae.Encoder, error) // set by Load
 }
 
 // Components are the parts New assembles into a Pipeline.
@@ -49,6 +61,9 @@ type Components struct {
 	TextEncoder *clip.TextModel
 	UNet        *unet.Model
 	VAE         *vae.Decoder
+	// VAEEncoder is needed for image-to-image and inpainting only; it may be nil (Load loads
+	// it from the model folder on first use).
+	VAEEncoder *vae.Encoder
 	// SafetyChecker, if not nil, checks every image; flagged ones are returned black.
 	SafetyChecker *safety.Checker
 	// SchedulerConfig is the model's scheduler/scheduler_config.json; every scheduler is
@@ -59,6 +74,9 @@ type Components struct {
 	Scheduler string
 	// Name is the model's name, reported in Result.Model; may be empty.
 	Name string
+	// Closer, if not nil, is closed by Close after the models: the weights file they read
+	// when it is not theirs (a single-file checkpoint's).
+	Closer io.Closer
 }
 
 // New assembles a Pipeline from components built elsewhere (Load builds them from a model
@@ -86,6 +104,9 @@ func New(c Components) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline: the UNet's in_channels/out_channels are %d/%d but the VAE's latent_channels is %d",
 			uc.InChannels, uc.OutChannels, vc.LatentChannels)
 	}
+	if e := c.VAEEncoder; e != nil && e.Config().LatentChannels != vc.LatentChannels {
+		return nil, fmt.Errorf("pipeline: the VAE encoder's latent_channels is %d but the decoder's %d", e.Config().LatentChannels, vc.LatentChannels)
+	}
 	if vc.ScalingFactor == 0 {
 		return nil, errors.New("pipeline: the VAE's scaling_factor is 0")
 	}
@@ -97,8 +118,9 @@ func New(c Components) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline: default scheduler: %w", err)
 	}
 	return &Pipeline{
-		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig, safety: c.SafetyChecker,
-		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings,
+		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
+		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings, enc: c.VAEEncoder,
+		closer: c.Closer, safety: c.SafetyChecker,
 	}, nil
 }
 
@@ -111,6 +133,8 @@ type loadOptions struct {
 	scheduler string
 	hub       []hub.Option
 	noSafety  bool // WithoutSafetyChecker
+
+	configFrom string // WithConfigFrom
 }
 
 // WithVariant loads a weights variant, e.g. "fp16" (model.fp16.safetensors and the like, widened
@@ -148,6 +172,13 @@ func Load(model string, opts ...Option) (*Pipeline, error) {
 // and the tokenizer, text_encoder, unet, vae and scheduler components. When it also has
 // safety_checker/ and feature_extractor/ folders, the safety checker is loaded and run on
 // every image (see WithoutSafetyChecker); a Hub download fetches them unless it is off.
+//
+// model may also be a single-file SD 1.x checkpoint (.safetensors or .ckpt with the original
+// LDM names, as most fine-tunes are shared; see package checkpoint): its configs are SD 1.x's
+// with what the tensors show (layers_per_block, widths, …), the tokenizer is the built-in CLIP
+// one (tokenizer.CLIP) and the scheduler SD 1.x's PNDM, unless WithConfigFrom names a diffusers
+// folder or repository to take them from. SD 2.x and SDXL files are refused with an error
+// saying so.
 func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline, err error) {
 	var o loadOptions
 	for _, opt := range opts {
@@ -155,6 +186,9 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 	}
 	if model == "" {
 		model = DefaultModel
+	}
+	if isFile(model) {
+		return loadSingleFile(ctx, model, o)
 	}
 	dir, name := model, filepath.Base(filepath.Clean(model))
 	if hub.IsRepoID(model) {
@@ -210,7 +244,12 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 			return nil, fmt.Errorf("pipeline: %s: %w (choose one with WithScheduler)", dir, err)
 		}
 	}
-	return New(c)
+	p, err = New(c)
+	if err != nil {
+		return nil, err
+	}
+	p.loadEnc = l.vaeEncoder
+	return p, nil
 }
 
 // Name returns the model's name: the repository name for a Hub model (e.g.
@@ -236,7 +275,16 @@ func (p *Pipeline) Close() error {
 		return nil
 	}
 	p.closed = true
-	return errors.Join(closeAll(p.text, p.unet, p.vae), closeSafety(p.safety))
+	err := errors.Join(closeAll(p.text, p.unet, p.vae), closeSafety(p.safety))
+	p.encMu.Lock()
+	defer p.encMu.Unlock()
+	if p.enc != nil {
+		err = errors.Join(err, p.enc.Close())
+	}
+	if p.closer != nil {
+		err = errors.Join(err, p.closer.Close())
+	}
+	return err
 }
 
 func closeAll(text *clip.TextModel, u *unet.Model, d *vae.Decoder) error {

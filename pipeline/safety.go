@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -19,12 +18,6 @@ import (
 // small-sd). Load logs a one-line warning (log/slog) when the model has a checker, as diffusers
 // does when its safety_checker is None.
 func WithoutSafetyChecker() Option { return func(o *loadOptions) { o.noSafety = true } }
-
-// isDir reports whether path is a folder.
-func isDir(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.IsDir()
-}
 
 // safetyChecker loads the model's safety checker: nil when the folder lacks safety_checker/ or
 // feature_extractor/, or when o turns it off (with a warning if the model has one).

@@ -30,8 +30,12 @@ type Checker struct {
 	// thresholds (concept_embeds_weights, special_care_embeds_weights).
 	concepts, special  [][]float32
 	conceptT, specialT []float32
-	run                *runner
+	runner             *nn.Runner
 }
+
+// ErrClosed is returned (wrapped) by every call on a closed Checker; it is the same value as
+// pipeline.ErrClosed and the model packages' ErrClosed.
+var ErrClosed = nn.ErrClosed
 
 // New builds the checker described by cfg from the weights under w (a safety_checker
 // component's tensors, named as diffusers names them: vision_model.vision_model…,
@@ -65,7 +69,7 @@ func New(cfg Config, proc ProcessorConfig, w weights.View) (*Checker, error) {
 	if c.special, c.specialT, err = readConcepts(w, "special_care_embeds", 3, cfg.ProjectionDim); err != nil {
 		return nil, err
 	}
-	c.run = newRunner("safety checker", c.build)
+	c.runner = nn.NewRunner("safety checker", c.build)
 	return c, nil
 }
 
@@ -157,16 +161,21 @@ func (c *Checker) Config() Config { return c.cfg }
 // ProcessorConfig returns the image processor's configuration.
 func (c *Checker) ProcessorConfig() ProcessorConfig { return c.proc }
 
-// Close waits for checks in progress, then releases the compiled programs and the weights
-// file of a checker made by Load. Calls after Close return an error wrapping nn.ErrClosed.
+// Runner returns the runner the checker's calls go through (for sharing a cache with other
+// models).
+func (c *Checker) Runner() *nn.Runner { return c.runner }
+
+// Close waits for the checks in flight (cancelling them: they return ErrClosed), then releases
+// the compiled programs and the weights file of a checker made by Load. Every later call
+// returns ErrClosed; Close is idempotent.
 func (c *Checker) Close() error {
-	err := c.run.Close()
-	if c.store != nil {
-		if e := c.store.Close(); err == nil {
-			err = e
-		}
+	if err := c.runner.Close(); err != nil {
+		return err
 	}
-	return err
+	if c.store != nil {
+		return c.store.Close()
+	}
+	return nil
 }
 
 // build compiles the forward for pixel values of the given shape: the vision tower's pooled
@@ -196,7 +205,7 @@ func (c *Checker) Embed(ctx context.Context, pixels *tensor.Dense) (pooled, embe
 	if s := pixels.Shape(); len(s) != 4 || s[0] < 1 || s[1] != vc.NumChannels || s[2] != vc.ImageSize || s[3] != vc.ImageSize {
 		return nil, nil, fmt.Errorf("safety: pixel values of shape %v; want B×%d×%d×%d", s, vc.NumChannels, vc.ImageSize, vc.ImageSize)
 	}
-	outs, err := c.run.Run(ctx, pixels)
+	outs, err := c.runner.Run(ctx, pixels)
 	if err != nil {
 		return nil, nil, err
 	}

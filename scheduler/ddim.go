@@ -41,7 +41,7 @@ func (s *ddim) SetTimesteps(steps int) error {
 	for i, t := range ts {
 		s.timesteps[i] = float64(t)
 	}
-	s.steps, s.ratio, s.next = steps, s.p.numTrain/steps, 0
+	s.steps, s.ratio, s.next, s.start = steps, s.p.numTrain/steps, 0, 0
 	return nil
 }
 

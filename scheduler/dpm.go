@@ -108,7 +108,7 @@ func (s *dpm) SetTimesteps(steps int) error {
 			s.timesteps = append(s.timesteps, float64(t))
 		}
 	}
-	s.steps, s.next = steps, 0
+	s.steps, s.next, s.start = steps, 0, 0
 	s.modelOutputs, s.lowerOrderNums = nil, 0
 	return nil
 }

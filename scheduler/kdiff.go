@@ -45,7 +45,7 @@ func (s *kdiff) setSigmas(steps int) error {
 	for i, v := range sig {
 		s.sigmas[i] = float32(v)
 	}
-	s.timesteps, s.steps, s.next = ts, steps, 0
+	s.timesteps, s.steps, s.next, s.start = ts, steps, 0, 0
 	return nil
 }
 

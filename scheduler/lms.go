@@ -50,7 +50,9 @@ func (s *lms) Step(modelOutput []float32, i int, sample []float32, _ *torchrand.
 	}
 	order := min(i+1, lmsOrder)
 	sum := make([]float32, len(sample))
-	for cur := 0; cur < order; cur++ {
+	// diffusers zips the coefficients with the derivatives it has: after SetStart the first
+	// steps use the leading coefficients of the full order with fewer derivatives.
+	for cur := 0; cur < min(order, len(s.derivatives)); cur++ {
 		c := float32(s.coefficient(order, i, cur))
 		der := s.derivatives[len(s.derivatives)-1-cur] // newest first
 		for k := range sum {

@@ -53,7 +53,7 @@ func (s *pndm) SetTimesteps(steps int) error {
 	}
 	s.steps = steps
 	s.ratio = s.p.numTrain / steps
-	s.ets, s.curSample, s.next = nil, nil, 0
+	s.ets, s.curSample, s.next, s.start = nil, nil, 0, 0
 	return nil
 }
 
@@ -64,14 +64,16 @@ func (s *pndm) ScaleModelInput(sample []float32, i int) ([]float32, error) {
 	return append([]float32(nil), sample...), nil
 }
 
-// Step is diffusers' step_plms; the counter of diffusers is the step index.
+// Step is diffusers' step_plms; diffusers' counter is the number of steps taken since the
+// start (SetStart), so a generation that starts part-way makes its Heun-like step there.
 func (s *pndm) Step(modelOutput []float32, i int, sample []float32, _ *torchrand.Generator) ([]float32, error) {
 	if err := s.checkStep(i, modelOutput, sample); err != nil {
 		return nil, err
 	}
 	t := int(s.timesteps[i])
 	prevT := t - s.ratio
-	if i != 1 {
+	counter := i - s.start
+	if counter != 1 {
 		if len(s.ets) > 3 {
 			s.ets = s.ets[len(s.ets)-3:]
 		}
@@ -80,17 +82,17 @@ func (s *pndm) Step(modelOutput []float32, i int, sample []float32, _ *torchrand
 		prevT = t
 		t += s.ratio
 		if t >= s.p.numTrain {
-			return nil, fmt.Errorf("%s: step 1 needs timestep %d, beyond num_train_timesteps %d", s.name, t, s.p.numTrain)
+			return nil, fmt.Errorf("%s: step %d needs timestep %d, beyond num_train_timesteps %d", s.name, i, t, s.p.numTrain)
 		}
 	}
 	mo := make([]float32, len(modelOutput))
 	e := s.ets
 	n := len(e)
 	switch {
-	case n == 1 && i == 0:
+	case n == 1 && counter == 0:
 		copy(mo, modelOutput)
 		s.curSample = append([]float32(nil), sample...)
-	case n == 1 && i == 1:
+	case n == 1 && counter == 1:
 		for k, v := range modelOutput {
 			mo[k] = (v + e[0][k]) / 2
 		}

@@ -31,7 +31,12 @@ import (
 //	}
 //
 // Steps are addressed by their index i into Timesteps rather than by timestep value, because
-// PNDM repeats a timestep.
+// PNDM repeats a timestep. img2img starts part-way, from an image's latents x0:
+//
+//	start, err := scheduler.StartIndex(steps, strength)
+//	s.SetStart(start)
+//	latents = s.AddNoise(x0, randn(...), start)
+//	for i := start; i < len(s.Timesteps()); i++ { … the same loop … }
 type Scheduler interface {
 	// Name is the name New knows this scheduler by.
 	Name() string
@@ -53,6 +58,16 @@ type Scheduler interface {
 	Step(modelOutput []float32, i int, sample []float32, rng *torchrand.Generator) ([]float32, error)
 	// Fresh returns a new scheduler with the same configuration and no timesteps set.
 	Fresh() Scheduler
+	// SetStart makes step i the generation's first, for img2img and inpainting, which run the
+	// end of the schedule (diffusers' loop over scheduler.timesteps[t_start:], see StartIndex).
+	// Call it after SetTimesteps and before the first Step; the next Step must then be i.
+	// Multistep history starts empty, and PNDM counts its steps from i as diffusers' counter
+	// does (its Heun-like first step is made at steps i and i+1).
+	SetStart(i int) error
+	// AddNoise returns original noised to Timesteps()[i] as diffusers' add_noise does (a new
+	// slice): √ᾱ_t·x + √(1−ᾱ_t)·ε for pndm, ddim and the DPM-Solvers, x + σ_i·ε for euler,
+	// euler_a and lms, in float32.
+	AddNoise(original, noise []float32, i int) ([]float32, error)
 }
 
 // SigmaScheduler is implemented by schedulers that have a sigma schedule (euler, euler_a, lms,
@@ -107,6 +122,7 @@ type base struct {
 	timesteps []float64
 	steps     int // num_inference_steps as asked
 	next      int // index of the next Step
+	start     int // index of the first Step (SetStart)
 }
 
 func newBase(name, kind string, cfg Config) (base, error) {

@@ -34,8 +34,7 @@ func Load(dir string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tokenizer{vocab: vocab, ranks: ranks, byteEnc: byteToUnicode(),
-		bos: startOfText, eos: endOfText, pad: endOfText, unk: endOfText}
+	t := newTokenizer(vocab, ranks)
 	// transformers: tokenizer_config.json gives the constructor's arguments,
 	// then special_tokens_map.json overrides them.
 	for _, name := range []string{"tokenizer_config.json", "special_tokens_map.json"} {
@@ -43,6 +42,21 @@ func Load(dir string) (*Tokenizer, error) {
 			return nil, err
 		}
 	}
+	if err := t.setSpecials(filepath.Join(dir, "vocab.json")); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// newTokenizer makes a Tokenizer with CLIP's default special tokens (see setSpecials).
+func newTokenizer(vocab map[string]int, ranks map[pair]int) *Tokenizer {
+	return &Tokenizer{vocab: vocab, ranks: ranks, byteEnc: byteToUnicode(),
+		bos: startOfText, eos: endOfText, pad: endOfText, unk: endOfText}
+}
+
+// setSpecials looks up the special tokens' ids; vocabName names the vocabulary in errors.
+func (t *Tokenizer) setSpecials(vocabName string) error {
+	vocab := t.vocab
 	t.specialWords = make(map[string]word)
 	for _, s := range []struct {
 		tok  string
@@ -51,7 +65,7 @@ func Load(dir string) (*Tokenizer, error) {
 	}{{t.bos, &t.bosID, "bos"}, {t.eos, &t.eosID, "eos"}, {t.pad, &t.padID, "pad"}, {t.unk, &t.unkID, "unk"}} {
 		id, ok := vocab[s.tok]
 		if !ok {
-			return nil, fmt.Errorf("tokenizer: %s token %q is not in %s", s.role, s.tok, filepath.Join(dir, "vocab.json"))
+			return fmt.Errorf("tokenizer: %s token %q is not in %s", s.role, s.tok, vocabName)
 		}
 		*s.id = id
 		if _, dup := t.specialWords[s.tok]; !dup {
@@ -59,7 +73,7 @@ func Load(dir string) (*Tokenizer, error) {
 			t.specialWords[s.tok] = word{tokens: []string{s.tok}, ids: []int{id}}
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // resolveDir accepts the tokenizer folder or a model folder holding exactly
@@ -191,6 +205,11 @@ func readMerges(path string, vocab map[string]int) (map[pair]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	return parseMerges(path, data, vocab)
+}
+
+// parseMerges is readMerges on the file's contents; path names it in errors.
+func parseMerges(path string, data []byte, vocab map[string]int) (map[pair]int, error) {
 	text := string(data)
 	trimmed := strings.TrimLeftFunc(text, isPySpace)
 	first := strings.Count(text[:len(text)-len(trimmed)], "\n") + 1 // file line of lines[0]

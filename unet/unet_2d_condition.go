@@ -6,7 +6,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/weights"
@@ -14,9 +13,15 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// ErrClosed is returned (wrapped) by every call on a closed Model; it is the same value as
+// clip.ErrClosed, vae.ErrClosed and pipeline.ErrClosed.
+var ErrClosed = nn.ErrClosed
+
 // Model is diffusers' UNet2DConditionModel for the SD 1.x family: it predicts the noise in a
 // latent sample at a timestep, conditioned on text hidden states. A graph is compiled per
-// input shape on first use and cached; a Model is safe for concurrent use.
+// input shape on first use and cached (in a byte-bounded cache, see SetCacheLimit); a Model is
+// safe for concurrent use (calls with the same shape take turns), and Close waits for the calls
+// in flight.
 type Model struct {
 	cfg   Config
 	store *weights.Store // owned when built by Load
@@ -30,9 +35,7 @@ type Model struct {
 	convNormOut   *nn.GroupNorm
 	convOut       *nn.Conv2d
 
-	mu     sync.Mutex
-	progs  map[progKey]*program
-	closed bool
+	runner *nn.Runner
 }
 
 // New builds the UNet described by cfg from the weights under w (the unet component's tensors,
@@ -45,7 +48,10 @@ func New(cfg Config, w weights.View) (*Model, error) {
 	ch := cfg.BlockOutChannels
 	eps := float32(cfg.NormEps)
 	temb := cfg.timeEmbedDim()
-	m := &Model{cfg: cfg, progs: map[progKey]*program{}}
+	m := &Model{cfg: cfg}
+	m.runner = nn.NewRunner("unet", func(shapes ...tensor.Shape) (*nn.Program, error) {
+		return m.compile(shapes[0], shapes[2], nil)
+	})
 	var err error
 	if m.convIn, err = nn.NewConv2d(w.Sub("conv_in"), cfg.InChannels, ch[0], cfg.ConvInKernel, 1, (cfg.ConvInKernel-1)/2); err != nil {
 		return nil, err
@@ -130,13 +136,22 @@ func Load(dir string, opts ...weights.Option) (*Model, error) {
 // Config returns the model's configuration.
 func (m *Model) Config() Config { return m.cfg }
 
-// Close releases the weights file of a model made by Load and the compiled programs; later
-// calls to Forward return an error. Close is idempotent.
+// SetCacheLimit bounds the buffer memory of the compiled programs kept for reuse (one per input
+// shape, about 0.5 GB for a 512×512 image with guidance): the least recently used are dropped
+// beyond bytes, the last used is always kept. The default is 1 GiB (nn.DefaultCacheLimit).
+func (m *Model) SetCacheLimit(bytes int64) { m.runner.Cache().SetLimit(bytes) }
+
+// Runner returns the runner the model's calls go through (for sharing a cache with other
+// models, as the pipeline does).
+func (m *Model) Runner() *nn.Runner { return m.runner }
+
+// Close waits for the calls in flight (cancelling them: they return ErrClosed), then releases
+// the compiled programs and the weights file of a model made by Load. Every later call returns
+// ErrClosed; Close is idempotent.
 func (m *Model) Close() error {
-	m.mu.Lock()
-	m.progs = map[progKey]*program{}
-	m.closed = true
-	m.mu.Unlock()
+	if err := m.runner.Close(); err != nil {
+		return err
+	}
 	if m.store != nil {
 		return m.store.Close()
 	}
@@ -144,11 +159,7 @@ func (m *Model) Close() error {
 }
 
 // dropPrograms forgets the compiled programs (their memory goes back to the garbage collector).
-func (m *Model) dropPrograms() {
-	m.mu.Lock()
-	m.progs = map[progKey]*program{}
-	m.mu.Unlock()
-}
+func (m *Model) dropPrograms() { m.runner.SetCache(nn.NewCache(m.runner.Cache().Limit())) }
 
 // Forward predicts the noise in sample (N×in_channels×h×w, float32) at timestep (the same
 // for the whole batch) given the text hidden states (N×L×cross_attention_dim). It returns a
@@ -201,17 +212,6 @@ func (m *Model) TapNames() ([]string, error) {
 	return names, nil
 }
 
-type progKey struct {
-	n, c, h, w, l, d int
-}
-
-// program is a compiled forward with its input nodes; mu is held from Run until the outputs
-// have been copied, since they live in the Program's buffers.
-type program struct {
-	mu   sync.Mutex
-	prog *nn.Program
-}
-
 // run validates the inputs, gets (or compiles) the program and runs it. With taps, a fresh
 // program computes the named nodes instead of the output.
 func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64, text *tensor.Dense, taps []string) ([]*tensor.Dense, error) {
@@ -243,63 +243,33 @@ func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64,
 	}
 	inputs := []*tensor.Dense{x, tensor.New(tensor.WithShape(ss[0]), tensor.WithBacking(t)), contiguous(text)}
 
-	var p *program
 	if taps == nil {
-		key := progKey{ss[0], ss[1], ss[2], ss[3], ts[1], ts[2]}
-		m.mu.Lock()
-		if m.closed {
-			m.mu.Unlock()
-			return nil, fmt.Errorf("unet: Forward on a closed model")
-		}
-		p = m.progs[key]
-		if p == nil {
-			p = &program{}
-			m.progs[key] = p
-		}
-		m.mu.Unlock()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.prog == nil {
-			prog, err := m.compile(ss, ts, nil)
-			if err != nil {
-				return nil, err
-			}
-			p.prog = prog
-		}
-	} else {
-		m.mu.Lock()
-		closed := m.closed
-		m.mu.Unlock()
-		if closed {
-			return nil, fmt.Errorf("unet: Forward on a closed model")
-		}
+		return m.runner.Run(ctx, inputs...)
+	}
+	var res []*tensor.Dense
+	err := m.runner.Call(ctx, func(ctx context.Context) error {
 		prog, err := m.compile(ss, ts, taps)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		p = &program{prog: prog}
-	}
-	outs, err := p.prog.Run(ctx, inputs...)
-	if err != nil {
-		return nil, fmt.Errorf("unet: %w", err)
-	}
-	res := make([]*tensor.Dense, len(outs))
-	for i, o := range outs {
-		res[i] = clone(o)
-	}
-	return res, nil
+		outs, err := prog.Run(ctx, inputs...)
+		if err != nil {
+			return fmt.Errorf("unet: %w", err)
+		}
+		res = make([]*tensor.Dense, len(outs))
+		for i, o := range outs {
+			res[i] = nn.Clone(o)
+		}
+		return nil
+	})
+	return res, err
 }
 
-// program returns the cached Program for an input shape, if one was compiled (for tests and
+// program returns the Program for an input shape, compiling it if need be (for tests and
 // benchmarks).
 func (m *Model) program(sampleShape, textShape []int) *nn.Program {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.progs[progKey{sampleShape[0], sampleShape[1], sampleShape[2], sampleShape[3], textShape[1], textShape[2]}]
-	if p == nil {
-		return nil
-	}
-	return p.prog
+	p, _ := m.runner.Program(sampleShape, tensor.Shape{sampleShape[0]}, textShape)
+	return p
 }
 
 // compile builds the graph for the input shapes and compiles it for the output, or for the
@@ -416,13 +386,6 @@ func (m *Model) forward(sample, timesteps, text *gorgonia.Node, tp tapper) (*gor
 		return nil, err
 	}
 	return m.convOut.Forward(h)
-}
-
-// clone copies a Program output (which lives in the Program's buffers) into a new tensor.
-func clone(t *tensor.Dense) *tensor.Dense {
-	data := make([]float32, t.Size())
-	copy(data, t.Float32s())
-	return tensor.New(tensor.WithShape(t.Shape().Clone()...), tensor.WithBacking(data))
 }
 
 // contiguous returns t, or a dense copy of it when it is a view.

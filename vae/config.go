@@ -3,6 +3,7 @@ package vae
 import (
 	"fmt"
 
+	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/weights"
 )
 
@@ -124,3 +125,6 @@ func (c Config) UpscaleFactor() int { return 1 << (len(c.BlockOutChannels) - 1) 
 
 // TileLatentSize is diffusers' tile_latent_min_size: sample_size / UpscaleFactor.
 func (c Config) TileLatentSize() int { return c.SampleSize / c.UpscaleFactor() }
+
+// DefaultCacheLimit is the default budget of Decoder.SetCacheLimit and Encoder.SetCacheLimit.
+const DefaultCacheLimit = nn.DefaultCacheLimit

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"sync"
 
 	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/weights"
@@ -14,9 +13,14 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// ErrClosed is returned (wrapped) by every call on a closed Decoder; it is the same value as
+// clip.ErrClosed, unet.ErrClosed and pipeline.ErrClosed.
+var ErrClosed = nn.ErrClosed
+
 // Decoder is AutoencoderKL's decoding half: post_quant_conv followed by diffusers' Decoder
 // (conv_in, mid block, up blocks, GroupNorm + SiLU, conv_out). Fields are named as the
-// checkpoint names the modules. A Decoder is safe for concurrent use.
+// checkpoint names the modules. A Decoder is safe for concurrent use (calls with the same latent
+// size take turns), and Close waits for the calls in flight.
 type Decoder struct {
 	PostQuantConv *nn.Conv2d
 	ConvIn        *nn.Conv2d
@@ -28,24 +32,7 @@ type Decoder struct {
 	cfg   Config
 	store *weights.Store // closed by Close when the Decoder opened it
 
-	mu         sync.Mutex
-	closed     bool
-	progs      map[[2]int]*compiled // per latent size h×w, batch 1
-	tick       int64                // use counter for least-recently-used eviction
-	cacheLimit int64
-}
-
-// DefaultCacheLimit is the default budget of SetCacheLimit.
-const DefaultCacheLimit = 1 << 30
-
-// compiled is one cached program; mu serialises Runs and the copying of their results.
-type compiled struct {
-	once sync.Once
-	err  error
-	mu   sync.Mutex
-	prog *nn.Program
-
-	bytes, used int64 // guarded by Decoder.mu: buffer size once compiled, last use
+	runner *nn.Runner // programs per latent size h×w, batch 1
 }
 
 // NewDecoder builds the decoder from cfg and the AutoencoderKL weights under w (names such as
@@ -54,7 +41,16 @@ func NewDecoder(cfg Config, w weights.View) (*Decoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("vae: config: %w", err)
 	}
-	d := &Decoder{cfg: cfg, progs: map[[2]int]*compiled{}, cacheLimit: DefaultCacheLimit}
+	d := &Decoder{cfg: cfg}
+	d.runner = nn.NewRunner("vae", func(shapes ...tensor.Shape) (*nn.Program, error) {
+		g := gorgonia.NewGraph()
+		z := latentNode(g, shapes[0][0], shapes[0][1], shapes[0][2], shapes[0][3])
+		y, err := d.forward(z, nil, false)
+		if err != nil {
+			return nil, err
+		}
+		return nn.Compile(g, []*gorgonia.Node{z}, []*gorgonia.Node{y})
+	})
 	var err error
 	lat, groups, boc := cfg.LatentChannels, cfg.NormNumGroups, cfg.BlockOutChannels
 	if d.PostQuantConv, err = nn.NewConv2d(w.Sub("post_quant_conv"), lat, lat, 1, 1, 0); err != nil {
@@ -110,16 +106,17 @@ func LoadDecoder(dir string, opts ...weights.Option) (*Decoder, error) {
 // Config returns the decoder's config.
 func (d *Decoder) Config() Config { return d.cfg }
 
-// Close drops the compiled programs and closes the weights file LoadDecoder opened. The
-// Decoder cannot be used afterwards.
+// Runner returns the runner the decoder's calls go through (for sharing a cache with other
+// models, as the pipeline does).
+func (d *Decoder) Runner() *nn.Runner { return d.runner }
+
+// Close waits for the calls in flight (cancelling them: they return ErrClosed), then drops the
+// compiled programs and closes the weights file LoadDecoder opened. Every later call returns
+// ErrClosed; Close is idempotent.
 func (d *Decoder) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil
+	if err := d.runner.Close(); err != nil {
+		return err
 	}
-	d.closed = true
-	d.progs = nil
 	if d.store != nil {
 		return d.store.Close()
 	}
@@ -184,116 +181,42 @@ func (d *Decoder) Decode(ctx context.Context, latents *tensor.Dense) (*tensor.De
 	if err != nil {
 		return nil, err
 	}
-	c, err := d.program(h, w)
-	if err != nil {
-		return nil, err
-	}
 	f := d.cfg.UpscaleFactor()
 	per := d.cfg.OutChannels * f * h * f * w
 	out := make([]float32, n*per)
 	in := d.cfg.LatentChannels * h * w
 	for i := 0; i < n; i++ {
 		x := tensor.New(tensor.WithShape(1, d.cfg.LatentChannels, h, w), tensor.WithBacking(data[i*in:(i+1)*in]))
-		if err := c.run(ctx, x, out[i*per:(i+1)*per]); err != nil {
+		if err := d.run(ctx, x, out[i*per:(i+1)*per]); err != nil {
 			return nil, err
 		}
 	}
 	return tensor.New(tensor.WithShape(n, d.cfg.OutChannels, f*h, f*w), tensor.WithBacking(out)), nil
 }
 
-func (c *compiled) run(ctx context.Context, x *tensor.Dense, dst []float32) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	res, err := c.prog.Run(ctx, x)
-	if err != nil {
-		return fmt.Errorf("vae: decode: %w", err)
-	}
-	copy(dst, res[0].Float32s()[:len(dst)])
-	return nil
+// run decodes one sample x into dst.
+func (d *Decoder) run(ctx context.Context, x *tensor.Dense, dst []float32) error {
+	return d.runner.RunFunc(ctx, func(outs []*tensor.Dense) error {
+		copy(dst, outs[0].Float32s()[:len(dst)])
+		return nil
+	}, x)
 }
 
 // PeakBytes returns the memory the intermediate values of one sample's decode at latent size
 // h×w need at once (weights and kernel workspaces not counted), compiling its program.
 func (d *Decoder) PeakBytes(h, w int) (int64, error) {
-	c, err := d.program(h, w)
+	p, err := d.runner.Program(tensor.Shape{1, d.cfg.LatentChannels, h, w})
 	if err != nil {
 		return 0, err
 	}
-	return c.prog.PeakBytes(), nil
+	return p.PeakBytes(), nil
 }
 
 // SetCacheLimit bounds the memory of the compiled programs kept for reuse (one per latent
 // size, each holding buffers for its intermediates: about 650 MiB for a 64×64 latent of SD's
 // VAE): the least recently used are dropped while the total exceeds bytes, but the last one used
 // is always kept. The default is DefaultCacheLimit; ≤ 0 keeps only the last one.
-func (d *Decoder) SetCacheLimit(bytes int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.cacheLimit = bytes
-	var last *compiled
-	for _, c := range d.progs {
-		if last == nil || c.used > last.used {
-			last = c
-		}
-	}
-	d.evict(last)
-}
-
-// program returns the compiled decode program for one sample of latent size h×w.
-func (d *Decoder) program(h, w int) (*compiled, error) {
-	key := [2]int{h, w}
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return nil, errors.New("vae: decoder is closed")
-	}
-	c := d.progs[key]
-	if c == nil {
-		c = &compiled{}
-		d.progs[key] = c
-	}
-	d.mu.Unlock()
-	c.once.Do(func() {
-		g := gorgonia.NewGraph()
-		z := latentNode(g, 1, d.cfg.LatentChannels, h, w)
-		y, err := d.forward(z, nil, false)
-		if err == nil {
-			c.prog, err = nn.Compile(g, []*gorgonia.Node{z}, []*gorgonia.Node{y})
-		}
-		if err != nil {
-			c.err = fmt.Errorf("vae: building the decoder for %d×%d latents: %w", h, w, err)
-		}
-	})
-	if c.err != nil {
-		return nil, c.err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.tick++
-	c.used, c.bytes = d.tick, c.prog.BufferBytes()
-	d.evict(c)
-	return c, nil
-}
-
-// evict drops least recently used programs other than keep while the cache is over its limit.
-// The caller holds d.mu. A dropped program still running finishes; the GC frees it afterwards.
-func (d *Decoder) evict(keep *compiled) {
-	for {
-		var total int64
-		var oldKey [2]int
-		var old *compiled
-		for k, c := range d.progs {
-			total += c.bytes
-			if c != keep && c.bytes > 0 && (old == nil || c.used < old.used) {
-				oldKey, old = k, c
-			}
-		}
-		if total <= d.cacheLimit || old == nil {
-			return
-		}
-		delete(d.progs, oldKey)
-	}
-}
+func (d *Decoder) SetCacheLimit(bytes int64) { d.runner.Cache().SetLimit(bytes) }
 
 func latentNode(g *gorgonia.ExprGraph, n, c, h, w int) *gorgonia.Node {
 	return gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(n, c, h, w), gorgonia.WithName("latents"))
@@ -352,19 +275,24 @@ func (d *Decoder) ForwardTaps(ctx context.Context, latents *tensor.Dense, taps [
 			return nil, fmt.Errorf("vae: unknown tap %q (known: %v)", t, known)
 		}
 	}
-	prog, err := nn.Compile(g, []*gorgonia.Node{z}, outs)
-	if err != nil {
-		return nil, fmt.Errorf("vae: %w", err)
-	}
 	x := tensor.New(tensor.WithShape(n, d.cfg.LatentChannels, h, w), tensor.WithBacking(data))
-	res, err := prog.Run(ctx, x)
-	if err != nil {
-		return nil, fmt.Errorf("vae: %w", err)
-	}
 	m := make(map[string]*tensor.Dense, len(taps))
-	for i, t := range taps {
-		v := append([]float32(nil), res[i].Float32s()[:res[i].Size()]...)
-		m[t] = tensor.New(tensor.WithShape(res[i].Shape().Clone()...), tensor.WithBacking(v))
+	err = d.runner.Call(ctx, func(ctx context.Context) error {
+		prog, err := nn.Compile(g, []*gorgonia.Node{z}, outs)
+		if err != nil {
+			return fmt.Errorf("vae: %w", err)
+		}
+		res, err := prog.Run(ctx, x)
+		if err != nil {
+			return fmt.Errorf("vae: %w", err)
+		}
+		for i, t := range taps {
+			m[t] = nn.Clone(res[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -227,11 +227,7 @@ func TestFullSize(t *testing.T) {
 func TestProgramCache(t *testing.T) {
 	f := golden.MustOpen(t, golden.Path("tiny-sd-golden.safetensors"))
 	d := loadTiny(t, "tiny-sd")
-	cached := func() int {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return len(d.progs)
-	}
+	cached := func() int { return d.runner.Cache().Len() }
 	decode := func(c string) {
 		t.Helper()
 		got, err := d.Decode(context.Background(), dense(f.Must(t, "vae."+c+".latents")))

@@ -1,12 +1,16 @@
-// Package vae is the decoder of diffusers' AutoencoderKL (the Stable Diffusion VAE): it turns
-// latents into images.
+// Package vae is diffusers' AutoencoderKL (the Stable Diffusion VAE): the decoder turns latents
+// into images, the encoder (for img2img and inpainting) images into a latent distribution.
 //
 // The decoder is built from the vae folder's config.json (block_out_channels,
 // layers_per_block, latent_channels, out_channels, norm_num_groups, act_fn; up_block_types
 // must all be UpDecoderBlock2D) and its weights: post_quant_conv, then conv_in, the mid block
 // (resnet, single-head spatial attention, resnet), one UpDecoderBlock2D per entry of
 // block_out_channels (layers_per_block+1 resnets, nearest ×2 upsampling and a convolution
-// except in the last), GroupNorm + SiLU and conv_out. The encoder's tensors are ignored.
+// except in the last), GroupNorm + SiLU and conv_out. The Encoder mirrors it (conv_in, one
+// DownEncoderBlock2D per level with layers_per_block resnets and a stride-2 convolution except in
+// the last, the mid block, GroupNorm + SiLU, conv_out to 2·latent_channels, quant_conv) and
+// returns a LatentDist, whose Sample draws from a torch-compatible generator as diffusers'
+// latent_dist.sample does. Each half reads only its own tensors.
 //
 // Typical use, after the denoising loop:
 //
@@ -16,7 +20,13 @@
 //	x, err := d.Decode(ctx, z)      // N×3×8h×8w in about [-1, 1]
 //	imgs, err := vae.ToImages(x)    // []*image.NRGBA, as diffusers' postprocess rounds them
 //
-// Decode runs one compiled program per latent size (see package internal/nn), one sample
+// For img2img, x in [-1, 1] (N×3×H×W):
+//
+//	e, err := vae.LoadEncoder(filepath.Join(model, "vae"))
+//	dist, err := e.Encode(ctx, x)
+//	z := dist.Sample(gen)           // then × ScalingFactor
+//
+// Decode (and Encode) run one compiled program per latent (image) size (see package internal/nn), one sample
 // at a time, so memory does not grow with the batch. ForwardTaps returns the outputs of
 // inner modules by their diffusers path, for tests.
 package vae

@@ -116,14 +116,10 @@ func (d *Decoder) decodeTile(ctx context.Context, sample []float32, h, w, i, j, 
 			copy(in[(c*th+y)*tw:(c*th+y+1)*tw], sample[(c*h+i+y)*w+j:])
 		}
 	}
-	c, err := d.program(th, tw)
-	if err != nil {
-		return tile{}, err
-	}
 	t := tile{h: f * th, w: f * tw}
 	t.data = make([]float32, d.cfg.OutChannels*t.h*t.w)
 	x := tensor.New(tensor.WithShape(1, lc, th, tw), tensor.WithBacking(in))
-	return t, c.run(ctx, x, t.data)
+	return t, d.run(ctx, x, t.data)
 }
 
 // blendWeights returns diffusers' (1 - k/e, k/e) as the float32 scalars torch multiplies by.

@@ -46,4 +46,15 @@
 //
 // A model keeps each error (omitted above). Program.PeakBytes reports the memory its
 // intermediates need; Run checks the context between ops and never writes into its inputs.
+//
+// # Runner: how a model runs
+//
+// Models do not keep Programs themselves: each has one Runner (NewRunner) given a BuildFunc
+// that builds and compiles the forward for the input shapes. The Runner compiles a Program per
+// shape on first use and keeps it in a Cache bounded in bytes of buffers (least recently used
+// dropped first; one Cache may be shared by a pipeline's models), lets concurrent callers of one
+// shape take turns, copies the outputs for the caller (Run; RunFunc lends them instead), and
+// has a Close that cancels and waits for the calls in flight before releasing the weights
+// (WithRelease). Every call after Close returns ErrClosed, which the model packages re-export.
+// Runner.Call wraps other work that reads the weights (one-off programs for taps) the same way.
 package nn

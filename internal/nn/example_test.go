@@ -2,6 +2,7 @@ package nn_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/smallsd/smallsd/internal/nn"
@@ -47,5 +48,42 @@ func Example() {
 	// Output:
 	// (2, 16, 4, 4)
 	// (2, 16, 4, 4)
+	// true
+}
+
+// ExampleRunner runs a model (here one Linear layer on synthetic weights) through a Runner: a
+// program is compiled per input shape on first use, outputs belong to the caller, and every
+// call after Close returns nn.ErrClosed.
+func ExampleRunner() {
+	w := weights.NewSynthetic().View()
+	lin, err := nn.NewLinear(w.Sub("proj"), 4, 3, true)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r := nn.NewRunner("proj", func(shapes ...tensor.Shape) (*nn.Program, error) {
+		g := gorgonia.NewGraph()
+		x := gorgonia.NewTensor(g, tensor.Float32, 2, gorgonia.WithShape(shapes[0]...), gorgonia.WithName("x"))
+		y, err := lin.Forward(x)
+		if err != nil {
+			return nil, err
+		}
+		return nn.Compile(g, []*gorgonia.Node{x}, []*gorgonia.Node{y})
+	}) // a model made from a file passes nn.WithRelease(store.Close)
+	for _, rows := range []int{2, 5} {
+		x := tensor.New(tensor.WithShape(rows, 4), tensor.WithBacking(make([]float32, rows*4)))
+		out, err := r.Run(context.Background(), x)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(out[0].Shape())
+	}
+	r.Close()
+	_, err = r.Run(context.Background(), tensor.New(tensor.WithShape(2, 4), tensor.WithBacking(make([]float32, 8))))
+	fmt.Println(errors.Is(err, nn.ErrClosed))
+	// Output:
+	// (2, 3)
+	// (5, 3)
 	// true
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -13,8 +13,8 @@ import (
 	"github.com/smallsd/smallsd/pipeline"
 )
 
-// isTerminal reports whether w is a terminal, where progress is redrawn in place.
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a terminal, where progress is redrawn in place.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
@@ -60,12 +60,14 @@ func (l *line) end() {
 	}
 }
 
-// stepBar shows the denoising loop's progress.
-type stepBar struct{ *line }
+// StepBar shows the denoising loop's progress.
+type StepBar struct{ *line }
 
-func newStepBar(w io.Writer, tty bool) *stepBar { return &stepBar{newLine(w, tty)} }
+// NewStepBar writes to w, redrawing one line when tty.
+func NewStepBar(w io.Writer, tty bool) *StepBar { return &StepBar{newLine(w, tty)} }
 
-func (b *stepBar) update(p pipeline.Progress) {
+// Update shows p; it is a Request.Progress function.
+func (b *StepBar) Update(p pipeline.Progress) {
 	s := stepText(p)
 	if b.tty && p.Step < p.Total {
 		b.redraw(fmt.Sprintf("%s %s", bar(p.Step, p.Total, 24), s))
@@ -82,7 +84,8 @@ func (b *stepBar) update(p pipeline.Progress) {
 	}
 }
 
-func (b *stepBar) finish() { b.end() }
+// Finish ends the bar's line.
+func (b *StepBar) Finish() { b.end() }
 
 // stepText describes a step: "step 7/26 (t=541): 1.32 it/s, 14s left".
 func stepText(p pipeline.Progress) string {
@@ -132,18 +135,20 @@ func duration(d time.Duration) string {
 	}
 }
 
-// downloadBar shows a Hub download's progress.
-type downloadBar struct {
+// DownloadBar shows a Hub download's progress.
+type DownloadBar struct {
 	*line
 	file      string
 	lastPrint time.Time
 }
 
-func newDownloadBar(w io.Writer, tty bool) *downloadBar {
-	return &downloadBar{line: newLine(w, tty)}
+// NewDownloadBar writes to w, redrawing one line when tty.
+func NewDownloadBar(w io.Writer, tty bool) *DownloadBar {
+	return &DownloadBar{line: newLine(w, tty)}
 }
 
-func (b *downloadBar) update(p hub.Progress) {
+// Update shows p; it is a hub.WithProgress function.
+func (b *DownloadBar) Update(p hub.Progress) {
 	done := p.Total >= 0 && p.Done >= p.Total
 	s := downloadText(p)
 	if b.tty {
@@ -158,7 +163,8 @@ func (b *downloadBar) update(p hub.Progress) {
 	b.file = p.File
 }
 
-func (b *downloadBar) finish() { b.end() }
+// Finish ends the bar's line.
+func (b *DownloadBar) Finish() { b.end() }
 
 // downloadText describes a file transfer:
 // "[3/8] unet/diffusion_pytorch_model.bin 120 MB/1.16 GB, 12.3 MB/s, 1m25s left (all 12%)".
