@@ -126,19 +126,13 @@ func (f *Flags) Request(stdout io.Writer, bar *StepBar) pipeline.Request {
 // Images the safety checker flagged (written black) get a line containing "NSFW" on stderr.
 func (f *Flags) WriteImages(stdout, stderr io.Writer, res *pipeline.Result, extra ...pngmeta.Field) error {
 	r := res.Request
-	params := pngmeta.Parameters{
-		Prompt: r.Prompt, NegativePrompt: r.NegativePrompt, Steps: r.Steps,
-		Sampler: pipeline.SamplerName(r.Scheduler), CFGScale: r.GuidanceScale, Seed: r.Seed,
-		Width: r.Width, Height: r.Height, Model: res.Model, Extra: extra,
-	}
 	for i, img := range res.Images {
 		path := f.Out
-		pi := params
 		if len(res.Images) > 1 {
 			path = Numbered(f.Out, i+1)
-			pi.Extra = append(append([]pngmeta.Field{}, extra...),
-				pngmeta.Field{Key: "Batch size", Value: strconv.Itoa(len(res.Images))}, pngmeta.Field{Key: "Batch pos", Value: strconv.Itoa(i)})
 		}
+		pi := res.Parameters(i)
+		pi.Extra = append(append([]pngmeta.Field{}, extra...), pi.Extra...) // extra fields before "Batch size"
 		if err := WritePNG(path, img, pi); err != nil {
 			return err
 		}
