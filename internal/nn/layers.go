@@ -76,10 +76,10 @@ func (l *Linear) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
 	return Affine(x, l.Weight.Node(g), l.Bias.Node(g))
 }
 
-// Conv2d is torch.nn.Conv2d with a bias (or none: NewConv2dNoBias), square kernel, equal stride and padding on both axes
+// Conv2d is torch.nn.Conv2d with a bias, square kernel, equal stride and padding on both axes
 // (every convolution of SD 1.x).
 type Conv2d struct {
-	Weight, Bias                 Param // Bias.T is nil without bias
+	Weight, Bias                 Param
 	In, Out, Kernel, Stride, Pad int
 }
 
@@ -92,17 +92,6 @@ func NewConv2d(w weights.View, in, out, kernel, stride, padding int) (*Conv2d, e
 		return nil, err
 	}
 	if c.Bias, err = loadParam(w, "bias", out); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// NewConv2dNoBias is NewConv2d for a convolution without a bias (bias=False: CLIP's patch
-// embedding): it reads only "weight".
-func NewConv2dNoBias(w weights.View, in, out, kernel, stride, padding int) (*Conv2d, error) {
-	c := &Conv2d{In: in, Out: out, Kernel: kernel, Stride: stride, Pad: padding}
-	var err error
-	if c.Weight, err = loadWeight(w, "weight", out, in, kernel, kernel); err != nil {
 		return nil, err
 	}
 	return c, nil

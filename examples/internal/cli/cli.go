@@ -26,7 +26,7 @@ import (
 // Flags are the flags every generating command has.
 type Flags struct {
 	Model, Config, Prompt, Negative, Scheduler, Out string
-	PromptSyntax                                    string
+	PromptSyntax, VAE                               string
 	Seed                                            int64
 	Steps, Width, Height, N                         int
 	Guidance                                        float64
@@ -44,6 +44,8 @@ func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
 	fs.StringVar(&f.Negative, "negative", "", "what the image should not show (negative prompt)")
 	fs.StringVar(&f.PromptSyntax, "prompt-syntax", "", "how prompts are read: \"\" (diffusers: plain text, 75 tokens) or\n"+
 		"\"a1111\" (AUTOMATIC1111: (word:1.3) weights, up to 225 tokens)")
+	fs.StringVar(&f.VAE, "vae", "", "decode the images with the VAE in this `folder or repo` id instead of the model's: TAESD\n"+
+		"(\""+pipeline.TAESDRepo+"\", about 18× less decoding work, some loss of detail) or another AutoencoderKL")
 	fs.Int64Var(&f.Seed, "seed", -1, "random seed (torch-compatible); negative picks one at random, printed")
 	fs.IntVar(&f.Steps, "steps", pipeline.DefaultSteps, "inference steps")
 	fs.Float64Var(&f.Guidance, "guidance", pipeline.DefaultGuidance, "classifier-free guidance scale; ≤ 1 turns guidance off")
@@ -95,12 +97,15 @@ func (f *Flags) Load(ctx context.Context, stderr io.Writer) (*pipeline.Pipeline,
 		opts = append(opts, pipeline.WithoutSafetyChecker())
 	}
 	dl := NewDownloadBar(stderr, IsTerminal(stderr))
-	if hub.IsRepoID(f.Model) || hub.IsRepoID(f.Config) {
+	if hub.IsRepoID(f.Model) || hub.IsRepoID(f.Config) || hub.IsRepoID(f.VAE) {
 		fmt.Fprintf(stderr, "model %s (Hub cache %s)\n", f.Model, hub.CacheDir())
 		opts = append(opts, pipeline.WithHubOptions(hub.WithProgress(dl.Update)))
 	}
 	if f.Config != "" {
 		opts = append(opts, pipeline.WithConfigFrom(f.Config))
+	}
+	if f.VAE != "" {
+		opts = append(opts, pipeline.WithVAE(f.VAE))
 	}
 	p, err := pipeline.LoadContext(ctx, f.Model, opts...)
 	dl.Finish()
