@@ -139,6 +139,7 @@ type Option func(*loadOptions)
 type loadOptions struct {
 	variant   string
 	half      bool
+	precision Precision
 	scheduler string
 	hub       []hub.Option
 	noSafety  bool // WithoutSafetyChecker
@@ -223,7 +224,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	l := loader{m: m, variant: o.variant, half: o.half}
+	l := loader{m: m, variant: o.variant, half: o.half, bf16: o.precision == BF16}
 	c := Components{Name: name, Scheduler: o.scheduler}
 	defer func() {
 		if err != nil { // release whatever was loaded before the failure (err is the result)

@@ -43,6 +43,9 @@ func loadSingleFile(ctx context.Context, path string, o loadOptions) (p *Pipelin
 	if o.half {
 		wopts = append(wopts, weights.WithHalf())
 	}
+	if o.precision == BF16 {
+		wopts = append(wopts, weights.WithBF16())
+	}
 	f, err := checkpoint.Open(path, wopts...)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)

@@ -78,6 +78,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/config", s.handleConfig)
 	m.HandleFunc("POST /api/generate", s.handleStream)
 	m.HandleFunc("POST /sdapi/v1/txt2img", s.handleTxt2img)
+	m.HandleFunc("POST /sdapi/v1/img2img", s.handleImg2img)
 	m.HandleFunc("GET /sdapi/v1/progress", s.handleProgress)
 	m.HandleFunc("POST /sdapi/v1/interrupt", s.handleInterrupt)
 	m.HandleFunc("GET /sdapi/v1/samplers", s.handleSamplers)
