@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallsd/smallsd/lora"
 	"github.com/smallsd/smallsd/safety"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/torchrand"
@@ -65,6 +66,12 @@ type Request struct {
 	// PreviewEvery steps and at the last (see Pipeline.Preview: TAESD when the Pipeline has one,
 	// else LinearPreview). Each TAESD preview of a 512×512 image costs about a tenth of a step.
 	PreviewEvery int
+	// LoRAs are adapters applied to this request only, to the UNet and the text encoder alike
+	// (see LoRA); none costs nothing, and the next request without them gets the base model's
+	// images exactly.
+	LoRAs []LoRA
+
+	lora *requestLoRA // resolved LoRAs, set by resolve
 	// PromptSyntax is how Prompt and NegativePrompt are read: PromptSyntaxDiffusers ("", plain
 	// text cut to 75 tokens) or PromptSyntaxA1111 ("a1111": weights such as "(word:1.3)" and
 	// up to 225 tokens).
@@ -137,6 +144,9 @@ type Timings struct {
 func (p *Pipeline) resolve(req Request) (Request, error) {
 	r := req
 	if err := p.resolveImage(&r); err != nil {
+		return r, err
+	}
+	if err := p.resolveLoRAs(&r); err != nil {
 		return r, err
 	}
 	dw, dh := p.DefaultSize()
@@ -213,7 +223,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Request: r, Model: p.name, Timesteps: sched.Timesteps()[first:]}
-	res.Request.Progress = nil
+	res.Request.Progress, res.Request.lora = nil, nil
 	cfg := r.GuidanceScale > 1
 
 	text, err := p.encodeText(ctx, r, cfg)
@@ -263,7 +273,7 @@ func (p *Pipeline) encodeText(ctx context.Context, r Request, cfg bool) (*tensor
 		if cfg {
 			ids = [][]int{p.tok.EncodePadded(r.NegativePrompt, p.maxLength), ids[0]}
 		}
-		if states, err = p.text.Encode(ctx, ids); err != nil {
+		if states, err = r.lora.encoder(p.text).Encode(ctx, ids); err != nil {
 			return nil, fmt.Errorf("pipeline: text encoder: %w", err)
 		}
 	}
@@ -334,7 +344,7 @@ func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Sched
 		if cfg {
 			x = append(x, x...) // concat[latents, latents]: the same input for both halves
 		}
-		out, err := p.unet.Forward(ctx, tensor.New(tensor.WithShape(batch[:]...), tensor.WithBacking(x)), t, text)
+		out, err := p.unet.ForwardLoRA(ctx, tensor.New(tensor.WithShape(batch[:]...), tensor.WithBacking(x)), t, text, r.lora.updates(lora.UNet))
 		if err != nil {
 			return nil, shape, nil, fmt.Errorf("pipeline: UNet at step %d (t=%v): %w", i, t, err)
 		}

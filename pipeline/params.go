@@ -18,11 +18,12 @@ func (p *Pipeline) Resolve(req Request) (Request, error) {
 // written into the PNG "parameters" chunk: prompt, negative prompt, steps, sampler (its web UI
 // name, see SamplerName), CFG scale, seed, size and model; for image-to-image and inpainting
 // "Denoising strength"; for a batch of more than one image "Batch size" and "Batch pos" (i), as
-// the web UI writes them.
+// the web UI writes them. The request's LoRAs are appended to the prompt as <lora:name:scale>
+// (PromptTags), as the web UI's prompts carry them.
 func (r *Result) Parameters(i int) pngmeta.Parameters {
 	q := r.Request
 	p := pngmeta.Parameters{
-		Prompt: q.Prompt, NegativePrompt: q.NegativePrompt, Steps: q.Steps,
+		Prompt: q.Prompt + PromptTags(q.LoRAs), NegativePrompt: q.NegativePrompt, Steps: q.Steps,
 		Sampler: SamplerName(q.Scheduler), CFGScale: q.GuidanceScale, Seed: q.Seed,
 		Width: q.Width, Height: q.Height, Model: r.Model,
 	}

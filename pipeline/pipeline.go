@@ -46,6 +46,7 @@ type Pipeline struct {
 	maxLength        int // token ids per prompt: the text encoder's max_position_embeddings (77)
 
 	closer io.Closer // Components.Closer
+	loras  loraCache // LoRA files read for requests
 
 	mu     sync.RWMutex // Generate holds it for reading, Close for writing
 	closed bool

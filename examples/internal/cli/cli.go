@@ -33,6 +33,7 @@ type Flags struct {
 	FP16                                            bool
 	Safety                                          bool
 	Precision                                       string
+	LoRAs                                           []pipeline.LoRA // -lora, repeatable
 }
 
 // Register defines the flags on fs. widthDoc says what a zero -width and -height mean.
@@ -62,6 +63,29 @@ func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
 		"-safety=false turns it off and skips its download")
 	fs.StringVar(&f.Precision, "precision", "fp32", "precision of the matrix products: fp32 (diffusers-exact) or bf16 (bfloat16 weights in\n"+
 		"memory; with AVX512-BF16, bf16 inputs and float32 sums: faster, images differ slightly)")
+	fs.Func("lora", "LoRA adapter `FILE[:SCALE]` (kohya or diffusers .safetensors; scale default 1.0), applied to the UNet\n"+
+		"and text encoder; repeat for several", func(s string) error {
+		l, err := ParseLoRA(s)
+		f.LoRAs = append(f.LoRAs, l)
+		return err
+	})
+}
+
+// ParseLoRA reads a -lora value, FILE or FILE:SCALE (the scale defaults to 1.0).
+func ParseLoRA(s string) (pipeline.LoRA, error) {
+	l := pipeline.LoRA{Path: s, Scale: 1}
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		if v, err := strconv.ParseFloat(s[i+1:], 64); err == nil {
+			l.Path, l.Scale = s[:i], v
+		}
+	}
+	if l.Path == "" {
+		return l, fmt.Errorf("-lora %q: no file", s)
+	}
+	if _, err := os.Stat(l.Path); err != nil {
+		return l, fmt.Errorf("-lora %q: %w", s, err)
+	}
+	return l, nil
 }
 
 // Check validates the parsed flags (fs has parsed them) and fails early when the output folder
@@ -132,7 +156,7 @@ func (f *Flags) Request(stdout io.Writer, bar *StepBar) pipeline.Request {
 	return pipeline.Request{
 		Prompt: f.Prompt, NegativePrompt: f.Negative, Width: f.Width, Height: f.Height,
 		Steps: f.Steps, GuidanceScale: f.Guidance, Seed: f.Seed, Scheduler: f.Scheduler,
-		NumImages: f.N, Progress: bar.Update, PromptSyntax: f.PromptSyntax,
+		NumImages: f.N, Progress: bar.Update, PromptSyntax: f.PromptSyntax, LoRAs: f.LoRAs,
 	}
 }
 
