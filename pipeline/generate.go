@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/smallsd/smallsd/lora"
+	"github.com/smallsd/smallsd/safety"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/torchrand"
 	"github.com/smallsd/smallsd/vae"
@@ -122,6 +123,11 @@ type Result struct {
 	// Timesteps are the timesteps of the UNet calls, in order.
 	Timesteps []float64
 	Timings   Timings
+	// NSFW says, per image, whether the safety checker flagged it (the image is then black);
+	// nil when the pipeline has no checker. Safety has the checker's verdicts, which name the
+	// concepts that fired.
+	NSFW   []bool
+	Safety []safety.Result
 }
 
 // Timings are the wall-clock times of a generation's stages.
@@ -131,6 +137,7 @@ type Timings struct {
 	Steps   []time.Duration // each denoising step (UNet and scheduler)
 	Encode  time.Duration   // the VAE encoder and image preparation (img2img, inpainting)
 	Decode  time.Duration   // the VAE decoder and conversion to images
+	Safety  time.Duration   // the safety checker (0 without one)
 	Total   time.Duration
 }
 
@@ -237,6 +244,9 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	}
 	src.pasteOriginal(res.Images)
 	res.Timings.Decode = time.Since(t0)
+	if err := p.checkSafety(ctx, res); err != nil {
+		return nil, p.ctxErr(ctx, err)
+	}
 	res.Timings.Total = time.Since(start)
 	return res, nil
 }

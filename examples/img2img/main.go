@@ -134,5 +134,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return o.WriteImages(stdout, res) // the parameters include "Denoising strength"
+	return o.WriteImages(stdout, stderr, res) // the parameters include "Denoising strength"
 }
