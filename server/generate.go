@@ -31,6 +31,7 @@ func (s *Server) generate(j *job, gp genParams) (*output, error) {
 		req := gp.req
 		req.Seed += int64(k)
 		req.Progress = func(pr pipeline.Progress) { j.report(k, pr) }
+		req.PreviewEvery = s.previewEvery
 		res, err := s.p.Generate(j.ctx, req)
 		if err != nil {
 			return out, err

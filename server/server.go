@@ -36,6 +36,8 @@ type Server struct {
 	metrics *metrics
 	loraDir string // WithLoRADir
 
+	previewEvery int
+
 	avgMu  sync.Mutex
 	avgGen float64 // moving average of a generation's seconds, for Retry-After
 }
@@ -57,10 +59,17 @@ func WithMaxBodyBytes(n int64) Option { return func(s *Server) { s.maxBody = n }
 // WithLimits bounds what one request may ask for (see Limits).
 func WithLimits(l Limits) Option { return func(s *Server) { s.limits = l } }
 
+// WithPreviewEvery sets how often, in steps, a generation makes previews of its images for the
+// page and /sdapi/v1/progress (default DefaultPreviewEvery): pipeline.Request.PreviewEvery, so
+// TAESD when the pipeline has a preview decoder (a tenth of a step each at 512×512), else the
+// almost free linear latent → RGB map. 0 makes none.
+func WithPreviewEvery(n int) Option { return func(s *Server) { s.previewEvery = max(0, n) } }
+
 // New returns a Server generating with p, which must be loaded; the caller keeps ownership of p
 // (close it after the Server is done).
 func New(p *pipeline.Pipeline, opts ...Option) *Server {
-	s := &Server{p: p, q: queue{max: DefaultQueue}, maxBody: DefaultMaxBodyBytes, avgGen: 5}
+	s := &Server{p: p, q: queue{max: DefaultQueue}, maxBody: DefaultMaxBodyBytes, avgGen: 5,
+		previewEvery: DefaultPreviewEvery}
 	for _, o := range opts {
 		o(s)
 	}
