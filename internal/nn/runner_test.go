@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -324,5 +325,19 @@ func TestCacheLimit(t *testing.T) {
 	}
 	if p.BufferBytes() != 400 {
 		t.Errorf("BufferBytes %d, want 400", p.BufferBytes())
+	}
+}
+
+// TestHugeShapes: shapes whose element count overflows an int are errors when the graph is
+// built, not wrapped sizes.
+func TestHugeShapes(t *testing.T) {
+	r := scaleRunner(2, nil)
+	defer r.Close()
+	for _, s := range []tensor.Shape{{math.MaxInt32, math.MaxInt32, 4}, {maxElements, 8}, {maxElements/2 + 1, 2, 2}} {
+		if _, err := r.Program(s); err == nil {
+			t.Errorf("shape %v: no error", s)
+		} else {
+			t.Log(err)
+		}
 	}
 }
