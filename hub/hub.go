@@ -167,7 +167,8 @@ type downloader struct {
 
 // Download makes sure the files a Stable Diffusion pipeline needs from repo (e.g.
 // "OFA-Sys/small-stable-diffusion-v0") are in the local cache and returns the snapshot folder, a
-// diffusers-layout model folder. See the package documentation for what is fetched, what is requested
+// diffusers-layout model folder. A repo of one model without model_index.json (config.json and
+// its weights at the top, e.g. "madebyollin/taesd") gives that model's folder. See the package documentation for what is fetched, what is requested
 // on later calls, and the environment it reads. Cancelling ctx stops a transfer (its partial file is
 // kept for a later resume) and returns an error wrapping ctx.Err().
 func Download(ctx context.Context, repo string, opts ...Option) (string, error) {
@@ -245,8 +246,11 @@ func (d *downloader) run(ctx context.Context) (string, error) {
 		hasIndex = hasIndex || s.RFilename == "model_index.json"
 	}
 	if !hasIndex {
+		if p, ok := modelPlan(listing, d.cfg.variant); ok { // a single model (model.go)
+			return d.fetchModel(ctx, commit, p)
+		}
 		return "", &Error{Repo: d.repo, Revision: rev, File: "model_index.json", Err: ErrNotFound,
-			Msg:  "the repo has no model_index.json, so it is not a diffusers pipeline",
+			Msg:  "the repo has no model_index.json (nor a top-level config.json), so it is neither a diffusers pipeline nor a model",
 			Hint: "pick a repo in diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)"}
 	}
 	if err := d.ensure(ctx, commit, []string{"model_index.json"}); err != nil {

@@ -226,6 +226,9 @@ func selectFiles(comps []component, listing []string, variant string, safety boo
 // localMissing says what a cached snapshot lacks for the pipeline, judging from its own files; nil means
 // it is complete. It is how a commit-hash or offline request is answered without asking the Hub.
 func localMissing(snap, noExistDir string, variant string, safety bool) []string {
+	if m, ok := modelMissing(snap, noExistDir, variant); ok {
+		return m
+	}
 	data, err := os.ReadFile(filepath.Join(snap, "model_index.json"))
 	if err != nil {
 		return []string{"model_index.json"}

@@ -60,6 +60,10 @@ type Request struct {
 	// Progress, if not nil, is called from Generate's goroutine once before the first UNet
 	// call and after every denoising step.
 	Progress func(Progress)
+	// PreviewEvery, when positive, puts pictures of the images so far in Progress.Previews every
+	// PreviewEvery steps and at the last (see Pipeline.Preview: TAESD when the Pipeline has one,
+	// else LinearPreview). Each TAESD preview of a 512×512 image costs about a tenth of a step.
+	PreviewEvery int
 	// PromptSyntax is how Prompt and NegativePrompt are read: PromptSyntaxDiffusers ("", plain
 	// text cut to 75 tokens) or PromptSyntaxA1111 ("a1111": weights such as "(word:1.3)" and
 	// up to 225 tokens).
@@ -95,6 +99,9 @@ type Progress struct {
 	// keep it if you like, but do not write to it.
 	Latents     []float32
 	LatentShape [4]int
+	// Previews are pictures of the images so far, one per image, on the steps
+	// Request.PreviewEvery asks for; nil on the others (and when a preview failed).
+	Previews []*image.NRGBA
 }
 
 // Result holds the images and what made them.
@@ -295,7 +302,7 @@ func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Sched
 	report := func(step int, t float64) {
 		if r.Progress != nil {
 			r.Progress(Progress{Step: step, Total: len(ts) - first, Timestep: t, Elapsed: time.Since(start),
-				Latents: latents, LatentShape: shape})
+				Latents: latents, LatentShape: shape, Previews: p.stepPreviews(ctx, r, step, len(ts)-first, latents, shape)})
 		}
 	}
 	report(0, ts[first])
@@ -360,6 +367,9 @@ func guide(eps []float32, g float32) []float32 {
 func (p *Pipeline) decode(ctx context.Context, latents []float32, shape [4]int) ([]*image.NRGBA, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if p.tiny != nil {
+		return p.decodeTiny(ctx, p.tiny, latents, shape)
 	}
 	sf := float32(p.vae.Config().ScalingFactor)
 	z := make([]float32, len(latents))

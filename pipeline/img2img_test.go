@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -97,6 +98,9 @@ func TestImg2ImgGolden(t *testing.T) {
 			}
 			t.Logf("%s: %d UNet calls from t=%v; encode %v, denoise %v", c.name, len(want), want[0], res.Timings.Encode, res.Timings.Denoise)
 			checkEveryLevel(t, c.name+".image_u8", res.Images[0], ref.Must(t, c.name+".image_u8"))
+			if ps := res.Parameters(0).String(); !strings.HasSuffix(ps, ", Denoising strength: "+strconv.FormatFloat(req.Strength, 'g', -1, 64)) {
+				t.Errorf("parameters %q lack the denoising strength", ps)
+			}
 			if res.Request.Strength != req.Strength || res.Request.Width != req.Init.Bounds().Dx() {
 				t.Errorf("Result.Request has Strength %v and Width %d", res.Request.Strength, res.Request.Width)
 			}

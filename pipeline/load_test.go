@@ -49,7 +49,7 @@ func TestLoadErrors(t *testing.T) {
 	cases := map[string]struct{ dir, want string }{
 		"empty folder":      {t.TempDir(), "model_index.json"},
 		"missing folder":    {filepath.Join(t.TempDir(), "nope"), "nope"},
-		"not a folder":      {file, "not a folder"},
+		"not a folder":      {file, "neither a PyTorch checkpoint"}, // a file is read as a single-file checkpoint
 		"missing unet":      {copyModel(t, "unet"), "unet"},
 		"missing vae":       {copyModel(t, "vae"), "vae"},
 		"missing tokenizer": {copyModel(t, "tokenizer"), "tokenizer"},

@@ -50,6 +50,8 @@ type Pipeline struct {
 	encMu   sync.Mutex
 	enc     *vae.Encoder                 // img2img and inpainting; loaded on first use
 	loadEnc func() (*vae.Encoder, error) // set by Load
+
+	tiny, preview *vae.Tiny // TAESD for the final decode, for previews (preview.go); may be nil
 }
 
 // Components are the parts New assembles into a Pipeline.
@@ -72,6 +74,9 @@ type Components struct {
 	// Closer, if not nil, is closed by Close after the models: the weights file they read
 	// when it is not theirs (a single-file checkpoint's).
 	Closer io.Closer
+	// TinyVAE, if not nil, decodes the final images instead of VAE (TAESD; see WithVAE), and
+	// PreviewDecoder the previews (see WithPreviewDecoder). Both may be nil.
+	TinyVAE, PreviewDecoder *vae.Tiny
 }
 
 // New assembles a Pipeline from components built elsewhere (Load builds them from a model
@@ -112,11 +117,15 @@ func New(c Components) (*Pipeline, error) {
 	if _, err := scheduler.New(name, c.SchedulerConfig); err != nil {
 		return nil, fmt.Errorf("pipeline: default scheduler: %w", err)
 	}
-	return &Pipeline{
+	p := &Pipeline{
 		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
 		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings, enc: c.VAEEncoder,
-		closer: c.Closer,
-	}, nil
+		closer: c.Closer, tiny: c.TinyVAE, preview: c.PreviewDecoder,
+	}
+	if err := p.checkTiny(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Option changes what Load loads.
@@ -129,6 +138,8 @@ type loadOptions struct {
 	hub       []hub.Option
 
 	configFrom string // WithConfigFrom
+
+	vae, preview string // WithVAE, WithPreviewDecoder (preview.go)
 }
 
 // WithVariant loads a weights variant, e.g. "fp16" (model.fp16.safetensors and the like, widened
@@ -237,7 +248,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 		return nil, err
 	}
 	p.loadEnc = l.vaeEncoder
-	return p, nil
+	return o.withVAEs(ctx, p)
 }
 
 // Name returns the model's name: the repository name for a Hub model (e.g.
@@ -263,7 +274,7 @@ func (p *Pipeline) Close() error {
 		return nil
 	}
 	p.closed = true
-	err := closeAll(p.text, p.unet, p.vae)
+	err := errors.Join(closeAll(p.text, p.unet, p.vae), p.closeTiny())
 	p.encMu.Lock()
 	defer p.encMu.Unlock()
 	if p.enc != nil {

@@ -140,7 +140,7 @@ func loadSingleFile(ctx context.Context, path string, o loadOptions) (p *Pipelin
 		return nil, err
 	}
 	p.loadEnc = func() (*vae.Encoder, error) { return vae.NewEncoder(vc, f.VAE()) }
-	return p, nil
+	return o.withVAEs(ctx, p)
 }
 
 func isDir(p string) bool {

@@ -120,3 +120,107 @@ func TestDecodeFLOPs(t *testing.T) {
 		t.Errorf("%.0f GFLOP, DESIGN.md says 2515", g)
 	}
 }
+
+// encodeFLOPs counts the multiply-adds (×2) of one image's encode at size hh×ww, as
+// decodeFLOPs does for the decoder.
+func encodeFLOPs(cfg Config, hh, ww int) float64 {
+	var fl float64
+	conv := func(in, out, k, h, w int) { fl += 2 * float64(in*out*k*k) * float64(h*w) }
+	resnet := func(in, out, h, w int) {
+		conv(in, out, 3, h, w)
+		conv(out, out, 3, h, w)
+		if in != out {
+			conv(in, out, 1, h, w)
+		}
+	}
+	boc, lat := cfg.BlockOutChannels, cfg.LatentChannels
+	h, w := hh, ww
+	conv(cfg.InChannels, boc[0], 3, h, w)
+	out := boc[0]
+	for i := range boc {
+		in := out
+		out = boc[i]
+		for j := 0; j < cfg.LayersPerBlock; j++ {
+			c := out
+			if j == 0 {
+				c = in
+			}
+			resnet(c, out, h, w)
+		}
+		if i != len(boc)-1 {
+			h, w = h/2, w/2
+			conv(out, out, 3, h, w)
+		}
+	}
+	top := boc[len(boc)-1]
+	resnet(top, top, h, w)
+	n := float64(h * w)
+	fl += 4*2*n*float64(top*top) + 2*2*n*n*float64(top)
+	resnet(top, top, h, w)
+	conv(top, 2*lat, 3, h, w)
+	conv(2*lat, 2*lat, 1, h, w)
+	return fl
+}
+
+// BenchmarkEncode encodes one image with the SD VAE encoder (testdata/configs/vae) on
+// synthetic weights of the shapes testdata/manifests/vae-sd.txt lists: 512×512 is what img2img
+// and inpainting encode for a 512×512 image. It warms up (compiles) before timing. Run alone:
+//
+//	go test ./vae -run '^$' -bench Encode/512x512 -benchtime 1x -count 3
+func BenchmarkEncode(b *testing.B) {
+	cfg, err := LoadConfig(golden.Path("configs", "vae", "config.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	manifest, err := weights.ReadManifest(golden.Path("manifests", "vae-sd.txt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := weights.NewSyntheticFromManifest(manifest)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := NewEncoder(cfg, s.View())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range []int{256, 512} {
+		b.Run(fmt.Sprintf("%dx%d", size, size), func(b *testing.B) {
+			x := tensor.New(tensor.WithShape(1, cfg.InChannels, size, size), tensor.WithBacking(make([]float32, cfg.InChannels*size*size)))
+			for i := range x.Float32s() {
+				x.Float32s()[i] = float32(i%23)/11 - 1
+			}
+			peak, err := e.PeakBytes(size, size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.Encode(context.Background(), x); err != nil { // warm up: weights packed, buffers made
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.Encode(context.Background(), x); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(sec, "s/op")
+			b.ReportMetric(encodeFLOPs(cfg, size, size)/sec/1e9, "GFLOP/s")
+			b.ReportMetric(float64(peak)/1e6, "PeakMB")
+			b.ReportMetric(float64(peakRSS())/1e6, "peakRSS-MB")
+		})
+	}
+}
+
+func TestEncodeFLOPs(t *testing.T) {
+	cfg, err := LoadConfig(golden.Path("configs", "vae", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := encodeFLOPs(cfg, 512, 512) / 1e9
+	t.Logf("SD VAE encode of a 512×512 image: %.0f GFLOP", g)
+	if g < 1000 || g > 1200 {
+		t.Errorf("%.0f GFLOP, expected about 1117 (counted by hand from the SD VAE encoder)", g)
+	}
+}

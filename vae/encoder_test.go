@@ -115,3 +115,43 @@ func TestEncodeBadInput(t *testing.T) {
 		t.Errorf("Encode after Close: error %v, want one saying it is closed", err)
 	}
 }
+
+// TestEncoderManifest: the SD VAE encoder requests exactly the manifest's encoder.* and
+// quant_conv.* tensors, with their shapes, and decoder plus encoder use every tensor of it.
+func TestEncoderManifest(t *testing.T) {
+	cfg, err := LoadConfig(golden.Path("configs", "vae", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := weights.ReadManifest(golden.Path("manifests", "vae-sd.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []weights.Request
+	for _, r := range all {
+		if strings.HasPrefix(r.Name, "encoder.") || strings.HasPrefix(r.Name, "quant_conv.") {
+			want = append(want, r)
+		}
+	}
+	s := weights.NewSynthetic()
+	if _, err := NewEncoder(cfg, s.View()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d tensors requested, %d encoder tensors in the manifest", len(s.Requested()), len(want))
+	if diff := weights.DiffManifest(want, s.Requested()); diff != "" {
+		t.Errorf("requested tensors differ from the manifest:\n%s", diff)
+	}
+	m, err := weights.NewSyntheticFromManifest(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewEncoder(cfg, m.View()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewDecoder(cfg, m.View()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.CheckAllUsed(); err != nil {
+		t.Error(err)
+	}
+}

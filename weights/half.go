@@ -38,17 +38,22 @@ func (s *Store) PreferHalf() bool { return s.half }
 // aligned, so valid until Close); any other dtype is rounded to nearest, ties to even. It works
 // whether or not the Store prefers half weights.
 func (s *Store) TensorHalf(name string, shape ...int) ([]uint16, error) {
+	return s.tensor16(name, shape, fmtF16)
+}
+
+// tensor16 is TensorHalf for the 16-bit format f.
+func (s *Store) tensor16(name string, shape []int, f halfFormat) ([]uint16, error) {
 	stored, err := s.request(name, shape)
 	if err != nil {
 		return nil, err
 	}
 	var h []uint16
 	if hb, ok := s.be.(halfBackend); ok {
-		h, err = hb.loadHalf(name, stored)
+		h, err = hb.loadHalf(name, stored, f)
 	} else {
 		var t *tensor.Dense
 		if t, err = s.be.load(name, stored); err == nil {
-			h = toHalf(t.Float32s()[:numElements(stored)])
+			h = to16(t.Float32s()[:numElements(stored)], f)
 		}
 	}
 	if err != nil {
@@ -72,18 +77,29 @@ func (s *Store) LoadedBytes() int64 {
 	return n
 }
 
-// halfBackend is a backend that can produce half bits directly (without a float32 copy).
-type halfBackend interface {
-	loadHalf(name string, shape []int) ([]uint16, error)
+// halfFormat is a 16-bit float format: IEEE half (fmtF16) or bfloat16 (fmtBF16).
+type halfFormat struct {
+	dt    dtype                // the file dtype stored in this format
+	round func(float32) uint16 // to nearest even
 }
 
-func (b *fileBackend) loadHalf(name string, shape []int) ([]uint16, error) {
+var (
+	fmtF16  = halfFormat{dtF16, Float32ToHalf}
+	fmtBF16 = halfFormat{dtBF16, Float32ToBF16}
+)
+
+// halfBackend is a backend that can produce 16-bit floats directly (without a float32 copy).
+type halfBackend interface {
+	loadHalf(name string, shape []int, f halfFormat) ([]uint16, error)
+}
+
+func (b *fileBackend) loadHalf(name string, shape []int, f halfFormat) ([]uint16, error) {
 	e := b.m[name]
 	n := numElements(shape)
 	if n <= 0 {
 		return nil, fmt.Errorf("shape %s has no elements", formatShape(shape))
 	}
-	if e.dt == dtF16 && e.strides == nil && len(e.data) >= 2*n {
+	if e.dt == f.dt && e.strides == nil && len(e.data) >= 2*n {
 		if hostLittleEndian && uintptr(unsafe.Pointer(&e.data[0]))%2 == 0 {
 			return unsafe.Slice((*uint16)(unsafe.Pointer(&e.data[0])), n), nil
 		}
@@ -96,7 +112,7 @@ func (b *fileBackend) loadHalf(name string, shape []int) ([]uint16, error) {
 		}
 		return out, nil
 	}
-	if e.dt == dtF16 { // strided F16: gather the halves unchanged
+	if e.dt == f.dt { // strided, stored in the format: gather the values unchanged
 		out := make([]uint16, n)
 		forEachStrided(shape, e.strides, func(i, off int) {
 			out[i] = binary.LittleEndian.Uint16(e.data[2*off:])
@@ -117,14 +133,14 @@ func (b *fileBackend) loadHalf(name string, shape []int) ([]uint16, error) {
 			c := buf[:min(len(buf), n-lo)]
 			decode(c, e.dt, e.data[lo*sz:])
 			for j, v := range c {
-				out[lo+j] = Float32ToHalf(v)
+				out[lo+j] = f.round(v)
 			}
 		}
 		return out, nil
 	}
 	forEachStrided(shape, e.strides, func(i, off int) {
 		decode(buf[:1], e.dt, e.data[off*sz:])
-		out[i] = Float32ToHalf(buf[0])
+		out[i] = f.round(buf[0])
 	})
 	return out, nil
 }
@@ -161,11 +177,11 @@ func forEachStrided(shape, strides []int, f func(i, off int)) {
 	}
 }
 
-// toHalf rounds every value of src to half bits.
-func toHalf(src []float32) []uint16 {
+// to16 rounds every value of src to the 16-bit format f.
+func to16(src []float32, f halfFormat) []uint16 {
 	out := make([]uint16, len(src))
 	for i, v := range src {
-		out[i] = Float32ToHalf(v)
+		out[i] = f.round(v)
 	}
 	return out
 }
@@ -200,5 +216,5 @@ func (v View) TensorHalf(name string, shape ...int) ([]uint16, error) {
 	if err != nil {
 		return nil, err
 	}
-	return toHalf(t.Float32s()[:t.Size()]), nil
+	return to16(t.Float32s()[:t.Size()], fmtF16), nil
 }

@@ -173,7 +173,7 @@ func TestLoadHalfStrided(t *testing.T) {
 	be.add("h", &entry{dt: dtF16, shape: []int{2, 3}, data: f16, strides: []int{1, 2}})
 	be.add("f", &entry{dt: dtF32, shape: []int{2, 3}, data: f32b, strides: []int{1, 2}})
 	for _, name := range []string{"h", "f"} {
-		h, err := be.loadHalf(name, []int{2, 3})
+		h, err := be.loadHalf(name, []int{2, 3}, fmtF16)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +187,7 @@ func TestLoadHalfStrided(t *testing.T) {
 	buf := make([]byte, 13)
 	copy(buf[1:], f16)
 	be.add("u", &entry{dt: dtF16, shape: []int{6}, data: buf[1:]})
-	h, err := be.loadHalf("u", []int{6})
+	h, err := be.loadHalf("u", []int{6}, fmtF16)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ type options struct {
 	variant string
 	noMmap  bool
 	half    bool
+	bf16    bool
 }
 
 // WithVariant makes Open read the named variant, e.g. "fp16" picks model.fp16.safetensors or
@@ -97,7 +98,7 @@ func OpenFile(path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.half = o.half
+	s.half, s.bf16 = o.half, o.bf16
 	if fb, ok := s.be.(*fileBackend); ok {
 		fb.mapped = mapped
 	}

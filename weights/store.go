@@ -50,6 +50,7 @@ type Store struct {
 	closed   bool
 	bytes    map[string]int64 // bytes handed out per tensor (LoadedBytes)
 	half     bool             // WithHalf: PreferHalf reports true
+	bf16     bool             // WithBF16: PreferBF16 reports true
 }
 
 func newStore(desc string, be backend, release func() error) *Store {

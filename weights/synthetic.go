@@ -32,13 +32,13 @@ func (b *syntheticBackend) shape(name string) ([]int, bool) {
 	return s, ok
 }
 
-func (b *syntheticBackend) loadHalf(name string, shape []int) ([]uint16, error) {
+func (b *syntheticBackend) loadHalf(name string, shape []int, f halfFormat) ([]uint16, error) {
 	n := numElements(shape)
 	if n <= 0 {
 		return nil, fmt.Errorf("shape %s has no elements", formatShape(shape))
 	}
 	out := make([]uint16, n)
-	fillSyntheticHalf(out, name, shape)
+	fillSyntheticHalf(out, name, shape, f)
 	return out, nil
 }
 
@@ -87,9 +87,9 @@ func FillSynthetic(dst []float32, name string, shape []int) {
 	parallelRange(len(dst), func(lo, hi int) { fill(dst[lo:hi], lo) })
 }
 
-// fillSyntheticHalf is FillSynthetic rounded to half bits, generated in small chunks so that no
-// float32 copy of the tensor is ever held.
-func fillSyntheticHalf(dst []uint16, name string, shape []int) {
+// fillSyntheticHalf is FillSynthetic rounded to 16-bit floats of format f, generated in small
+// chunks so that no float32 copy of the tensor is ever held.
+func fillSyntheticHalf(dst []uint16, name string, shape []int, f halfFormat) {
 	fill := syntheticRule(name, shape)
 	parallelRange(len(dst), func(lo, hi int) {
 		var buf [4096]float32
@@ -97,7 +97,7 @@ func fillSyntheticHalf(dst []uint16, name string, shape []int) {
 			c := buf[:min(len(buf), hi-a)]
 			fill(c, a)
 			for j, v := range c {
-				dst[a+j] = Float32ToHalf(v)
+				dst[a+j] = f.round(v)
 			}
 		}
 	})

@@ -25,13 +25,16 @@ type View struct {
 	src    Source
 	prefix string
 	half   bool // PreferHalf regardless of the Source (Half)
+	bf16   bool // PreferBF16 regardless of the Source (BF16)
 }
 
 // NewView returns a View of src with an empty prefix.
 func NewView(src Source) View { return View{src: src} }
 
 // Sub returns the View under name: its prefix is Prefix()+"."+name (or just name at the top).
-func (v View) Sub(name string) View { return View{src: v.src, prefix: v.full(name), half: v.half} }
+func (v View) Sub(name string) View {
+	return View{src: v.src, prefix: v.full(name), half: v.half, bf16: v.bf16}
+}
 
 // Prefix returns the View's prefix, "" at the top.
 func (v View) Prefix() string { return v.prefix }

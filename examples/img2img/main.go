@@ -33,12 +33,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 
 	"github.com/smallsd/smallsd/examples/internal/cli"
 	"github.com/smallsd/smallsd/pipeline"
-	"github.com/smallsd/smallsd/pipeline/pngmeta"
 )
 
 func main() {
@@ -136,14 +133,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return o.WriteImages(stdout, res, pngmeta.Field{Key: "Denoising strength", Value: pyFloat(res.Request.Strength)})
-}
-
-// pyFloat formats v as Python's str(float) does for the values a strength takes ("0.75", "1.0").
-func pyFloat(v float64) string {
-	s := strconv.FormatFloat(v, 'g', -1, 64)
-	if !strings.ContainsAny(s, ".eEn") {
-		s += ".0"
-	}
-	return s
+	return o.WriteImages(stdout, res) // the parameters include "Denoising strength"
 }

@@ -48,6 +48,7 @@ func conv2D(p ConvParams, x []float32, a *sgemmSrc, bias, y []float32) {
 		if !dense {
 			b.conv, b.cp, b.ow = true, p, ow
 		}
+		b.pairs, b.pairK = a.pairs, a.pairK
 		sgemmRun(p.K, p.N*ohw, ckk, 1, a, &b, 0, y, ohw, ohw, p.K*ohw, bias, true)
 		return
 	}
@@ -60,6 +61,7 @@ func conv2D(p ConvParams, x []float32, a *sgemmSrc, bias, y []float32) {
 		} else {
 			b = sgemmSrc{data: xn, conv: true, cp: p, ow: ow}
 		}
+		b.pairs, b.pairK = a.pairs, a.pairK
 		sgemmRun(p.K, ohw, ckk, 1, a, &b, 0, yn, ohw, 0, 0, bias, true) // bias fused per tile
 	}
 }

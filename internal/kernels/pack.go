@@ -4,6 +4,10 @@ package kernels
 // panel q holds dst[q·MR·kc + p·MR + r] = A[i0+q·MR+r][p0+p], zero beyond the matrix edge.
 // tmp (sgemmMR·kc floats) holds rows widened from half precision.
 func packA(dst, tmp []float32, s *sgemmSrc, i0, mc, p0, kc int) {
+	if s.pairs {
+		packAPairs(dst, tmp, s, i0, mc, p0, kc)
+		return
+	}
 	for ir := 0; ir < mc; ir += sgemmMR {
 		rows := min(sgemmMR, mc-ir)
 		d := dst[ir*kc : ir*kc+sgemmMR*kc]
@@ -49,6 +53,10 @@ func packA(dst, tmp []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 // panel q holds dst[q·NR·kc + p·NR + x] = B[p0+p][j0+q·NR+x], zero beyond the matrix edge.
 // tmp (kc floats, or 16·kc for the fast transposed path) holds rows widened from half precision.
 func packB(dst, tmp []float32, s *sgemmSrc, p0, kc, j0, nc int) {
+	if s.pairs {
+		packBPairs(dst, tmp, s, p0, kc, j0, nc)
+		return
+	}
 	if s.conv {
 		packBConv(dst, s, p0, kc, j0, nc)
 		return
@@ -113,6 +121,10 @@ func (s *sgemmSrc) batchBase(j int) int {
 // view of the float32 data, or the half-precision row widened into tmp.
 func packRow(s *sgemmSrc, i, p0, kc int, tmp []float32) []float32 {
 	off := i*s.ld + p0
+	if s.brain {
+		BF16ToF32(tmp[:kc], s.half[off:off+kc])
+		return tmp[:kc]
+	}
 	if s.half != nil {
 		F16ToF32(tmp[:kc], s.half[off:off+kc])
 		return tmp[:kc]

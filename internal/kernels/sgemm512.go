@@ -19,14 +19,14 @@ func (j *sgemmJob) macro512(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic,
 		for ; ir+mr2 <= mc; ir += mr2 {
 			i, jj := ic+ir, jc+jr
 			bias, mode, b := j.bias512(mr2, i, jj, first, beta)
-			sgemmKernel512(mr2, kc, ablk[ir*kc:ir*kc+mr2*kc], bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, b, bias, mode)
+			j.kernel512(mr2, kc, ablk[ir*kc:ir*kc+mr2*kc], bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, b, bias, mode)
 		}
 		for ; ir < mc; ir += sgemmMR { // last rows: 6×32 tiles (a partial one through a scratch tile)
 			mr, i, jj := min(sgemmMR, mc-ir), ic+ir, jc+jr
 			ap := ablk[ir*kc : ir*kc+sgemmMR*kc]
 			if mr == sgemmMR {
 				bias, mode, b := j.bias512(sgemmMR, i, jj, first, beta)
-				sgemmKernel512(sgemmMR, kc, ap, bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, b, bias, mode)
+				j.kernel512(sgemmMR, kc, ap, bp, j.c, j.cOff(i, jj), j.cOff(i, jj+sgemmNR), j.ldc, j.alpha, b, bias, mode)
 				continue
 			}
 			if first && j.bias != nil {
@@ -34,7 +34,7 @@ func (j *sgemmJob) macro512(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic,
 				j.fillBias(i, jj+sgemmNR, mr, sgemmNR)
 			}
 			t := buf.tile512[:]
-			sgemmKernel512(sgemmMR, kc, ap, bp, t, 0, sgemmNR, nr2, 1, 0, nil, 0)
+			j.kernel512(sgemmMR, kc, ap, bp, t, 0, sgemmNR, nr2, 1, 0, nil, 0)
 			for h := 0; h < 2; h++ {
 				off := j.cOff(i, jj+h*sgemmNR)
 				for r := 0; r < mr; r++ {

@@ -36,6 +36,12 @@ const (
 type sgemmSrc struct {
 	data  []float32
 	half  []uint16 // instead of data: IEEE half-precision values, widened while packing (not transposed A)
+	brain bool     // half holds bfloat16 values instead of IEEE halves
+
+	// pairs packs the operand as bf16 pairs for the VDPBF16PS kernels, the GEMM's k then counting
+	// pairs of k steps (bf16.go); pairK is the operand's real number of k steps.
+	pairs bool
+	pairK int
 	ld    int
 	trans bool
 	conv  bool       // B is im2col(data) for the geometry in cp
@@ -59,6 +65,7 @@ type sgemmJob struct {
 	splitM      bool // split rows (else columns) among workers
 	units       int  // number of MR (or NR) wide units to split
 	avx         bool
+	pairs       bool      // bf16 pair panels and kernels (bf16.go); k counts pairs
 	avx512      bool      // 12×32 AVX-512 tiles where they fit (sgemm512.go)
 	aDirect     bool      // A is read in place by the micro-kernel instead of packed
 	bias        []float32 // if set, C starts as bias (per row if biasRows, else per column)
@@ -116,9 +123,15 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 		sgemmScale(m, n, beta, c, ldc)
 		return
 	}
+	if a.pairs {
+		k = (k + 1) / 2 // bf16 pairs of k steps (bf16.go)
+	}
 	job := sgemmJobPool.Get().(*sgemmJob)
 	job.m, job.n, job.k, job.alpha, job.beta, job.a, job.b, job.c, job.ldc, job.avx = m, n, k, alpha, beta, *a, *b, c, ldc, useAVX2
 	job.avx512 = useAVX2 && useAVX512
+	if job.pairs = a.pairs; job.pairs {
+		job.avx, job.avx512 = !bf16Twin, !bf16Twin
+	}
 	job.bias, job.biasRows, job.cCols, job.cStride = bias, biasRows, cCols, cStride
 	kBlocks := (k + sgemmKC - 1) / sgemmKC
 	job.kcMax = (k + kBlocks - 1) / kBlocks
@@ -130,7 +143,7 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 		job.splitM = fitsB
 	}
 	// With few B panels a packed A block would be used only a few times: read A in place.
-	job.aDirect = !a.trans && !a.conv && a.half == nil && n <= sgemmDirectMaxN
+	job.aDirect = !a.trans && !a.conv && a.half == nil && !a.pairs && n <= sgemmDirectMaxN
 	if nPad := (n + sgemmNR - 1) / sgemmNR * sgemmNR; job.aDirect && k*nPad <= sgemmDirectNoBlock && k*sgemmMR <= sgemmMC*sgemmKC {
 		// The whole packed B fits in L2 (and the B buffer), a packed edge panel of A the A buffer
 		// (and a widened row the half buffer): no k blocking, so the kernel streams long rows of
@@ -314,6 +327,10 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta f
 // tile computes the mr×nr tile of C at (i, jj) from packed panels (first: in the first k block); edge tiles go through a
 // scratch tile so that the kernel never writes outside C.
 func (j *sgemmJob) tile(buf *sgemmBuf, ap, bp []float32, kc, mr, nr, i, jj int, beta float32, first bool) {
+	if j.pairs {
+		j.tileBF16(buf, ap, bp, kc, mr, nr, i, jj, beta, first)
+		return
+	}
 	if first && j.bias != nil {
 		j.fillBias(i, jj, mr, nr)
 	}

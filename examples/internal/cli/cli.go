@@ -26,7 +26,7 @@ import (
 // Flags are the flags every generating command has.
 type Flags struct {
 	Model, Config, Prompt, Negative, Scheduler, Out string
-	PromptSyntax                                    string
+	PromptSyntax, VAE                               string
 	Seed                                            int64
 	Steps, Width, Height, N                         int
 	Guidance                                        float64
@@ -43,6 +43,8 @@ func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
 	fs.StringVar(&f.Negative, "negative", "", "what the image should not show (negative prompt)")
 	fs.StringVar(&f.PromptSyntax, "prompt-syntax", "", "how prompts are read: \"\" (diffusers: plain text, 75 tokens) or\n"+
 		"\"a1111\" (AUTOMATIC1111: (word:1.3) weights, up to 225 tokens)")
+	fs.StringVar(&f.VAE, "vae", "", "decode the images with the VAE in this `folder or repo` id instead of the model's: TAESD\n"+
+		"(\""+pipeline.TAESDRepo+"\", about 18× less decoding work, some loss of detail) or another AutoencoderKL")
 	fs.Int64Var(&f.Seed, "seed", -1, "random seed (torch-compatible); negative picks one at random, printed")
 	fs.IntVar(&f.Steps, "steps", pipeline.DefaultSteps, "inference steps")
 	fs.Float64Var(&f.Guidance, "guidance", pipeline.DefaultGuidance, "classifier-free guidance scale; ≤ 1 turns guidance off")
@@ -89,12 +91,15 @@ func (f *Flags) Load(ctx context.Context, stderr io.Writer) (*pipeline.Pipeline,
 		opts = append(opts, pipeline.WithVariant("fp16"), pipeline.WithHalfWeights())
 	}
 	dl := NewDownloadBar(stderr, IsTerminal(stderr))
-	if hub.IsRepoID(f.Model) || hub.IsRepoID(f.Config) {
+	if hub.IsRepoID(f.Model) || hub.IsRepoID(f.Config) || hub.IsRepoID(f.VAE) {
 		fmt.Fprintf(stderr, "model %s (Hub cache %s)\n", f.Model, hub.CacheDir())
 		opts = append(opts, pipeline.WithHubOptions(hub.WithProgress(dl.Update)))
 	}
 	if f.Config != "" {
 		opts = append(opts, pipeline.WithConfigFrom(f.Config))
+	}
+	if f.VAE != "" {
+		opts = append(opts, pipeline.WithVAE(f.VAE))
 	}
 	p, err := pipeline.LoadContext(ctx, f.Model, opts...)
 	dl.Finish()
@@ -119,19 +124,13 @@ func (f *Flags) Request(stdout io.Writer, bar *StepBar) pipeline.Request {
 // parameters, extra fields after the common ones, and prints what it wrote and the timings.
 func (f *Flags) WriteImages(stdout io.Writer, res *pipeline.Result, extra ...pngmeta.Field) error {
 	r := res.Request
-	params := pngmeta.Parameters{
-		Prompt: r.Prompt, NegativePrompt: r.NegativePrompt, Steps: r.Steps,
-		Sampler: pipeline.SamplerName(r.Scheduler), CFGScale: r.GuidanceScale, Seed: r.Seed,
-		Width: r.Width, Height: r.Height, Model: res.Model, Extra: extra,
-	}
 	for i, img := range res.Images {
 		path := f.Out
-		pi := params
 		if len(res.Images) > 1 {
 			path = Numbered(f.Out, i+1)
-			pi.Extra = append(append([]pngmeta.Field{}, extra...),
-				pngmeta.Field{Key: "Batch size", Value: strconv.Itoa(len(res.Images))}, pngmeta.Field{Key: "Batch pos", Value: strconv.Itoa(i)})
 		}
+		pi := res.Parameters(i)
+		pi.Extra = append(append([]pngmeta.Field{}, extra...), pi.Extra...) // extra fields before "Batch size"
 		if err := WritePNG(path, img, pi); err != nil {
 			return err
 		}

@@ -102,8 +102,8 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 		for r := 0; r < rows; r++ {
 			t := 2 + r%6
 			g.p("\tVBROADCASTSS %s, Z%d", aAddr(i, r), t)
-			g.p("\tVFMADD231PS Z0, Z%d, Z%d", t, acc(r, 0))
-			g.p("\tVFMADD231PS Z1, Z%d, Z%d", t, acc(r, 1))
+			g.fma("Z", 0, t, acc(r, 0))
+			g.fma("Z", 1, t, acc(r, 1))
 		}
 	}
 	advance := func(k int) {

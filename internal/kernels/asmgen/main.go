@@ -21,7 +21,10 @@ import (
 
 const unroll = 4
 
-type gen struct{ b strings.Builder }
+type gen struct {
+	b    strings.Builder
+	bf16 bool // the k-loop products are VDPBF16PS on bf16 pairs instead of VFMADD231PS (bf16.go)
+}
 
 func (g *gen) p(format string, args ...any) { fmt.Fprintf(&g.b, format+"\n", args...) }
 
@@ -29,6 +32,11 @@ func main() {
 	g := &gen{}
 	if len(os.Args) > 1 && os.Args[1] == "avx512" { // sgemm512_amd64.s
 		avx512File(g)
+		os.Stdout.WriteString(g.b.String())
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "bf16" { // bf16_amd64.s
+		bf16File(g)
 		os.Stdout.WriteString(g.b.String())
 		return
 	}
@@ -110,7 +118,7 @@ func (g *gen) kernel(name string, direct bool, cols int) {
 			t := 2 + r%2
 			g.p("\tVBROADCASTSS %s, Y%d", aAddr(i, r), t)
 			for h := 0; h < halves; h++ {
-				g.p("\tVFMADD231PS Y%d, Y%d, Y%d", h, t, acc(r, h))
+				g.fma("Y", h, t, acc(r, h))
 			}
 		}
 	}

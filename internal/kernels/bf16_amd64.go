@@ -1,0 +1,65 @@
+//go:build amd64
+
+package kernels
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+//go:generate sh -c "cd asmgen && go run . bf16 > ../bf16_amd64.s"
+
+// cpuHasBF16 reports AVX512-BF16 with the AVX-512 subsets the bf16 kernels also use (VL for
+// the ymm VDPBF16PS, BW for VPERMW).
+var cpuHasBF16 = cpu.X86.HasAVX512BF16 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW
+
+// bf16Kernel12x32, bf16Kernel6x32 and bf16Kernel6x16 are sgemmKernel12x32, sgemmKernel6x32 and
+// sgemmKernel6x16 on bf16 pair panels (kc pair steps), with VDPBF16PS for VFMADD231PS.
+//
+//go:noescape
+func bf16Kernel12x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func bf16Kernel6x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func bf16Kernel6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// bf16PairRows rounds n steps of two 16-float rows (src[32i:], even k, and src[32i+16:], odd k)
+// to bf16 with VCVTNE2PS2BF16 and stores them as 16 pairs at dst[16i:].
+//
+//go:noescape
+func bf16PairRows(dst *uint32, src *float32, n int)
+
+// bf16Round rounds n·16 floats to bf16 with VCVTNEPS2BF16.
+//
+//go:noescape
+func bf16Round(dst *uint16, src *float32, n int)
+
+// bf16Kernel512 is sgemmKernel512 for bf16 pair panels.
+func bf16Kernel512(rows, kc int, a, b, c []float32, off0, off1, ldc int, alpha, beta float32, bias []float32, mode int) {
+	bp := sgemm512Bias(rows, bias, mode)
+	_ = a[sgemmMR*kc-1]
+	_ = b[2*sgemmNR*kc-1]
+	_ = c[off0+(rows-1)*ldc+sgemmNR-1]
+	_ = c[off1+(rows-1)*ldc+sgemmNR-1]
+	if rows == 2*sgemmMR {
+		_ = a[rows*kc-1]
+		bf16Kernel12x32(kc, unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta, bp, mode)
+		return
+	}
+	bf16Kernel6x32(kc, unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta, bp, mode)
+}
+
+// bf16Kernel runs the 6×16 bf16 kernel: assembly when avx is set, else the plain-Go twin.
+func bf16Kernel(avx bool, kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	if avx {
+		_ = a[sgemmMR*kc-1]
+		_ = b[sgemmNR*kc-1]
+		_ = c[(sgemmMR-1)*ldc+sgemmNR-1]
+		bf16Kernel6x16(kc, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, alpha, beta)
+		return
+	}
+	bf16KernelGeneric(kc, a, b, c, ldc, alpha, beta)
+}
