@@ -326,6 +326,16 @@ func TestCacheLimit(t *testing.T) {
 	if p.BufferBytes() != 400 {
 		t.Errorf("BufferBytes %d, want 400", p.BufferBytes())
 	}
+	// Compiled but not run: no bytes counted, at most MaxCachedPrograms kept.
+	before := c.Bytes()
+	for n := 1; n <= MaxCachedPrograms+10; n++ {
+		if _, err := b.Program(tensor.Shape{n, 1000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Bytes() != before || c.Len() > MaxCachedPrograms {
+		t.Errorf("after compiling %d programs: %d bytes (was %d), %d programs", MaxCachedPrograms+10, c.Bytes(), before, c.Len())
+	}
 }
 
 // TestHugeShapes: shapes whose element count overflows an int are errors when the graph is
