@@ -17,6 +17,7 @@ type loader struct {
 	m       *weights.Model
 	variant string
 	half    bool // weights.WithHalf
+	bf16    bool // weights.WithBF16 (Precision BF16)
 }
 
 // component returns the folder of component name after checking its class against the ones
@@ -43,6 +44,9 @@ func (l loader) weightOpts(dir string) []weights.Option {
 	var opts []weights.Option
 	if l.half {
 		opts = append(opts, weights.WithHalf())
+	}
+	if l.bf16 {
+		opts = append(opts, weights.WithBF16())
 	}
 	if l.variant == "" {
 		return opts

@@ -175,6 +175,19 @@ func TestRunNumberedAndFP16(t *testing.T) {
 	}
 }
 
+// TestRunBF16 makes an image with -precision bf16.
+func TestRunBF16(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "b.png")
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"-model", golden.Path("tiny-sd"), "-prompt", "x", "-steps", "2",
+		"-width", "64", "-height", "64", "-seed", "3", "-precision", "bf16", "-out", out}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if _, p := readPNG(t, out); p.Seed != 3 {
+		t.Errorf("PNG says seed %d, want 3", p.Seed)
+	}
+}
+
 func TestRunRandomSeed(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "r.png")
 	var stdout, stderr bytes.Buffer
@@ -205,6 +218,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"-model", model, "-prompt", "x", "-n", "0"}, "-n"},
 		{[]string{"-model", model, "-prompt", "x", "-scheduler", "heun"}, "Scheduler"},
 		{[]string{"-model", model, "-prompt", "x", "stray"}, "stray"},
+		{[]string{"-model", model, "-prompt", "x", "-precision", "fp8"}, "-precision"},
 		{[]string{"-model", model, "-prompt", "x", "-bogus"}, "bogus"},
 		{[]string{"-model", t.TempDir(), "-prompt", "x"}, "model_index.json"},
 		{[]string{"-model", model, "-prompt", "x", "-steps", "1", "-width", "64", "-height", "64",

@@ -15,12 +15,19 @@ import (
 // (Param.Half) instead of a float32 graph input. The matrix then lives in the op, not in the
 // graph, and the kernels widen it to float32 while packing (kernels.LinearF16, Conv2DF16), so
 // the arithmetic is float32 on the rounded weights. Biases stay float32 graph inputs.
+//
+// bf16 weights are the same idea with bfloat16 bits (weights.WithBF16, View.BF16; HalfWeight.BF16
+// set): the kernels (kernels.LinearBF16, Conv2DBF16) then also round the layer's input to bf16
+// and multiply with the CPU's bf16 dot products (AVX512-BF16) where it has them, accumulating in
+// float32; elsewhere they widen the weights as for fp16.
 
-// HalfWeight is a weight tensor held as IEEE 754 binary16 bits, row-major, outside the graph.
+// HalfWeight is a weight tensor held as 16-bit floats, row-major, outside the graph: IEEE 754
+// binary16 bits, or bfloat16 bits when BF16 is set.
 type HalfWeight struct {
 	Name  string
 	Bits  []uint16
 	Shape tensor.Shape
+	BF16  bool
 }
 
 // String names the weight with its shape and the address of its data: ops holding different
@@ -30,15 +37,25 @@ func (h *HalfWeight) String() string {
 	if len(h.Bits) > 0 {
 		p = unsafe.Pointer(&h.Bits[0])
 	}
-	return fmt.Sprintf("%s%v@%p", h.Name, h.Shape, p)
+	kind := ""
+	if h.BF16 {
+		kind = "bf16:"
+	}
+	return fmt.Sprintf("%s%s%v@%p", kind, h.Name, h.Shape, p)
 }
 
-// loadWeight reads a layer's weight matrix: as half bits when w prefers half, else as loadParam.
+// loadWeight reads a layer's weight matrix: as bf16 bits when w prefers bf16, as half bits when
+// it prefers half, else as loadParam.
 func loadWeight(w weights.View, name string, shape ...int) (Param, error) {
-	if !w.PreferHalf() {
+	bf16 := w.PreferBF16()
+	if !bf16 && !w.PreferHalf() {
 		return loadParam(w, name, shape...)
 	}
-	bits, err := w.TensorHalf(name, shape...)
+	fetch := w.TensorHalf
+	if bf16 {
+		fetch = w.TensorBF16
+	}
+	bits, err := fetch(name, shape...)
 	if err != nil {
 		return Param{}, err
 	}
@@ -46,7 +63,7 @@ func loadWeight(w weights.View, name string, shape ...int) (Param, error) {
 	if w.Prefix() != "" {
 		full = w.Prefix() + "." + name
 	}
-	return Param{Name: full, Half: &HalfWeight{Name: full, Bits: bits, Shape: tensor.Shape(shape).Clone()}}, nil
+	return Param{Name: full, Half: &HalfWeight{Name: full, Bits: bits, Shape: tensor.Shape(shape).Clone(), BF16: bf16}}, nil
 }
 
 type linearHalfK struct {
@@ -59,6 +76,10 @@ func (k linearHalfK) run(dst []float32, src [][]float32) error {
 	var b []float32
 	if k.Bias {
 		b = src[1]
+	}
+	if k.W.BF16 {
+		kernels.LinearBF16(src[0], k.Rows, k.In, k.W.Bits, k.Out, b, dst)
+		return nil
 	}
 	kernels.LinearF16(src[0], k.Rows, k.In, k.W.Bits, k.Out, b, dst)
 	return nil
@@ -95,6 +116,10 @@ func (k convHalfK) run(dst []float32, src [][]float32) error {
 	var b []float32
 	if k.Bias {
 		b = src[1]
+	}
+	if k.W.BF16 {
+		kernels.Conv2DBF16(k.P, src[0], k.W.Bits, b, dst)
+		return nil
 	}
 	kernels.Conv2DF16(k.P, src[0], k.W.Bits, b, dst)
 	return nil

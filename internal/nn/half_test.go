@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"math"
 	"math/rand"
 	"testing"
 
@@ -10,8 +11,8 @@ import (
 )
 
 // roundedStore returns a Store holding, under the names of params, the float32 values of each
-// param rounded to fp16 and widened back: the weights a half layer computes with.
-func roundedStore(t *testing.T, params ...Param) *weights.Store {
+// param rounded to fp16 (bf16 if set) and widened back: the weights a half layer computes with.
+func roundedStore(t *testing.T, bf16 bool, params ...Param) *weights.Store {
 	t.Helper()
 	m := map[string]*tensor.Dense{}
 	for _, p := range params {
@@ -19,6 +20,9 @@ func roundedStore(t *testing.T, params ...Param) *weights.Store {
 		d := make([]float32, len(src))
 		for i, v := range src {
 			d[i] = weights.HalfToFloat32(weights.Float32ToHalf(v))
+			if bf16 {
+				d[i] = math.Float32frombits(uint32(weights.Float32ToBF16(v)) << 16)
+			}
 		}
 		m[p.Name] = tensor.New(tensor.WithShape(p.T.Shape()...), tensor.WithBacking(d))
 	}
@@ -47,10 +51,25 @@ func checkSame(t *testing.T, label string, got, want *tensor.Dense) {
 
 // TestHalfLayers builds Linear and Conv2d layers from a View preferring half weights and checks
 // that they hold fp16 matrices (half the bytes), compute exactly what the float32 layers compute
-// on the rounded weights, and agree with the float64 reference on those weights.
+// on the rounded weights, and agree with the float64 reference on those weights. With bf16
+// weights the layers hold bf16 matrices and, where the CPU has AVX512-BF16, round their inputs
+// to bf16 too: they agree with the float32 layers on the rounded weights to bf16's precision
+// (the kernels' tests check the arithmetic exactly).
 func TestHalfLayers(t *testing.T) {
+	for _, bf := range []bool{false, true} {
+		testHalfLayers(t, bf)
+	}
+}
+
+func testHalfLayers(t *testing.T, bf bool) {
 	r := rand.New(rand.NewSource(5))
 	syn := weights.NewSynthetic().View()
+	prefer := func(v weights.View) weights.View {
+		if bf {
+			return v.BF16()
+		}
+		return v.Half()
+	}
 	for _, c := range []struct {
 		name    string
 		in, out int
@@ -68,7 +87,7 @@ func TestHalfLayers(t *testing.T) {
 		var refLayer func(x arr) arr
 		var hp, fp Param
 		if c.k == 0 {
-			h, err := NewLinear(syn.Sub(c.name).Half(), c.in, c.out, c.bias)
+			h, err := NewLinear(prefer(syn.Sub(c.name)), c.in, c.out, c.bias)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +95,7 @@ func TestHalfLayers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rs := roundedStore(t, f.Weight) // the bias stays float32, unrounded
+			rs := roundedStore(t, bf, f.Weight) // the bias stays float32, unrounded
 			rl := &Linear{Weight: Param{Name: f.Weight.Name, T: mustTensor(t, rs, f.Weight.Name)}, Bias: f.Bias, In: c.in, Out: c.out}
 			half, full, ref = h.Forward, f.Forward, rl.Forward
 			refLayer = func(x arr) arr { return refLinearL(rl, x) }
@@ -85,7 +104,7 @@ func TestHalfLayers(t *testing.T) {
 				t.Errorf("%s: the bias is not float32", c.name)
 			}
 		} else {
-			h, err := NewConv2d(syn.Sub(c.name).Half(), c.in, c.out, c.k, c.s, c.p)
+			h, err := NewConv2d(prefer(syn.Sub(c.name)), c.in, c.out, c.k, c.s, c.p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,15 +112,15 @@ func TestHalfLayers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rs := roundedStore(t, f.Weight)
+			rs := roundedStore(t, bf, f.Weight)
 			rc := *f
 			rc.Weight = Param{Name: f.Weight.Name, T: mustTensor(t, rs, f.Weight.Name)}
 			half, full, ref = h.Forward, f.Forward, rc.Forward
 			refLayer = func(x arr) arr { return refConvL(&rc, x) }
 			hp, fp = h.Weight, f.Weight
 		}
-		if hp.Half == nil || hp.T != nil {
-			t.Fatalf("%s: the half layer's weight is not held as half bits", c.name)
+		if hp.Half == nil || hp.T != nil || hp.Half.BF16 != bf {
+			t.Fatalf("%s: the half layer's weight is not held as 16-bit floats of the format asked for (bf16 %v)", c.name, bf)
 		}
 		if hp.Bytes()*2 != fp.Bytes() {
 			t.Errorf("%s: half weight holds %d bytes, float32 %d", c.name, hp.Bytes(), fp.Bytes())
@@ -111,6 +130,11 @@ func TestHalfLayers(t *testing.T) {
 			return runNode(t, func(in []*gorgonia.Node) (*gorgonia.Node, error) { return f(in[0]) }, x)
 		}
 		got, exact, unrounded := one(half), one(ref), one(full)
+		if bf {
+			checkClose(t, c.name+" bf16 vs float32 layer on the rounded weights", got, arrOf(exact), 1e-2)
+			checkClose(t, c.name+" bf16 vs float32 weights", got, arrOf(unrounded), 2e-2)
+			continue
+		}
 		checkSame(t, c.name, got, exact)
 		checkClose(t, c.name+" vs float64 on the rounded weights", got, refLayer(arrOf(x)), layerTol)
 		// Against the unrounded float32 layer only a loose bound holds (fp16 keeps 11 bits).
