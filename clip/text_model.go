@@ -54,7 +54,7 @@ func New(cfg Config, w weights.View) (*TextModel, error) {
 		return nil, err
 	}
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
-		l, err := newEncoderLayer(w.Sub("encoder.layers").Sub(fmt.Sprint(i)), cfg)
+		l, err := newEncoderLayer(w.Sub("encoder.layers").Sub(fmt.Sprint(i)), cfg.layerConfig())
 		if err != nil {
 			return nil, err
 		}

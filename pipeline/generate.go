@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/smallsd/smallsd/lora"
+	"github.com/smallsd/smallsd/safety"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/torchrand"
 	"github.com/smallsd/smallsd/vae"
@@ -78,7 +79,8 @@ type Request struct {
 
 	// Init, if not nil, makes this image-to-image: the images start from Init's latents noised
 	// to the point Strength gives instead of from noise (diffusers' Img2Img pipeline), and a zero
-	// Width/Height means Init's, rounded down to a multiple of 8.
+	// Width/Height means Init's, rounded down to a multiple of 8; Init (and Mask) are resized to
+	// Width×Height with PIL's Lanczos filter when their size differs.
 	Init image.Image
 	// Strength, with Init, is the part of the schedule run, in (0, 1]: about Strength × Steps
 	// UNet calls; near 0 keeps Init, 1 redraws it from (almost) pure noise. 0 means
@@ -86,7 +88,7 @@ type Request struct {
 	Strength float64
 	// Mask, with Init, makes this inpainting (diffusers' Inpaint pipeline on a regular UNet):
 	// where Mask is white (luma ≥ 128) the picture is repainted, where it is black Init is kept.
-	// It must be Init's size.
+	// It must be Init's size (and is resized with it).
 	Mask image.Image
 	// PasteOriginal, with Mask, copies Init's pixels outside the mask into the images, which
 	// otherwise show the kept region as the VAE reproduces it (diffusers' output).
@@ -121,6 +123,11 @@ type Result struct {
 	// Timesteps are the timesteps of the UNet calls, in order.
 	Timesteps []float64
 	Timings   Timings
+	// NSFW says, per image, whether the safety checker flagged it (the image is then black);
+	// nil when the pipeline has no checker. Safety has the checker's verdicts, which name the
+	// concepts that fired.
+	NSFW   []bool
+	Safety []safety.Result
 }
 
 // Timings are the wall-clock times of a generation's stages.
@@ -130,6 +137,7 @@ type Timings struct {
 	Steps   []time.Duration // each denoising step (UNet and scheduler)
 	Encode  time.Duration   // the VAE encoder and image preparation (img2img, inpainting)
 	Decode  time.Duration   // the VAE decoder and conversion to images
+	Safety  time.Duration   // the safety checker (0 without one)
 	Total   time.Duration
 }
 
@@ -236,6 +244,9 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	}
 	src.pasteOriginal(res.Images)
 	res.Timings.Decode = time.Since(t0)
+	if err := p.checkSafety(ctx, res); err != nil {
+		return nil, p.ctxErr(ctx, err)
+	}
 	res.Timings.Total = time.Since(start)
 	return res, nil
 }

@@ -43,11 +43,11 @@ func main() {
 
 // options are the command's flags.
 type options struct {
-	cli.LoadFlags                   // -model, -config, -vae, -fp16, -precision
-	addr, scheduler, previewDecoder string
-	queue, previewEvery             int
-	grace                           time.Duration
-	maxBody                         int64
+	cli.LoadFlags                            // -model, -config, -vae, -fp16, -precision, -safety
+	addr, scheduler, previewDecoder, loraDir string
+	queue, previewEvery                      int
+	grace                                    time.Duration
+	maxBody                                  int64
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -59,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fs.PrintDefaults()
 	}
 	o.LoadFlags.Register(fs)
+	fs.StringVar(&o.loraDir, "lora-dir", "", "`folder` of LoRA files that prompts may apply with <lora:name:scale>, as the web UI's models/Lora")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:7860", "listen `address` (host:port; :7860 listens on every interface)")
 	fs.IntVar(&o.queue, "queue", server.DefaultQueue, "requests that may wait behind the running one; more get 503")
 	fs.StringVar(&o.scheduler, "scheduler", "", "default scheduler for requests that name no sampler (default: the model's)")
@@ -152,7 +153,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	}
 	cancelLoad()
 	srv := server.New(p, server.WithQueue(o.queue), server.WithLogger(log), server.WithMaxBodyBytes(o.maxBody),
-		server.WithPreviewEvery(o.previewEvery))
+		server.WithPreviewEvery(o.previewEvery), server.WithLoRADir(o.loraDir))
 	h.Store(srv)
 	log.Info("model loaded", "model", p.Name(), "seconds", time.Since(t0).Seconds())
 

@@ -27,7 +27,7 @@ import (
 // (txt2img, img2img, webui) has them.
 type LoadFlags struct {
 	Model, Config, VAE string
-	FP16               bool
+	FP16, Safety       bool
 	Precision          string
 }
 
@@ -44,6 +44,8 @@ func (f *LoadFlags) Register(fs *flag.FlagSet) {
 		"rounded to fp16 at load)")
 	fs.StringVar(&f.Precision, "precision", "fp32", "precision of the matrix products: fp32 (diffusers-exact) or bf16 (bfloat16 weights in\n"+
 		"memory; with AVX512-BF16, bf16 inputs and float32 sums: faster, images differ slightly)")
+	fs.BoolVar(&f.Safety, "safety", true, "run the model's safety checker, if it has one (flagged images are black);\n"+
+		"-safety=false turns it off and skips its download")
 }
 
 // Check validates the parsed loading flags.
@@ -141,6 +143,9 @@ func (f *LoadFlags) Load(ctx context.Context, stderr io.Writer, more ...pipeline
 	if f.FP16 {
 		opts = append(opts, pipeline.WithVariant("fp16"), pipeline.WithHalfWeights())
 	}
+	if !f.Safety {
+		opts = append(opts, pipeline.WithoutSafetyChecker())
+	}
 	if prec, err := pipeline.ParsePrecision(f.Precision); err != nil {
 		return nil, err
 	} else if prec != pipeline.FP32 {
@@ -178,7 +183,8 @@ func (f *Flags) Request(stdout io.Writer, bar *StepBar) pipeline.Request {
 
 // WriteImages writes res's images to -out (numbered when there are several) with their
 // parameters, extra fields after the common ones, and prints what it wrote and the timings.
-func (f *Flags) WriteImages(stdout io.Writer, res *pipeline.Result, extra ...pngmeta.Field) error {
+// Images the safety checker flagged (written black) get a line containing "NSFW" on stderr.
+func (f *Flags) WriteImages(stdout, stderr io.Writer, res *pipeline.Result, extra ...pngmeta.Field) error {
 	r := res.Request
 	for i, img := range res.Images {
 		path := f.Out
@@ -191,15 +197,22 @@ func (f *Flags) WriteImages(stdout io.Writer, res *pipeline.Result, extra ...png
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s\n", path)
+		if i < len(res.NSFW) && res.NSFW[i] {
+			fmt.Fprintf(stderr, "%s: NSFW content detected by the safety checker; the image is black (-safety=false turns the checker off)\n", path)
+		}
 	}
 	t := res.Timings
 	enc := ""
 	if t.Encode > 0 {
 		enc = "encode " + Seconds(t.Encode) + ", "
 	}
-	fmt.Fprintf(stdout, "%s, %d steps (%d UNet calls), %dx%d: text %s, %sdenoise %s (%s/step), decode %s, total %s\n",
+	checker := ""
+	if res.NSFW != nil {
+		checker = ", safety checker " + Seconds(t.Safety)
+	}
+	fmt.Fprintf(stdout, "%s, %d steps (%d UNet calls), %dx%d: text %s, %sdenoise %s (%s/step), decode %s%s, total %s\n",
 		r.Scheduler, r.Steps, len(res.Timesteps), r.Width, r.Height, Seconds(t.Text), enc, Seconds(t.Denoise),
-		Seconds(t.Denoise/time.Duration(max(1, len(t.Steps)))), Seconds(t.Decode), Seconds(t.Total))
+		Seconds(t.Denoise/time.Duration(max(1, len(t.Steps)))), Seconds(t.Decode), checker, Seconds(t.Total))
 	return nil
 }
 
