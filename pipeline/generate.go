@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -79,7 +78,8 @@ type Request struct {
 
 	// Init, if not nil, makes this image-to-image: the images start from Init's latents noised
 	// to the point Strength gives instead of from noise (diffusers' Img2Img pipeline), and a zero
-	// Width/Height means Init's, rounded down to a multiple of 8.
+	// Width/Height means Init's, rounded down to a multiple of 8; Init (and Mask) are resized to
+	// Width×Height with PIL's Lanczos filter when their size differs.
 	Init image.Image
 	// Strength, with Init, is the part of the schedule run, in (0, 1]: about Strength × Steps
 	// UNet calls; near 0 keeps Init, 1 redraws it from (almost) pure noise. 0 means
@@ -87,7 +87,7 @@ type Request struct {
 	Strength float64
 	// Mask, with Init, makes this inpainting (diffusers' Inpaint pipeline on a regular UNet):
 	// where Mask is white (luma ≥ 128) the picture is repainted, where it is black Init is kept.
-	// It must be Init's size.
+	// It must be Init's size (and is resized with it).
 	Mask image.Image
 	// PasteOriginal, with Mask, copies Init's pixels outside the mask into the images, which
 	// otherwise show the kept region as the VAE reproduces it (diffusers' output).
@@ -143,6 +143,9 @@ type Timings struct {
 // resolve fills in defaults and checks the request; errors name the field.
 func (p *Pipeline) resolve(req Request) (Request, error) {
 	r := req
+	if err := checkLimits(r); err != nil {
+		return r, err
+	}
 	if err := p.resolveImage(&r); err != nil {
 		return r, err
 	}
@@ -172,9 +175,6 @@ func (p *Pipeline) resolve(req Request) (Request, error) {
 	if r.GuidanceScale == 0 {
 		r.GuidanceScale = DefaultGuidance
 	}
-	if math.IsNaN(r.GuidanceScale) || math.IsInf(r.GuidanceScale, 0) {
-		return r, fmt.Errorf("pipeline: Request.GuidanceScale %v is not a finite number", req.GuidanceScale)
-	}
 	if r.NumImages == 0 {
 		r.NumImages = 1
 	}
@@ -201,9 +201,7 @@ func (p *Pipeline) resolve(req Request) (Request, error) {
 // before every UNet call and inside the models, so it stops within one UNet call), and an error
 // naming the field for a bad request. It is safe to call from several goroutines.
 func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
+	if p.isClosed() {
 		return nil, fmt.Errorf("pipeline: Generate: %w", ErrClosed)
 	}
 	start := time.Now()
@@ -231,6 +229,9 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 		return nil, p.ctxErr(ctx, err)
 	}
 	res.Timings.Text = time.Since(start)
+	if err := p.checkBudget(r, text.Shape()[0], text.Shape()[1]); err != nil {
+		return nil, p.ctxErr(ctx, err)
+	}
 
 	latents, shape, src, err := p.denoise(ctx, r, sched, first, text, cfg, &res.Timings)
 	if err != nil {
@@ -335,6 +336,9 @@ func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Sched
 		t := ts[i]
 		if err := ctx.Err(); err != nil {
 			return nil, shape, nil, err
+		}
+		if p.isClosed() {
+			return nil, shape, nil, fmt.Errorf("pipeline: Generate at step %d: %w", i, ErrClosed)
 		}
 		t0 := time.Now()
 		x, err := sched.ScaleModelInput(latents, i)

@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,4 +143,42 @@ func (e loraEncoder) Encode(ctx context.Context, ids [][]int) (*tensor.Dense, er
 // encoder returns the text encoder with the request's text-encoder updates (none for nil).
 func (r *requestLoRA) encoder(m *clip.TextModel) loraEncoder {
 	return loraEncoder{m: m, u: r.updates(lora.TextEncoder)}
+}
+
+// LoRATag is one <lora:name:scale> tag of an AUTOMATIC1111 prompt.
+type LoRATag struct {
+	Name  string
+	Scale float64
+}
+
+var loraTagRE = regexp.MustCompile(`<lora:([^<>]*)>`)
+
+// ParseLoRATags removes the web UI's LoRA tags — <lora:name> (scale 1) and <lora:name:scale> —
+// from prompt and returns the rest and the tags, in order. The caller finds the files (the web
+// UI looks in its models/Lora folder). A tag without a name or with a scale that is not a
+// number is an error quoting it.
+func ParseLoRATags(prompt string) (string, []LoRATag, error) {
+	var tags []LoRATag
+	var err error
+	clean := loraTagRE.ReplaceAllStringFunc(prompt, func(tag string) string {
+		body := strings.TrimSuffix(strings.TrimPrefix(tag, "<lora:"), ">")
+		t := LoRATag{Name: body, Scale: 1}
+		if i := strings.LastIndexByte(body, ':'); i >= 0 {
+			v, perr := strconv.ParseFloat(strings.TrimSpace(body[i+1:]), 64)
+			if perr != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				err = errors.Join(err, fmt.Errorf("LoRA tag %s: the scale is not a number", tag))
+			}
+			t.Name, t.Scale = body[:i], v
+		}
+		t.Name = strings.TrimSpace(t.Name)
+		if t.Name == "" {
+			err = errors.Join(err, fmt.Errorf("LoRA tag %s has no name", tag))
+		}
+		tags = append(tags, t)
+		return ""
+	})
+	if err != nil {
+		return prompt, nil, err
+	}
+	return clean, tags, nil
 }

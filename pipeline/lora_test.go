@@ -130,3 +130,19 @@ func TestLoRAErrors(t *testing.T) {
 		t.Logf("%s: %v", c.name, err)
 	}
 }
+
+func TestParseLoRATags(t *testing.T) {
+	clean, tags, err := ParseLoRATags("a cat <lora:style_v2:0.7>, sharp <lora:detail> <lora:x: -0.5 >")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if clean != "a cat , sharp  " || len(tags) != 3 || tags[0] != (LoRATag{"style_v2", 0.7}) ||
+		tags[1] != (LoRATag{"detail", 1}) || tags[2] != (LoRATag{"x", -0.5}) {
+		t.Errorf("%q %v", clean, tags)
+	}
+	for _, bad := range []string{"<lora::0.5>", "<lora:a:b>", "<lora:>"} {
+		if _, _, err := ParseLoRATags(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -183,6 +183,9 @@ func (s *Server) check(t txt2imgRequest, base pipeline.Request) (genParams, erro
 		cfg = 1 // guidance off; 0 would mean "default" to the pipeline
 	}
 	base.Prompt, base.NegativePrompt, base.Width, base.Height = t.Prompt, t.NegativePrompt, t.Width, t.Height
+	if base.Prompt, base.LoRAs, err = s.loras(t.Prompt); err != nil {
+		return genParams{}, err
+	}
 	base.Steps, base.GuidanceScale, base.Seed, base.Scheduler, base.NumImages = t.Steps, cfg, t.Seed, sched, t.BatchSize
 	base.PromptSyntax = pipeline.PromptSyntaxA1111 // the web UI's: "(word:1.3)", [word], up to 225 tokens
 	req, err := s.p.Resolve(base)

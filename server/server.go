@@ -34,6 +34,7 @@ type Server struct {
 	limits  Limits
 	mux     *http.ServeMux
 	metrics *metrics
+	loraDir string // WithLoRADir
 
 	previewEvery int
 
@@ -93,6 +94,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /sdapi/v1/samplers", s.handleSamplers)
 	m.HandleFunc("GET /sdapi/v1/sd-models", s.handleModels)
 	m.HandleFunc("GET /sdapi/v1/options", s.handleOptions)
+	m.HandleFunc("GET /sdapi/v1/loras", s.handleLoras)
 	m.HandleFunc("/sdapi/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
 	})

@@ -44,6 +44,7 @@ func main() {
 type options struct {
 	model, addr, scheduler string
 	vae, previewDecoder    string
+	config, loraDir        string
 	queue, previewEvery    int
 	fp16                   bool
 	grace                  time.Duration
@@ -58,7 +59,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintln(stderr, "usage: webui [flags]\n\nServes a web page and the AUTOMATIC1111 API for a Stable Diffusion 1.x model. Flags:")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.model, "model", pipeline.DefaultModel, "model `folder` (diffusers layout) or Hugging Face Hub repo id")
+	fs.StringVar(&o.model, "model", pipeline.DefaultModel, "model `folder` (diffusers layout), Hugging Face Hub repo id, or single-file SD 1.x\n"+
+		"checkpoint (.safetensors or .ckpt in the original LDM naming)")
+	fs.StringVar(&o.config, "config", "", "with a single-file -model: take the configs, tokenizer and scheduler from this diffusers\n"+
+		"`folder or repo` id instead of SD 1.x's defaults")
+	fs.StringVar(&o.loraDir, "lora-dir", "", "`folder` of LoRA files that prompts may apply with <lora:name:scale>, as the web UI's models/Lora")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:7860", "listen `address` (host:port; :7860 listens on every interface)")
 	fs.IntVar(&o.queue, "queue", server.DefaultQueue, "requests that may wait behind the running one; more get 503")
 	fs.BoolVar(&o.fp16, "fp16", false, "half-precision weights: the fp16 weights variant where the model has one, and\n"+
@@ -143,6 +148,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	if o.scheduler != "" {
 		opts = append(opts, pipeline.WithScheduler(o.scheduler))
 	}
+	if o.config != "" {
+		opts = append(opts, pipeline.WithConfigFrom(o.config))
+	}
 	if o.vae != "" {
 		opts = append(opts, pipeline.WithVAE(o.vae))
 	}
@@ -162,7 +170,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	}
 	cancelLoad()
 	srv := server.New(p, server.WithQueue(o.queue), server.WithLogger(log), server.WithMaxBodyBytes(o.maxBody),
-		server.WithPreviewEvery(o.previewEvery))
+		server.WithPreviewEvery(o.previewEvery), server.WithLoRADir(o.loraDir))
 	h.Store(srv)
 	log.Info("model loaded", "model", p.Name(), "seconds", time.Since(t0).Seconds())
 
