@@ -128,5 +128,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// headDim is the width of one attention head.
-func (c Config) headDim() int { return c.HiddenSize / c.NumAttentionHeads }
+// layerConfig is what the text tower's encoder layers need: causal self-attention.
+func (c Config) layerConfig() layerConfig {
+	return layerConfig{hidden: c.HiddenSize, heads: c.NumAttentionHeads, intermediate: c.IntermediateSize,
+		act: c.HiddenAct, eps: c.LayerNormEps, causal: true}
+}

@@ -54,16 +54,16 @@ type MLP struct {
 	act      string
 }
 
-func newMLP(w weights.View, cfg Config) (*MLP, error) {
-	fc1, err := nn.NewLinear(w.Sub("fc1"), cfg.HiddenSize, cfg.IntermediateSize, true)
+func newMLP(w weights.View, c layerConfig) (*MLP, error) {
+	fc1, err := nn.NewLinear(w.Sub("fc1"), c.hidden, c.intermediate, true)
 	if err != nil {
 		return nil, err
 	}
-	fc2, err := nn.NewLinear(w.Sub("fc2"), cfg.IntermediateSize, cfg.HiddenSize, true)
+	fc2, err := nn.NewLinear(w.Sub("fc2"), c.intermediate, c.hidden, true)
 	if err != nil {
 		return nil, err
 	}
-	return &MLP{FC1: fc1, FC2: fc2, act: cfg.HiddenAct}, nil
+	return &MLP{FC1: fc1, FC2: fc2, act: c.act}, nil
 }
 
 // Forward maps x (…×hidden) to …×hidden.
@@ -78,38 +78,46 @@ func (m *MLP) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
 	return m.FC2.Forward(h)
 }
 
-// EncoderLayer is CLIPEncoderLayer: pre-LayerNorm causal self-attention and MLP, each added
-// to the residual stream.
+// EncoderLayer is CLIPEncoderLayer: pre-LayerNorm self-attention (causal in the text tower)
+// and MLP, each added to the residual stream. The text and vision towers share it.
 type EncoderLayer struct {
 	SelfAttn               *nn.Attention
 	LayerNorm1, LayerNorm2 *nn.LayerNorm
 	MLP                    *MLP
 }
 
-func newEncoderLayer(w weights.View, cfg Config) (*EncoderLayer, error) {
-	eps := float32(cfg.LayerNormEps)
+// layerConfig is what a CLIPEncoderLayer reads from CLIPTextConfig or CLIPVisionConfig.
+type layerConfig struct {
+	hidden, heads, intermediate int
+	act                         string
+	eps                         float64
+	causal                      bool // the text tower's causal mask
+}
+
+func newEncoderLayer(w weights.View, c layerConfig) (*EncoderLayer, error) {
+	eps := float32(c.eps)
 	attn, err := nn.NewAttention(w.Sub("self_attn"), nn.AttentionConfig{
-		QueryDim: cfg.HiddenSize, Heads: cfg.NumAttentionHeads, HeadDim: cfg.headDim(),
-		QKVBias: true, Causal: true, Names: nn.CLIPNames(),
+		QueryDim: c.hidden, Heads: c.heads, HeadDim: c.hidden / c.heads,
+		QKVBias: true, Causal: c.causal, Names: nn.CLIPNames(),
 	})
 	if err != nil {
 		return nil, err
 	}
 	l := &EncoderLayer{SelfAttn: attn}
-	if l.LayerNorm1, err = nn.NewLayerNorm(w.Sub("layer_norm1"), cfg.HiddenSize, eps); err != nil {
+	if l.LayerNorm1, err = nn.NewLayerNorm(w.Sub("layer_norm1"), c.hidden, eps); err != nil {
 		return nil, err
 	}
-	if l.MLP, err = newMLP(w.Sub("mlp"), cfg); err != nil {
+	if l.MLP, err = newMLP(w.Sub("mlp"), c); err != nil {
 		return nil, err
 	}
-	if l.LayerNorm2, err = nn.NewLayerNorm(w.Sub("layer_norm2"), cfg.HiddenSize, eps); err != nil {
+	if l.LayerNorm2, err = nn.NewLayerNorm(w.Sub("layer_norm2"), c.hidden, eps); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-// Forward runs the layer on x (B×L×hidden). The causal mask is the only mask: the SD pipeline
-// passes no attention mask.
+// Forward runs the layer on x (B×L×hidden). The text tower's causal mask is the only mask: the
+// SD pipeline passes no attention mask, and the vision tower has none.
 func (l *EncoderLayer) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
 	return l.forward(x, tapper{m: map[string]*gorgonia.Node{}})
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/smallsd/smallsd/internal/nn"
+	"github.com/smallsd/smallsd/lora"
 	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -31,6 +33,7 @@ type TextModel struct {
 	FinalLayerNorm *nn.LayerNorm
 
 	runner *nn.Runner
+	lora   nn.LoRARunners // one runner per set of patched layers (EncodeLoRA)
 }
 
 // New builds the text encoder described by cfg from the weights under w (the text_encoder
@@ -51,7 +54,7 @@ func New(cfg Config, w weights.View) (*TextModel, error) {
 		return nil, err
 	}
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
-		l, err := newEncoderLayer(w.Sub("encoder.layers").Sub(fmt.Sprint(i)), cfg)
+		l, err := newEncoderLayer(w.Sub("encoder.layers").Sub(fmt.Sprint(i)), cfg.layerConfig())
 		if err != nil {
 			return nil, err
 		}
@@ -110,6 +113,9 @@ func (m *TextModel) Close() error {
 	if err := m.runner.Close(); err != nil {
 		return err
 	}
+	if err := m.lora.Close(); err != nil {
+		return err
+	}
 	if m.store != nil {
 		return m.store.Close()
 	}
@@ -121,7 +127,7 @@ func (m *TextModel) Close() error {
 // The SD pipeline passes 77 ids per prompt, padded with the end-of-text id, and no attention
 // mask (the causal mask still applies).
 func (m *TextModel) Encode(ctx context.Context, ids [][]int) (*tensor.Dense, error) {
-	outs, err := m.run(ctx, ids, nil)
+	outs, err := m.run(ctx, ids, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +170,7 @@ func (m *TextModel) ForwardTaps(ctx context.Context, ids [][]int, taps []string)
 	if len(taps) == 0 {
 		return nil, fmt.Errorf("clip: ForwardTaps: no taps named")
 	}
-	outs, err := m.run(ctx, ids, taps)
+	outs, err := m.run(ctx, ids, taps, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -216,8 +222,8 @@ func (m *TextModel) checkIDs(ids [][]int) (*tensor.Dense, error) {
 }
 
 // run validates the ids, gets (or compiles) the program and runs it. With taps, a fresh
-// program computes the named nodes instead of the output.
-func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string) ([]*tensor.Dense, error) {
+// program computes the named nodes instead of the output. ups are low-rank updates (EncodeLoRA).
+func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string, ups lora.Updates) ([]*tensor.Dense, error) {
 	x, err := m.checkIDs(ids)
 	if err != nil {
 		return nil, err
@@ -225,16 +231,20 @@ func (m *TextModel) run(ctx context.Context, ids [][]int, taps []string) ([]*ten
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	inputs := append([]*tensor.Dense{x}, nn.LoRAValues(ups)...)
 	if taps == nil {
+		if len(ups) > 0 {
+			return m.runLoRA(ctx, ups, inputs)
+		}
 		return m.runner.Run(ctx, x)
 	}
 	var res []*tensor.Dense
 	err = m.runner.Call(ctx, func(ctx context.Context) error {
-		prog, err := m.compile(x.Shape()[0], x.Shape()[1], taps)
+		prog, err := m.compileLoRA(x.Shape()[0], x.Shape()[1], taps, ups)
 		if err != nil {
 			return err
 		}
-		outs, err := prog.Run(ctx, x)
+		outs, err := prog.Run(ctx, inputs...)
 		if err != nil {
 			return fmt.Errorf("clip: %w", err)
 		}
@@ -256,7 +266,12 @@ func (m *TextModel) program(b, l int) *nn.Program {
 
 // compile builds the graph for b×l ids and compiles it for the output, or for the named taps.
 func (m *TextModel) compile(b, l int, taps []string) (*nn.Program, error) {
-	g, nodes, err := m.build(b, l)
+	return m.compileLoRA(b, l, taps, nil)
+}
+
+// compileLoRA is compile with u's updates as further inputs after the ids.
+func (m *TextModel) compileLoRA(b, l int, taps []string, u lora.Updates) (*nn.Program, error) {
+	g, nodes, loraIn, err := m.buildLoRA(b, l, u)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +286,7 @@ func (m *TextModel) compile(b, l int, taps []string) (*nn.Program, error) {
 			outs = append(outs, n)
 		}
 	}
-	prog, err := nn.Compile(g, []*gorgonia.Node{nodes["in.input_ids"]}, outs)
+	prog, err := nn.Compile(g, append([]*gorgonia.Node{nodes["in.input_ids"]}, loraIn...), outs)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
@@ -281,13 +296,24 @@ func (m *TextModel) compile(b, l int, taps []string) (*nn.Program, error) {
 // build adds the whole forward for b×l ids to a new graph. The returned map holds every tap,
 // the input ("in.input_ids") and the result ("final_layer_norm").
 func (m *TextModel) build(b, l int) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, error) {
+	g, nodes, _, err := m.buildLoRA(b, l, nil)
+	return g, nodes, err
+}
+
+// buildLoRA is build with u's update inputs added first (returned in Run order); an update no
+// layer takes is an error naming it.
+func (m *TextModel) buildLoRA(b, l int, u lora.Updates) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, []*gorgonia.Node, error) {
 	g := gorgonia.NewGraph()
+	loraIn := nn.AddLoRAInputs(g, u)
 	ids := gorgonia.NewTensor(g, tensor.Float32, 2, gorgonia.WithShape(b, l), gorgonia.WithName("input_ids"))
 	tp := tapper{m: map[string]*gorgonia.Node{"in.input_ids": ids}}
 	out, err := m.forward(ids, tp)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if un := nn.UnusedLoRA(g, loraIn); len(un) > 0 {
+		return nil, nil, nil, fmt.Errorf("clip: LoRA layers that match no layer of the text encoder: %s", strings.Join(un, ", "))
 	}
 	tp.put("final_layer_norm", out)
-	return g, tp.m, nil
+	return g, tp.m, loraIn, nil
 }

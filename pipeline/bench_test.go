@@ -121,6 +121,15 @@ func BenchmarkGenerateSmallSD512Half(b *testing.B) { benchGenerate(b, true, fals
 func BenchmarkGenerateSmallSD512BF16(b *testing.B) { benchGenerate(b, false, true) }
 
 func benchGenerate(b *testing.B, half, bf16 bool) {
+	benchRequest(b, half, bf16, func(*Pipeline) Request {
+		return Request{Prompt: "a photograph of an astronaut riding a horse", Width: 512, Height: 512,
+			Steps: 25, GuidanceScale: 7.5, Seed: 42}
+	})
+}
+
+// benchRequest generates the request req makes for the full-size synthetic pipeline b.N times
+// and reports the times, the cores used and the peak RSS.
+func benchRequest(b *testing.B, half, bf16 bool, req func(*Pipeline) Request) {
 	if testing.Short() {
 		b.Skip("full-size model: skipped with -short")
 	}
@@ -134,20 +143,20 @@ func benchGenerate(b *testing.B, half, bf16 bool) {
 	t0 := time.Now()
 	p := fullSizeSynthetic(b, half, bf16)
 	defer p.Close()
+	r := req(p)
 	build := time.Since(t0)
-	req := Request{Prompt: "a photograph of an astronaut riding a horse", Width: 512, Height: 512,
-		Steps: 25, GuidanceScale: 7.5, Seed: 42}
-	var text, step, decode, total time.Duration
+	var text, step, encode, decode, total time.Duration
 	var steps int
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
-		res, err := p.Generate(context.Background(), req)
+		res, err := p.Generate(context.Background(), r)
 		if err != nil {
 			b.Fatal(err)
 		}
 		t := res.Timings
 		text += t.Text
+		encode += t.Encode
 		decode += t.Decode
 		total += t.Total
 		step += t.Denoise
@@ -159,6 +168,9 @@ func benchGenerate(b *testing.B, half, bf16 bool) {
 	b.ReportMetric(total.Seconds()/n, "s/image")
 	b.ReportMetric(step.Seconds()/float64(steps), "s/step")
 	b.ReportMetric(text.Seconds()/n, "s-text/image")
+	if encode > 0 {
+		b.ReportMetric(encode.Seconds()/n, "s-encode/image")
+	}
 	b.ReportMetric(decode.Seconds()/n, "s-decode/image")
 	b.ReportMetric(build.Seconds(), "s-build")
 	// CPU seconds per wall second show how much of the 2 cores the run got on a shared machine.

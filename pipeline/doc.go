@@ -34,8 +34,10 @@
 // (8i, 8j)); after every step the latents outside it become the image's latents noised to the
 // next timestep (the clean ones after the last). The images are diffusers' 8-bit output: the
 // kept region as the VAE reproduces it, unless Request.PasteOriginal copies the original pixels
-// there. The images are Init's size (its sides must be multiples of 8 — diffusers would resize
-// them down to one — and Width and Height 0 or equal to it), and a Mask must be Init's size too.
+// there. The images are Width×Height, by default Init's size rounded down to a multiple of 8 as
+// diffusers' VaeImageProcessor does; Init and Mask (which must be Init's size) are resized to it
+// with PIL's Lanczos filter (package internal/pilresize), the mask after its conversion to "L"
+// and before the binarisation. (diffusers' inpainting pipeline defaults to 512×512 instead.)
 //
 // Load reads a model folder in diffusers layout (model_index.json, tokenizer, text_encoder, unet,
 // vae, scheduler; safetensors or PyTorch .bin; optionally the fp16 variant) or downloads a Hub

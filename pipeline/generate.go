@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallsd/smallsd/lora"
+	"github.com/smallsd/smallsd/safety"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/torchrand"
 	"github.com/smallsd/smallsd/vae"
@@ -64,6 +66,12 @@ type Request struct {
 	// PreviewEvery steps and at the last (see Pipeline.Preview: TAESD when the Pipeline has one,
 	// else LinearPreview). Each TAESD preview of a 512×512 image costs about a tenth of a step.
 	PreviewEvery int
+	// LoRAs are adapters applied to this request only, to the UNet and the text encoder alike
+	// (see LoRA); none costs nothing, and the next request without them gets the base model's
+	// images exactly.
+	LoRAs []LoRA
+
+	lora *requestLoRA // resolved LoRAs, set by resolve
 	// PromptSyntax is how Prompt and NegativePrompt are read: PromptSyntaxDiffusers ("", plain
 	// text cut to 75 tokens) or PromptSyntaxA1111 ("a1111": weights such as "(word:1.3)" and
 	// up to 225 tokens).
@@ -71,7 +79,8 @@ type Request struct {
 
 	// Init, if not nil, makes this image-to-image: the images start from Init's latents noised
 	// to the point Strength gives instead of from noise (diffusers' Img2Img pipeline), and a zero
-	// Width/Height means Init's, rounded down to a multiple of 8.
+	// Width/Height means Init's, rounded down to a multiple of 8; Init (and Mask) are resized to
+	// Width×Height with PIL's Lanczos filter when their size differs.
 	Init image.Image
 	// Strength, with Init, is the part of the schedule run, in (0, 1]: about Strength × Steps
 	// UNet calls; near 0 keeps Init, 1 redraws it from (almost) pure noise. 0 means
@@ -79,7 +88,7 @@ type Request struct {
 	Strength float64
 	// Mask, with Init, makes this inpainting (diffusers' Inpaint pipeline on a regular UNet):
 	// where Mask is white (luma ≥ 128) the picture is repainted, where it is black Init is kept.
-	// It must be Init's size.
+	// It must be Init's size (and is resized with it).
 	Mask image.Image
 	// PasteOriginal, with Mask, copies Init's pixels outside the mask into the images, which
 	// otherwise show the kept region as the VAE reproduces it (diffusers' output).
@@ -114,6 +123,11 @@ type Result struct {
 	// Timesteps are the timesteps of the UNet calls, in order.
 	Timesteps []float64
 	Timings   Timings
+	// NSFW says, per image, whether the safety checker flagged it (the image is then black);
+	// nil when the pipeline has no checker. Safety has the checker's verdicts, which name the
+	// concepts that fired.
+	NSFW   []bool
+	Safety []safety.Result
 }
 
 // Timings are the wall-clock times of a generation's stages.
@@ -123,6 +137,7 @@ type Timings struct {
 	Steps   []time.Duration // each denoising step (UNet and scheduler)
 	Encode  time.Duration   // the VAE encoder and image preparation (img2img, inpainting)
 	Decode  time.Duration   // the VAE decoder and conversion to images
+	Safety  time.Duration   // the safety checker (0 without one)
 	Total   time.Duration
 }
 
@@ -130,6 +145,9 @@ type Timings struct {
 func (p *Pipeline) resolve(req Request) (Request, error) {
 	r := req
 	if err := p.resolveImage(&r); err != nil {
+		return r, err
+	}
+	if err := p.resolveLoRAs(&r); err != nil {
 		return r, err
 	}
 	dw, dh := p.DefaultSize()
@@ -206,7 +224,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Request: r, Model: p.name, Timesteps: sched.Timesteps()[first:]}
-	res.Request.Progress = nil
+	res.Request.Progress, res.Request.lora = nil, nil
 	cfg := r.GuidanceScale > 1
 
 	text, err := p.encodeText(ctx, r, cfg)
@@ -226,6 +244,9 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	}
 	src.pasteOriginal(res.Images)
 	res.Timings.Decode = time.Since(t0)
+	if err := p.checkSafety(ctx, res); err != nil {
+		return nil, p.ctxErr(ctx, err)
+	}
 	res.Timings.Total = time.Since(start)
 	return res, nil
 }
@@ -253,7 +274,7 @@ func (p *Pipeline) encodeText(ctx context.Context, r Request, cfg bool) (*tensor
 		if cfg {
 			ids = [][]int{p.tok.EncodePadded(r.NegativePrompt, p.maxLength), ids[0]}
 		}
-		if states, err = p.text.Encode(ctx, ids); err != nil {
+		if states, err = r.lora.encoder(p.text).Encode(ctx, ids); err != nil {
 			return nil, fmt.Errorf("pipeline: text encoder: %w", err)
 		}
 	}
@@ -324,7 +345,7 @@ func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Sched
 		if cfg {
 			x = append(x, x...) // concat[latents, latents]: the same input for both halves
 		}
-		out, err := p.unet.Forward(ctx, tensor.New(tensor.WithShape(batch[:]...), tensor.WithBacking(x)), t, text)
+		out, err := p.unet.ForwardLoRA(ctx, tensor.New(tensor.WithShape(batch[:]...), tensor.WithBacking(x)), t, text, r.lora.updates(lora.UNet))
 		if err != nil {
 			return nil, shape, nil, fmt.Errorf("pipeline: UNet at step %d (t=%v): %w", i, t, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 
+	"github.com/smallsd/smallsd/internal/pilresize"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/torchrand"
 	"github.com/smallsd/smallsd/vae"
@@ -66,16 +67,13 @@ func (p *Pipeline) resolveImage(r *Request) error {
 	} else if r.PasteOriginal {
 		return errors.New("pipeline: Request.PasteOriginal is set without Request.Mask (it pastes the unmasked pixels)")
 	}
-	// diffusers' VaeImageProcessor: the image's own size, rounded down to a multiple of 8.
+	// diffusers' VaeImageProcessor: the image's own size, rounded down to a multiple of 8 (the
+	// image and the mask are resized to the size the request asks for).
 	if r.Width == 0 {
 		r.Width = b.Dx() - b.Dx()%f
 	}
 	if r.Height == 0 {
 		r.Height = b.Dy() - b.Dy()%f
-	}
-	if r.Width != b.Dx() || r.Height != b.Dy() {
-		return fmt.Errorf("pipeline: Request.Init is %dx%d pixels but the images are %dx%d: resizing is not supported; "+
-			"give an image whose sides are multiples of %d, and Width and Height 0 or its size", b.Dx(), b.Dy(), r.Width, r.Height, f)
 	}
 	return nil
 }
@@ -105,8 +103,12 @@ func (p *Pipeline) prepareImage(ctx context.Context, r Request, sched scheduler.
 	if err != nil {
 		return nil, nil, err
 	}
-	src := &imageSource{pixels: rgbImage(r.Init), paste: r.PasteOriginal}
 	W, H := r.Width, r.Height
+	pixels, err := rgbImage(r.Init, W, H)
+	if err != nil {
+		return nil, nil, err
+	}
+	src := &imageSource{pixels: pixels, paste: r.PasteOriginal}
 	x := make([]float32, 3*H*W)
 	for y := 0; y < H; y++ {
 		row := src.pixels.Pix[y*src.pixels.Stride:]
@@ -135,7 +137,9 @@ func (p *Pipeline) prepareImage(ctx context.Context, r Request, sched scheduler.
 	src.noise = gen.Randn(shape[:]...)
 	if r.Mask != nil {
 		gen.Randn(dist.Shape[:]...) // the masked image's latent sample, unused with a 4-channel UNet
-		src.setMask(r.Mask, p.vae.Config().UpscaleFactor(), shape[2], shape[3])
+		if err := src.setMask(r.Mask, W, H, p.vae.Config().UpscaleFactor()); err != nil {
+			return nil, nil, err
+		}
 	}
 	if r.Mask != nil && r.Strength == 1 {
 		latents := make([]float32, len(src.noise))
@@ -152,18 +156,26 @@ func (p *Pipeline) prepareImage(ctx context.Context, r Request, sched scheduler.
 	return src, latents, nil
 }
 
-// setMask binarises the mask as diffusers' mask processor does (PIL's convert("L"), /255,
-// ≥ 0.5 repaints) and reduces it to the latent grid by nearest neighbour (torch's interpolate:
-// the pixel at (f·i, f·j) of each f×f cell, not an average).
-func (s *imageSource) setMask(m image.Image, f, h, w int) {
+// setMask binarises the mask as diffusers' mask processor does (PIL's convert("L"), resized to
+// W×H with Lanczos, /255, ≥ 0.5 repaints) and reduces it to the latent grid by nearest neighbour
+// (torch's interpolate: the pixel at (f·i, f·j) of each f×f cell, not an average).
+func (s *imageSource) setMask(m image.Image, W, H, f int) error {
 	b := m.Bounds()
-	W, H := b.Dx(), b.Dy()
-	s.mask = make([]bool, W*H)
-	for y := 0; y < H; y++ {
-		for x := 0; x < W; x++ {
-			s.mask[y*W+x] = luma(m.At(b.Min.X+x, b.Min.Y+y)) >= 128
+	l := make([]uint8, b.Dx()*b.Dy())
+	for y := 0; y < b.Dy(); y++ {
+		for x := 0; x < b.Dx(); x++ {
+			l[y*b.Dx()+x] = luma(m.At(b.Min.X+x, b.Min.Y+y))
 		}
 	}
+	l, err := pilresize.Resize(l, b.Dx(), b.Dy(), 1, W, H, pilresize.Lanczos)
+	if err != nil {
+		return fmt.Errorf("pipeline: Request.Mask: %w", err)
+	}
+	s.mask = make([]bool, W*H)
+	for i, v := range l {
+		s.mask[i] = v >= 128
+	}
+	h, w := H/f, W/f
 	s.maskLatent = make([]float32, h*w)
 	s.keepAll = true
 	for i := 0; i < h; i++ {
@@ -174,6 +186,7 @@ func (s *imageSource) setMask(m image.Image, f, h, w int) {
 			}
 		}
 	}
+	return nil
 }
 
 // luma is PIL's conversion to "L": ITU-R 601-2 luma in 16-bit fixed point, alpha ignored.
@@ -185,20 +198,29 @@ func luma(c color.Color) uint8 {
 	return uint8((uint32(n.R)*19595 + uint32(n.G)*38470 + uint32(n.B)*7471 + 0x8000) >> 16)
 }
 
-// rgbImage returns img as an opaque RGB NRGBA image at the origin, the way PIL's
-// convert("RGB") sees it: grey replicated, alpha dropped (colours kept as stored, not
-// composited onto a background).
-func rgbImage(img image.Image) *image.NRGBA {
+// rgbImage returns img as an opaque RGB NRGBA image of W×H pixels, the way PIL's
+// convert("RGB") sees it — grey replicated, alpha dropped (colours kept as stored, not
+// composited onto a background) — resized with PIL's Lanczos filter as diffusers'
+// VaeImageProcessor does when the size differs.
+func rgbImage(img image.Image, W, H int) (*image.NRGBA, error) {
 	b := img.Bounds()
-	out := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	rgb := make([]uint8, 0, 3*b.Dx()*b.Dy())
 	for y := 0; y < b.Dy(); y++ {
 		for x := 0; x < b.Dx(); x++ {
 			n := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-			n.A = 255
-			out.SetNRGBA(x, y, n)
+			rgb = append(rgb, n.R, n.G, n.B)
 		}
 	}
-	return out
+	rgb, err := pilresize.Resize(rgb, b.Dx(), b.Dy(), 3, W, H, pilresize.Lanczos)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: Request.Init: %w", err)
+	}
+	out := image.NewNRGBA(image.Rect(0, 0, W, H))
+	for p := 0; p < W*H; p++ {
+		copy(out.Pix[4*p:], rgb[3*p:3*p+3])
+		out.Pix[4*p+3] = 255
+	}
+	return out, nil
 }
 
 // keepsAll reports whether an inpainting mask leaves nothing to repaint: every step would put

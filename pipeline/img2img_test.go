@@ -163,7 +163,9 @@ func TestInpaintMask(t *testing.T) {
 		m := readPNG(t, "mask_inpaint_"+c+".png")
 		b := m.Bounds()
 		var s imageSource
-		s.setMask(m, 8, b.Dy()/8, b.Dx()/8)
+		if err := s.setMask(m, b.Dx(), b.Dy(), 8); err != nil {
+			t.Fatal(err)
+		}
 		want := ref.Must(t, "inpaint."+c+".mask")
 		for i, v := range want.Data {
 			if s.mask[i] != (v == 1) {
@@ -214,8 +216,7 @@ func TestImg2ImgBadRequests(t *testing.T) {
 		{Request{Init: init, Strength: 0.1, Steps: 5}, "runs no step"},
 		{Request{Init: init, Mask: small}, "Request.Mask is 64x64 pixels but Request.Init is 128x128"},
 		{Request{Init: image.NewRGBA(image.Rect(0, 0, 4, 4))}, "Request.Init is 4x4 pixels"},
-		{Request{Init: init, Width: 64}, "resizing is not supported"},
-		{Request{Init: odd}, "resizing is not supported"},
+		{Request{Init: odd, Width: 12}, "Request.Width 12 is not a positive multiple of 8"},
 	} {
 		c.req.Prompt = "x"
 		c.req.Steps = max(c.req.Steps, 2)
@@ -315,5 +316,65 @@ func TestImg2ImgGreyAndAlpha(t *testing.T) {
 	}
 	if a, b := gen(alpha), gen(src); string(a.Pix) != string(b.Pix) {
 		t.Error("a translucent init image gives another image than its opaque colours")
+	}
+}
+
+// TestImg2ImgResize: an init image (and mask) of another size is resized with PIL's Lanczos
+// filter to the request's size — by default its own, rounded down to a multiple of 8 — and
+// gives what the resized picture gives.
+func TestImg2ImgResize(t *testing.T) {
+	p := testPipeline(t)
+	src := readPNG(t, "init_inpaint_pndm.png")
+	mask := readPNG(t, "mask_inpaint_pndm.png")
+	crop := func(img image.Image, w, h int) image.Image {
+		return img.(interface {
+			SubImage(image.Rectangle) image.Image
+		}).SubImage(image.Rect(3, 5, 3+w, 5+h))
+	}
+	odd, oddMask := crop(src, 101, 70), crop(mask, 101, 70) // becomes 96×64
+	for _, c := range []struct {
+		init, mask image.Image
+		w, h       int
+		wantW      int
+	}{
+		{odd, nil, 0, 0, 96},
+		{odd, oddMask, 0, 0, 96},
+		{src, mask, 64, 48, 64},
+	} {
+		req := Request{Prompt: "x", Steps: 2, Seed: 4, Strength: 0.5, Init: c.init, Mask: c.mask, Width: c.w, Height: c.h}
+		res, err := p.Generate(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		W, H := res.Request.Width, res.Request.Height
+		if W != c.wantW || res.Images[0].Bounds().Dx() != W || res.Images[0].Bounds().Dy() != H {
+			t.Fatalf("images %v, Request %dx%d, want width %d", res.Images[0].Bounds(), W, H, c.wantW)
+		}
+		// The same request with the picture (and the mask) resized beforehand.
+		pre, err := rgbImage(c.init, W, H)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Init, req.Width, req.Height = pre, 0, 0
+		if c.mask != nil {
+			var s imageSource
+			if err := s.setMask(c.mask, W, H, 8); err != nil {
+				t.Fatal(err)
+			}
+			m := image.NewGray(image.Rect(0, 0, W, H))
+			for i, v := range s.mask {
+				if v {
+					m.Pix[i] = 255
+				}
+			}
+			req.Mask = m
+		}
+		again, err := p.Generate(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(again.Images[0].Pix) != string(res.Images[0].Pix) {
+			t.Errorf("%dx%d: the resized request differs from the request with the picture resized beforehand", W, H)
+		}
 	}
 }

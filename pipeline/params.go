@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/smallsd/smallsd/pipeline/pngmeta"
 )
@@ -18,17 +17,18 @@ func (p *Pipeline) Resolve(req Request) (Request, error) {
 // Parameters returns the generation parameters of image i of r in AUTOMATIC1111's form, as
 // written into the PNG "parameters" chunk: prompt, negative prompt, steps, sampler (its web UI
 // name, see SamplerName), CFG scale, seed, size and model; for image-to-image and inpainting
-// "Denoising strength"; for a batch of more than one image also "Batch size" and "Batch pos"
-// (i), as the web UI writes them.
+// "Denoising strength"; for a batch of more than one image "Batch size" and "Batch pos" (i), as
+// the web UI writes them. The request's LoRAs are appended to the prompt as <lora:name:scale>
+// (PromptTags), as the web UI's prompts carry them.
 func (r *Result) Parameters(i int) pngmeta.Parameters {
 	q := r.Request
 	p := pngmeta.Parameters{
-		Prompt: q.Prompt, NegativePrompt: q.NegativePrompt, Steps: q.Steps,
+		Prompt: q.Prompt + PromptTags(q.LoRAs), NegativePrompt: q.NegativePrompt, Steps: q.Steps,
 		Sampler: SamplerName(q.Scheduler), CFGScale: q.GuidanceScale, Seed: q.Seed,
 		Width: q.Width, Height: q.Height, Model: r.Model,
 	}
 	if q.Init != nil {
-		p.Extra = append(p.Extra, pngmeta.Field{Key: "Denoising strength", Value: pyFloat(q.Strength)})
+		p.Extra = append(p.Extra, pngmeta.Field{Key: "Denoising strength", Value: pngmeta.FormatFloat(q.Strength)})
 	}
 	if len(r.Images) > 1 {
 		p.Extra = append(p.Extra, []pngmeta.Field{
@@ -37,13 +37,4 @@ func (r *Result) Parameters(i int) pngmeta.Parameters {
 		}...)
 	}
 	return p
-}
-
-// pyFloat formats v as Python's str(float) does for the values a strength takes ("0.75", "1.0").
-func pyFloat(v float64) string {
-	s := strconv.FormatFloat(v, 'g', -1, 64)
-	if !strings.ContainsAny(s, ".eEn") {
-		s += ".0"
-	}
-	return s
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/smallsd/smallsd/clip"
 	"github.com/smallsd/smallsd/hub"
 	"github.com/smallsd/smallsd/internal/nn"
+	"github.com/smallsd/smallsd/safety"
 	"github.com/smallsd/smallsd/scheduler"
 	"github.com/smallsd/smallsd/tokenizer"
 	"github.com/smallsd/smallsd/unet"
@@ -37,12 +38,15 @@ type Pipeline struct {
 	unet  *unet.Model
 	vae   *vae.Decoder
 	sched scheduler.Config
+	// safety is the safety checker, nil when the model has none or it is off.
+	safety *safety.Checker
 
 	defaultScheduler string
 	name             string
 	maxLength        int // token ids per prompt: the text encoder's max_position_embeddings (77)
 
 	closer io.Closer // Components.Closer
+	loras  loraCache // LoRA files read for requests
 
 	mu     sync.RWMutex // Generate holds it for reading, Close for writing
 	closed bool
@@ -63,6 +67,8 @@ type Components struct {
 	// VAEEncoder is needed for image-to-image and inpainting only; it may be nil (Load loads
 	// it from the model folder on first use).
 	VAEEncoder *vae.Encoder
+	// SafetyChecker, if not nil, checks every image; flagged ones are returned black.
+	SafetyChecker *safety.Checker
 	// SchedulerConfig is the model's scheduler/scheduler_config.json; every scheduler is
 	// configured from it, as diffusers' SchedulerClass.from_config(pipe.scheduler.config) does.
 	SchedulerConfig scheduler.Config
@@ -120,7 +126,7 @@ func New(c Components) (*Pipeline, error) {
 	p := &Pipeline{
 		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
 		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings, enc: c.VAEEncoder,
-		closer: c.Closer, tiny: c.TinyVAE, preview: c.PreviewDecoder,
+		closer: c.Closer, tiny: c.TinyVAE, preview: c.PreviewDecoder, safety: c.SafetyChecker,
 	}
 	if err := p.checkTiny(); err != nil {
 		return nil, err
@@ -137,6 +143,7 @@ type loadOptions struct {
 	precision Precision
 	scheduler string
 	hub       []hub.Option
+	noSafety  bool // WithoutSafetyChecker
 
 	configFrom string // WithConfigFrom
 
@@ -175,8 +182,9 @@ func Load(model string, opts ...Option) (*Pipeline, error) {
 // LoadContext loads the model: a folder in diffusers layout, or a Hub repository id such as
 // "OFA-Sys/small-stable-diffusion-v0" (see hub.IsRepoID), which is downloaded to the Hub cache
 // first; "" means DefaultModel. ctx cancels the download. The folder needs model_index.json
-// and the tokenizer, text_encoder, unet, vae and scheduler components; others listed there
-// (safety_checker, feature_extractor) are not read and may be missing.
+// and the tokenizer, text_encoder, unet, vae and scheduler components. When it also has
+// safety_checker/ and feature_extractor/ folders, the safety checker is loaded and run on
+// every image (see WithoutSafetyChecker); a Hub download fetches them unless it is off.
 //
 // model may also be a single-file SD 1.x checkpoint (.safetensors or .ckpt with the original
 // LDM names, as most fine-tunes are shared; see package checkpoint): its configs are SD 1.x's
@@ -201,6 +209,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 		if o.variant != "" {
 			hopts = append(append([]hub.Option{}, hopts...), hub.WithVariant(o.variant))
 		}
+		hopts = append(append([]hub.Option{}, hopts...), hub.WithSafetyChecker(!o.noSafety))
 		d, err := hub.Download(ctx, model, hopts...)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: %w", err)
@@ -221,6 +230,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 	defer func() {
 		if err != nil { // release whatever was loaded before the failure (err is the result)
 			closeAll(c.TextEncoder, c.UNet, c.VAE)
+			closeSafety(c.SafetyChecker)
 		}
 	}()
 	if c.Tokenizer, err = l.tokenizer(); err != nil {
@@ -233,6 +243,9 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 		return nil, err
 	}
 	if c.VAE, err = l.vae(); err != nil {
+		return nil, err
+	}
+	if c.SafetyChecker, err = l.safetyChecker(o); err != nil {
 		return nil, err
 	}
 	var class string
@@ -275,7 +288,7 @@ func (p *Pipeline) Close() error {
 		return nil
 	}
 	p.closed = true
-	err := errors.Join(closeAll(p.text, p.unet, p.vae), p.closeTiny())
+	err := errors.Join(closeAll(p.text, p.unet, p.vae), p.closeTiny(), closeSafety(p.safety))
 	p.encMu.Lock()
 	defer p.encMu.Unlock()
 	if p.enc != nil {

@@ -39,7 +39,7 @@ func (p *Pipeline) encodeWeighted(ctx context.Context, r Request, cfg bool) (*te
 	if cfg {
 		texts = []string{r.NegativePrompt, r.Prompt}
 	}
-	states, err := prompt.Embed(ctx, p.tok, p.text, texts, prompt.Options{ChunkLength: p.maxLength})
+	states, err := prompt.Embed(ctx, p.tok, r.lora.encoder(p.text), texts, prompt.Options{ChunkLength: p.maxLength})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: Request.Prompt (syntax %q): %w", r.PromptSyntax, err)
 	}

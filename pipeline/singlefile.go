@@ -48,7 +48,7 @@ func loadSingleFile(ctx context.Context, path string, o loadOptions) (p *Pipelin
 	}
 	f, err := checkpoint.Open(path, wopts...)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: %w", err)
+		return nil, fmt.Errorf("pipeline: model %s is not a folder; read as a single-file checkpoint: %w", path, err)
 	}
 	base := filepath.Base(path)
 	c := Components{Name: strings.TrimSuffix(base, filepath.Ext(base)), Scheduler: o.scheduler, Closer: f}

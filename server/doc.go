@@ -13,11 +13,13 @@
 //	GET  /api/config            the page's defaults (model, size, steps, samplers, limits)
 //	POST /api/generate          the page's generation: a txt2img body in, Server-Sent Events out
 //	POST /sdapi/v1/txt2img      AUTOMATIC1111: generate, {"images": [base64 PNG…], "parameters", "info"}
+//	POST /sdapi/v1/img2img      AUTOMATIC1111: image-to-image and inpainting (init_images, mask, denoising_strength)
 //	GET  /sdapi/v1/progress     AUTOMATIC1111: progress, ETA and a preview of the running job
 //	POST /sdapi/v1/interrupt    AUTOMATIC1111: stop the running job
 //	GET  /sdapi/v1/samplers     AUTOMATIC1111: the samplers ("Euler a", "DPM++ 2M Karras", "PLMS", …)
 //	GET  /sdapi/v1/sd-models    AUTOMATIC1111: the one model
 //	GET  /sdapi/v1/options      AUTOMATIC1111: the settings clients read (sd_model_checkpoint, …)
+//	GET  /sdapi/v1/loras        AUTOMATIC1111: the LoRA files prompts may name as <lora:name:scale> (WithLoRADir)
 //	GET  /healthz               200 while the server takes work, 503 once draining
 //	GET  /metrics               Prometheus text format: queue length, requests by status, generation seconds
 //

@@ -31,6 +31,7 @@ func (s *Server) generate(j *job, gp genParams) (*output, error) {
 		req := gp.req
 		req.Seed += int64(k)
 		req.Progress = func(pr pipeline.Progress) { j.report(k, pr) }
+		req.PreviewEvery = s.previewEvery
 		res, err := s.p.Generate(j.ctx, req)
 		if err != nil {
 			return out, err
@@ -100,6 +101,7 @@ type txt2imgInfo struct {
 	SamplerName           string         `json:"sampler_name"`
 	CFGScale              float64        `json:"cfg_scale"`
 	Steps                 int            `json:"steps"`
+	DenoisingStrength     float64        `json:"denoising_strength"`
 	BatchSize             int            `json:"batch_size"`
 	RestoreFaces          bool           `json:"restore_faces"`
 	SDModelName           string         `json:"sd_model_name"`
@@ -125,7 +127,7 @@ func (s *Server) info(gp genParams, out *output, interrupted bool) txt2imgInfo {
 		Prompt: r.Prompt, AllPrompts: nonNil(out.prompts), NegativePrompt: r.NegativePrompt,
 		AllNegativePrompts: nonNil(out.negatives), Seed: r.Seed, AllSeeds: nonNil(out.seeds), Subseed: -1,
 		AllSubseeds: subseeds, Width: r.Width, Height: r.Height, SamplerName: webUISampler(r.Scheduler),
-		CFGScale: r.GuidanceScale, Steps: r.Steps, BatchSize: r.NumImages, SDModelName: s.p.Name(),
+		CFGScale: r.GuidanceScale, Steps: r.Steps, DenoisingStrength: r.Strength, BatchSize: r.NumImages, SDModelName: s.p.Name(),
 		SeedResizeFromW: -1, SeedResizeFromH: -1, ExtraGenerationParams: map[string]any{},
 		Infotexts: nonNil(out.infotexts), Styles: []string{}, JobTimestamp: out.start.UTC().Format("20060102150405"),
 		ClipSkip: 1, Version: "smallsd", Interrupted: interrupted,
@@ -145,6 +147,11 @@ func (s *Server) handleTxt2img(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, err)
 		return
 	}
+	s.respond(w, r, gp)
+}
+
+// respond runs a txt2img or img2img job and answers with the images.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, gp genParams) {
 	out, err := s.runJob(r.Context(), gp, nil)
 	interrupted := errors.Is(err, errInterrupted)
 	if interrupted && out != nil && len(out.pngs) > 0 {

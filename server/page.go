@@ -119,7 +119,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		rc.Flush()
 	}
 	var last time.Time
-	lastIter, lastStep := -1, -1
+	lastIter, lastStep, lastPreview := -1, -1, -1
 	throttle := time.NewTimer(time.Hour)
 	throttle.Stop()
 	ping := time.NewTicker(keepAlive)
@@ -143,7 +143,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		last, lastIter, lastStep = time.Now(), st.Iter, st.Step
 		ev := progressEvent{Step: st.Step, Total: st.Total, Iter: st.Iter, Iters: st.Iters, Progress: st.Progress,
 			Elapsed: st.Elapsed.Seconds(), ETA: st.ETA.Seconds()}
-		if img := st.preview(); img != nil {
+		if img := st.preview(); img != nil && st.PreviewAt != lastPreview { // only new previews
+			lastPreview = st.PreviewAt
 			ev.Preview = "data:image/png;base64," + base64.StdEncoding.EncodeToString(encodePNG(img))
 		}
 		send("progress", ev)

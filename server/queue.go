@@ -44,6 +44,10 @@ type job struct {
 	iter    int // iterations (n_iter) done
 	iters   int
 	prog    pipeline.Progress // the latest progress report of the current iteration
+	// previews are the latest pictures of the images (Progress.Previews), made at step
+	// previewStep of iteration previewIter.
+	previews                 []*image.NRGBA
+	previewIter, previewStep int
 }
 
 func newJob(ctx context.Context, iters int) *job {
@@ -190,6 +194,9 @@ func (j *job) report(iter int, pr pipeline.Progress) {
 	j.mu.Lock()
 	j.iter = iter
 	j.prog = pr
+	if pr.Previews != nil {
+		j.previews, j.previewIter, j.previewStep = pr.Previews, iter, pr.Step
+	}
 	j.mu.Unlock()
 	j.poke()
 }
@@ -202,13 +209,18 @@ type status struct {
 	Elapsed     time.Duration
 	Progress    float64 // 0 … 1 over all iterations
 	ETA         time.Duration
-	prog        pipeline.Progress
+	// PreviewAt identifies the latest previews (iteration × 1e6 + step; −1: none yet).
+	PreviewAt int
+	previews  []*image.NRGBA
 }
 
 func (j *job) status() status {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	s := status{Pos: j.pos, Iter: j.iter, Iters: j.iters, Step: j.prog.Step, Total: j.prog.Total, prog: j.prog}
+	s := status{Pos: j.pos, Iter: j.iter, Iters: j.iters, Step: j.prog.Step, Total: j.prog.Total, PreviewAt: -1}
+	if j.previews != nil {
+		s.PreviewAt, s.previews = j.previewIter*1e6+j.previewStep, j.previews
+	}
 	if j.pos > 0 || j.started.IsZero() {
 		return s
 	}
@@ -223,7 +235,7 @@ func (j *job) status() status {
 	return s
 }
 
-// preview is a picture of the current latents (nil before the first report).
+// preview is the latest previews of the batch as one picture (nil before the first).
 func (s status) preview() image.Image {
-	return previewImage(s.prog)
+	return grid(s.previews)
 }

@@ -96,7 +96,7 @@ func (s *Server) decodeTxt2img(r *http.Request) (genParams, error) {
 	if err := decodeJSON(r.Body, &t); err != nil {
 		return genParams{}, err
 	}
-	return s.checkTxt2img(t)
+	return s.check(t, pipeline.Request{})
 }
 
 // decodeJSON decodes one JSON object from body into v, naming the field of a type error.
@@ -139,8 +139,9 @@ func jsonType(kind string) string {
 	return kind
 }
 
-// checkTxt2img checks the fields and resolves the pipeline request.
-func (s *Server) checkTxt2img(t txt2imgRequest) (genParams, error) {
+// check checks the fields and resolves the pipeline request: base (its image-to-image fields)
+// with t's.
+func (s *Server) check(t txt2imgRequest, base pipeline.Request) (genParams, error) {
 	lim := s.limits
 	switch {
 	case t.EnableHR:
@@ -181,10 +182,13 @@ func (s *Server) checkTxt2img(t txt2imgRequest) (genParams, error) {
 	if cfg <= 1 {
 		cfg = 1 // guidance off; 0 would mean "default" to the pipeline
 	}
-	req, err := s.p.Resolve(pipeline.Request{
-		Prompt: t.Prompt, NegativePrompt: t.NegativePrompt, Width: t.Width, Height: t.Height,
-		Steps: t.Steps, GuidanceScale: cfg, Seed: t.Seed, Scheduler: sched, NumImages: t.BatchSize,
-	})
+	base.Prompt, base.NegativePrompt, base.Width, base.Height = t.Prompt, t.NegativePrompt, t.Width, t.Height
+	if base.Prompt, base.LoRAs, err = s.loras(t.Prompt); err != nil {
+		return genParams{}, err
+	}
+	base.Steps, base.GuidanceScale, base.Seed, base.Scheduler, base.NumImages = t.Steps, cfg, t.Seed, sched, t.BatchSize
+	base.PromptSyntax = pipeline.PromptSyntaxA1111 // the web UI's: "(word:1.3)", [word], up to 225 tokens
+	req, err := s.p.Resolve(base)
 	if err != nil {
 		return genParams{}, pipelineFieldError(err)
 	}
@@ -199,7 +203,8 @@ var reRequestField = regexp.MustCompile(`Request\.(\w+)`)
 var requestFields = map[string]string{
 	"Prompt": "prompt", "NegativePrompt": "negative_prompt", "Width": "width", "Height": "height",
 	"Steps": "steps", "GuidanceScale": "cfg_scale", "Seed": "seed", "Scheduler": "sampler_name",
-	"NumImages": "batch_size",
+	"NumImages": "batch_size", "PromptSyntax": "prompt", "Init": "init_images", "Strength": "denoising_strength",
+	"Mask": "mask", "PasteOriginal": "mask",
 }
 
 // pipelineFieldError turns a pipeline error about a request into a *fieldError naming the web

@@ -34,6 +34,9 @@ type Server struct {
 	limits  Limits
 	mux     *http.ServeMux
 	metrics *metrics
+	loraDir string // WithLoRADir
+
+	previewEvery int
 
 	avgMu  sync.Mutex
 	avgGen float64 // moving average of a generation's seconds, for Retry-After
@@ -56,10 +59,17 @@ func WithMaxBodyBytes(n int64) Option { return func(s *Server) { s.maxBody = n }
 // WithLimits bounds what one request may ask for (see Limits).
 func WithLimits(l Limits) Option { return func(s *Server) { s.limits = l } }
 
+// WithPreviewEvery sets how often, in steps, a generation makes previews of its images for the
+// page and /sdapi/v1/progress (default DefaultPreviewEvery): pipeline.Request.PreviewEvery, so
+// TAESD when the pipeline has a preview decoder (a tenth of a step each at 512×512), else the
+// almost free linear latent → RGB map. 0 makes none.
+func WithPreviewEvery(n int) Option { return func(s *Server) { s.previewEvery = max(0, n) } }
+
 // New returns a Server generating with p, which must be loaded; the caller keeps ownership of p
 // (close it after the Server is done).
 func New(p *pipeline.Pipeline, opts ...Option) *Server {
-	s := &Server{p: p, q: queue{max: DefaultQueue}, maxBody: DefaultMaxBodyBytes, avgGen: 5}
+	s := &Server{p: p, q: queue{max: DefaultQueue}, maxBody: DefaultMaxBodyBytes, avgGen: 5,
+		previewEvery: DefaultPreviewEvery}
 	for _, o := range opts {
 		o(s)
 	}
@@ -78,11 +88,13 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/config", s.handleConfig)
 	m.HandleFunc("POST /api/generate", s.handleStream)
 	m.HandleFunc("POST /sdapi/v1/txt2img", s.handleTxt2img)
+	m.HandleFunc("POST /sdapi/v1/img2img", s.handleImg2img)
 	m.HandleFunc("GET /sdapi/v1/progress", s.handleProgress)
 	m.HandleFunc("POST /sdapi/v1/interrupt", s.handleInterrupt)
 	m.HandleFunc("GET /sdapi/v1/samplers", s.handleSamplers)
 	m.HandleFunc("GET /sdapi/v1/sd-models", s.handleModels)
 	m.HandleFunc("GET /sdapi/v1/options", s.handleOptions)
+	m.HandleFunc("GET /sdapi/v1/loras", s.handleLoras)
 	m.HandleFunc("/sdapi/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
 	})

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/smallsd/smallsd/internal/nn"
+	"github.com/smallsd/smallsd/lora"
 	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -36,6 +37,7 @@ type Model struct {
 	convOut       *nn.Conv2d
 
 	runner *nn.Runner
+	lora   nn.LoRARunners // one runner per set of patched layers (ForwardLoRA)
 }
 
 // New builds the UNet described by cfg from the weights under w (the unet component's tensors,
@@ -152,6 +154,9 @@ func (m *Model) Close() error {
 	if err := m.runner.Close(); err != nil {
 		return err
 	}
+	if err := m.lora.Close(); err != nil {
+		return err
+	}
 	if m.store != nil {
 		return m.store.Close()
 	}
@@ -165,7 +170,7 @@ func (m *Model) dropPrograms() { m.runner.SetCache(nn.NewCache(m.runner.Cache().
 // for the whole batch) given the text hidden states (N×L×cross_attention_dim). It returns a
 // new N×out_channels×h×w tensor. Inputs are not modified.
 func (m *Model) Forward(ctx context.Context, sample *tensor.Dense, timestep float64, text *tensor.Dense) (*tensor.Dense, error) {
-	outs, err := m.run(ctx, sample, timestep, text, nil)
+	outs, err := m.run(ctx, sample, timestep, text, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +189,7 @@ func (m *Model) ForwardTaps(ctx context.Context, sample *tensor.Dense, timestep 
 	if len(taps) == 0 {
 		return nil, fmt.Errorf("unet: ForwardTaps: no taps named")
 	}
-	outs, err := m.run(ctx, sample, timestep, text, taps)
+	outs, err := m.run(ctx, sample, timestep, text, taps, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -213,8 +218,8 @@ func (m *Model) TapNames() ([]string, error) {
 }
 
 // run validates the inputs, gets (or compiles) the program and runs it. With taps, a fresh
-// program computes the named nodes instead of the output.
-func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64, text *tensor.Dense, taps []string) ([]*tensor.Dense, error) {
+// program computes the named nodes instead of the output. ups are low-rank updates (ForwardLoRA).
+func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64, text *tensor.Dense, taps []string, ups lora.Updates) ([]*tensor.Dense, error) {
 	if sample == nil || text == nil {
 		return nil, fmt.Errorf("unet: Forward: nil input")
 	}
@@ -242,13 +247,17 @@ func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64,
 		t[i] = float32(timestep)
 	}
 	inputs := []*tensor.Dense{x, tensor.New(tensor.WithShape(ss[0]), tensor.WithBacking(t)), contiguous(text)}
+	inputs = append(inputs, nn.LoRAValues(ups)...)
 
 	if taps == nil {
+		if len(ups) > 0 {
+			return m.runLoRA(ctx, ups, inputs)
+		}
 		return m.runner.Run(ctx, inputs...)
 	}
 	var res []*tensor.Dense
 	err := m.runner.Call(ctx, func(ctx context.Context) error {
-		prog, err := m.compile(ss, ts, taps)
+		prog, err := m.compileLoRA(ss, ts, taps, ups)
 		if err != nil {
 			return err
 		}
@@ -275,7 +284,12 @@ func (m *Model) program(sampleShape, textShape []int) *nn.Program {
 // compile builds the graph for the input shapes and compiles it for the output, or for the
 // named taps ("out" is the output).
 func (m *Model) compile(sampleShape, textShape []int, taps []string) (*nn.Program, error) {
-	g, nodes, err := m.build(sampleShape, textShape)
+	return m.compileLoRA(sampleShape, textShape, taps, nil)
+}
+
+// compileLoRA is compile with u's updates as further inputs after the model's three.
+func (m *Model) compileLoRA(sampleShape, textShape []int, taps []string, u lora.Updates) (*nn.Program, error) {
+	g, nodes, loraIn, err := m.buildLoRA(sampleShape, textShape, u)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +304,7 @@ func (m *Model) compile(sampleShape, textShape []int, taps []string) (*nn.Progra
 			outs = append(outs, n)
 		}
 	}
-	prog, err := nn.Compile(g, []*gorgonia.Node{nodes["in.sample"], nodes["in.timestep"], nodes["in.text"]}, outs)
+	prog, err := nn.Compile(g, append([]*gorgonia.Node{nodes["in.sample"], nodes["in.timestep"], nodes["in.text"]}, loraIn...), outs)
 	if err != nil {
 		return nil, fmt.Errorf("unet: %w", err)
 	}
@@ -300,17 +314,28 @@ func (m *Model) compile(sampleShape, textShape []int, taps []string) (*nn.Progra
 // build adds the whole forward to a new graph. The returned map holds every tap, the inputs
 // ("in.sample", "in.timestep", "in.text") and the result ("out").
 func (m *Model) build(sampleShape, textShape []int) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, error) {
+	g, nodes, _, err := m.buildLoRA(sampleShape, textShape, nil)
+	return g, nodes, err
+}
+
+// buildLoRA is build with u's update inputs added first (returned in Run order); an update no
+// layer takes is an error naming it.
+func (m *Model) buildLoRA(sampleShape, textShape []int, u lora.Updates) (*gorgonia.ExprGraph, map[string]*gorgonia.Node, []*gorgonia.Node, error) {
 	g := gorgonia.NewGraph()
+	loraIn := nn.AddLoRAInputs(g, u)
 	sample := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(sampleShape...), gorgonia.WithName("sample"))
 	ts := gorgonia.NewTensor(g, tensor.Float32, 1, gorgonia.WithShape(sampleShape[0]), gorgonia.WithName("timestep"))
 	text := gorgonia.NewTensor(g, tensor.Float32, 3, gorgonia.WithShape(textShape...), gorgonia.WithName("encoder_hidden_states"))
 	tp := tapper{m: map[string]*gorgonia.Node{"in.sample": sample, "in.timestep": ts, "in.text": text}}
 	out, err := m.forward(sample, ts, text, tp)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if un := nn.UnusedLoRA(g, loraIn); len(un) > 0 {
+		return nil, nil, nil, fmt.Errorf("unet: LoRA layers that match no layer of the UNet: %s", strings.Join(un, ", "))
 	}
 	tp.m["out"] = out
-	return g, tp.m, nil
+	return g, tp.m, loraIn, nil
 }
 
 // forward is UNet2DConditionModel.forward (the sample already centred when the config says so).

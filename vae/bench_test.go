@@ -100,6 +100,7 @@ func benchDecode(b *testing.B, w weights.View) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			cpu0 := cpuSeconds()
 			for i := 0; i < b.N; i++ {
 				if _, err := d.Decode(context.Background(), x); err != nil {
 					b.Fatal(err)
@@ -108,6 +109,8 @@ func benchDecode(b *testing.B, w weights.View) {
 			b.StopTimer()
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(sec, "s/op")
+			// CPU time (all threads): the work of a decode when other processes share the cores.
+			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 			b.ReportMetric(decodeFLOPs(cfg, s, s)/sec/1e9, "GFLOP/s")
 			b.ReportMetric(float64(peak)/1e6, "PeakMB")
 			b.ReportMetric(float64(peakRSS())/1e6, "peakRSS-MB")

@@ -8,7 +8,8 @@
 // -n, -out, -fp16; -width and -height default to the init image's size), and:
 //
 //	-init PATH      the picture to start from, PNG or JPEG (grey and alpha are read as PIL's
-//	                convert("RGB") reads them); its sides must be multiples of 8
+//	                convert("RGB") reads them); resized with PIL's Lanczos filter to -width
+//	                and -height, by default its own size rounded down to a multiple of 8
 //	-strength F     how much of the schedule runs, in (0, 1], default 0.75: about F × steps UNet
 //	                calls; low values stay close to the picture, 1 redraws it
 //	-mask PATH      inpainting: a picture of the init image's size, white (luma ≥ 128) where to
@@ -68,7 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fs.PrintDefaults()
 	}
 	o.Register(fs, "the init image's")
-	fs.StringVar(&o.init, "init", "", "the picture to start from, PNG or JPEG, sides multiples of 8 (required)")
+	fs.StringVar(&o.init, "init", "", "the picture to start from, PNG or JPEG (required)")
 	fs.Float64Var(&o.strength, "strength", pipeline.DefaultStrength, "denoising strength in (0, 1]: the part of the schedule run")
 	fs.StringVar(&o.mask, "mask", "", "inpainting mask `path` (PNG or JPEG, the init image's size): white repaints, black keeps")
 	fs.BoolVar(&o.paste, "paste", false, "with -mask: paste the init image's pixels outside the mask into the result")
@@ -133,5 +134,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return o.WriteImages(stdout, res) // the parameters include "Denoising strength"
+	return o.WriteImages(stdout, stderr, res) // the parameters include "Denoising strength"
 }

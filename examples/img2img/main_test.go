@@ -129,7 +129,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"-prompt", "x", "-init", filepath.Join(dir, "missing.png")}, "-init: open"},
 		{[]string{"-prompt", "x", "-init", notImage}, "-init " + notImage + ": not a PNG or JPEG"},
 		{[]string{"-prompt", "x", "-init", init, "-mask", golden.Path("inpaint", "mask_inpaint_pndm.png")}, "Request.Mask is 128x128 pixels but Request.Init is 128x96"},
-		{[]string{"-prompt", "x", "-init", init, "-width", "64"}, "resizing is not supported"},
+		{[]string{"-prompt", "x", "-init", init, "-width", "60"}, "-width 60"},
 		{[]string{"-init", init}, "-prompt is required"},
 	} {
 		args := append([]string{"-model", model, "-steps", "2", "-out", filepath.Join(dir, "o.png")}, c.args...)

@@ -22,6 +22,10 @@
 // and pipeline.WithHalfWeights): about half the weight memory, and the images of the widened fp16
 // files up to float32 rounding (float32 files are rounded to fp16 at load, which moves images
 // slightly).
+// When the model has a safety checker (safety_checker/ and feature_extractor/, as small-sd has),
+// every image is checked as diffusers does; a flagged image is written black and a line
+// containing "NSFW" goes to standard error (the exit status stays 0). -safety=false turns the
+// checker off (and skips downloading it), with a warning.
 // With -precision bf16 the weight matrices are kept as bfloat16 (pipeline.WithPrecision), and on
 // CPUs with AVX512-BF16 those layers multiply in bf16 with float32 sums: faster, and images a
 // few 8-bit levels from float32's (see the README).
@@ -85,5 +89,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return o.WriteImages(stdout, res)
+	return o.WriteImages(stdout, stderr, res)
 }

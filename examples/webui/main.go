@@ -43,7 +43,9 @@ func main() {
 // options are the command's flags.
 type options struct {
 	model, addr, scheduler string
-	queue                  int
+	vae, previewDecoder    string
+	config, loraDir        string
+	queue, previewEvery    int
 	fp16                   bool
 	grace                  time.Duration
 	maxBody                int64
@@ -57,12 +59,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintln(stderr, "usage: webui [flags]\n\nServes a web page and the AUTOMATIC1111 API for a Stable Diffusion 1.x model. Flags:")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.model, "model", pipeline.DefaultModel, "model `folder` (diffusers layout) or Hugging Face Hub repo id")
+	fs.StringVar(&o.model, "model", pipeline.DefaultModel, "model `folder` (diffusers layout), Hugging Face Hub repo id, or single-file SD 1.x\n"+
+		"checkpoint (.safetensors or .ckpt in the original LDM naming)")
+	fs.StringVar(&o.config, "config", "", "with a single-file -model: take the configs, tokenizer and scheduler from this diffusers\n"+
+		"`folder or repo` id instead of SD 1.x's defaults")
+	fs.StringVar(&o.loraDir, "lora-dir", "", "`folder` of LoRA files that prompts may apply with <lora:name:scale>, as the web UI's models/Lora")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:7860", "listen `address` (host:port; :7860 listens on every interface)")
 	fs.IntVar(&o.queue, "queue", server.DefaultQueue, "requests that may wait behind the running one; more get 503")
 	fs.BoolVar(&o.fp16, "fp16", false, "half-precision weights: the fp16 weights variant where the model has one, and\n"+
 		"Linear and Conv2d weights kept as fp16 in memory")
 	fs.StringVar(&o.scheduler, "scheduler", "", "default scheduler for requests that name no sampler (default: the model's)")
+	fs.StringVar(&o.vae, "vae", "", "decode the images with the VAE in this `folder or repo` id instead of the model's\n"+
+		"(e.g. "+pipeline.TAESDRepo+": TAESD, much faster, less detail)")
+	fs.StringVar(&o.previewDecoder, "preview-decoder", "", "decode progress previews with the TAESD in this `folder or repo` id\n"+
+		"(e.g. "+pipeline.TAESDRepo+"); default: the linear latent→RGB map, or -vae's TAESD")
+	fs.IntVar(&o.previewEvery, "preview-every", server.DefaultPreviewEvery, "make a progress preview every this many steps (0: none)")
 	fs.DurationVar(&o.grace, "grace", 2*time.Minute, "on shutdown, how long the running generation may go on before it is cancelled")
 	fs.Int64Var(&o.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest request body in bytes")
 	if err := fs.Parse(args); err != nil {
@@ -73,6 +84,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.queue < 0:
 		return o, fmt.Errorf("-queue %d: want 0 or more", o.queue)
+	case o.previewEvery < 0:
+		return o, fmt.Errorf("-preview-every %d: want 0 or more", o.previewEvery)
 	case o.maxBody < 1:
 		return o, fmt.Errorf("-max-body %d: want at least 1", o.maxBody)
 	}
@@ -135,6 +148,15 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	if o.scheduler != "" {
 		opts = append(opts, pipeline.WithScheduler(o.scheduler))
 	}
+	if o.config != "" {
+		opts = append(opts, pipeline.WithConfigFrom(o.config))
+	}
+	if o.vae != "" {
+		opts = append(opts, pipeline.WithVAE(o.vae))
+	}
+	if o.previewDecoder != "" {
+		opts = append(opts, pipeline.WithPreviewDecoder(o.previewDecoder))
+	}
 	t0 := time.Now()
 	p, err := pipeline.LoadContext(loadCtx, o.model, opts...)
 	if err != nil {
@@ -147,7 +169,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		return nil
 	}
 	cancelLoad()
-	srv := server.New(p, server.WithQueue(o.queue), server.WithLogger(log), server.WithMaxBodyBytes(o.maxBody))
+	srv := server.New(p, server.WithQueue(o.queue), server.WithLogger(log), server.WithMaxBodyBytes(o.maxBody),
+		server.WithPreviewEvery(o.previewEvery), server.WithLoRADir(o.loraDir))
 	h.Store(srv)
 	log.Info("model loaded", "model", p.Name(), "seconds", time.Since(t0).Seconds())
 

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"strings"
@@ -177,4 +180,36 @@ func TestFlags(t *testing.T) {
 		!strings.Contains(err.Error(), "nonexistent") {
 		t.Errorf("missing model: %v", err)
 	}
+}
+
+// With -preview-decoder (TAESD) the progress previews are full-size pictures.
+func TestPreviewDecoder(t *testing.T) {
+	url, stop, _ := start(t, "-preview-decoder", golden.Path("taesd-tiny"), "-preview-every", "1", "-grace", "10ms")
+	go txt2img(url, `{"prompt": "slow", "steps": 1000, "width": 64, "height": 48, "sampler_name": "Euler"}`)
+	waitRunning(t, url)
+	var size image.Point
+	deadline := time.Now().Add(10 * time.Second)
+	for size.X == 0 && time.Now().Before(deadline) {
+		resp, err := http.Get(url + "/sdapi/v1/progress")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			CurrentImage *string `json:"current_image"`
+		}
+		json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if p.CurrentImage != nil {
+			img, err := png.Decode(base64.NewDecoder(base64.StdEncoding, strings.NewReader(*p.CurrentImage)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			size = img.Bounds().Size()
+		}
+	}
+	t.Logf("preview %v", size)
+	if size != image.Pt(64, 48) {
+		t.Errorf("preview is %v, want the image's size 64×48 (TAESD)", size)
+	}
+	stop()
 }

@@ -110,6 +110,12 @@ func sgemmAligned(n int) []float32 {
 // With cCols > 0 (k must be > 0), C is batched like B: the columns of image i, cCols of them, form
 // a matrix at c[i·cStride:] with row stride ldc.
 func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []float32, ldc, cCols, cStride int, bias []float32, biasRows bool) {
+	sgemmRunOn(workers(), m, n, k, alpha, a, b, beta, c, ldc, cCols, cStride, bias, biasRows)
+}
+
+// sgemmRunOn is sgemmRun on at most w goroutines (1: on the caller's, for callers that run
+// several GEMMs in parallel themselves).
+func sgemmRunOn(w, m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []float32, ldc, cCols, cStride int, bias []float32, biasRows bool) {
 	if m <= 0 || n <= 0 {
 		return
 	}
@@ -159,7 +165,6 @@ func sgemmRun(m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c []floa
 	if flops := m * n * k; flops < 1<<18 {
 		grain = job.units
 	}
-	w := workers()
 	switch {
 	case grain >= job.units:
 		job.run(0, job.units)

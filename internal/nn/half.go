@@ -109,6 +109,7 @@ func AffineHalf(x *gorgonia.Node, w *HalfWeight, b *gorgonia.Node) (*gorgonia.No
 type convHalfK struct {
 	P    kernels.ConvParams
 	Bias bool
+	Wino bool // Winograd F(4×4, 3×3) (conv_winograd.go)
 	W    *HalfWeight
 }
 
@@ -116,6 +117,14 @@ func (k convHalfK) run(dst []float32, src [][]float32) error {
 	var b []float32
 	if k.Bias {
 		b = src[1]
+	}
+	if k.Wino && k.W.BF16 {
+		kernels.Conv2DWinogradBF16(k.P, src[0], k.W.Bits, b, dst)
+		return nil
+	}
+	if k.Wino {
+		kernels.Conv2DWinogradF16(k.P, src[0], k.W.Bits, b, dst)
+		return nil
 	}
 	if k.W.BF16 {
 		kernels.Conv2DBF16(k.P, src[0], k.W.Bits, b, dst)
@@ -144,7 +153,7 @@ func ConvHalf(x *gorgonia.Node, w *HalfWeight, b *gorgonia.Node, stride, padding
 	if oh < 1 || ow < 1 {
 		return nil, fmt.Errorf("nn: conv2d: input %v too small for kernel %v with padding %d", xs, ws, padding)
 	}
-	k := convHalfK{P: p, Bias: b != nil, W: w}
+	k := convHalfK{P: p, Bias: b != nil, Wino: useWinograd(p), W: w}
 	out := tensor.Shape{p.N, p.K, oh, ow}
 	if b == nil {
 		return apply("conv2d_f16", k, out, x)

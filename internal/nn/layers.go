@@ -67,8 +67,17 @@ func NewLinear(w weights.View, in, out int, bias bool) (*Linear, error) {
 	return l, nil
 }
 
-// Forward returns x·weightᵀ + bias for x of shape …×in.
+// Forward returns x·weightᵀ + bias for x of shape …×in (plus the layer's low-rank update when
+// the graph has one: see AddLoRAInputs).
 func (l *Linear) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
+	y, err := l.affine(x)
+	if err != nil {
+		return nil, err
+	}
+	return addLoRA(x, y, l.Weight.Name, false, 0, 0)
+}
+
+func (l *Linear) affine(x *gorgonia.Node) (*gorgonia.Node, error) {
 	g := x.Graph()
 	if l.Weight.Half != nil {
 		return AffineHalf(x, l.Weight.Half, l.Bias.Node(g))
@@ -97,8 +106,17 @@ func NewConv2d(w weights.View, in, out, kernel, stride, padding int) (*Conv2d, e
 	return c, nil
 }
 
-// Forward convolves x (N×in×H×W).
+// Forward convolves x (N×in×H×W) (and adds the layer's low-rank update when the graph has one:
+// see AddLoRAInputs).
 func (c *Conv2d) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
+	y, err := c.conv(x)
+	if err != nil {
+		return nil, err
+	}
+	return addLoRA(x, y, c.Weight.Name, true, c.Stride, c.Pad)
+}
+
+func (c *Conv2d) conv(x *gorgonia.Node) (*gorgonia.Node, error) {
 	g := x.Graph()
 	if c.Weight.Half != nil {
 		return ConvHalf(x, c.Weight.Half, c.Bias.Node(g), c.Stride, c.Pad)

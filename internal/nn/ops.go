@@ -54,12 +54,17 @@ func Affine(x, w, b *gorgonia.Node) (*gorgonia.Node, error) {
 type convK struct {
 	P    kernels.ConvParams
 	Bias bool
+	Wino bool // Winograd F(4×4, 3×3) (conv_winograd.go)
 }
 
 func (k convK) run(dst []float32, src [][]float32) error {
 	var b []float32
 	if k.Bias {
 		b = src[2]
+	}
+	if k.Wino {
+		kernels.Conv2DWinogradW(k.P, src[0], src[1], b, dst)
+		return nil
 	}
 	kernels.Conv2D(k.P, src[0], src[1], b, dst)
 	return nil
@@ -81,7 +86,7 @@ func Conv(x, w, b *gorgonia.Node, stride, padding int) (*gorgonia.Node, error) {
 	if oh < 1 || ow < 1 {
 		return nil, fmt.Errorf("nn: conv2d: input %v too small for kernel %v with padding %d", xs, ws, padding)
 	}
-	k := convK{P: p, Bias: b != nil}
+	k := convK{P: p, Bias: b != nil, Wino: useWinograd(p)}
 	out := tensor.Shape{p.N, p.K, oh, ow}
 	if b == nil {
 		return apply("conv2d", k, out, x, w)

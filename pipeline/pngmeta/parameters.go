@@ -51,7 +51,7 @@ func (p Parameters) String() string {
 	fields := []Field{
 		{"Steps", strconv.Itoa(p.Steps)},
 		{"Sampler", p.Sampler},
-		{"CFG scale", pyFloat(p.CFGScale)},
+		{"CFG scale", FormatFloat(p.CFGScale)},
 		{"Seed", strconv.FormatInt(p.Seed, 10)},
 	}
 	if p.Width > 0 || p.Height > 0 {
@@ -75,9 +75,9 @@ func (p Parameters) String() string {
 	return strings.TrimSpace(b.String())
 }
 
-// pyFloat formats v as Python's str(float) does for the values a CFG scale takes: 7.5 → "7.5",
-// 7 → "7.0".
-func pyFloat(v float64) string {
+// FormatFloat formats v as Python's str(float) does for the values a CFG scale or denoising
+// strength takes, as the web UI writes them: 7.5 → "7.5", 7 → "7.0".
+func FormatFloat(v float64) string {
 	s := strconv.FormatFloat(v, 'f', -1, 64)
 	if !strings.ContainsAny(s, ".eEnN") {
 		s += ".0"

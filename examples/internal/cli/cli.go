@@ -31,7 +31,9 @@ type Flags struct {
 	Steps, Width, Height, N                         int
 	Guidance                                        float64
 	FP16                                            bool
+	Safety                                          bool
 	Precision                                       string
+	LoRAs                                           []pipeline.LoRA // -lora, repeatable
 }
 
 // Register defines the flags on fs. widthDoc says what a zero -width and -height mean.
@@ -57,8 +59,33 @@ func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
 	fs.BoolVar(&f.FP16, "fp16", false, "half-precision weights: load the fp16 weights variant where the model has one (half the\n"+
 		"download) and keep Linear and Conv2d weights as fp16 in memory (half the weight memory; float32 weights are\n"+
 		"rounded to fp16 at load)")
+	fs.BoolVar(&f.Safety, "safety", true, "run the model's safety checker, if it has one (flagged images are written black);\n"+
+		"-safety=false turns it off and skips its download")
 	fs.StringVar(&f.Precision, "precision", "fp32", "precision of the matrix products: fp32 (diffusers-exact) or bf16 (bfloat16 weights in\n"+
 		"memory; with AVX512-BF16, bf16 inputs and float32 sums: faster, images differ slightly)")
+	fs.Func("lora", "LoRA adapter `FILE[:SCALE]` (kohya or diffusers .safetensors; scale default 1.0), applied to the UNet\n"+
+		"and text encoder; repeat for several", func(s string) error {
+		l, err := ParseLoRA(s)
+		f.LoRAs = append(f.LoRAs, l)
+		return err
+	})
+}
+
+// ParseLoRA reads a -lora value, FILE or FILE:SCALE (the scale defaults to 1.0).
+func ParseLoRA(s string) (pipeline.LoRA, error) {
+	l := pipeline.LoRA{Path: s, Scale: 1}
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		if v, err := strconv.ParseFloat(s[i+1:], 64); err == nil {
+			l.Path, l.Scale = s[:i], v
+		}
+	}
+	if l.Path == "" {
+		return l, fmt.Errorf("-lora %q: no file", s)
+	}
+	if _, err := os.Stat(l.Path); err != nil {
+		return l, fmt.Errorf("-lora %q: %w", s, err)
+	}
+	return l, nil
 }
 
 // Check validates the parsed flags (fs has parsed them) and fails early when the output folder
@@ -95,6 +122,9 @@ func (f *Flags) Load(ctx context.Context, stderr io.Writer) (*pipeline.Pipeline,
 	if f.FP16 {
 		opts = append(opts, pipeline.WithVariant("fp16"), pipeline.WithHalfWeights())
 	}
+	if !f.Safety {
+		opts = append(opts, pipeline.WithoutSafetyChecker())
+	}
 	if prec, err := pipeline.ParsePrecision(f.Precision); err != nil {
 		return nil, err
 	} else if prec != pipeline.FP32 {
@@ -126,13 +156,14 @@ func (f *Flags) Request(stdout io.Writer, bar *StepBar) pipeline.Request {
 	return pipeline.Request{
 		Prompt: f.Prompt, NegativePrompt: f.Negative, Width: f.Width, Height: f.Height,
 		Steps: f.Steps, GuidanceScale: f.Guidance, Seed: f.Seed, Scheduler: f.Scheduler,
-		NumImages: f.N, Progress: bar.Update, PromptSyntax: f.PromptSyntax,
+		NumImages: f.N, Progress: bar.Update, PromptSyntax: f.PromptSyntax, LoRAs: f.LoRAs,
 	}
 }
 
 // WriteImages writes res's images to -out (numbered when there are several) with their
 // parameters, extra fields after the common ones, and prints what it wrote and the timings.
-func (f *Flags) WriteImages(stdout io.Writer, res *pipeline.Result, extra ...pngmeta.Field) error {
+// Images the safety checker flagged (written black) get a line containing "NSFW" on stderr.
+func (f *Flags) WriteImages(stdout, stderr io.Writer, res *pipeline.Result, extra ...pngmeta.Field) error {
 	r := res.Request
 	for i, img := range res.Images {
 		path := f.Out
@@ -145,15 +176,22 @@ func (f *Flags) WriteImages(stdout io.Writer, res *pipeline.Result, extra ...png
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s\n", path)
+		if i < len(res.NSFW) && res.NSFW[i] {
+			fmt.Fprintf(stderr, "%s: NSFW content detected by the safety checker; the image is black (-safety=false turns the checker off)\n", path)
+		}
 	}
 	t := res.Timings
 	enc := ""
 	if t.Encode > 0 {
 		enc = "encode " + Seconds(t.Encode) + ", "
 	}
-	fmt.Fprintf(stdout, "%s, %d steps (%d UNet calls), %dx%d: text %s, %sdenoise %s (%s/step), decode %s, total %s\n",
+	checker := ""
+	if res.NSFW != nil {
+		checker = ", safety checker " + Seconds(t.Safety)
+	}
+	fmt.Fprintf(stdout, "%s, %d steps (%d UNet calls), %dx%d: text %s, %sdenoise %s (%s/step), decode %s%s, total %s\n",
 		r.Scheduler, r.Steps, len(res.Timesteps), r.Width, r.Height, Seconds(t.Text), enc, Seconds(t.Denoise),
-		Seconds(t.Denoise/time.Duration(max(1, len(t.Steps)))), Seconds(t.Decode), Seconds(t.Total))
+		Seconds(t.Denoise/time.Duration(max(1, len(t.Steps)))), Seconds(t.Decode), checker, Seconds(t.Total))
 	return nil
 }
 

@@ -1,0 +1,69 @@
+//go:build amd64
+
+package kernels
+
+import "unsafe"
+
+// winoInput16x is the AVX-512 input transform of 16·n16 tiles (winoInputGo's contract, 16 tiles
+// per iteration); scratch holds 36·16 floats. The strip rows must hold 64·n16 + 4 floats.
+//
+//go:noescape
+func winoInput16x(dst *float32, ld int, strip *float32, ldr int, n16 int, scratch *float32)
+
+// winoOutput16x is the AVX-512 output transform of 16·n16 tiles (winoOutputGo's contract);
+// scratch holds 40·16 floats.
+//
+//go:noescape
+func winoOutput16x(dst *float32, ldo int, m *float32, ld int, n16 int, bias float32, scratch *float32)
+
+// winoInput8x and winoOutput8x are the AVX2/FMA transforms, 8 tiles per iteration, with the
+// tiles of each group of 8 in the lane order 0, 2, 4, 6, 1, 3, 5, 7 in V and M (see
+// winograd_amd64.s); scratch holds 36·8 (input) or 40·8 (output) floats.
+//
+//go:noescape
+func winoInput8x(dst *float32, ld int, strip *float32, ldr int, n8 int, scratch *float32)
+
+//go:noescape
+func winoOutput8x(dst *float32, ldo int, m *float32, ld int, n8 int, bias float32, scratch *float32)
+
+// winoInput runs the input transform (winoInputGo's contract): the AVX-512 kernel on whole groups
+// of 16 tiles, or the AVX2 one on groups of 8, plain Go on the rest.
+func winoInput(dst []float32, ld int, strip []float32, ldr, nt int) {
+	if n16 := nt / 16; n16 > 0 && useAVX2 && useAVX512 {
+		_ = dst[35*ld+16*n16-1]
+		_ = strip[5*ldr+64*n16+3]
+		var scratch [winoXi * 16]float32
+		winoInput16x(&dst[0], ld, &strip[0], ldr, n16, &scratch[0])
+		dst, strip, nt = dst[16*n16:], strip[64*n16:], nt-16*n16
+	} else if n8 := nt / 8; n8 > 0 && useAVX2 && !useAVX512 {
+		_ = dst[35*ld+8*n8-1]
+		_ = strip[5*ldr+32*n8+3]
+		var scratch [winoXi * 8]float32
+		winoInput8x(&dst[0], ld, &strip[0], ldr, n8, &scratch[0])
+		dst, strip, nt = dst[8*n8:], strip[32*n8:], nt-8*n8
+	}
+	if nt > 0 {
+		winoInputGo(dst, ld, strip, ldr, nt)
+	}
+}
+
+// winoOutput runs the output transform (winoOutputGo's contract) likewise (M in the AVX2
+// kernels' lane order where they ran).
+func winoOutput(dst []float32, ldo int, m []float32, ld, nt int, bias float32) {
+	if n16 := nt / 16; n16 > 0 && useAVX2 && useAVX512 {
+		_ = dst[3*ldo+64*n16-1]
+		_ = m[35*ld+16*n16-1]
+		var scratch [40 * 16]float32
+		winoOutput16x(unsafe.SliceData(dst), ldo, unsafe.SliceData(m), ld, n16, bias, &scratch[0])
+		dst, m, nt = dst[64*n16:], m[16*n16:], nt-16*n16
+	} else if n8 := nt / 8; n8 > 0 && useAVX2 && !useAVX512 {
+		_ = dst[3*ldo+32*n8-1]
+		_ = m[35*ld+8*n8-1]
+		var scratch [40 * 8]float32
+		winoOutput8x(unsafe.SliceData(dst), ldo, unsafe.SliceData(m), ld, n8, bias, &scratch[0])
+		dst, m, nt = dst[32*n8:], m[8*n8:], nt-8*n8
+	}
+	if nt > 0 {
+		winoOutputGo(dst, ldo, m, ld, nt, bias)
+	}
+}

@@ -1,0 +1,99 @@
+package safety
+
+import (
+	"context"
+	"image"
+	"testing"
+
+	"github.com/smallsd/smallsd/internal/golden"
+	"gorgonia.org/tensor"
+)
+
+// tol is about ten times the error measured against the reference (pooled, image_embeds: 9e-7).
+const tol = 1e-5
+
+func loadTiny(t testing.TB) *Checker {
+	t.Helper()
+	c, err := Load(golden.Path("tiny-sd-safety", "safety_checker"), golden.Path("tiny-sd-safety", "feature_extractor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// e2eImages are the three 8-bit pipeline images the reference ran the checker on.
+func e2eImages(t testing.TB) []*image.NRGBA {
+	f := golden.MustOpen(t, golden.Path("tiny-sd-golden.safetensors"))
+	var out []*image.NRGBA
+	for _, name := range []string{"e2e.pndm", "e2e.ddim", "e2e.rect_nocfg"} {
+		ref := f.Must(t, name+".image_u8")
+		out = append(out, nrgba(bytesOf(ref), ref.Shape[0], ref.Shape[1]))
+	}
+	return out
+}
+
+// TestGoldenTiny checks every stage against diffusers' StableDiffusionSafetyChecker on the tiny
+// checker: pixel_values, the pooled output, image_embeds, the flags and the returned images.
+func TestGoldenTiny(t *testing.T) {
+	ctx := context.Background()
+	f := goldenFile(t)
+	c := loadTiny(t)
+	imgs := e2eImages(t)
+
+	var pixels []float32
+	for _, img := range imgs {
+		x, err := c.Preprocess(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pixels = append(pixels, x.Float32s()...)
+	}
+	golden.Check(t, "safety.pixel_values", pixels, f.Must(t, "safety.pixel_values"), tol)
+
+	// The reference embeds the three images as one batch; so does this (B = 3), and Check
+	// below runs them one at a time.
+	x := tensor.New(tensor.WithShape(3, 3, 32, 32), tensor.WithBacking(pixels))
+	pooled, embeds, err := c.Embed(ctx, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "safety.pooled", pooled.Float32s(), f.Must(t, "safety.pooled"), tol)
+	golden.Check(t, "safety.image_embeds", embeds.Float32s(), f.Must(t, "safety.image_embeds"), tol)
+
+	flags := f.Must(t, "safety.flags").Ints()
+	res, err := c.Filter(ctx, imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		t.Logf("image %d: %v", i, r)
+		if r.NSFW != (flags[i] == 1) {
+			t.Errorf("image %d: NSFW %v, reference flag %d", i, r.NSFW, flags[i])
+		}
+	}
+	if len(res[1].SpecialCare) == 0 {
+		t.Errorf("image 1 should trip a special-care concept (it is flagged only through the adjustment)")
+	}
+	// Returned images: the first two as the reference returns them (float, HWC, 0…1), the third
+	// unchanged.
+	want := f.Must(t, "safety.out_images_01")
+	n := want.Shape[1] * want.Shape[2] * 3
+	for i := 0; i < 2; i++ {
+		img := imgs[i]
+		for p := 0; p < n/3; p++ {
+			for ch := 0; ch < 3; ch++ {
+				if got, w := float64(img.Pix[4*p+ch])/255, want.Data[i*n+3*p+ch]; got != w {
+					t.Fatalf("returned image %d, pixel %d, channel %d: %v, want %v", i, p, ch, got, w)
+				}
+			}
+			if img.Pix[4*p+3] != 255 {
+				t.Fatalf("returned image %d is not opaque", i)
+			}
+		}
+	}
+	orig := e2eImages(t)[2]
+	if string(orig.Pix) != string(imgs[2].Pix) {
+		t.Errorf("the unflagged image was changed")
+	}
+}
