@@ -34,9 +34,18 @@ const (
 	benchBF16 // weight matrices kept as bf16 (View.BF16): bf16 products with AVX512-BF16
 )
 
-// smallSD builds the full-size small-sd UNet with synthetic weights in the format f (benchFP32,
-// benchHalf or benchBF16).
-func smallSD(b *testing.B, f int) *Model {
+// smallSD builds the full-size small-sd UNet with synthetic weights, float32 or (half) with
+// its weight matrices kept as fp16.
+func smallSD(b *testing.B, half bool) *Model {
+	if half {
+		return smallSDFormat(b, benchHalf)
+	}
+	return smallSDFormat(b, benchFP32)
+}
+
+// smallSDFormat builds the full-size small-sd UNet with synthetic weights in the format f
+// (benchFP32, benchHalf or benchBF16), once per test binary.
+func smallSDFormat(b *testing.B, f int) *Model {
 	bm := &benchModels[f]
 	bm.once.Do(func() {
 		cfg, err := LoadConfig("../testdata/configs/unet/config.json")
@@ -94,20 +103,20 @@ func procStatus(field string) float64 {
 // process's peak RSS (weights included; reset before each size where the kernel allows).
 //
 //	go test ./unet -run '^$' -bench UNetSmallSD -benchtime 1x -count 3
-func BenchmarkUNetSmallSD(b *testing.B) { benchForward(b, smallSD(b, benchFP32)) }
+func BenchmarkUNetSmallSD(b *testing.B) { benchForward(b, smallSD(b, false)) }
 
 // BenchmarkUNetSmallSDHalf is BenchmarkUNetSmallSD with the weight matrices kept as fp16
 // (weights' View.Half), widened while packing. Run it on its own: a binary that also ran
 // BenchmarkUNetSmallSD holds both models and its RSS counts both.
 //
 //	go test ./unet -run '^$' -bench UNetSmallSDHalf -benchtime 1x -count 3
-func BenchmarkUNetSmallSDHalf(b *testing.B) { benchForward(b, smallSD(b, benchHalf)) }
+func BenchmarkUNetSmallSDHalf(b *testing.B) { benchForward(b, smallSD(b, true)) }
 
 // BenchmarkUNetSmallSDBF16 is BenchmarkUNetSmallSD with bf16 weights (pipeline.BF16): bf16
 // matrix products where the CPU has AVX512-BF16. Run it on its own, as BenchmarkUNetSmallSDHalf.
 //
 //	go test ./unet -run '^$' -bench UNetSmallSDBF16 -benchtime 1x -count 3
-func BenchmarkUNetSmallSDBF16(b *testing.B) { benchForward(b, smallSD(b, benchBF16)) }
+func BenchmarkUNetSmallSDBF16(b *testing.B) { benchForward(b, smallSDFormat(b, benchBF16)) }
 
 func benchForward(b *testing.B, m *Model) {
 	for _, size := range []int{64, 32} {
@@ -156,7 +165,7 @@ func benchForward(b *testing.B, m *Model) {
 //
 //	go test ./unet -run '^$' -bench UNetSmallSDBlocks -benchtime 1x
 func BenchmarkUNetSmallSDBlocks(b *testing.B) {
-	m := smallSD(b, benchFP32)
+	m := smallSD(b, false)
 	m.dropPrograms()
 	const size = 64
 	parts := m.Config().flopsByPart(2, size, size, 77)
