@@ -160,6 +160,7 @@ func winoFilter1D(g0, g1, g2 float32) (u0, u1, u2, u3, u4, u5 float32) {
 	q, r := g0*(1.0/24)+g2*(1.0/6), g1*(1.0/12)
 	return g0 * 0.25, (s + g1) * (-1.0 / 6), (s - g1) * (-1.0 / 6), q + r, q - r, g2
 }
+
 // Bytes is the memory the transformed weights take.
 func (f *WinogradFilter) Bytes() int64 { return 4 * int64(len(f.u)) }
 

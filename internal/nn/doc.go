@@ -8,7 +8,9 @@
 // GEGLU, Add, AddBroadcast, AddChannelBias, Scale, Upsample2x, ResizeNearest, Pad2D, Concat,
 // Reshape, SliceBatch, ToTokens, FromTokens, TimestepEmbed and Embed each add one node whose Op
 // (*Op) runs an internal/kernels routine. They check shapes when the node is built and return
-// errors. Reshape and SliceBatch are views: the executor aliases them without copying. Never use
+// errors. Conv runs 3×3 stride-1 convolutions with many output tiles as Winograd F(4×4, 3×3)
+// (kernels.Conv2DWinogradW; the choice per shape is useWinograd's, from measurements) and the
+// rest as a direct implicit GEMM. Reshape and SliceBatch are views: the executor aliases them without copying. Never use
 // gorgonia's own Conv2d, Mul, BatchedMatMul, GroupNorm, Upsample2D or Broadcast* on real sizes
 // (see DESIGN.md).
 //

@@ -132,6 +132,9 @@ func Compile(g *gorgonia.ExprGraph, inputs, outputs []*gorgonia.Node) (*Program,
 			return nil, fmt.Errorf("nn: Compile: node %s is %v; only float32 graphs run", n.Name(), n.Dtype())
 		}
 		v := value{node: n, shape: n.Shape(), size: shapeSize(n.Shape())}
+		if v.size < 0 {
+			return nil, fmt.Errorf("nn: Compile: node %s of shape %v is too large", n.Name(), n.Shape())
+		}
 		vi := len(p.vals)
 		switch i, isInput := inputIdx[n]; {
 		case isInput:

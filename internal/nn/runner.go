@@ -152,7 +152,7 @@ func (r *Runner) RunFunc(ctx context.Context, use func(outs []*tensor.Dense) err
 		shapes[i] = t.Shape()
 	}
 	return r.Call(ctx, func(ctx context.Context) error {
-		e, err := r.entry(shapes)
+		e, err := r.entry(shapes, true)
 		if err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func (r *Runner) RunFunc(ctx context.Context, use func(outs []*tensor.Dense) err
 func (r *Runner) Program(shapes ...tensor.Shape) (*Program, error) {
 	var p *Program
 	err := r.Call(context.Background(), func(context.Context) error {
-		e, err := r.entry(shapes)
+		e, err := r.entry(shapes, false)
 		if err == nil {
 			p = e.prog
 		}
@@ -234,7 +234,7 @@ func (r *Runner) exit() {
 }
 
 // entry returns the cache entry for shapes, compiled. The caller is a call in flight.
-func (r *Runner) entry(shapes []tensor.Shape) (*entry, error) {
+func (r *Runner) entry(shapes []tensor.Shape, run bool) (*entry, error) {
 	r.mu.Lock()
 	c := r.cache
 	r.mu.Unlock()
@@ -254,7 +254,7 @@ func (r *Runner) entry(shapes []tensor.Shape) (*entry, error) {
 		c.remove(e) // a later call may try again (the error may have been transient)
 		return nil, e.err
 	}
-	c.used(e)
+	c.used(e, run)
 	return e, nil
 }
 

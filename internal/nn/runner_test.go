@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -324,5 +325,29 @@ func TestCacheLimit(t *testing.T) {
 	}
 	if p.BufferBytes() != 400 {
 		t.Errorf("BufferBytes %d, want 400", p.BufferBytes())
+	}
+	// Compiled but not run: no bytes counted, at most MaxCachedPrograms kept.
+	before := c.Bytes()
+	for n := 1; n <= MaxCachedPrograms+10; n++ {
+		if _, err := b.Program(tensor.Shape{n, 1000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Bytes() != before || c.Len() > MaxCachedPrograms {
+		t.Errorf("after compiling %d programs: %d bytes (was %d), %d programs", MaxCachedPrograms+10, c.Bytes(), before, c.Len())
+	}
+}
+
+// TestHugeShapes: shapes whose element count overflows an int are errors when the graph is
+// built, not wrapped sizes.
+func TestHugeShapes(t *testing.T) {
+	r := scaleRunner(2, nil)
+	defer r.Close()
+	for _, s := range []tensor.Shape{{math.MaxInt32, math.MaxInt32, 4}, {maxElements, 8}, {maxElements/2 + 1, 2, 2}} {
+		if _, err := r.Program(s); err == nil {
+			t.Errorf("shape %v: no error", s)
+		} else {
+			t.Log(err)
+		}
 	}
 }
