@@ -558,3 +558,10 @@ func TestStream(t *testing.T) {
 		t.Errorf("image %v, chunk %q", img.Bounds(), chunk)
 	}
 }
+
+// httptestRecorder serves one POST with s and returns the body.
+func httptestRecorder(s *Server, path, body string) []byte {
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))
+	return rec.Body.Bytes()
+}
