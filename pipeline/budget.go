@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/smallsd/smallsd/internal/nn"
@@ -82,12 +83,16 @@ func (p *Pipeline) checkBudget(r Request, unetBatch, textLen int) error {
 			return fmt.Errorf("pipeline: %s: %w", n.what, err)
 		}
 		if b > budget {
-			return fmt.Errorf("pipeline: the request needs %s of buffers for %s, more than the memory budget of %s "+
-				"(a smaller Width×Height or NumImages, or a larger WithMemoryBudget)", gib(b), n.what, gib(budget))
+			return fmt.Errorf("pipeline: the request needs %s of buffers for %s, %w of %s "+
+				"(a smaller Width×Height or NumImages, or a larger WithMemoryBudget)", gib(b), n.what, ErrOverBudget, gib(budget))
 		}
 	}
 	return nil
 }
+
+// ErrOverBudget is wrapped by the error Generate returns for a request whose buffers do not fit
+// in the memory budget (too large an image or batch), so that a server can tell it from a failure.
+var ErrOverBudget = errors.New("more than the memory budget")
 
 // gib formats a byte count in GiB (MiB below 1 GiB).
 func gib(b int64) string {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/smallsd/smallsd/pipeline"
@@ -78,8 +79,15 @@ func (s *Server) runJob(ctx context.Context, gp genParams, watch func(*job)) (*o
 		return nil, err
 	}
 	out, err := s.generate(j, gp)
-	if err != nil && j.ctx.Err() != nil {
+	switch {
+	case err != nil && j.ctx.Err() != nil:
 		err = context.Cause(j.ctx)
+	case errors.Is(err, pipeline.ErrOverBudget): // too large an image or batch: the client's to change
+		field := "width"
+		if gp.req.NumImages > 1 {
+			field = "batch_size"
+		}
+		err = badField(field, "%s", strings.TrimPrefix(err.Error(), "pipeline: "))
 	}
 	return out, err
 }
@@ -193,7 +201,8 @@ func (s *Server) writeJobError(w http.ResponseWriter, err error) {
 			sw.status = statusClientClosed
 		}
 	default:
-		if fe := pipelineFieldError(err); fe != err {
+		var fe *fieldError
+		if errors.As(pipelineFieldError(err), &fe) {
 			writeRequestError(w, fe)
 			return
 		}
