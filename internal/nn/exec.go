@@ -26,12 +26,12 @@ type Program struct {
 	inputs []int // value index of each program input, in Compile order
 	outs   []int // value index of each output, in Compile order
 
-	arenaLen int       // planned length of the buffer all intermediates live in, in float32s
-	buf      []float32 // allocated on the first Run
-	data    [][]float32 // per value: its data during a Run
-	outT    []*tensor.Dense
-	outPtr  []*float32  // backing of each outT, to notice when it must be rebuilt
-	args    [][]float32 // scratch for a step's input data
+	arenaLen int         // planned length of the buffer all intermediates live in, in float32s
+	buf      []float32   // allocated on the first Run
+	data     [][]float32 // per value: its data during a Run
+	outT     []*tensor.Dense
+	outPtr   []*float32  // backing of each outT, to notice when it must be rebuilt
+	args     [][]float32 // scratch for a step's input data
 
 	peak, arena int64
 }
@@ -223,7 +223,7 @@ func (p *Program) plan() {
 		last[p.root(o)] = pinned
 	}
 	type span struct{ off, end, val int } // [off, end) in floats
-	var spans []span                       // the live values' places, sorted by offset
+	var spans []span                      // the live values' places, sorted by offset
 	extent := func(v *value) int { return (v.size + arenaAlign - 1) &^ (arenaAlign - 1) }
 	var live, peak int64
 	for si := range p.steps {
