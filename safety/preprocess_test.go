@@ -32,15 +32,9 @@ func nrgba(pix []uint8, h, w int) *image.NRGBA {
 	return img
 }
 
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
 // TestPreprocessMatchesCLIPImageProcessor runs the real feature extractor config on odd-sized
-// pictures and compares with transformers' pixel_values.
+// pictures (both upscaled by the bicubic resize, then cropped) and compares with transformers'
+// pixel_values: exactly.
 func TestPreprocessMatchesCLIPImageProcessor(t *testing.T) {
 	f := goldenFile(t)
 	cfg, err := LoadProcessorConfig(golden.Path("configs", "feature_extractor"))

@@ -74,12 +74,18 @@ func peakRSS() int64 {
 
 // BenchmarkDecode decodes one latent with the SD VAE (testdata/configs/vae) on synthetic
 // weights: 64×64 is a 512×512 image. Run with -benchtime=1x -count=3.
-func BenchmarkDecode(b *testing.B) {
+func BenchmarkDecode(b *testing.B) { benchDecode(b, weights.NewSynthetic().View()) }
+
+// BenchmarkDecodeBF16 is BenchmarkDecode with bf16 weights (pipeline.BF16): bf16 convolutions
+// where the CPU has AVX512-BF16.
+func BenchmarkDecodeBF16(b *testing.B) { benchDecode(b, weights.NewSynthetic().View().BF16()) }
+
+func benchDecode(b *testing.B, w weights.View) {
 	cfg, err := LoadConfig(golden.Path("configs", "vae", "config.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	d, err := NewDecoder(cfg, weights.NewSynthetic().View())
+	d, err := NewDecoder(cfg, w)
 	if err != nil {
 		b.Fatal(err)
 	}
