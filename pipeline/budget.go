@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/smallsd/smallsd/internal/nn"
 )
@@ -82,12 +84,28 @@ func (p *Pipeline) checkBudget(r Request, unetBatch, textLen int) error {
 			return fmt.Errorf("pipeline: %s: %w", n.what, err)
 		}
 		if b > budget {
-			return fmt.Errorf("pipeline: the request needs %s of buffers for %s, more than the memory budget of %s "+
-				"(a smaller Width×Height or NumImages, or a larger WithMemoryBudget)", gib(b), n.what, gib(budget))
+			return fmt.Errorf("pipeline: the request needs %s of buffers for %s, %w of %s "+
+				"(a smaller Width×Height or NumImages, or a larger WithMemoryBudget)", gib(b), n.what, ErrOverBudget, gib(budget))
 		}
 	}
 	return nil
 }
+
+// endStage releases the working buffers of a stage that is over (the text encoder after
+// encoding, the UNet after denoising, the VAE after decoding) and, for a large one, collects
+// them and returns their pages to the system (debug.FreeOSMemory), so that the next stage does
+// not add its buffers to them: the peak is then the largest stage's, not the sum of all. The
+// price is recompiling (tens of milliseconds) and refilling the buffers on the next request.
+func endStage(r *nn.Runner, collect bool) {
+	r.Release()
+	if collect {
+		debug.FreeOSMemory()
+	}
+}
+
+// ErrOverBudget is wrapped by the error Generate returns for a request whose buffers do not fit
+// in the memory budget (too large an image or batch), so that a server can tell it from a failure.
+var ErrOverBudget = errors.New("more than the memory budget")
 
 // gib formats a byte count in GiB (MiB below 1 GiB).
 func gib(b int64) string {

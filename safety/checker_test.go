@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"image"
+	"strings"
 	"testing"
 
 	"github.com/smallsd/smallsd/internal/golden"
@@ -149,5 +150,73 @@ func TestClosedAndBadInput(t *testing.T) {
 	}
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// tinyTensors returns the tiny checker's tensors, to edit.
+func tinyTensors(t *testing.T) map[string]*tensor.Dense {
+	s, err := weights.Open(golden.Path("tiny-sd-safety", "safety_checker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := map[string]*tensor.Dense{}
+	for _, name := range s.Names() {
+		v, err := s.Tensor(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[name] = v.Clone().(*tensor.Dense)
+	}
+	return m
+}
+
+// A position_ids buffer is ignored; missing, mis-shaped and unused tensors are errors naming them.
+func TestCheckpointErrors(t *testing.T) {
+	cfg, err := LoadConfig(golden.Path("tiny-sd-safety", "safety_checker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := LoadProcessorConfig(golden.Path("tiny-sd-safety", "feature_extractor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(edit func(m map[string]*tensor.Dense)) error {
+		m := tinyTensors(t)
+		edit(m)
+		s, err := weights.FromTensors("test", m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := fromStore(cfg, proc, s)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := build(func(m map[string]*tensor.Dense) {
+		m[positionIDs] = tensor.New(tensor.WithShape(1, 17), tensor.WithBacking(make([]float32, 17)))
+	}); err != nil {
+		t.Errorf("position_ids: %v", err)
+	}
+	for name, c := range map[string]struct {
+		edit func(m map[string]*tensor.Dense)
+	}{
+		"special_care_embeds_weights": {func(m map[string]*tensor.Dense) { delete(m, "special_care_embeds_weights") }},
+		"concept_embeds": {func(m map[string]*tensor.Dense) {
+			m["concept_embeds"] = tensor.New(tensor.WithShape(17, 15), tensor.WithBacking(make([]float32, 17*15)))
+		}},
+		"visual_projection.weight": {func(m map[string]*tensor.Dense) {
+			m["visual_projection.weight"] = tensor.New(tensor.WithShape(16, 31), tensor.WithBacking(make([]float32, 16*31)))
+		}},
+		"text_projection.weight": {func(m map[string]*tensor.Dense) {
+			m["text_projection.weight"] = tensor.New(tensor.WithShape(2, 2), tensor.WithBacking(make([]float32, 4)))
+		}},
+	} {
+		err := build(c.edit)
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
+		t.Logf("%s: %v", name, err)
 	}
 }

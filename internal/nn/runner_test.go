@@ -351,3 +351,21 @@ func TestHugeShapes(t *testing.T) {
 		}
 	}
 }
+
+func TestRunnerRelease(t *testing.T) {
+	var builds atomic.Int32
+	r := scaleRunner(2, &builds)
+	defer r.Close()
+	for range 2 {
+		if _, err := r.Run(context.Background(), ramp(8)); err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+		if r.Cache().Len() != 0 || r.Cache().Bytes() != 0 {
+			t.Errorf("after Release: %d programs, %d bytes", r.Cache().Len(), r.Cache().Bytes())
+		}
+	}
+	if builds.Load() != 2 {
+		t.Errorf("%d builds, want 2 (one after Release)", builds.Load())
+	}
+}
