@@ -281,6 +281,7 @@ func (p *Pipeline) encoder() (*vae.Encoder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: loading the VAE encoder: %w", err)
 		}
+		e.Runner().SetCache(p.cache)
 		p.enc = e
 	}
 	return p.enc, nil

@@ -87,6 +87,11 @@ func (o loadOptions) loadVAEs(ctx context.Context, p *Pipeline) error {
 			if err != nil {
 				return fmt.Errorf("pipeline: WithVAE(%q): %w", o.vae, err)
 			}
+			if c := d.Config(); c.LatentChannels != p.unet.Config().InChannels || c.UpscaleFactor() != p.vae.Config().UpscaleFactor() {
+				d.Close()
+				return fmt.Errorf("pipeline: WithVAE(%q): latent_channels %d and upscale factor %d do not fit the model's %d and %d",
+					o.vae, c.LatentChannels, c.UpscaleFactor(), p.unet.Config().InChannels, p.vae.Config().UpscaleFactor())
+			}
 			old := p.vae
 			p.vae = d
 			old.Close()

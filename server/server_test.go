@@ -558,3 +558,28 @@ func TestStream(t *testing.T) {
 		t.Errorf("image %v, chunk %q", img.Bounds(), chunk)
 	}
 }
+
+// httptestRecorder serves one POST with s and returns the body.
+func httptestRecorder(s *Server, path, body string) []byte {
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))
+	return rec.Body.Bytes()
+}
+
+// A panic inside a generation (here: a zero Pipeline) is an error, logged, and the job leaves
+// the queue; the stream answers with an error event.
+func TestGenerationPanic(t *testing.T) {
+	s, _ := newTestServer(t)
+	gp, err := s.check(txt2imgRequest{Steps: 1, Width: 64, Height: 64, BatchSize: 1, NIter: 1}, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.p = &pipeline.Pipeline{}
+	_, err = s.runJob(context.Background(), gp, nil)
+	if err == nil || !strings.Contains(err.Error(), "internal error") {
+		t.Errorf("runJob: %v, want an internal error", err)
+	}
+	if r, w := s.q.lengths(); r != 0 || w != 0 {
+		t.Errorf("after the panic %d running, %d waiting", r, w)
+	}
+}

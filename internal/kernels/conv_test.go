@@ -136,7 +136,7 @@ func TestConv2D(t *testing.T) {
 
 // BenchmarkConv2D runs the UNet's and VAE's typical 3×3 convolutions (N×C×H×W, C→C, pad 1).
 func BenchmarkConv2D(b *testing.B) {
-	for _, s := range [][4]int{{2, 320, 64, 64}, {2, 640, 32, 32}, {2, 1280, 8, 8}, {1, 128, 256, 256}} {
+	for _, s := range [][4]int{{2, 320, 64, 64}, {2, 640, 32, 32}, {2, 1280, 8, 8}, {1, 128, 256, 256}, {1, 64, 512, 512}, {1, 64, 128, 128}} {
 		p := ConvParams{N: s[0], C: s[1], H: s[2], W: s[3], K: s[1], KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 		b.Run(fmt.Sprintf("%dx%dx%dx%d_3x3", s[0], s[1], s[2], s[3]), func(b *testing.B) {
 			r := rand.New(rand.NewSource(1))
