@@ -323,8 +323,8 @@ func TestCacheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.BufferBytes() != 400 {
-		t.Errorf("BufferBytes %d, want 400", p.BufferBytes())
+	if p.BufferBytes() != 448 { // 100 floats, rounded up to 64 bytes
+		t.Errorf("BufferBytes %d, want 448", p.BufferBytes())
 	}
 	// Compiled but not run: no bytes counted, at most MaxCachedPrograms kept.
 	before := c.Bytes()
