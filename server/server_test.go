@@ -343,6 +343,15 @@ func TestInfoEndpoints(t *testing.T) {
 	if err := json.Unmarshal(b, &sm); code != 200 || err != nil || len(sm) != 7 {
 		t.Errorf("samplers: %d %s", code, b)
 	}
+	if code, b := get(t, ts.URL+"/sdapi/v1/schedulers"); code != 200 || !strings.Contains(string(b), `"Karras"`) {
+		t.Errorf("schedulers: %d %s", code, b)
+	}
+	for body, want := range map[string]int{`{"sd_model_checkpoint": "tiny-sd", "CLIP_stop_at_last_layers": 1}`: 200,
+		`{"sd_model_checkpoint": "sd-v1-5"}`: 422, `[]`: 422} {
+		if code, _, b := post(t, context.Background(), ts.URL+"/sdapi/v1/options", body); code != want {
+			t.Errorf("POST options %s: %d %s, want %d", body, code, b, want)
+		}
+	}
 	for _, path := range []string{"/sdapi/v1/sd-models", "/sdapi/v1/options", "/api/config", "/healthz"} {
 		if code, b := get(t, ts.URL+path); code != 200 || !strings.Contains(string(b), "tiny-sd") {
 			t.Errorf("%s: %d %s", path, code, b)
