@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/smallsd/smallsd/internal/nn"
 )
@@ -44,6 +45,9 @@ func (p *Pipeline) useCache(budget int64) {
 	p.vae.Runner().SetCache(p.cache)
 	if p.enc != nil {
 		p.enc.Runner().SetCache(p.cache)
+	}
+	if p.safety != nil {
+		p.safety.Runner().SetCache(p.cache)
 	}
 }
 
@@ -88,6 +92,18 @@ func (p *Pipeline) checkBudget(r Request, unetBatch, textLen int) error {
 		}
 	}
 	return nil
+}
+
+// endStage releases the working buffers of a stage that is over (the text encoder after
+// encoding, the UNet after denoising, the VAE after decoding) and, for a large one, collects
+// them and returns their pages to the system (debug.FreeOSMemory), so that the next stage does
+// not add its buffers to them: the peak is then the largest stage's, not the sum of all. The
+// price is recompiling (tens of milliseconds) and refilling the buffers on the next request.
+func endStage(r *nn.Runner, collect bool) {
+	r.Release()
+	if collect {
+		debug.FreeOSMemory()
+	}
 }
 
 // ErrOverBudget is wrapped by the error Generate returns for a request whose buffers do not fit

@@ -229,6 +229,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 		return nil, p.ctxErr(ctx, err)
 	}
 	res.Timings.Text = time.Since(start)
+	endStage(p.text.Runner(), false)
 	if err := p.checkBudget(r, text.Shape()[0], text.Shape()[1]); err != nil {
 		return nil, p.ctxErr(ctx, err)
 	}
@@ -237,6 +238,8 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, p.ctxErr(ctx, err)
 	}
+	text = nil
+	endStage(p.unet.Runner(), true)
 
 	t0 := time.Now()
 	if res.Images, err = p.decode(ctx, latents, shape); err != nil {
@@ -244,6 +247,9 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	}
 	src.pasteOriginal(res.Images)
 	res.Timings.Decode = time.Since(t0)
+	if p.tiny == nil {
+		endStage(p.vae.Runner(), true)
+	}
 	if err := p.checkSafety(ctx, res); err != nil {
 		return nil, p.ctxErr(ctx, err)
 	}

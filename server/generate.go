@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -61,6 +63,18 @@ func (s *Server) generate(j *job, gp genParams) (*output, error) {
 	return out, nil
 }
 
+// generateSafely is generate with a panic turned into an error (and logged with its stack), so
+// that none escapes from the goroutine that streams a job and the job still leaves the queue.
+func (s *Server) generateSafely(j *job, gp genParams) (out *output, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic generating", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error: %v", v)
+		}
+	}()
+	return s.generate(j, gp)
+}
+
 // runJob queues and runs a job for the request's context. The job has left the queue when it
 // returns. The error is errQueueFull or errDraining (answer 503), the context's cause
 // (errInterrupted, errDraining, or context.Canceled when the client went away), or the
@@ -78,7 +92,7 @@ func (s *Server) runJob(ctx context.Context, gp genParams, watch func(*job)) (*o
 	if err := s.q.wait(j); err != nil {
 		return nil, err
 	}
-	out, err := s.generate(j, gp)
+	out, err := s.generateSafely(j, gp)
 	switch {
 	case err != nil && j.ctx.Err() != nil:
 		err = context.Cause(j.ctx)
@@ -278,6 +292,29 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, []map[string]any{{
 		"title": name, "model_name": name, "hash": nil, "sha256": nil, "filename": name, "config": nil,
 	}})
+}
+
+// handleSchedulers lists the web UI's noise schedules (its "scheduler" field) that apply here.
+func (s *Server) handleSchedulers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, []map[string]any{
+		{"name": "automatic", "label": "Automatic", "aliases": nil, "default_rho": -1, "need_inner_model": false},
+		{"name": "karras", "label": "Karras", "aliases": nil, "default_rho": 7.0, "need_inner_model": false},
+	})
+}
+
+// handleSetOptions accepts the web UI's settings: sd_model_checkpoint must name the loaded model
+// (there is only one), other settings are accepted and ignored — the server keeps no state.
+func (s *Server) handleSetOptions(w http.ResponseWriter, r *http.Request) {
+	var opts map[string]any
+	if err := decodeJSON(r.Body, &opts); err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	if v, ok := opts["sd_model_checkpoint"]; ok && v != s.p.Name() {
+		writeRequestError(w, badField("sd_model_checkpoint", "%v is not loaded; this server has only %q", v, s.p.Name()))
+		return
+	}
+	writeJSON(w, http.StatusOK, nil)
 }
 
 func (s *Server) handleOptions(w http.ResponseWriter, r *http.Request) {

@@ -164,7 +164,7 @@ func (m *Model) Close() error {
 }
 
 // dropPrograms forgets the compiled programs (their memory goes back to the garbage collector).
-func (m *Model) dropPrograms() { m.runner.SetCache(nn.NewCache(m.runner.Cache().Limit())) }
+func (m *Model) dropPrograms() { m.runner.Release() }
 
 // Forward predicts the noise in sample (N×in_channels×h×w, float32) at timestep (the same
 // for the whole batch) given the text hidden states (N×L×cross_attention_dim). It returns a

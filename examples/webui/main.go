@@ -111,6 +111,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 			log.Info("request", "method", r.Method, "path", r.URL.Path, "status", http.StatusServiceUnavailable, "duration", time.Duration(0))
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)

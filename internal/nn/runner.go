@@ -181,6 +181,16 @@ func (r *Runner) Program(shapes ...tensor.Shape) (*Program, error) {
 	return p, err
 }
 
+// Release drops the Runner's compiled programs from its cache, so their buffers can be
+// collected once no call uses them; later calls compile again. A pipeline releases a model
+// whose stage is over, so stages do not hold memory at the same time.
+func (r *Runner) Release() {
+	r.mu.Lock()
+	c := r.cache
+	r.mu.Unlock()
+	c.drop(r)
+}
+
 // Close makes later calls return ErrClosed, cancels the calls in flight, waits for them to
 // return, drops the Runner's programs and calls the WithRelease function. Close is idempotent:
 // later calls wait for the first to finish and return its result. Close must not be called from

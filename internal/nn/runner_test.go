@@ -323,8 +323,8 @@ func TestCacheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.BufferBytes() != 400 {
-		t.Errorf("BufferBytes %d, want 400", p.BufferBytes())
+	if p.BufferBytes() != 448 { // 100 floats, rounded up to 64 bytes
+		t.Errorf("BufferBytes %d, want 448", p.BufferBytes())
 	}
 	// Compiled but not run: no bytes counted, at most MaxCachedPrograms kept.
 	before := c.Bytes()
@@ -349,5 +349,23 @@ func TestHugeShapes(t *testing.T) {
 		} else {
 			t.Log(err)
 		}
+	}
+}
+
+func TestRunnerRelease(t *testing.T) {
+	var builds atomic.Int32
+	r := scaleRunner(2, &builds)
+	defer r.Close()
+	for range 2 {
+		if _, err := r.Run(context.Background(), ramp(8)); err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+		if r.Cache().Len() != 0 || r.Cache().Bytes() != 0 {
+			t.Errorf("after Release: %d programs, %d bytes", r.Cache().Len(), r.Cache().Bytes())
+		}
+	}
+	if builds.Load() != 2 {
+		t.Errorf("%d builds, want 2 (one after Release)", builds.Load())
 	}
 }
