@@ -329,3 +329,54 @@ func FuzzNames(f *testing.F) {
 		}
 	})
 }
+
+// TestLegacyVAENames: the VAE attention is also reachable under diffusers' pre-0.14 names.
+func TestLegacyVAENames(t *testing.T) {
+	f, err := Open(ldmSafetensors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	v := f.VAE().Sub("decoder.mid_block.attentions.0")
+	for _, p := range [][2]string{{"query", "to_q"}, {"key", "to_k"}, {"value", "to_v"}, {"proj_attn", "to_out.0"}} {
+		a, err := v.Tensor(p[0]+".weight", 32, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := v.Tensor(p[1]+".weight", a.Shape()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a.Float32s(), b.Float32s()) || len(a.Shape()) != 2 {
+			t.Errorf("%s and %s differ (shape %v)", p[0], p[1], a.Shape())
+		}
+	}
+}
+
+// TestExtraKeysIgnored: EMA weights, schedule buffers and the position_ids buffer are not
+// reported as unused.
+func TestExtraKeysIgnored(t *testing.T) {
+	_, manifest := readKeymap(t)
+	manifest = append(manifest,
+		weights.Request{Name: "first_stage_model.decoder.up.0.block.0.conv1.weight", Shape: []int{128, 128, 3, 3}},
+		weights.Request{Name: "cond_stage_model.transformer.text_model.embeddings.position_ids", Shape: []int{1, 77}},
+		weights.Request{Name: "model_ema.diffusion_modelinput_blocks00weight", Shape: []int{320, 4, 3, 3}},
+		weights.Request{Name: "model_ema.decay", Shape: []int{1}},
+		weights.Request{Name: "alphas_cumprod", Shape: []int{1000}})
+	s, err := weights.NewSyntheticFromManifest(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &File{store: s, path: "sd15 keymap"}
+	if err := f.init(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CheckUnused("text_encoder", "text_model.embeddings.position_ids"); err != nil {
+		t.Error(err)
+	}
+	// Nothing of the UNet was fetched: the error lists UNet tensors only.
+	err = f.CheckUnused("unet")
+	if err == nil || strings.Contains(err.Error(), "model_ema") || strings.Contains(err.Error(), "alphas_cumprod") {
+		t.Errorf("CheckUnused(unet): %v", err)
+	}
+}

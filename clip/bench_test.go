@@ -33,8 +33,13 @@ func peakRSS() float64 {
 
 // BenchmarkTextEncoderL14 runs the full-size SD 1.x text encoder (synthetic weights) on two
 // prompts of 77 tokens, as the pipeline does with classifier-free guidance.
-func BenchmarkTextEncoderL14(b *testing.B) {
-	m, err := New(l14Config(b), weights.NewSynthetic().View())
+func BenchmarkTextEncoderL14(b *testing.B) { benchText(b, weights.NewSynthetic().View()) }
+
+// BenchmarkTextEncoderL14BF16 is BenchmarkTextEncoderL14 with bf16 weights (pipeline.BF16).
+func BenchmarkTextEncoderL14BF16(b *testing.B) { benchText(b, weights.NewSynthetic().View().BF16()) }
+
+func benchText(b *testing.B, w weights.View) {
+	m, err := New(l14Config(b), w)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -83,6 +83,8 @@ type config struct {
 	safety   bool
 	retries  int
 	idle     time.Duration // a transfer receiving nothing for this long is abandoned and resumed
+
+	configsOnly bool // WithConfigsOnly
 }
 
 // WithRevision selects a branch, tag or commit hash (default "main").
@@ -117,6 +119,10 @@ func WithVariant(v string) Option { return func(c *config) { c.variant = v } }
 
 // WithSafetyChecker also fetches the safety_checker and feature_extractor components (default false).
 func WithSafetyChecker(on bool) Option { return func(c *config) { c.safety = on } }
+
+// WithConfigsOnly fetches a pipeline's configs, tokenizer and scheduler config but no weights
+// (pipeline.WithConfigFrom uses it for a single-file checkpoint's configs).
+func WithConfigsOnly() Option { return func(c *config) { c.configsOnly = true } }
 
 // WithRetries sets how many times an interrupted transfer is resumed within one call (default 5).
 func WithRetries(n int) Option { return func(c *config) { c.retries = n } }
@@ -205,7 +211,7 @@ func (d *downloader) run(ctx context.Context) (string, error) {
 		var missing []string
 		if commit != "" {
 			snap := d.snapshot(commit)
-			missing = localMissing(snap, d.noExistDir(commit), d.cfg.variant, d.cfg.safety)
+			missing = d.dropWeights(localMissing(snap, d.noExistDir(commit), d.cfg.variant, d.cfg.safety))
 			if len(missing) == 0 {
 				return snap, nil
 			}
@@ -228,7 +234,7 @@ func (d *downloader) run(ctx context.Context) (string, error) {
 		// the revision instead of failing.
 		if unreachable(err) {
 			if commit := d.cachedCommit(rev); commit != "" &&
-				len(localMissing(d.snapshot(commit), d.noExistDir(commit), d.cfg.variant, d.cfg.safety)) == 0 {
+				len(d.dropWeights(localMissing(d.snapshot(commit), d.noExistDir(commit), d.cfg.variant, d.cfg.safety))) == 0 {
 				return d.snapshot(commit), nil
 			}
 		}
@@ -265,6 +271,9 @@ func (d *downloader) run(ctx context.Context) (string, error) {
 		return "", &Error{Repo: d.repo, Revision: rev, File: "model_index.json", Err: ErrBadResponse, Msg: err.Error()}
 	}
 	sel := selectFiles(comps, listing, d.cfg.variant, d.cfg.safety)
+	if d.cfg.configsOnly {
+		sel.files, sel.missing, sel.noExist = d.dropWeights(sel.files), d.dropWeights(sel.missing), nil
+	}
 	if len(sel.missing) > 0 {
 		return "", &Error{Repo: d.repo, Revision: rev, Err: ErrNotFound,
 			Msg:  "the repo lacks files the pipeline needs: " + strings.Join(sel.missing, ", "),

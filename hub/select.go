@@ -306,3 +306,20 @@ func isFile(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()
 }
+
+// dropWeights removes weight files (and notes about missing weights) from a list of repo paths
+// when only configs are wanted (WithConfigsOnly); otherwise it returns list unchanged.
+func (d *downloader) dropWeights(list []string) []string {
+	if !d.cfg.configsOnly {
+		return list
+	}
+	var out []string
+	for _, f := range list {
+		name, _, _ := strings.Cut(path.Base(f), " ")
+		if _, weight := parseWeight(name); weight || strings.Contains(f, "(weights") {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}

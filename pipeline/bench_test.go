@@ -42,8 +42,9 @@ func procKB(path, key string) int64 {
 // CLIP ViT-L/14 text encoder, from testdata/configs) with the synthetic weights of
 // testdata/SYNTHETIC.md, and the real CLIP vocabulary when /work/shared/clip-tokenizer is
 // present (the tiny one otherwise: the ids differ, the cost does not). With half the Linear and
-// Conv2d weights are kept as fp16 (as WithHalfWeights does).
-func fullSizeSynthetic(tb testing.TB, half bool) *Pipeline {
+// Conv2d weights are kept as fp16 (as WithHalfWeights does), with bf16 as bf16 (as
+// WithPrecision(BF16) does).
+func fullSizeSynthetic(tb testing.TB, half, bf16 bool) *Pipeline {
 	tokDir := filepath.Join(golden.Dir(), "..", "..", "shared", "clip-tokenizer")
 	if _, err := os.Stat(filepath.Join(tokDir, "vocab.json")); err != nil {
 		tb.Logf("real CLIP vocabulary not found at %s; using the tiny tokenizer", tokDir)
@@ -70,7 +71,10 @@ func fullSizeSynthetic(tb testing.TB, half bool) *Pipeline {
 		tb.Fatal(err)
 	}
 	view := func() weights.View {
-		if half {
+		switch {
+		case bf16:
+			return weights.NewSynthetic().View().BF16()
+		case half:
 			return weights.NewSynthetic().View().Half()
 		}
 		return weights.NewSynthetic().View()
@@ -102,16 +106,22 @@ func fullSizeSynthetic(tb testing.TB, half bool) *Pipeline {
 // encoder and the VAE decoder, and the process's peak RSS. Run it alone:
 //
 //	go test ./pipeline -run '^$' -bench 'GenerateSmallSD512$' -benchtime 1x -count 3 -timeout 2h
-func BenchmarkGenerateSmallSD512(b *testing.B) { benchGenerate(b, false) }
+func BenchmarkGenerateSmallSD512(b *testing.B) { benchGenerate(b, false, false) }
 
 // BenchmarkGenerateSmallSD512Half is BenchmarkGenerateSmallSD512 with half weights
 // (WithHalfWeights): compare the peak RSS. Run it in a process of its own:
 //
 //	go test ./pipeline -run '^$' -bench 'GenerateSmallSD512Half$' -benchtime 1x -count 3 -timeout 2h
-func BenchmarkGenerateSmallSD512Half(b *testing.B) { benchGenerate(b, true) }
+func BenchmarkGenerateSmallSD512Half(b *testing.B) { benchGenerate(b, true, false) }
 
-func benchGenerate(b *testing.B, half bool) {
-	benchRequest(b, half, func(*Pipeline) Request {
+// BenchmarkGenerateSmallSD512BF16 is BenchmarkGenerateSmallSD512 with WithPrecision(BF16): bf16
+// weights, and bf16 matrix products where the CPU has AVX512-BF16. Run it in a process of its own:
+//
+//	go test ./pipeline -run '^$' -bench 'GenerateSmallSD512BF16$' -benchtime 1x -count 3 -timeout 2h
+func BenchmarkGenerateSmallSD512BF16(b *testing.B) { benchGenerate(b, false, true) }
+
+func benchGenerate(b *testing.B, half, bf16 bool) {
+	benchRequest(b, half, bf16, func(*Pipeline) Request {
 		return Request{Prompt: "a photograph of an astronaut riding a horse", Width: 512, Height: 512,
 			Steps: 25, GuidanceScale: 7.5, Seed: 42}
 	})
@@ -119,7 +129,7 @@ func benchGenerate(b *testing.B, half bool) {
 
 // benchRequest generates the request req makes for the full-size synthetic pipeline b.N times
 // and reports the times, the cores used and the peak RSS.
-func benchRequest(b *testing.B, half bool, req func(*Pipeline) Request) {
+func benchRequest(b *testing.B, half, bf16 bool, req func(*Pipeline) Request) {
 	if testing.Short() {
 		b.Skip("full-size model: skipped with -short")
 	}
@@ -131,7 +141,7 @@ func benchRequest(b *testing.B, half bool, req func(*Pipeline) Request) {
 			needKB>>20, float64(avail)/(1<<20))
 	}
 	t0 := time.Now()
-	p := fullSizeSynthetic(b, half)
+	p := fullSizeSynthetic(b, half, bf16)
 	defer p.Close()
 	r := req(p)
 	build := time.Since(t0)

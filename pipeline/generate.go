@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -144,6 +143,9 @@ type Timings struct {
 // resolve fills in defaults and checks the request; errors name the field.
 func (p *Pipeline) resolve(req Request) (Request, error) {
 	r := req
+	if err := checkLimits(r); err != nil {
+		return r, err
+	}
 	if err := p.resolveImage(&r); err != nil {
 		return r, err
 	}
@@ -173,9 +175,6 @@ func (p *Pipeline) resolve(req Request) (Request, error) {
 	if r.GuidanceScale == 0 {
 		r.GuidanceScale = DefaultGuidance
 	}
-	if math.IsNaN(r.GuidanceScale) || math.IsInf(r.GuidanceScale, 0) {
-		return r, fmt.Errorf("pipeline: Request.GuidanceScale %v is not a finite number", req.GuidanceScale)
-	}
 	if r.NumImages == 0 {
 		r.NumImages = 1
 	}
@@ -202,9 +201,7 @@ func (p *Pipeline) resolve(req Request) (Request, error) {
 // before every UNet call and inside the models, so it stops within one UNet call), and an error
 // naming the field for a bad request. It is safe to call from several goroutines.
 func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
+	if p.isClosed() {
 		return nil, fmt.Errorf("pipeline: Generate: %w", ErrClosed)
 	}
 	start := time.Now()
@@ -232,11 +229,17 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 		return nil, p.ctxErr(ctx, err)
 	}
 	res.Timings.Text = time.Since(start)
+	endStage(p.text.Runner(), false)
+	if err := p.checkBudget(r, text.Shape()[0], text.Shape()[1]); err != nil {
+		return nil, p.ctxErr(ctx, err)
+	}
 
 	latents, shape, src, err := p.denoise(ctx, r, sched, first, text, cfg, &res.Timings)
 	if err != nil {
 		return nil, p.ctxErr(ctx, err)
 	}
+	text = nil
+	endStage(p.unet.Runner(), true)
 
 	t0 := time.Now()
 	if res.Images, err = p.decode(ctx, latents, shape); err != nil {
@@ -244,6 +247,9 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	}
 	src.pasteOriginal(res.Images)
 	res.Timings.Decode = time.Since(t0)
+	if p.tiny == nil {
+		endStage(p.vae.Runner(), true)
+	}
 	if err := p.checkSafety(ctx, res); err != nil {
 		return nil, p.ctxErr(ctx, err)
 	}
@@ -336,6 +342,9 @@ func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Sched
 		t := ts[i]
 		if err := ctx.Err(); err != nil {
 			return nil, shape, nil, err
+		}
+		if p.isClosed() {
+			return nil, shape, nil, fmt.Errorf("pipeline: Generate at step %d: %w", i, ErrClosed)
 		}
 		t0 := time.Now()
 		x, err := sched.ScaleModelInput(latents, i)

@@ -73,8 +73,13 @@ func testPipeline(t testing.TB) *Pipeline {
 	return tinyPipe
 }
 
-// checkImageU8 compares 8-bit images with the reference (HWC, RGB) and requires ≥ 99.9% of the
-// values to be within one level. It logs the counts.
+// e2eLatentTol is the tolerance of the end-to-end latents (times max(1, max|ref|), as
+// golden.Check applies it): about 10× the largest error measured over the tiny-sd cases (3.2e-6
+// relative: 5.5e-5 absolute on latents of max|ref| 17; the reference is fp32 torch).
+const e2eLatentTol = 3e-5
+
+// checkImageU8 compares 8-bit images with the reference (HWC, RGB) and requires every value to
+// be within one level (rounding of the last bit). It logs the counts.
 func checkImageU8(t testing.TB, label string, img *image.NRGBA, ref *golden.Tensor) {
 	t.Helper()
 	h, w := ref.Shape[0], ref.Shape[1]
@@ -105,8 +110,8 @@ func checkImageU8(t testing.TB, label string, img *image.NRGBA, ref *golden.Tens
 	}
 	total := exact + one + off
 	t.Logf("%s: %d values: %d exact, %d within 1 level, %d further (max difference %v)", label, total, exact, one, off, maxd)
-	if float64(exact+one) < 0.999*float64(total) {
-		t.Errorf("%s: only %.4f%% of values within 1 level, want ≥ 99.9%%", label, 100*float64(exact+one)/float64(total))
+	if off > 0 {
+		t.Errorf("%s: %d of %d values more than 1 level off (max %v), want none", label, off, total, maxd)
 	}
 }
 
@@ -146,7 +151,7 @@ func runCase(t *testing.T, p *Pipeline, name string) *Result {
 	worst := 0.0
 	for i := range wantTS {
 		s := &golden.Tensor{Name: steps.Name, Shape: init.Shape, Data: steps.Data[i*per : (i+1)*per]}
-		worst = math.Max(worst, golden.Check(t, name+".latents_steps["+itoa(i)+"]", got[i+1], s, 1e-3))
+		worst = math.Max(worst, golden.Check(t, name+".latents_steps["+itoa(i)+"]", got[i+1], s, e2eLatentTol))
 	}
 	t.Logf("%s: largest latent error over %d steps %.3g", name, len(wantTS), worst)
 	if len(res.Images) != 1 {

@@ -22,7 +22,7 @@ func BenchmarkImg2ImgSmallSD512(b *testing.B) { benchImage(b, false) }
 func BenchmarkInpaintSmallSD512(b *testing.B) { benchImage(b, true) }
 
 func benchImage(b *testing.B, inpaint bool) {
-	benchRequest(b, false, func(p *Pipeline) Request {
+	benchRequest(b, false, false, func(p *Pipeline) Request {
 		cfg, err := vae.LoadConfig(golden.Path("configs", "vae"))
 		if err != nil {
 			b.Fatal(err)

@@ -147,7 +147,7 @@ func TestInpaintGolden(t *testing.T) {
 			per, worst := len(init.Data), 0.0
 			for i := range want {
 				s := &golden.Tensor{Name: steps.Name, Shape: init.Shape, Data: steps.Data[i*per : (i+1)*per]}
-				worst = math.Max(worst, golden.Check(t, name+".latents_steps["+itoa(i)+"]", got[i+1], s, 7e-4))
+				worst = math.Max(worst, golden.Check(t, name+".latents_steps["+itoa(i)+"]", got[i+1], s, e2eLatentTol))
 			}
 			t.Logf("%s: largest latent error over %d steps %.3g", name, len(want), worst)
 			checkEveryLevel(t, name+".image_u8", res.Images[0], ref.Must(t, name+".image_u8"))

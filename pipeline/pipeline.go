@@ -29,9 +29,10 @@ const DefaultModel = "OFA-Sys/small-stable-diffusion-v0"
 var ErrClosed = nn.ErrClosed
 
 // Pipeline is a loaded text-to-image model. It is safe for concurrent use by several goroutines:
-// the tokenizer and the models are (concurrent UNet calls on the same shape take turns), each
-// Generate call makes its own scheduler and random generator, and Close waits for the
-// generations in progress.
+// the tokenizer and the models are (concurrent UNet calls on the same shape take turns), and
+// each Generate call makes its own scheduler and random generator. Close may be called at any
+// time, from any goroutine, a Progress callback included: generations in progress return
+// ErrClosed at their next step.
 type Pipeline struct {
 	tok   *tokenizer.Tokenizer
 	text  *clip.TextModel
@@ -48,8 +49,12 @@ type Pipeline struct {
 	closer io.Closer // Components.Closer
 	loras  loraCache // LoRA files read for requests
 
-	mu     sync.RWMutex // Generate holds it for reading, Close for writing
-	closed bool
+	cache *nn.Cache // the models' programs, bounded by the memory budget (budget.go)
+
+	mu        sync.Mutex
+	closed    bool
+	closeDone chan struct{} // closed when Close has finished
+	closeErr  error
 
 	encMu   sync.Mutex
 	enc     *vae.Encoder                 // img2img and inpainting; loaded on first use
@@ -83,6 +88,9 @@ type Components struct {
 	// TinyVAE, if not nil, decodes the final images instead of VAE (TAESD; see WithVAE), and
 	// PreviewDecoder the previews (see WithPreviewDecoder). Both may be nil.
 	TinyVAE, PreviewDecoder *vae.Tiny
+	// MemoryBudget is the bytes the models' working buffers may take (see WithMemoryBudget);
+	// 0 means DefaultMemoryBudget.
+	MemoryBudget int64
 }
 
 // New assembles a Pipeline from components built elsewhere (Load builds them from a model
@@ -127,10 +135,12 @@ func New(c Components) (*Pipeline, error) {
 		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
 		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings, enc: c.VAEEncoder,
 		closer: c.Closer, tiny: c.TinyVAE, preview: c.PreviewDecoder, safety: c.SafetyChecker,
+		closeDone: make(chan struct{}),
 	}
 	if err := p.checkTiny(); err != nil {
 		return nil, err
 	}
+	p.useCache(c.MemoryBudget)
 	return p, nil
 }
 
@@ -146,6 +156,7 @@ type loadOptions struct {
 	noSafety  bool // WithoutSafetyChecker
 
 	configFrom string // WithConfigFrom
+	budget     int64  // WithMemoryBudget
 
 	vae, preview string // WithVAE, WithPreviewDecoder (preview.go)
 }
@@ -226,7 +237,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	l := loader{m: m, variant: o.variant, half: o.half, bf16: o.precision == BF16}
-	c := Components{Name: name, Scheduler: o.scheduler}
+	c := Components{Name: name, Scheduler: o.scheduler, MemoryBudget: o.budget}
 	defer func() {
 		if err != nil { // release whatever was loaded before the failure (err is the result)
 			closeAll(c.TextEncoder, c.UNet, c.VAE)
@@ -279,25 +290,39 @@ func (p *Pipeline) DefaultSize() (width, height int) {
 	return s, s
 }
 
-// Close waits for generations in progress, then releases the models and their weight files.
-// The Pipeline cannot be used afterwards; Close is idempotent.
+// Close releases the models and their weight files. Generations in progress return ErrClosed
+// at their next step (a model call in flight is cancelled, and Close waits for it, so no
+// weights go away under a running kernel); later calls return ErrClosed. Close may be called
+// from a Progress callback. It is idempotent: later calls wait for the first and return its
+// result.
 func (p *Pipeline) Close() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
-		return nil
+		p.mu.Unlock()
+		<-p.closeDone
+		return p.closeErr
 	}
 	p.closed = true
+	p.mu.Unlock()
 	err := errors.Join(closeAll(p.text, p.unet, p.vae), p.closeTiny(), closeSafety(p.safety))
 	p.encMu.Lock()
-	defer p.encMu.Unlock()
 	if p.enc != nil {
 		err = errors.Join(err, p.enc.Close())
 	}
+	p.encMu.Unlock()
 	if p.closer != nil {
 		err = errors.Join(err, p.closer.Close())
 	}
+	p.closeErr = err
+	close(p.closeDone)
 	return err
+}
+
+// isClosed reports whether Close has been called.
+func (p *Pipeline) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 func closeAll(text *clip.TextModel, u *unet.Model, d *vae.Decoder) error {

@@ -81,7 +81,7 @@ func TestGoldenLPW(t *testing.T) {
 	worst := 0.0
 	for i := range wantTS {
 		s := &golden.Tensor{Name: steps.Name, Shape: init.Shape, Data: steps.Data[i*per : (i+1)*per]}
-		worst = math.Max(worst, golden.Check(t, "lpw.e2e.latents_steps["+itoa(i)+"]", got[i+1], s, 1e-3))
+		worst = math.Max(worst, golden.Check(t, "lpw.e2e.latents_steps["+itoa(i)+"]", got[i+1], s, e2eLatentTol))
 	}
 	t.Logf("lpw.e2e: largest latent error over %d steps %.3g", len(wantTS), worst)
 	checkImageU8(t, "lpw.e2e.image_u8", res.Images[0], ref.Must(t, "lpw.e2e.image_u8"))

@@ -18,8 +18,8 @@ import (
 )
 
 // WithConfigFrom takes the configs of a single-file checkpoint's models, its tokenizer and its
-// scheduler config from a diffusers model folder or Hub repository id (downloaded as Load
-// downloads a model) instead of SD 1.x's defaults and what the tensors show. Use it for a
+// scheduler config from a diffusers model folder or Hub repository id (of which only those small
+// files are downloaded, not the weights) instead of SD 1.x's defaults and what the tensors show. Use it for a
 // checkpoint whose attention heads, norm groups or scheduler differ from SD 1.x's. It has no
 // effect on a model folder or repository.
 func WithConfigFrom(dirOrRepo string) Option {
@@ -51,7 +51,7 @@ func loadSingleFile(ctx context.Context, path string, o loadOptions) (p *Pipelin
 		return nil, fmt.Errorf("pipeline: model %s is not a folder; read as a single-file checkpoint: %w", path, err)
 	}
 	base := filepath.Base(path)
-	c := Components{Name: strings.TrimSuffix(base, filepath.Ext(base)), Scheduler: o.scheduler, Closer: f}
+	c := Components{Name: strings.TrimSuffix(base, filepath.Ext(base)), Scheduler: o.scheduler, Closer: f, MemoryBudget: o.budget}
 	defer func() {
 		if err != nil {
 			closeAll(c.TextEncoder, c.UNet, c.VAE)
@@ -67,7 +67,7 @@ func loadSingleFile(ctx context.Context, path string, o loadOptions) (p *Pipelin
 	if o.configFrom != "" {
 		dir := o.configFrom
 		if hub.IsRepoID(dir) && !isDir(dir) {
-			if dir, err = hub.Download(ctx, dir, o.hub...); err != nil {
+			if dir, err = hub.Download(ctx, dir, append(append([]hub.Option{}, o.hub...), hub.WithConfigsOnly())...); err != nil {
 				return nil, fmt.Errorf("pipeline: configs: %w", err)
 			}
 		}

@@ -141,15 +141,22 @@ func Load(checkerDir, featureExtractorDir string, opts ...weights.Option) (*Chec
 	if err != nil {
 		return nil, err
 	}
-	c, err := New(cfg, proc, s.View())
-	if err == nil {
-		if err = s.CheckAllUsed(positionIDs); err != nil {
-			err = fmt.Errorf("safety: %w", err)
-		}
-	}
+	c, err := fromStore(cfg, proc, s)
 	if err != nil {
 		s.Close()
 		return nil, err
+	}
+	return c, nil
+}
+
+// fromStore builds the checker from all of s's tensors (but a position_ids buffer) and owns s.
+func fromStore(cfg Config, proc ProcessorConfig, s *weights.Store) (*Checker, error) {
+	c, err := New(cfg, proc, s.View())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckAllUsed(positionIDs); err != nil {
+		return nil, fmt.Errorf("safety: %w", err)
 	}
 	c.store = s
 	return c, nil

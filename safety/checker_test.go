@@ -2,10 +2,13 @@ package safety
 
 import (
 	"context"
+	"errors"
 	"image"
+	"strings"
 	"testing"
 
 	"github.com/smallsd/smallsd/internal/golden"
+	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/tensor"
 )
 
@@ -95,5 +98,125 @@ func TestGoldenTiny(t *testing.T) {
 	orig := e2eImages(t)[2]
 	if string(orig.Pix) != string(imgs[2].Pix) {
 		t.Errorf("the unflagged image was changed")
+	}
+}
+
+// With half weights (weights.WithHalf, as pipeline.WithHalfWeights loads it) the checker agrees
+// with the reference up to the rounding of its matrices to fp16, and gives the same flags.
+func TestHalfWeights(t *testing.T) {
+	c, err := Load(golden.Path("tiny-sd-safety", "safety_checker"), golden.Path("tiny-sd-safety", "feature_extractor"), weights.WithHalf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f := goldenFile(t)
+	x := tensor.New(tensor.WithShape(3, 3, 32, 32), tensor.WithBacking(f.Must(t, "safety.pixel_values").F32()))
+	_, embeds, err := c.Embed(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "safety.image_embeds (half weights)", embeds.Float32s(), f.Must(t, "safety.image_embeds"), 1e-2)
+	flags := f.Must(t, "safety.flags").Ints()
+	for i := range 3 {
+		r, err := c.Judge(embeds.Float32s()[i*16 : (i+1)*16])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.NSFW != (flags[i] == 1) {
+			t.Errorf("image %d: NSFW %v with half weights, reference flag %d", i, r.NSFW, flags[i])
+		}
+	}
+}
+
+// Calls after Close return ErrClosed; bad inputs are errors.
+func TestClosedAndBadInput(t *testing.T) {
+	c := loadTiny(t)
+	ctx := context.Background()
+	if _, _, err := c.Embed(ctx, tensor.New(tensor.WithShape(1, 3, 16, 32), tensor.WithBacking(make([]float32, 3*16*32)))); err == nil {
+		t.Error("wrong pixel size accepted")
+	}
+	if _, err := c.Judge(make([]float32, 5)); err == nil {
+		t.Error("wrong embedding length accepted")
+	}
+	if _, err := c.Check(ctx, []image.Image{image.NewNRGBA(image.Rect(0, 0, 0, 0))}); err == nil {
+		t.Error("empty image accepted")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Check(ctx, []image.Image{e2eImages(t)[0]})
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// tinyTensors returns the tiny checker's tensors, to edit.
+func tinyTensors(t *testing.T) map[string]*tensor.Dense {
+	s, err := weights.Open(golden.Path("tiny-sd-safety", "safety_checker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := map[string]*tensor.Dense{}
+	for _, name := range s.Names() {
+		v, err := s.Tensor(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[name] = v.Clone().(*tensor.Dense)
+	}
+	return m
+}
+
+// A position_ids buffer is ignored; missing, mis-shaped and unused tensors are errors naming them.
+func TestCheckpointErrors(t *testing.T) {
+	cfg, err := LoadConfig(golden.Path("tiny-sd-safety", "safety_checker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := LoadProcessorConfig(golden.Path("tiny-sd-safety", "feature_extractor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(edit func(m map[string]*tensor.Dense)) error {
+		m := tinyTensors(t)
+		edit(m)
+		s, err := weights.FromTensors("test", m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := fromStore(cfg, proc, s)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := build(func(m map[string]*tensor.Dense) {
+		m[positionIDs] = tensor.New(tensor.WithShape(1, 17), tensor.WithBacking(make([]float32, 17)))
+	}); err != nil {
+		t.Errorf("position_ids: %v", err)
+	}
+	for name, c := range map[string]struct {
+		edit func(m map[string]*tensor.Dense)
+	}{
+		"special_care_embeds_weights": {func(m map[string]*tensor.Dense) { delete(m, "special_care_embeds_weights") }},
+		"concept_embeds": {func(m map[string]*tensor.Dense) {
+			m["concept_embeds"] = tensor.New(tensor.WithShape(17, 15), tensor.WithBacking(make([]float32, 17*15)))
+		}},
+		"visual_projection.weight": {func(m map[string]*tensor.Dense) {
+			m["visual_projection.weight"] = tensor.New(tensor.WithShape(16, 31), tensor.WithBacking(make([]float32, 16*31)))
+		}},
+		"text_projection.weight": {func(m map[string]*tensor.Dense) {
+			m["text_projection.weight"] = tensor.New(tensor.WithShape(2, 2), tensor.WithBacking(make([]float32, 4)))
+		}},
+	} {
+		err := build(c.edit)
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
+		t.Logf("%s: %v", name, err)
 	}
 }

@@ -3,7 +3,7 @@
 // CLIPImageProcessor (v4.33).
 //
 // An image is converted to RGB, resized so its shortest edge is size.shortest_edge with
-// PIL's bicubic filter (reproduced bit for bit), centre-cropped, rescaled and normalised; the
+// PIL's bicubic filter (reproduced bit for bit by package internal/pilresize), centre-cropped, rescaled and normalised; the
 // CLIP vision tower (package clip's VisionModel: ViT-L/14 in the real checker) and
 // visual_projection embed it; the embedding's cosine similarity with each of the checkpoint's
 // hidden concept embeddings, less the concept's threshold and rounded to 3 decimals, flags the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/smallsd/smallsd/internal/pilresize"
 	"github.com/smallsd/smallsd/weights"
 )
 
@@ -212,7 +213,16 @@ func (c ProcessorConfig) Preprocess(img image.Image) (pixels []float32, h, w int
 		if ow < 1 || oh < 1 || ow > 1<<16 || oh > 1<<16 {
 			return nil, 0, 0, fmt.Errorf("safety: Preprocess: a %d×%d image resizes to %d×%d", w, h, ow, oh)
 		}
-		pix, w, h = resizeBicubic(pix, w, h, ow, oh), ow, oh
+		// PIL's bicubic to the bit (internal/pilresize transcribes Pillow's Resample.c):
+		// x/image/draw's CatmullRom is the same a = −0.5 kernel, but it resamples 16-bit
+		// premultiplied colour with float64 weights and rounds once, while Pillow quantises the
+		// weights to 22 fraction bits and rounds to 8 bits after each pass, and the scores
+		// depend on these bytes.
+		out, err := pilresize.Resize(pix, w, h, 3, ow, oh, pilresize.Bicubic)
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("safety: Preprocess: %w", err)
+		}
+		pix, w, h = out, ow, oh
 	}
 	if c.DoCenterCrop {
 		pix, h, w = centerCrop(pix, h, w, c.CropSize.Height, c.CropSize.Width), c.CropSize.Height, c.CropSize.Width

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/smallsd/smallsd/pipeline"
@@ -20,7 +23,10 @@ type output struct {
 	seeds     []int64
 	prompts   []string
 	negatives []string
-	start     time.Time
+	// nsfw says per image whether the safety checker flagged it (the image is black); nil
+	// when the pipeline has no checker.
+	nsfw  []bool
+	start time.Time
 }
 
 // generate runs a job's iterations: iteration k generates gp.req with seed+k. It returns what was
@@ -49,9 +55,24 @@ func (s *Server) generate(j *job, gp genParams) (*output, error) {
 			out.seeds = append(out.seeds, res.Request.Seed)
 			out.prompts = append(out.prompts, req.Prompt)
 			out.negatives = append(out.negatives, req.NegativePrompt)
+			if res.NSFW != nil {
+				out.nsfw = append(out.nsfw, res.NSFW[i])
+			}
 		}
 	}
 	return out, nil
+}
+
+// generateSafely is generate with a panic turned into an error (and logged with its stack), so
+// that none escapes from the goroutine that streams a job and the job still leaves the queue.
+func (s *Server) generateSafely(j *job, gp genParams) (out *output, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic generating", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error: %v", v)
+		}
+	}()
+	return s.generate(j, gp)
 }
 
 // runJob queues and runs a job for the request's context. The job has left the queue when it
@@ -71,9 +92,16 @@ func (s *Server) runJob(ctx context.Context, gp genParams, watch func(*job)) (*o
 	if err := s.q.wait(j); err != nil {
 		return nil, err
 	}
-	out, err := s.generate(j, gp)
-	if err != nil && j.ctx.Err() != nil {
+	out, err := s.generateSafely(j, gp)
+	switch {
+	case err != nil && j.ctx.Err() != nil:
 		err = context.Cause(j.ctx)
+	case errors.Is(err, pipeline.ErrOverBudget): // too large an image or batch: the client's to change
+		field := "width"
+		if gp.req.NumImages > 1 {
+			field = "batch_size"
+		}
+		err = badField(field, "%s", strings.TrimPrefix(err.Error(), "pipeline: "))
 	}
 	return out, err
 }
@@ -115,6 +143,9 @@ type txt2imgInfo struct {
 	ClipSkip              int            `json:"clip_skip"`
 	Version               string         `json:"version"`
 	Interrupted           bool           `json:"interrupted,omitempty"`
+	// NSFW (smallsd's) says per image whether the safety checker flagged it (the image is then
+	// black); absent when the model has no checker.
+	NSFW []bool `json:"nsfw,omitempty"`
 }
 
 func (s *Server) info(gp genParams, out *output, interrupted bool) txt2imgInfo {
@@ -130,7 +161,7 @@ func (s *Server) info(gp genParams, out *output, interrupted bool) txt2imgInfo {
 		CFGScale: r.GuidanceScale, Steps: r.Steps, DenoisingStrength: r.Strength, BatchSize: r.NumImages, SDModelName: s.p.Name(),
 		SeedResizeFromW: -1, SeedResizeFromH: -1, ExtraGenerationParams: map[string]any{},
 		Infotexts: nonNil(out.infotexts), Styles: []string{}, JobTimestamp: out.start.UTC().Format("20060102150405"),
-		ClipSkip: 1, Version: "smallsd", Interrupted: interrupted,
+		ClipSkip: 1, Version: "smallsd", Interrupted: interrupted, NSFW: out.nsfw,
 	}
 }
 
@@ -184,7 +215,8 @@ func (s *Server) writeJobError(w http.ResponseWriter, err error) {
 			sw.status = statusClientClosed
 		}
 	default:
-		if fe := pipelineFieldError(err); fe != err {
+		var fe *fieldError
+		if errors.As(pipelineFieldError(err), &fe) {
 			writeRequestError(w, fe)
 			return
 		}
@@ -260,6 +292,29 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, []map[string]any{{
 		"title": name, "model_name": name, "hash": nil, "sha256": nil, "filename": name, "config": nil,
 	}})
+}
+
+// handleSchedulers lists the web UI's noise schedules (its "scheduler" field) that apply here.
+func (s *Server) handleSchedulers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, []map[string]any{
+		{"name": "automatic", "label": "Automatic", "aliases": nil, "default_rho": -1, "need_inner_model": false},
+		{"name": "karras", "label": "Karras", "aliases": nil, "default_rho": 7.0, "need_inner_model": false},
+	})
+}
+
+// handleSetOptions accepts the web UI's settings: sd_model_checkpoint must name the loaded model
+// (there is only one), other settings are accepted and ignored — the server keeps no state.
+func (s *Server) handleSetOptions(w http.ResponseWriter, r *http.Request) {
+	var opts map[string]any
+	if err := decodeJSON(r.Body, &opts); err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	if v, ok := opts["sd_model_checkpoint"]; ok && v != s.p.Name() {
+		writeRequestError(w, badField("sd_model_checkpoint", "%v is not loaded; this server has only %q", v, s.p.Name()))
+		return
+	}
+	writeJSON(w, http.StatusOK, nil)
 }
 
 func (s *Server) handleOptions(w http.ResponseWriter, r *http.Request) {

@@ -8,9 +8,11 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/smallsd/smallsd/internal/golden"
 	"github.com/smallsd/smallsd/pipeline"
 	"github.com/smallsd/smallsd/pipeline/pngmeta"
 )
@@ -126,6 +128,30 @@ func TestImg2imgErrors(t *testing.T) {
 		json.Unmarshal(b, &e)
 		if code != 422 || e.Field != c.field {
 			t.Errorf("%.60s: %d %s, want 422 naming %s", strings.ReplaceAll(c.body, good, "…"), code, b, c.field)
+		}
+	}
+}
+
+// A request larger than the pipeline's memory budget gets 422 naming the size.
+func TestOverBudget(t *testing.T) {
+	p, err := pipeline.Load(golden.Path("tiny-sd"), pipeline.WithMemoryBudget(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s := New(p, WithLogger(testLogger(t)))
+	defer s.Close()
+	for _, c := range []struct{ body, field string }{
+		{`{"steps": 1, "width": 512, "height": 512}`, "width"},
+		{`{"steps": 1, "width": 256, "height": 256, "batch_size": 4}`, "batch_size"},
+	} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("POST", "/sdapi/v1/txt2img", strings.NewReader(c.body)))
+		var e struct{ Error, Field string }
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		t.Logf("%s: %d %s", c.body, rec.Code, e.Error)
+		if rec.Code != 422 || e.Field != c.field || !strings.Contains(e.Error, "memory budget") {
+			t.Errorf("%s: %d %s, want 422 naming %s", c.body, rec.Code, rec.Body, c.field)
 		}
 	}
 }

@@ -60,6 +60,7 @@ type (
 		PNG      string `json:"png"` // base64
 		Infotext string `json:"infotext"`
 		Seed     int64  `json:"seed"`
+		NSFW     bool   `json:"nsfw,omitempty"` // flagged by the safety checker: the image is black
 	}
 	doneEvent struct {
 		Images []doneImage `json:"images"`
@@ -174,7 +175,7 @@ func (s *Server) finishStream(w http.ResponseWriter, send func(string, any), gp 
 		ev := doneEvent{Info: s.info(gp, out, interrupted), Timing: time.Since(out.start).Seconds()}
 		for i, b := range out.pngs {
 			ev.Images = append(ev.Images, doneImage{PNG: base64.StdEncoding.EncodeToString(b),
-				Infotext: out.infotexts[i], Seed: out.seeds[i]})
+				Infotext: out.infotexts[i], Seed: out.seeds[i], NSFW: out.nsfw != nil && out.nsfw[i]})
 		}
 		send("done", ev)
 	case errors.Is(err, context.Canceled) && !interrupted:

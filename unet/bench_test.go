@@ -20,21 +20,33 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// benchModels holds the full-size models, built once per test binary (index 1: fp16 weights).
-var benchModels [2]struct {
+// benchModels holds the full-size models, built once per test binary, by weight format.
+var benchModels [3]struct {
 	once  sync.Once
 	model *Model
 	err   error
 }
 
+// Weight formats of the benchmark models.
+const (
+	benchFP32 = iota
+	benchHalf // weight matrices kept as fp16 (View.Half)
+	benchBF16 // weight matrices kept as bf16 (View.BF16): bf16 products with AVX512-BF16
+)
+
 // smallSD builds the full-size small-sd UNet with synthetic weights, float32 or (half) with
 // its weight matrices kept as fp16.
 func smallSD(b *testing.B, half bool) *Model {
-	i := 0
 	if half {
-		i = 1
+		return smallSDFormat(b, benchHalf)
 	}
-	bm := &benchModels[i]
+	return smallSDFormat(b, benchFP32)
+}
+
+// smallSDFormat builds the full-size small-sd UNet with synthetic weights in the format f
+// (benchFP32, benchHalf or benchBF16), once per test binary.
+func smallSDFormat(b *testing.B, f int) *Model {
+	bm := &benchModels[f]
 	bm.once.Do(func() {
 		cfg, err := LoadConfig("../testdata/configs/unet/config.json")
 		if err != nil {
@@ -43,11 +55,14 @@ func smallSD(b *testing.B, half bool) *Model {
 		}
 		start := time.Now()
 		w := weights.NewSynthetic().View()
-		if half {
+		switch f {
+		case benchHalf:
 			w = w.Half()
+		case benchBF16:
+			w = w.BF16()
 		}
 		bm.model, bm.err = New(cfg, w)
-		b.Logf("built small-sd (half %v) with synthetic weights in %v", half, time.Since(start).Round(time.Millisecond))
+		b.Logf("built small-sd (%s weights) with synthetic weights in %v", [...]string{"fp32", "fp16", "bf16"}[f], time.Since(start).Round(time.Millisecond))
 	})
 	if bm.err != nil {
 		b.Fatal(bm.err)
@@ -96,6 +111,12 @@ func BenchmarkUNetSmallSD(b *testing.B) { benchForward(b, smallSD(b, false)) }
 //
 //	go test ./unet -run '^$' -bench UNetSmallSDHalf -benchtime 1x -count 3
 func BenchmarkUNetSmallSDHalf(b *testing.B) { benchForward(b, smallSD(b, true)) }
+
+// BenchmarkUNetSmallSDBF16 is BenchmarkUNetSmallSD with bf16 weights (pipeline.BF16): bf16
+// matrix products where the CPU has AVX512-BF16. Run it on its own, as BenchmarkUNetSmallSDHalf.
+//
+//	go test ./unet -run '^$' -bench UNetSmallSDBF16 -benchtime 1x -count 3
+func BenchmarkUNetSmallSDBF16(b *testing.B) { benchForward(b, smallSDFormat(b, benchBF16)) }
 
 func benchForward(b *testing.B, m *Model) {
 	for _, size := range []int{64, 32} {

@@ -72,6 +72,7 @@ func BenchmarkUNetSmallSDLoRA(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Logf("first run (with compile) %v", time.Since(start).Round(time.Millisecond))
+			cpu0 := cpuSeconds()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := m.ForwardLoRA(ctx, sample, 981, text, u); err != nil {
@@ -79,6 +80,7 @@ func BenchmarkUNetSmallSDLoRA(b *testing.B) {
 				}
 			}
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/forward")
+			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/forward")
 		})
 	}
 	b.Run("fuse-rank8", func(b *testing.B) {

@@ -164,7 +164,7 @@ func (m *Model) Close() error {
 }
 
 // dropPrograms forgets the compiled programs (their memory goes back to the garbage collector).
-func (m *Model) dropPrograms() { m.runner.SetCache(nn.NewCache(m.runner.Cache().Limit())) }
+func (m *Model) dropPrograms() { m.runner.Release() }
 
 // Forward predicts the noise in sample (N×in_channels×h×w, float32) at timestep (the same
 // for the whole batch) given the text hidden states (N×L×cross_attention_dim). It returns a
@@ -272,6 +272,21 @@ func (m *Model) run(ctx context.Context, sample *tensor.Dense, timestep float64,
 		return nil
 	})
 	return res, err
+}
+
+// BufferBytes returns the bytes of working buffers a Forward on a sample of sampleShape
+// (N×in_channels×h×w) with text hidden states of textShape (N×L×cross_attention_dim) needs,
+// weights not counted. It compiles the program (kept for the Forward that follows) without
+// allocating its buffers.
+func (m *Model) BufferBytes(sampleShape, textShape []int) (int64, error) {
+	if len(sampleShape) != 4 || len(textShape) != 3 || textShape[0] != sampleShape[0] {
+		return 0, fmt.Errorf("unet: BufferBytes: shapes %v and %v, want N×C×h×w and N×L×D", sampleShape, textShape)
+	}
+	p, err := m.runner.Program(sampleShape, tensor.Shape{sampleShape[0]}, textShape)
+	if err != nil {
+		return 0, err
+	}
+	return p.BufferBytes(), nil
 }
 
 // program returns the Program for an input shape, compiling it if need be (for tests and

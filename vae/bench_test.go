@@ -73,13 +73,20 @@ func peakRSS() int64 {
 }
 
 // BenchmarkDecode decodes one latent with the SD VAE (testdata/configs/vae) on synthetic
-// weights: 64×64 is a 512×512 image. Run with -benchtime=1x -count=3.
-func BenchmarkDecode(b *testing.B) {
+// weights: 64×64 is a 512×512 image. One untimed decode warms up first. Run with
+// -benchtime=1x -count=3.
+func BenchmarkDecode(b *testing.B) { benchDecode(b, weights.NewSynthetic().View()) }
+
+// BenchmarkDecodeBF16 is BenchmarkDecode with bf16 weights (pipeline.BF16): bf16 convolutions
+// where the CPU has AVX512-BF16.
+func BenchmarkDecodeBF16(b *testing.B) { benchDecode(b, weights.NewSynthetic().View().BF16()) }
+
+func benchDecode(b *testing.B, w weights.View) {
 	cfg, err := LoadConfig(golden.Path("configs", "vae", "config.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	d, err := NewDecoder(cfg, weights.NewSynthetic().View())
+	d, err := NewDecoder(cfg, w)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,6 +98,11 @@ func BenchmarkDecode(b *testing.B) {
 			}
 			peak, err := d.PeakBytes(s, s)
 			if err != nil {
+				b.Fatal(err)
+			}
+			// Warm up: the first decode allocates the program's buffers and faults in the
+			// weights; the timed ones measure the steady state.
+			if _, err := d.Decode(context.Background(), x); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()

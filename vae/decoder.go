@@ -202,6 +202,17 @@ func (d *Decoder) run(ctx context.Context, x *tensor.Dense, dst []float32) error
 	}, x)
 }
 
+// BufferBytes returns the bytes of working buffers one sample's decode at latent size h×w
+// needs (weights not counted), compiling its program (kept for the Decode that follows)
+// without allocating them.
+func (d *Decoder) BufferBytes(h, w int) (int64, error) {
+	p, err := d.runner.Program(tensor.Shape{1, d.cfg.LatentChannels, h, w})
+	if err != nil {
+		return 0, err
+	}
+	return p.BufferBytes(), nil
+}
+
 // PeakBytes returns the memory the intermediate values of one sample's decode at latent size
 // h×w need at once (weights and kernel workspaces not counted), compiling its program.
 func (d *Decoder) PeakBytes(h, w int) (int64, error) {

@@ -226,6 +226,17 @@ func (e *Encoder) Encode(ctx context.Context, images *tensor.Dense) (*LatentDist
 	return d, nil
 }
 
+// BufferBytes returns the bytes of working buffers one image's encode at size H×W needs
+// (weights not counted), compiling its program (kept for the Encode that follows) without
+// allocating them.
+func (e *Encoder) BufferBytes(hh, ww int) (int64, error) {
+	p, err := e.runner.Program(tensor.Shape{1, e.cfg.InChannels, hh, ww})
+	if err != nil {
+		return 0, err
+	}
+	return p.BufferBytes(), nil
+}
+
 // PeakBytes returns the memory the intermediate values of one image's encode at size H×W
 // need at once (weights and kernel workspaces not counted), compiling its program.
 func (e *Encoder) PeakBytes(hh, ww int) (int64, error) {

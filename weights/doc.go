@@ -16,7 +16,9 @@
 // Half weights (opt-in): a Store opened WithHalf (or a View made with View.Half) reports
 // PreferHalf, and model layers then fetch their Linear and Conv2d weight matrices with TensorHalf
 // as IEEE half bits (F16 files as stored, aliasing the mapping; other files rounded to nearest
-// even at load), halving weight memory. LoadedBytes reports what a Store has handed out.
+// even at load), halving weight memory. WithBF16 (View.BF16, PreferBF16, TensorBF16) is the same
+// with bfloat16 bits (BF16 files as stored; others rounded to nearest even). LoadedBytes reports
+// what a Store has handed out.
 //
 // NewSynthetic makes a Store that answers any name and shape with the deterministic weights of
 // testdata/SYNTHETIC.md and records every request, so tests can build the full-size models

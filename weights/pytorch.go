@@ -318,6 +318,9 @@ func parseTorchLegacy(data []byte) (*fileBackend, error) {
 		if count != uint64(s.numel) {
 			return nil, fmt.Errorf("storage %q holds %d elements, the pickle says %d", key, count, s.numel)
 		}
+		if s.numel > maxElements {
+			return nil, fmt.Errorf("storage %q of %d elements is implausibly large", key, s.numel)
+		}
 		n := s.numel * s.dt.size()
 		if len(data)-pos < n {
 			return nil, fmt.Errorf("truncated in storage %q", key)
@@ -388,10 +391,10 @@ func (t *torchTensor) entry() (*entry, error) {
 	}
 	n, last, contiguous, want := 1, 0, true, 1
 	for k := len(t.size) - 1; k >= 0; k-- {
-		n *= t.size[k]
-		if n > maxDim {
+		if t.size[k] != 0 && n > maxElements/t.size[k] {
 			return nil, fmt.Errorf("shape %v too large", t.size)
 		}
+		n *= t.size[k]
 		if t.size[k] > 1 && t.stride[k] > 0 && t.size[k]-1 > s.numel/t.stride[k] {
 			return nil, fmt.Errorf("shape %v stride %v overruns its storage of %d elements", t.size, t.stride, s.numel)
 		}
@@ -412,7 +415,7 @@ func (t *torchTensor) entry() (*entry, error) {
 		// one is a corrupt file, and gathering it would allocate without bound.
 		return nil, fmt.Errorf("shape %v holds %d elements but its storage only %d", t.size, n, s.numel)
 	}
-	if t.offset+last >= s.numel {
+	if t.offset >= s.numel || last >= s.numel-t.offset {
 		return nil, fmt.Errorf("shape %v stride %v offset %d overruns its storage of %d elements", t.size, t.stride, t.offset, s.numel)
 	}
 	e := &entry{dt: s.dt, shape: t.size, data: s.data[t.offset*s.dt.size():]}

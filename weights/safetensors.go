@@ -2,13 +2,14 @@ package weights
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/nlpodyssey/safetensors"
 )
 
-// maxDim bounds a single dimension so shape products stay far from int overflow even for
-// zero-sized tensors, whose other dimensions the byte count does not bound.
-const maxDim = 1 << 40
+// maxDim bounds a single dimension (and a storage's element count) on every platform; no
+// checkpoint tensor comes near it. Products of dimensions are checked by numElements.
+const maxDim = math.MaxInt32
 
 var safetensorsDTypes = map[safetensors.DType]dtype{
 	safetensors.F32:  dtF32,
@@ -53,7 +54,11 @@ func parseSafetensors(data []byte) (be *fileBackend, err error) {
 			}
 			shape[i] = int(d)
 		}
-		if len(tv.Data()) != numElements(shape)*dt.size() {
+		n := numElements(shape)
+		if n < 0 {
+			return nil, fmt.Errorf("tensor %q has an implausibly large shape %s", name, formatShape(shape))
+		}
+		if len(tv.Data()) != n*dt.size() {
 			return nil, fmt.Errorf("tensor %q: %d bytes for shape %s of %v", name, len(tv.Data()), formatShape(shape), dt)
 		}
 		if err := be.add(name, &entry{dt: dt, shape: shape, data: tv.Data()}); err != nil {

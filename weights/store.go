@@ -2,6 +2,7 @@ package weights
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -267,9 +268,18 @@ func formatShape(s []int) string {
 	return b.String()
 }
 
+// maxElements bounds the elements of one tensor so that its size in bytes (up to 8 per
+// element) fits in an int on every platform, 32-bit ones included.
+const maxElements = math.MaxInt / 8
+
+// numElements returns the product of shape, or -1 when a dimension is negative or the product
+// exceeds maxElements (checked before each multiplication, so it never wraps).
 func numElements(shape []int) int {
 	n := 1
 	for _, d := range shape {
+		if d < 0 || d != 0 && n > maxElements/d {
+			return -1
+		}
 		n *= d
 	}
 	return n

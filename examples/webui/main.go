@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/smallsd/smallsd/examples/internal/cli"
 	"github.com/smallsd/smallsd/pipeline"
 	"github.com/smallsd/smallsd/server"
 )
@@ -42,13 +43,11 @@ func main() {
 
 // options are the command's flags.
 type options struct {
-	model, addr, scheduler string
-	vae, previewDecoder    string
-	config, loraDir        string
-	queue, previewEvery    int
-	fp16                   bool
-	grace                  time.Duration
-	maxBody                int64
+	cli.LoadFlags                            // -model, -config, -vae, -fp16, -precision, -safety
+	addr, scheduler, previewDecoder, loraDir string
+	queue, previewEvery                      int
+	grace                                    time.Duration
+	maxBody                                  int64
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -59,18 +58,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintln(stderr, "usage: webui [flags]\n\nServes a web page and the AUTOMATIC1111 API for a Stable Diffusion 1.x model. Flags:")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.model, "model", pipeline.DefaultModel, "model `folder` (diffusers layout), Hugging Face Hub repo id, or single-file SD 1.x\n"+
-		"checkpoint (.safetensors or .ckpt in the original LDM naming)")
-	fs.StringVar(&o.config, "config", "", "with a single-file -model: take the configs, tokenizer and scheduler from this diffusers\n"+
-		"`folder or repo` id instead of SD 1.x's defaults")
+	o.LoadFlags.Register(fs)
 	fs.StringVar(&o.loraDir, "lora-dir", "", "`folder` of LoRA files that prompts may apply with <lora:name:scale>, as the web UI's models/Lora")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:7860", "listen `address` (host:port; :7860 listens on every interface)")
 	fs.IntVar(&o.queue, "queue", server.DefaultQueue, "requests that may wait behind the running one; more get 503")
-	fs.BoolVar(&o.fp16, "fp16", false, "half-precision weights: the fp16 weights variant where the model has one, and\n"+
-		"Linear and Conv2d weights kept as fp16 in memory")
 	fs.StringVar(&o.scheduler, "scheduler", "", "default scheduler for requests that name no sampler (default: the model's)")
-	fs.StringVar(&o.vae, "vae", "", "decode the images with the VAE in this `folder or repo` id instead of the model's\n"+
-		"(e.g. "+pipeline.TAESDRepo+": TAESD, much faster, less detail)")
 	fs.StringVar(&o.previewDecoder, "preview-decoder", "", "decode progress previews with the TAESD in this `folder or repo` id\n"+
 		"(e.g. "+pipeline.TAESDRepo+"); default: the linear latent→RGB map, or -vae's TAESD")
 	fs.IntVar(&o.previewEvery, "preview-every", server.DefaultPreviewEvery, "make a progress preview every this many steps (0: none)")
@@ -89,7 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case o.maxBody < 1:
 		return o, fmt.Errorf("-max-body %d: want at least 1", o.maxBody)
 	}
-	return o, nil
+	return o, o.LoadFlags.Check()
 }
 
 // run is the whole command. It returns after a graceful shutdown, when ctx is done or on SIGINT
@@ -119,11 +111,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 			log.Info("request", "method", r.Method, "path", r.URL.Path, "status", http.StatusServiceUnavailable, "duration", time.Duration(0))
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
-	log.Info("listening", "addr", "http://"+ln.Addr().String()+"/", "model", o.model)
+	log.Info("listening", "addr", "http://"+ln.Addr().String()+"/", "model", o.Model)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -142,23 +135,14 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	}()
 
 	var opts []pipeline.Option
-	if o.fp16 {
-		opts = append(opts, pipeline.WithVariant("fp16"), pipeline.WithHalfWeights())
-	}
 	if o.scheduler != "" {
 		opts = append(opts, pipeline.WithScheduler(o.scheduler))
-	}
-	if o.config != "" {
-		opts = append(opts, pipeline.WithConfigFrom(o.config))
-	}
-	if o.vae != "" {
-		opts = append(opts, pipeline.WithVAE(o.vae))
 	}
 	if o.previewDecoder != "" {
 		opts = append(opts, pipeline.WithPreviewDecoder(o.previewDecoder))
 	}
 	t0 := time.Now()
-	p, err := pipeline.LoadContext(loadCtx, o.model, opts...)
+	p, err := o.Load(loadCtx, stderr, opts...)
 	if err != nil {
 		httpSrv.Close()
 		return err

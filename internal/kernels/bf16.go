@@ -34,6 +34,10 @@ var bf16Twin = false
 // bf16Pairs reports whether LinearBF16 and Conv2DBF16 take the bf16 pair path.
 func bf16Pairs() bool { return bf16Twin || useBF16 && useAVX2 && useAVX512 }
 
+// BF16Native reports whether LinearBF16 and Conv2DBF16 multiply in bf16 on this CPU (with
+// AVX512-BF16) rather than widening the weights into the float32 kernels.
+func BF16Native() bool { return bf16Pairs() }
+
 // LinearBF16 is Linear with the weights w (out×in) held as bfloat16 bits: y = x·wᵀ + bias. With
 // AVX512-BF16 the inputs x are rounded to bf16 too and the products accumulate in float32;
 // otherwise the weights are widened to float32 and Linear's kernels run.

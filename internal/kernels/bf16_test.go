@@ -165,22 +165,25 @@ func TestConv2DBF16Paths(t *testing.T) {
 	t.Logf("largest relative error vs float64 on the rounded inputs: %v", worst)
 }
 
-// BenchmarkConv2DBF16 runs BenchmarkConv2D's 3×3 convolutions with float32 and with bf16
-// weights (on the bf16 path the CPU has).
+// BenchmarkConv2DBF16 runs BenchmarkConv2D's 3×3 convolutions with float32 weights, with bf16
+// weights (on the bf16 path the CPU has), and with bf16 weights through Winograd.
 func BenchmarkConv2DBF16(b *testing.B) {
-	for _, s := range [][4]int{{2, 320, 64, 64}, {2, 640, 32, 32}, {2, 1280, 8, 8}, {1, 128, 256, 256}} {
+	for _, s := range [][4]int{{2, 320, 64, 64}, {2, 640, 32, 32}, {2, 1280, 16, 16}, {2, 1280, 8, 8}, {1, 512, 64, 64}, {1, 256, 256, 256}, {1, 128, 256, 256}} {
 		p := ConvParams{N: s[0], C: s[1], H: s[2], W: s[3], K: s[1], KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 		r := rand.New(rand.NewSource(1))
 		x, wf := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K*p.C*9)
 		wh, _ := bf16Rounded(wf)
 		y := make([]float32, p.N*p.K*p.H*p.W)
 		flops := 2 * float64(p.N*p.K*p.H*p.W*p.C*9)
-		for _, bf := range []bool{false, true} {
+		for _, mode := range []string{"", "_bf16", "_winograd_bf16"} {
 			run := func() { Conv2D(p, x, wf, nil, y) }
-			name := fmt.Sprintf("%dx%dx%dx%d_3x3", s[0], s[1], s[2], s[3])
-			if bf {
-				run, name = func() { Conv2DBF16(p, x, wh, nil, y) }, name+"_bf16"
+			switch mode {
+			case "_bf16":
+				run = func() { Conv2DBF16(p, x, wh, nil, y) }
+			case "_winograd_bf16": // bf16 weights widened into the float32 Winograd path
+				run = func() { Conv2DWinogradBF16(p, x, wh, nil, y) }
 			}
+			name := fmt.Sprintf("%dx%dx%dx%d_3x3%s", s[0], s[1], s[2], s[3], mode)
 			b.Run(name, func(b *testing.B) {
 				run()
 				b.ResetTimer()

@@ -2,11 +2,13 @@ package nn
 
 import "sync"
 
-// Cache keeps the compiled programs of one or more Runners while the buffers they hold
-// (Program.BufferBytes each) total at most a byte limit: when a program is used and the total
+// Cache keeps the compiled programs of one or more Runners while the buffers of those that have
+// run (Program.BufferBytes each) total at most a byte limit: when a program is run and the total
 // is over the limit, the least recently used others are dropped (a dropped program still running
-// finishes; the garbage collector frees it afterwards). The program used last is always kept,
-// so a limit of 0 keeps exactly one. A Cache is safe for concurrent use.
+// finishes; the garbage collector frees it afterwards). The program run last is always kept,
+// so a limit of 0 keeps exactly one. Programs compiled but not run (Runner.Program) hold no
+// buffers and count nothing; at most MaxCachedPrograms programs are kept in all. A Cache is
+// safe for concurrent use.
 type Cache struct {
 	mu      sync.Mutex
 	limit   int64
@@ -29,6 +31,9 @@ type entry struct {
 
 	bytes, used int64 // guarded by Cache.mu: buffer size once compiled, last use
 }
+
+// MaxCachedPrograms bounds the number of programs a Cache keeps, run or not.
+const MaxCachedPrograms = 64
 
 // NewCache returns an empty Cache that keeps programs' buffers up to limit bytes.
 func NewCache(limit int64) *Cache {
@@ -88,12 +93,16 @@ func (c *Cache) get(r *Runner, key string) *entry {
 	return e
 }
 
-// used marks the compiled e as the most recently used and evicts others over the limit.
-func (c *Cache) used(e *entry) {
+// used marks the compiled e as the most recently used, counting its buffers when it is about
+// to run, and evicts others over the limits.
+func (c *Cache) used(e *entry, run bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tick++
-	e.used, e.bytes = c.tick, e.prog.BufferBytes()
+	e.used = c.tick
+	if run {
+		e.bytes = e.prog.BufferBytes()
+	}
 	c.evict(e)
 }
 
@@ -117,21 +126,31 @@ func (c *Cache) drop(r *Runner) {
 	}
 }
 
-// evict drops least recently used compiled programs other than keep while the total is over
-// the limit. The caller holds c.mu.
+// evict drops least recently used compiled programs other than keep while the buffers total
+// more than the limit, or the programs are more than MaxCachedPrograms. The caller holds c.mu.
 func (c *Cache) evict(keep *entry) {
 	for {
 		var total int64
-		var old *entry
+		var old, oldAny *entry
 		for _, e := range c.entries {
 			total += e.bytes
-			if e != keep && e.bytes > 0 && (old == nil || e.used < old.used) {
+			if e == keep || e.used == 0 { // e.used == 0: still compiling
+				continue
+			}
+			if e.bytes > 0 && (old == nil || e.used < old.used) {
 				old = e
 			}
+			if oldAny == nil || e.used < oldAny.used {
+				oldAny = e
+			}
 		}
-		if total <= c.limit || old == nil {
+		switch {
+		case total > c.limit && old != nil:
+			delete(c.entries, old.key)
+		case len(c.entries) > MaxCachedPrograms && oldAny != nil:
+			delete(c.entries, oldAny.key)
+		default:
 			return
 		}
-		delete(c.entries, old.key)
 	}
 }

@@ -26,12 +26,12 @@ type Program struct {
 	inputs []int // value index of each program input, in Compile order
 	outs   []int // value index of each output, in Compile order
 
-	slotCap []int       // planned capacity of each buffer, in float32s
-	slots   [][]float32 // allocated on the first Run
-	data    [][]float32 // per value: its data during a Run
-	outT    []*tensor.Dense
-	outPtr  []*float32  // backing of each outT, to notice when it must be rebuilt
-	args    [][]float32 // scratch for a step's input data
+	arenaLen int         // planned length of the buffer all intermediates live in, in float32s
+	buf      []float32   // allocated on the first Run
+	data     [][]float32 // per value: its data during a Run
+	outT     []*tensor.Dense
+	outPtr   []*float32  // backing of each outT, to notice when it must be rebuilt
+	args     [][]float32 // scratch for a step's input data
 
 	peak, arena int64
 }
@@ -51,7 +51,7 @@ type value struct {
 	shape tensor.Shape
 	size  int
 	fixed gorgonia.Value // kindFixed
-	slot  int            // kindComputed
+	slot  int            // kindComputed: offset of its data in the arena, in float32s
 	base  int            // kindView: the value aliased
 }
 
@@ -60,7 +60,6 @@ type step struct {
 	k       kernel      // this package's op, nil for a foreign op
 	foreign gorgonia.Op // a gorgonia op not from this package
 	args    []int       // input values, in order
-	free    []int       // slots free after this step
 	fargs   []gorgonia.Value
 }
 
@@ -132,6 +131,9 @@ func Compile(g *gorgonia.ExprGraph, inputs, outputs []*gorgonia.Node) (*Program,
 			return nil, fmt.Errorf("nn: Compile: node %s is %v; only float32 graphs run", n.Name(), n.Dtype())
 		}
 		v := value{node: n, shape: n.Shape(), size: shapeSize(n.Shape())}
+		if v.size < 0 {
+			return nil, fmt.Errorf("nn: Compile: node %s of shape %v is too large", n.Name(), n.Shape())
+		}
 		vi := len(p.vals)
 		switch i, isInput := inputIdx[n]; {
 		case isInput:
@@ -198,10 +200,15 @@ func (p *Program) root(v int) int {
 	return v
 }
 
-// plan assigns each computed value a buffer slot: the buffer of an input read for the last
-// time when the op may work in place (element-wise ops, norms), else best fit among the free
-// slots, else the largest free slot grown, else a new one. A slot is freed after the last step
-// that reads its value or a view of it; outputs are never freed.
+// arenaAlign keeps every value's data at a 64-byte boundary of the arena.
+const arenaAlign = 16
+
+// plan places each computed value in one arena: in the data of an input read for the last time
+// when the op may work in place (element-wise ops, norms) and the input is large enough, else
+// in the smallest gap between the values alive at that step that holds it, else after the
+// last of them. A value's place is free again after the last step that reads it or a view of
+// it; outputs are never freed. Placing by offset (rather than reusing and growing whole
+// buffers) keeps the arena close to the peak of live values.
 func (p *Program) plan() {
 	const pinned = int(^uint(0) >> 1)
 	last := make([]int, len(p.vals))
@@ -215,33 +222,50 @@ func (p *Program) plan() {
 	for _, o := range p.outs {
 		last[p.root(o)] = pinned
 	}
-	var free []int
+	type span struct{ off, end, val int } // [off, end) in floats
+	var spans []span                      // the live values' places, sorted by offset
+	extent := func(v *value) int { return (v.size + arenaAlign - 1) &^ (arenaAlign - 1) }
 	var live, peak int64
 	for si := range p.steps {
 		st := &p.steps[si]
 		v := &p.vals[st.val]
-		taken := -1 // the input whose buffer the result overwrites
+		taken := -1 // the input whose place the result overwrites
 		if v.kind == kindComputed {
 			if ip, ok := st.k.(inPlacer); ok {
 				for _, i := range ip.inPlaceArgs() {
 					a := st.args[i]
-					if p.vals[a].kind == kindComputed && last[a] == si && p.slotCap[p.vals[a].slot] >= v.size {
+					if p.vals[a].kind == kindComputed && last[a] == si && p.vals[a].size >= v.size {
 						taken = a
 						break
 					}
 				}
 			}
-			switch best := pickSlot(p.slotCap, free, v.size); {
-			case taken >= 0:
+			if taken >= 0 {
 				v.slot = p.vals[taken].slot
 				live -= int64(p.vals[taken].size) * 4
-			case best < 0:
-				v.slot = len(p.slotCap)
-				p.slotCap = append(p.slotCap, v.size)
-			default:
-				v.slot = free[best]
-				free = append(free[:best], free[best+1:]...)
-				p.slotCap[v.slot] = max(p.slotCap[v.slot], v.size)
+				for k := range spans {
+					if spans[k].val == taken {
+						spans[k].val = st.val
+					}
+				}
+			} else {
+				n, off, gap, prev := extent(v), -1, pinned, 0
+				for _, sp := range spans {
+					if g := sp.off - prev; g >= n && g < gap {
+						off, gap = prev, g
+					}
+					prev = max(prev, sp.end)
+				}
+				if off < 0 {
+					off = prev
+				}
+				v.slot = off
+				k := 0
+				for k < len(spans) && spans[k].off < off {
+					k++
+				}
+				spans = append(spans[:k], append([]span{{off, off + n, st.val}}, spans[k:]...)...)
+				p.arenaLen = max(p.arenaLen, off+n)
 			}
 			live += int64(v.size) * 4
 			peak = max(peak, live)
@@ -253,34 +277,17 @@ func (p *Program) plan() {
 				continue
 			}
 			seen[r] = true
-			free = append(free, p.vals[r].slot)
+			for k := range spans {
+				if spans[k].val == r {
+					spans = append(spans[:k], spans[k+1:]...)
+					break
+				}
+			}
 			live -= int64(p.vals[r].size) * 4
 		}
 	}
 	p.peak = peak
-	for _, c := range p.slotCap {
-		p.arena += int64(c) * 4
-	}
-}
-
-// pickSlot returns the index in free of the slot for a value of size floats: the smallest that
-// fits, else the largest (to be grown), -1 when none is free.
-func pickSlot(caps, free []int, size int) int {
-	best := -1
-	for i, s := range free {
-		if best < 0 {
-			best = i
-			continue
-		}
-		c, b := caps[s], caps[free[best]]
-		switch {
-		case c >= size && (b < size || c < b):
-			best = i
-		case c < size && b < size && c > b:
-			best = i
-		}
-	}
-	return best
+	p.arena = int64(p.arenaLen) * 4
 }
 
 // PeakBytes is the largest number of bytes of intermediate values alive at once during a Run
@@ -321,20 +328,17 @@ func (p *Program) Run(ctx context.Context, inputs ...*tensor.Dense) ([]*tensor.D
 		}
 		p.data[p.inputs[i]] = d
 	}
-	if p.slots == nil {
-		p.slots = make([][]float32, len(p.slotCap))
-		for i, c := range p.slotCap {
-			p.slots[i] = make([]float32, c)
-		}
+	if p.buf == nil {
+		p.buf = make([]float32, p.arenaLen)
 		for i := range p.vals {
 			v := &p.vals[i]
 			switch v.kind {
 			case kindComputed:
-				p.data[i] = p.slots[v.slot][:v.size]
+				p.data[i] = p.buf[v.slot : v.slot+v.size : v.slot+v.size]
 			case kindFixed:
 				d, err := fixedData(v.fixed, v.size)
 				if err != nil {
-					p.slots = nil
+					p.buf = nil
 					return nil, fmt.Errorf("nn: Run: value of %s: %w", v.node.Name(), err)
 				}
 				p.data[i] = d

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"math"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -57,7 +58,13 @@ func apply(name string, k kernel, out tensor.Shape, inputs ...*gorgonia.Node) (*
 		if in.Dtype() != tensor.Float32 {
 			return nil, fmt.Errorf("nn: %s: input %d (%s) is %v, want float32", name, i, in.Name(), in.Dtype())
 		}
+		if shapeSize(in.Shape()) < 0 {
+			return nil, fmt.Errorf("nn: %s: input %d (%s) of shape %v is too large", name, i, in.Name(), in.Shape())
+		}
 		op.inShapes = append(op.inShapes, in.Shape())
+	}
+	if shapeSize(out) < 0 {
+		return nil, fmt.Errorf("nn: %s: the result's shape %v is too large", name, out)
 	}
 	n, err := gorgonia.ApplyOp(op, inputs...)
 	if err != nil {
@@ -174,10 +181,18 @@ func f32Data(v gorgonia.Value) ([]float32, error) {
 	return d.Float32s()[:d.Size()], nil // Float32s, unlike Data, does not allocate
 }
 
-// shapeSize is the element count of s, 1 for a scalar.
+// maxElements bounds the elements of one value so that its size in bytes fits in an int on
+// every platform (32-bit ones included).
+const maxElements = math.MaxInt / 4
+
+// shapeSize is the element count of s, 1 for a scalar; -1 when a dimension is negative or the
+// count exceeds maxElements (checked before each multiplication, so it never wraps).
 func shapeSize(s tensor.Shape) int {
 	n := 1
 	for _, d := range s {
+		if d < 0 || d != 0 && n > maxElements/d {
+			return -1
+		}
 		n *= d
 	}
 	return n

@@ -152,7 +152,7 @@ func (r *Runner) RunFunc(ctx context.Context, use func(outs []*tensor.Dense) err
 		shapes[i] = t.Shape()
 	}
 	return r.Call(ctx, func(ctx context.Context) error {
-		e, err := r.entry(shapes)
+		e, err := r.entry(shapes, true)
 		if err != nil {
 			return err
 		}
@@ -172,13 +172,23 @@ func (r *Runner) RunFunc(ctx context.Context, use func(outs []*tensor.Dense) err
 func (r *Runner) Program(shapes ...tensor.Shape) (*Program, error) {
 	var p *Program
 	err := r.Call(context.Background(), func(context.Context) error {
-		e, err := r.entry(shapes)
+		e, err := r.entry(shapes, false)
 		if err == nil {
 			p = e.prog
 		}
 		return err
 	})
 	return p, err
+}
+
+// Release drops the Runner's compiled programs from its cache, so their buffers can be
+// collected once no call uses them; later calls compile again. A pipeline releases a model
+// whose stage is over, so stages do not hold memory at the same time.
+func (r *Runner) Release() {
+	r.mu.Lock()
+	c := r.cache
+	r.mu.Unlock()
+	c.drop(r)
 }
 
 // Close makes later calls return ErrClosed, cancels the calls in flight, waits for them to
@@ -234,7 +244,7 @@ func (r *Runner) exit() {
 }
 
 // entry returns the cache entry for shapes, compiled. The caller is a call in flight.
-func (r *Runner) entry(shapes []tensor.Shape) (*entry, error) {
+func (r *Runner) entry(shapes []tensor.Shape, run bool) (*entry, error) {
 	r.mu.Lock()
 	c := r.cache
 	r.mu.Unlock()
@@ -254,7 +264,7 @@ func (r *Runner) entry(shapes []tensor.Shape) (*entry, error) {
 		c.remove(e) // a later call may try again (the error may have been transient)
 		return nil, e.err
 	}
-	c.used(e)
+	c.used(e, run)
 	return e, nil
 }
 

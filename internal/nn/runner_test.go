@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -322,7 +323,49 @@ func TestCacheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.BufferBytes() != 400 {
-		t.Errorf("BufferBytes %d, want 400", p.BufferBytes())
+	if p.BufferBytes() != 448 { // 100 floats, rounded up to 64 bytes
+		t.Errorf("BufferBytes %d, want 448", p.BufferBytes())
+	}
+	// Compiled but not run: no bytes counted, at most MaxCachedPrograms kept.
+	before := c.Bytes()
+	for n := 1; n <= MaxCachedPrograms+10; n++ {
+		if _, err := b.Program(tensor.Shape{n, 1000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Bytes() != before || c.Len() > MaxCachedPrograms {
+		t.Errorf("after compiling %d programs: %d bytes (was %d), %d programs", MaxCachedPrograms+10, c.Bytes(), before, c.Len())
+	}
+}
+
+// TestHugeShapes: shapes whose element count overflows an int are errors when the graph is
+// built, not wrapped sizes.
+func TestHugeShapes(t *testing.T) {
+	r := scaleRunner(2, nil)
+	defer r.Close()
+	for _, s := range []tensor.Shape{{math.MaxInt32, math.MaxInt32, 4}, {maxElements, 8}, {maxElements/2 + 1, 2, 2}} {
+		if _, err := r.Program(s); err == nil {
+			t.Errorf("shape %v: no error", s)
+		} else {
+			t.Log(err)
+		}
+	}
+}
+
+func TestRunnerRelease(t *testing.T) {
+	var builds atomic.Int32
+	r := scaleRunner(2, &builds)
+	defer r.Close()
+	for range 2 {
+		if _, err := r.Run(context.Background(), ramp(8)); err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+		if r.Cache().Len() != 0 || r.Cache().Bytes() != 0 {
+			t.Errorf("after Release: %d programs, %d bytes", r.Cache().Len(), r.Cache().Bytes())
+		}
+	}
+	if builds.Load() != 2 {
+		t.Errorf("%d builds, want 2 (one after Release)", builds.Load())
 	}
 }

@@ -23,31 +23,57 @@ import (
 	"github.com/smallsd/smallsd/scheduler"
 )
 
-// Flags are the flags every generating command has.
-type Flags struct {
-	Model, Config, Prompt, Negative, Scheduler, Out string
-	PromptSyntax, VAE                               string
-	Seed                                            int64
-	Steps, Width, Height, N                         int
-	Guidance                                        float64
-	FP16                                            bool
-	Safety                                          bool
-	Precision                                       string
-	LoRAs                                           []pipeline.LoRA // -lora, repeatable
+// LoadFlags are the flags that say which model to load and how: every command that loads one
+// (txt2img, img2img, webui) has them.
+type LoadFlags struct {
+	Model, Config, VAE string
+	FP16, Safety       bool
+	Precision          string
 }
 
-// Register defines the flags on fs. widthDoc says what a zero -width and -height mean.
-func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
+// Register defines the loading flags on fs.
+func (f *LoadFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Model, "model", pipeline.DefaultModel, "model `folder` (diffusers layout), Hugging Face Hub repo id, or single-file SD 1.x\n"+
 		"checkpoint (.safetensors or .ckpt in the original LDM naming)")
 	fs.StringVar(&f.Config, "config", "", "with a single-file -model: take the configs, tokenizer and scheduler from this diffusers\n"+
 		"`folder or repo` id instead of SD 1.x's defaults")
+	fs.StringVar(&f.VAE, "vae", "", "decode the images with the VAE in this `folder or repo` id instead of the model's: TAESD\n"+
+		"(\""+pipeline.TAESDRepo+"\", about 18× less decoding work, some loss of detail) or another AutoencoderKL")
+	fs.BoolVar(&f.FP16, "fp16", false, "half-precision weights: load the fp16 weights variant where the model has one (half the\n"+
+		"download) and keep Linear and Conv2d weights as fp16 in memory (half the weight memory; float32 weights are\n"+
+		"rounded to fp16 at load)")
+	fs.StringVar(&f.Precision, "precision", "fp32", "precision of the matrix products: fp32 (diffusers-exact) or bf16 (bfloat16 weights in\n"+
+		"memory; with AVX512-BF16, bf16 inputs and float32 sums: faster, images differ slightly)")
+	fs.BoolVar(&f.Safety, "safety", true, "run the model's safety checker, if it has one (flagged images are black);\n"+
+		"-safety=false turns it off and skips its download")
+}
+
+// Check validates the parsed loading flags.
+func (f *LoadFlags) Check() error {
+	if f.Precision != "fp32" && f.Precision != "bf16" {
+		return fmt.Errorf("-precision %q: want fp32 or bf16", f.Precision)
+	}
+	return nil
+}
+
+// Flags are the flags every generating command has.
+type Flags struct {
+	LoadFlags
+	Prompt, Negative, Scheduler, Out string
+	PromptSyntax                     string
+	Seed                             int64
+	Steps, Width, Height, N          int
+	Guidance                         float64
+	LoRAs                            []pipeline.LoRA // -lora, repeatable
+}
+
+// Register defines the flags on fs. widthDoc says what a zero -width and -height mean.
+func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
+	f.LoadFlags.Register(fs)
 	fs.StringVar(&f.Prompt, "prompt", "", "what the image should show (required)")
 	fs.StringVar(&f.Negative, "negative", "", "what the image should not show (negative prompt)")
 	fs.StringVar(&f.PromptSyntax, "prompt-syntax", "", "how prompts are read: \"\" (diffusers: plain text, 75 tokens) or\n"+
 		"\"a1111\" (AUTOMATIC1111: (word:1.3) weights, up to 225 tokens)")
-	fs.StringVar(&f.VAE, "vae", "", "decode the images with the VAE in this `folder or repo` id instead of the model's: TAESD\n"+
-		"(\""+pipeline.TAESDRepo+"\", about 18× less decoding work, some loss of detail) or another AutoencoderKL")
 	fs.Int64Var(&f.Seed, "seed", -1, "random seed (torch-compatible); negative picks one at random, printed")
 	fs.IntVar(&f.Steps, "steps", pipeline.DefaultSteps, "inference steps")
 	fs.Float64Var(&f.Guidance, "guidance", pipeline.DefaultGuidance, "classifier-free guidance scale; ≤ 1 turns guidance off")
@@ -56,13 +82,6 @@ func (f *Flags) Register(fs *flag.FlagSet, widthDoc string) {
 	fs.StringVar(&f.Scheduler, "scheduler", "", "scheduler: "+strings.Join(scheduler.Names(), ", ")+" (default: the model's)")
 	fs.IntVar(&f.N, "n", 1, "number of images")
 	fs.StringVar(&f.Out, "out", "out.png", "output PNG `path`; with -n > 1 numbered: out-1.png, out-2.png, …")
-	fs.BoolVar(&f.FP16, "fp16", false, "half-precision weights: load the fp16 weights variant where the model has one (half the\n"+
-		"download) and keep Linear and Conv2d weights as fp16 in memory (half the weight memory; float32 weights are\n"+
-		"rounded to fp16 at load)")
-	fs.BoolVar(&f.Safety, "safety", true, "run the model's safety checker, if it has one (flagged images are written black);\n"+
-		"-safety=false turns it off and skips its download")
-	fs.StringVar(&f.Precision, "precision", "fp32", "precision of the matrix products: fp32 (diffusers-exact) or bf16 (bfloat16 weights in\n"+
-		"memory; with AVX512-BF16, bf16 inputs and float32 sums: faster, images differ slightly)")
 	fs.Func("lora", "LoRA adapter `FILE[:SCALE]` (kohya or diffusers .safetensors; scale default 1.0), applied to the UNet\n"+
 		"and text encoder; repeat for several", func(s string) error {
 		l, err := ParseLoRA(s)
@@ -104,10 +123,11 @@ func (f *Flags) Check(fs *flag.FlagSet) error {
 		return fmt.Errorf("-width %d: want a positive multiple of 8", f.Width)
 	case f.Height < 0 || f.Height%8 != 0:
 		return fmt.Errorf("-height %d: want a positive multiple of 8", f.Height)
-	case f.Precision != "fp32" && f.Precision != "bf16":
-		return fmt.Errorf("-precision %q: want fp32 or bf16", f.Precision)
 	case f.Guidance == 0:
 		f.Guidance = 1 // 0 means "default" to the pipeline; on the command line it means no guidance
+	}
+	if err := f.LoadFlags.Check(); err != nil {
+		return err
 	}
 	// Fail now rather than after minutes of work when the images cannot be written.
 	if st, err := os.Stat(filepath.Dir(f.Out)); err != nil || !st.IsDir() {
@@ -116,8 +136,9 @@ func (f *Flags) Check(fs *flag.FlagSet) error {
 	return nil
 }
 
-// Load loads the model -model (and -config) names, showing a download's progress on stderr.
-func (f *Flags) Load(ctx context.Context, stderr io.Writer) (*pipeline.Pipeline, error) {
+// Load loads the model -model (and -config) names, showing a download's progress on stderr;
+// more options follow the flags'.
+func (f *LoadFlags) Load(ctx context.Context, stderr io.Writer, more ...pipeline.Option) (*pipeline.Pipeline, error) {
 	var opts []pipeline.Option
 	if f.FP16 {
 		opts = append(opts, pipeline.WithVariant("fp16"), pipeline.WithHalfWeights())
@@ -141,7 +162,7 @@ func (f *Flags) Load(ctx context.Context, stderr io.Writer) (*pipeline.Pipeline,
 	if f.VAE != "" {
 		opts = append(opts, pipeline.WithVAE(f.VAE))
 	}
-	p, err := pipeline.LoadContext(ctx, f.Model, opts...)
+	p, err := pipeline.LoadContext(ctx, f.Model, append(opts, more...)...)
 	dl.Finish()
 	return p, err
 }

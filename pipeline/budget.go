@@ -1,0 +1,119 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/smallsd/smallsd/internal/nn"
+)
+
+// The memory budget bounds the buffers the models' compiled programs hold for their
+// intermediate values (weights not counted): one nn.Cache, shared by the text encoder, the UNet
+// and the VAE, keeps programs while their buffers fit in it, and a request whose largest
+// program does not fit is an error before any of its work starts.
+
+// WithMemoryBudget sets the bytes the pipeline may use for the models' working buffers (not
+// their weights): the compiled programs of the text encoder, UNet and VAE share them, the least
+// recently used making room for the next, and a request that needs more (too large an image or
+// batch) is an error saying how much it needs. The default is DefaultMemoryBudget.
+func WithMemoryBudget(bytes int64) Option { return func(o *loadOptions) { o.budget = bytes } }
+
+// DefaultMemoryBudget returns the budget a Pipeline gets without WithMemoryBudget: half the
+// memory of the machine (or of the container's cgroup limit, when lower), at least 1 GiB; 4 GiB
+// where the machine's memory cannot be read. A 512×512 image with guidance needs about
+// 0.5 GiB (the VAE decoder's buffers), a 1024×1024 one about 2 GiB.
+func DefaultMemoryBudget() int64 {
+	total := physicalMemory()
+	if total <= 0 {
+		return 4 << 30
+	}
+	return max(total/2, 1<<30)
+}
+
+// MemoryBudget returns the pipeline's buffer budget in bytes.
+func (p *Pipeline) MemoryBudget() int64 { return p.cache.Limit() }
+
+// useCache makes every model of the pipeline keep its programs in one cache of the budget.
+func (p *Pipeline) useCache(budget int64) {
+	if budget <= 0 {
+		budget = DefaultMemoryBudget()
+	}
+	p.cache = nn.NewCache(budget)
+	p.text.Runner().SetCache(p.cache)
+	p.unet.Runner().SetCache(p.cache)
+	p.vae.Runner().SetCache(p.cache)
+	if p.enc != nil {
+		p.enc.Runner().SetCache(p.cache)
+	}
+	if p.safety != nil {
+		p.safety.Runner().SetCache(p.cache)
+	}
+}
+
+// checkBudget returns an error when one of the programs r needs (the UNet on batch unetBatch
+// with text of textLen positions, the VAE decoder, and the encoder for image-to-image) has
+// buffers larger than the budget. The programs are compiled (not allocated) on the way, and
+// kept for the run that follows.
+func (p *Pipeline) checkBudget(r Request, unetBatch, textLen int) error {
+	shape := p.latentShape(r)
+	type need struct {
+		what  string
+		bytes func() (int64, error)
+	}
+	needs := []need{
+		{fmt.Sprintf("the UNet on %d×%d×%d×%d latents", unetBatch, shape[1], shape[2], shape[3]), func() (int64, error) {
+			return p.unet.BufferBytes([]int{unetBatch, shape[1], shape[2], shape[3]}, []int{unetBatch, textLen, p.text.Config().HiddenSize})
+		}},
+	}
+	if p.tiny == nil {
+		needs = append(needs, need{fmt.Sprintf("the VAE decoder on %d×%d latents", shape[2], shape[3]), func() (int64, error) {
+			return p.vae.BufferBytes(shape[2], shape[3])
+		}})
+	}
+	if r.Init != nil {
+		needs = append(needs, need{fmt.Sprintf("the VAE encoder on a %d×%d image", r.Width, r.Height), func() (int64, error) {
+			e, err := p.encoder()
+			if err != nil {
+				return 0, err
+			}
+			return e.BufferBytes(r.Height, r.Width)
+		}})
+	}
+	budget := p.cache.Limit()
+	for _, n := range needs {
+		b, err := n.bytes()
+		if err != nil {
+			return fmt.Errorf("pipeline: %s: %w", n.what, err)
+		}
+		if b > budget {
+			return fmt.Errorf("pipeline: the request needs %s of buffers for %s, %w of %s "+
+				"(a smaller Width×Height or NumImages, or a larger WithMemoryBudget)", gib(b), n.what, ErrOverBudget, gib(budget))
+		}
+	}
+	return nil
+}
+
+// endStage releases the working buffers of a stage that is over (the text encoder after
+// encoding, the UNet after denoising, the VAE after decoding) and, for a large one, collects
+// them and returns their pages to the system (debug.FreeOSMemory), so that the next stage does
+// not add its buffers to them: the peak is then the largest stage's, not the sum of all. The
+// price is recompiling (tens of milliseconds) and refilling the buffers on the next request.
+func endStage(r *nn.Runner, collect bool) {
+	r.Release()
+	if collect {
+		debug.FreeOSMemory()
+	}
+}
+
+// ErrOverBudget is wrapped by the error Generate returns for a request whose buffers do not fit
+// in the memory budget (too large an image or batch), so that a server can tell it from a failure.
+var ErrOverBudget = errors.New("more than the memory budget")
+
+// gib formats a byte count in GiB (MiB below 1 GiB).
+func gib(b int64) string {
+	if b < 1<<30 {
+		return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+}
