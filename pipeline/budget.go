@@ -46,6 +46,9 @@ func (p *Pipeline) useCache(budget int64) {
 	if p.enc != nil {
 		p.enc.Runner().SetCache(p.cache)
 	}
+	if p.safety != nil {
+		p.safety.Runner().SetCache(p.cache)
+	}
 }
 
 // checkBudget returns an error when one of the programs r needs (the UNet on batch unetBatch

@@ -146,3 +146,25 @@ func TestParseLoRATags(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseLoRATags: tag parsing never panics, and what it accepts has names and finite scales
+// (one pass, as the web UI's: "<lora:<lora:x>>" leaves "<lora:>").
+func FuzzParseLoRATags(f *testing.F) {
+	for _, s := range []string{"a <lora:x:0.5> b", "<lora:x>", "<lora::1>", "<lora:a:b:c>", "<lora:<lora:x>>", "plain"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, prompt string) {
+		clean, tags, err := ParseLoRATags(prompt)
+		if err != nil {
+			return
+		}
+		if len(clean) > len(prompt) {
+			t.Fatalf("%q → %q grew", prompt, clean)
+		}
+		for _, tg := range tags {
+			if tg.Name == "" || math.IsNaN(tg.Scale) || math.IsInf(tg.Scale, 0) {
+				t.Fatalf("%q → tag %+v", prompt, tg)
+			}
+		}
+	})
+}

@@ -22,7 +22,8 @@ const TAESDRepo = "madebyollin/taesd"
 // WithVAE decodes the final images with the VAE in path, a folder or a Hub repository id, instead
 // of the model's own: an AutoencoderTiny such as TAESDRepo (TAESD: about 18 times less work
 // than SD's VAE, at some cost in fine detail; see package vae), or another AutoencoderKL (a
-// fine-tuned VAE, which image-to-image then encodes with too).
+// fine-tuned VAE, which image-to-image then encodes with too). With a TAESD, image-to-image still
+// encodes with the model's VAE (diffusers 0.21.4's img2img cannot use AutoencoderTiny at all).
 func WithVAE(path string) Option { return func(o *loadOptions) { o.vae = path } }
 
 // WithPreviewDecoder decodes progress previews (Request.PreviewEvery, Pipeline.Preview) with the

@@ -110,3 +110,29 @@ func TestSingleFileImg2Img(t *testing.T) {
 		t.Error("img2img from the single file differs from the folder's")
 	}
 }
+
+// TestSingleFileHalf: half weights from the single file equal half weights from the folder.
+func TestSingleFileHalf(t *testing.T) {
+	p, err := Load(golden.Path("single-file", "tiny-sd.ldm.safetensors"), WithConfigFrom(golden.Path("tiny-sd")), WithHalfWeights())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	q, err := Load(golden.Path("tiny-sd"), WithHalfWeights())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	req := Request{Prompt: "a apple", Width: 64, Height: 64, Steps: 3, Seed: 9}
+	a, err := p.Generate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := q.Generate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a.Images[0].Pix) != string(b.Images[0].Pix) {
+		t.Error("half weights: the single file's image differs from the folder's")
+	}
+}

@@ -19,6 +19,8 @@
 //	GET  /sdapi/v1/samplers     AUTOMATIC1111: the samplers ("Euler a", "DPM++ 2M Karras", "PLMS", …)
 //	GET  /sdapi/v1/sd-models    AUTOMATIC1111: the one model
 //	GET  /sdapi/v1/options      AUTOMATIC1111: the settings clients read (sd_model_checkpoint, …)
+//	POST /sdapi/v1/options      AUTOMATIC1111: sd_model_checkpoint must be the model; others are ignored
+//	GET  /sdapi/v1/schedulers   AUTOMATIC1111: the noise schedules ("Automatic", "Karras" with DPM++ 2M)
 //	GET  /sdapi/v1/loras        AUTOMATIC1111: the LoRA files prompts may name as <lora:name:scale> (WithLoRADir)
 //	GET  /healthz               200 while the server takes work, 503 once draining
 //	GET  /metrics               Prometheus text format: queue length, requests by status, generation seconds

@@ -294,6 +294,29 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
+// handleSchedulers lists the web UI's noise schedules (its "scheduler" field) that apply here.
+func (s *Server) handleSchedulers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, []map[string]any{
+		{"name": "automatic", "label": "Automatic", "aliases": nil, "default_rho": -1, "need_inner_model": false},
+		{"name": "karras", "label": "Karras", "aliases": nil, "default_rho": 7.0, "need_inner_model": false},
+	})
+}
+
+// handleSetOptions accepts the web UI's settings: sd_model_checkpoint must name the loaded model
+// (there is only one), other settings are accepted and ignored — the server keeps no state.
+func (s *Server) handleSetOptions(w http.ResponseWriter, r *http.Request) {
+	var opts map[string]any
+	if err := decodeJSON(r.Body, &opts); err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	if v, ok := opts["sd_model_checkpoint"]; ok && v != s.p.Name() {
+		writeRequestError(w, badField("sd_model_checkpoint", "%v is not loaded; this server has only %q", v, s.p.Name()))
+		return
+	}
+	writeJSON(w, http.StatusOK, nil)
+}
+
 func (s *Server) handleOptions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"sd_model_checkpoint":      s.p.Name(),

@@ -94,6 +94,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /sdapi/v1/samplers", s.handleSamplers)
 	m.HandleFunc("GET /sdapi/v1/sd-models", s.handleModels)
 	m.HandleFunc("GET /sdapi/v1/options", s.handleOptions)
+	m.HandleFunc("POST /sdapi/v1/options", s.handleSetOptions)
+	m.HandleFunc("GET /sdapi/v1/schedulers", s.handleSchedulers)
 	m.HandleFunc("GET /sdapi/v1/loras", s.handleLoras)
 	m.HandleFunc("/sdapi/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})

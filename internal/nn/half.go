@@ -153,7 +153,7 @@ func ConvHalf(x *gorgonia.Node, w *HalfWeight, b *gorgonia.Node, stride, padding
 	if oh < 1 || ow < 1 {
 		return nil, fmt.Errorf("nn: conv2d: input %v too small for kernel %v with padding %d", xs, ws, padding)
 	}
-	k := convHalfK{P: p, Bias: b != nil, Wino: useWinograd(p), W: w}
+	k := convHalfK{P: p, Bias: b != nil, Wino: convWinograd(p, w), W: w}
 	out := tensor.Shape{p.N, p.K, oh, ow}
 	if b == nil {
 		return apply("conv2d_f16", k, out, x)
