@@ -90,19 +90,11 @@ type UpDecoderBlock2D struct {
 
 // NewUpDecoderBlock2D reads resnets.0…numLayers-1 and, with upsample, upsamplers.0 under w.
 func NewUpDecoderBlock2D(w weights.View, in, out, numLayers, groups int, upsample bool) (*UpDecoderBlock2D, error) {
-	b := &UpDecoderBlock2D{}
-	for i := 0; i < numLayers; i++ {
-		c := out
-		if i == 0 {
-			c = in
-		}
-		r, err := nn.NewResnetBlock2D(w.Sub(fmt.Sprintf("resnets.%d", i)), c,
-			nn.ResnetBlock2DConfig{Out: out, Groups: groups, Eps: decoderResnetEps})
-		if err != nil {
-			return nil, err
-		}
-		b.Resnets = append(b.Resnets, r)
+	resnets, err := newResnets(w, in, out, numLayers, groups)
+	if err != nil {
+		return nil, err
 	}
+	b := &UpDecoderBlock2D{Resnets: resnets}
 	if upsample {
 		u, err := nn.NewUpsample2D(w.Sub("upsamplers.0"), out, out)
 		if err != nil {
@@ -134,4 +126,23 @@ func (b *UpDecoderBlock2D) forward(x *gorgonia.Node, rec recorder, path string) 
 	}
 	rec.add(path, x)
 	return x, nil
+}
+
+// newResnets reads resnets.0…numLayers-1 under w, the first changing the width from in to out:
+// the resnet stack of diffusers' UpDecoderBlock2D and DownEncoderBlock2D.
+func newResnets(w weights.View, in, out, numLayers, groups int) ([]*nn.ResnetBlock2D, error) {
+	var rs []*nn.ResnetBlock2D
+	for i := 0; i < numLayers; i++ {
+		c := out
+		if i == 0 {
+			c = in
+		}
+		r, err := nn.NewResnetBlock2D(w.Sub(fmt.Sprintf("resnets.%d", i)), c,
+			nn.ResnetBlock2DConfig{Out: out, Groups: groups, Eps: decoderResnetEps})
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
 }

@@ -286,19 +286,11 @@ type DownEncoderBlock2D struct {
 // NewDownEncoderBlock2D reads resnets.0…numLayers-1 and, with downsample, downsamplers.0
 // under w.
 func NewDownEncoderBlock2D(w weights.View, in, out, numLayers, groups int, downsample bool) (*DownEncoderBlock2D, error) {
-	b := &DownEncoderBlock2D{}
-	for i := 0; i < numLayers; i++ {
-		c := out
-		if i == 0 {
-			c = in
-		}
-		r, err := nn.NewResnetBlock2D(w.Sub(fmt.Sprintf("resnets.%d", i)), c,
-			nn.ResnetBlock2DConfig{Out: out, Groups: groups, Eps: decoderResnetEps})
-		if err != nil {
-			return nil, err
-		}
-		b.Resnets = append(b.Resnets, r)
+	resnets, err := newResnets(w, in, out, numLayers, groups)
+	if err != nil {
+		return nil, err
 	}
+	b := &DownEncoderBlock2D{Resnets: resnets}
 	if downsample {
 		d, err := nn.NewDownsample2D(w.Sub("downsamplers.0"), out, out, 0)
 		if err != nil {
