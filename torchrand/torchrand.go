@@ -128,12 +128,16 @@ func (g *Generator) NormFloat64() float64 {
 
 // Randn returns torch.randn(shape, generator=g) for a float32 CPU tensor: the values in
 // row-major order. An empty shape is a scalar (one value); a zero dimension gives no values.
-// It panics if a dimension is negative.
+// It panics, as make does, if a dimension is negative or the element count overflows int;
+// callers that take shapes from users check them first (the pipeline bounds every size).
 func (g *Generator) Randn(shape ...int) []float32 {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
 			panic("torchrand: negative dimension in Randn shape")
+		}
+		if d != 0 && n > math.MaxInt/d {
+			panic("torchrand: Randn shape's element count overflows int")
 		}
 		n *= d
 	}

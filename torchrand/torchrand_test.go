@@ -1,6 +1,7 @@
 package torchrand
 
 import (
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -130,5 +131,25 @@ func TestPipelineInitialLatents(t *testing.T) {
 	}{{"pndm", 42}, {"ddim", 0}, {"rect_nocfg", 123456789}} {
 		ref := f.Must(t, "e2e."+tc.run+".latents_init")
 		golden.Check(t, "e2e."+tc.run+".latents_init", New(tc.seed).Randn(ref.Shape...), ref, 1e-6)
+	}
+}
+
+// A shape whose element count overflows int must panic with torchrand's message, before make
+// sees a wrapped (possibly small, possibly negative) count.
+func TestRandnOverflowPanics(t *testing.T) {
+	for _, shape := range [][]int{{1 << 20, 1 << 20, 1 << 30}, {math.MaxInt, 2}, {math.MaxInt/2 + 1, 2, 1}} {
+		func() {
+			defer func() {
+				r := recover()
+				msg, _ := r.(string)
+				if !strings.Contains(msg, "overflows") {
+					t.Errorf("Randn(%v): recovered %v, want the overflow panic", shape, r)
+				}
+			}()
+			New(1).Randn(shape...)
+		}()
+	}
+	if got := New(1).Randn(0, math.MaxInt, 2); len(got) != 0 {
+		t.Errorf("a zero dimension gives %d values, want 0", len(got))
 	}
 }
