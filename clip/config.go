@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 
 	"github.com/smallsd/smallsd/weights"
 )
@@ -74,13 +73,7 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 // it) and validates it.
 func LoadConfig(path string) (Config, error) {
 	var c Config
-	var err error
-	if st, e := os.Stat(path); e == nil && st.IsDir() {
-		err = weights.ReadComponentConfig(path, &c)
-	} else {
-		err = weights.ReadConfig(path, &c)
-	}
-	if err != nil {
+	if err := weights.ReadConfig(path, &c); err != nil {
 		return Config{}, err
 	}
 	if err := c.Validate(); err != nil {

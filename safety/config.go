@@ -3,7 +3,6 @@ package safety
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/smallsd/smallsd/clip"
 	"github.com/smallsd/smallsd/weights"
@@ -52,13 +51,7 @@ func (c Config) Validate() error {
 // holding it) and validates it.
 func LoadConfig(path string) (Config, error) {
 	var c Config
-	var err error
-	if st, e := os.Stat(path); e == nil && st.IsDir() {
-		err = weights.ReadComponentConfig(path, &c)
-	} else {
-		err = weights.ReadConfig(path, &c)
-	}
-	if err != nil {
+	if err := weights.ReadConfig(path, &c); err != nil {
 		return Config{}, err
 	}
 	if err := c.Validate(); err != nil {

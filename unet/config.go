@@ -158,13 +158,7 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 // and validates it.
 func LoadConfig(path string) (Config, error) {
 	var c Config
-	var err error
-	if isDir(path) {
-		err = weights.ReadComponentConfig(path, &c)
-	} else {
-		err = weights.ReadConfig(path, &c)
-	}
-	if err != nil {
+	if err := weights.ReadConfig(path, &c); err != nil {
 		return Config{}, err
 	}
 	if err := c.Validate(); err != nil {

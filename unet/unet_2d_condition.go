@@ -3,7 +3,6 @@ package unet
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -444,9 +443,4 @@ func centered(x *tensor.Dense) *tensor.Dense {
 		dst[i] = 2*v - 1
 	}
 	return tensor.New(tensor.WithShape(x.Shape().Clone()...), tensor.WithBacking(dst))
-}
-
-func isDir(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.IsDir()
 }

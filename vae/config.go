@@ -56,13 +56,7 @@ func DefaultConfig() Config {
 // naming the key.
 func LoadConfig(path string) (Config, error) {
 	cfg := DefaultConfig()
-	var err error
-	if isDir(path) {
-		err = weights.ReadComponentConfig(path, &cfg)
-	} else {
-		err = weights.ReadConfig(path, &cfg)
-	}
-	if err != nil {
+	if err := weights.ReadConfig(path, &cfg); err != nil {
 		return Config{}, fmt.Errorf("vae: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 
 	"github.com/smallsd/smallsd/internal/nn"
@@ -306,9 +305,4 @@ func (d *Decoder) ForwardTaps(ctx context.Context, latents *tensor.Dense, taps [
 		return nil, err
 	}
 	return m, nil
-}
-
-func isDir(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.IsDir()
 }

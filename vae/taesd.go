@@ -46,13 +46,7 @@ func DefaultTinyConfig() TinyConfig {
 // keys take diffusers' defaults. Values the model cannot be built with are errors naming the key.
 func LoadTinyConfig(path string) (TinyConfig, error) {
 	cfg := DefaultTinyConfig()
-	var err error
-	if isDir(path) {
-		err = weights.ReadComponentConfig(path, &cfg)
-	} else {
-		err = weights.ReadConfig(path, &cfg)
-	}
-	if err != nil {
+	if err := weights.ReadConfig(path, &cfg); err != nil {
 		return TinyConfig{}, fmt.Errorf("vae: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {

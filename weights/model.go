@@ -121,8 +121,16 @@ func (m *Model) ReadConfig(name string, v any) error {
 }
 
 // ReadConfig decodes the JSON file at path into v, the caller's own struct (unknown keys are
-// ignored). Errors name the file.
+// ignored). A folder is read as ReadComponentConfig reads it, so every model's LoadConfig takes
+// either the file or the component folder holding it. Errors name the file.
 func ReadConfig(path string, v any) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return ReadComponentConfig(path, v)
+	}
+	return readConfigFile(path, v)
+}
+
+func readConfigFile(path string, v any) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("weights: reading config: %w", err)
@@ -147,5 +155,5 @@ func ReadComponentConfig(dir string, v any) error {
 			p = alt
 		}
 	}
-	return ReadConfig(p, v)
+	return readConfigFile(p, v)
 }
