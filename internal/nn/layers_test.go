@@ -17,10 +17,11 @@ import (
 const layerTol = 1e-4
 
 func p64(p Param) arr {
-	if p.T == nil {
+	d := p.Dense()
+	if d == nil {
 		return arr{}
 	}
-	return arrOf(p.T)
+	return arrOf(d)
 }
 
 func refLinearL(l *Linear, x arr) arr { return refLinear(x, p64(l.Weight), p64(l.Bias)) }
