@@ -109,6 +109,17 @@ func (d *Decoder) Config() Config { return d.cfg }
 // models, as the pipeline does).
 func (d *Decoder) Runner() *nn.Runner { return d.runner }
 
+// ReleaseWeightPages takes the pages of the weights file the Decoder mapped (when made by Load)
+// out of the process's resident memory until it next reads them (weights.Store.ReleasePages):
+// for a model that is idle for a while. It stays usable; its next call faults the pages back
+// in. It returns the bytes advised, 0 when the weights are not a mapped file of its own.
+func (d *Decoder) ReleaseWeightPages() int64 {
+	if d.store == nil {
+		return 0
+	}
+	return d.store.ReleasePages()
+}
+
 // Close waits for the calls in flight (cancelling them: they return ErrClosed), then drops the
 // compiled programs and closes the weights file LoadDecoder opened. Every later call returns
 // ErrClosed; Close is idempotent.

@@ -128,6 +128,17 @@ func (e *Encoder) Config() Config { return e.cfg }
 // models, as the pipeline does).
 func (e *Encoder) Runner() *nn.Runner { return e.runner }
 
+// ReleaseWeightPages takes the pages of the weights file the Encoder mapped (when made by Load)
+// out of the process's resident memory until it next reads them (weights.Store.ReleasePages):
+// for a model that is idle for a while. It stays usable; its next call faults the pages back
+// in. It returns the bytes advised, 0 when the weights are not a mapped file of its own.
+func (e *Encoder) ReleaseWeightPages() int64 {
+	if e.store == nil {
+		return 0
+	}
+	return e.store.ReleasePages()
+}
+
 // Close waits for the calls in flight (cancelling them: they return ErrClosed), then drops the
 // compiled programs and closes the weights file LoadEncoder opened. Every later call returns
 // ErrClosed; Close is idempotent.
