@@ -110,7 +110,7 @@ type stageModel interface {
 func (p *Pipeline) endStage(m stageModel, collect bool) {
 	m.Runner().Release()
 	if !p.residentWeights {
-		m.ReleaseWeightPages()
+		p.releasedPages.Add(m.ReleaseWeightPages())
 	}
 	if collect {
 		debug.FreeOSMemory()

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/smallsd/smallsd/clip"
 	"github.com/smallsd/smallsd/hub"
@@ -51,7 +52,8 @@ type Pipeline struct {
 
 	cache *nn.Cache // the models' programs, bounded by the memory budget (budget.go)
 
-	residentWeights bool // Components.ResidentWeights: endStage keeps weight pages
+	residentWeights bool         // Components.ResidentWeights: endStage keeps weight pages
+	releasedPages   atomic.Int64 // bytes of weight mappings endStage has advised out (for tests)
 
 	mu        sync.Mutex
 	closed    bool

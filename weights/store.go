@@ -96,6 +96,19 @@ func (s *Store) Shape(name string) (shape []int, ok bool) {
 	return append([]int(nil), sh...), true
 }
 
+// StoredDtype returns the element type of the tensor called name in the Store's file ("F32",
+// "F16", "BF16", "F64", "I64", …), or "" when it is absent or the Store reads no file. A layer
+// that may keep a tensor as 16-bit floats uses it to do so only where that changes no value
+// (an F16 tensor fetched with TensorHalf is exactly its float32 widening).
+func (s *Store) StoredDtype(name string) string {
+	if fb, ok := s.be.(*fileBackend); ok {
+		if e, ok := fb.m[name]; ok {
+			return e.dt.String()
+		}
+	}
+	return ""
+}
+
 // Tensor returns the tensor called name as float32. When shape is given the stored shape must
 // equal it exactly; the error then names the file, the tensor, and both shapes.
 func (s *Store) Tensor(name string, shape ...int) (*tensor.Dense, error) {
