@@ -131,7 +131,8 @@ func TestAttention(t *testing.T) {
 			for i := range fast {
 				diff = math.Max(diff, math.Abs(float64(fast[i]-plain[i])))
 			}
-			t.Logf("%+v %s: max err %.3g plain %.3g (|ref| ≤ %.3g), vs plain %.3g", p, sgemmPaths[path].name, ef, ep, mag, diff)
+			label := fmt.Sprintf("%+v %s", p, sgemmPaths[path].name)
+			t.Logf("%s: max abs error %.3g (limit %.3g, max|ref| %.3g); plain Go %.3g, vs plain Go %.3g", label, ef, tol, mag, ep, diff)
 			if ef > tol || diff > tol {
 				t.Errorf("%+v %s: error %.3g (vs plain %.3g) exceeds %.3g", p, sgemmPaths[path].name, ef, diff, tol)
 			}
