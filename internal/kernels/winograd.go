@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -102,39 +101,39 @@ type winoWeights struct {
 }
 
 // transform writes the transforms of the filters of output channels k0+[lo, hi) and input
-// channels [c0, c0+cn) to u[ξ·kn·cn + (k−k0)·cn + c−c0]. Filters are transformed 64 input
-// channels at a time into a local block, which is then written as 36 contiguous runs (one per
-// ξ): writing each filter's 36 values straight to u, kn·cn apart, missed the cache on every store.
+// channels [c0, c0+cn) to u[ξ·kn·cn + (k−k0)·cn + c−c0], 64 filters at a time (half-precision
+// weights widened first).
 func (wt *winoWeights) transform(u []float32, k0, kn, c0, cn, lo, hi int) {
 	const cb = 64
-	var g [9]float32
-	var blk [winoXi][cb]float32
+	var wide [9 * cb]float32
 	_ = u[winoXi*kn*cn-1]
 	for kk := lo; kk < hi; kk++ {
 		for i0 := 0; i0 < cn; i0 += cb {
 			n := min(cb, cn-i0)
-			for i := 0; i < n; i++ {
-				o := ((k0+kk)*wt.c + c0 + i0 + i) * 9
-				if wt.w != nil {
-					copy(g[:], wt.w[o:o+9])
-				} else if wt.bf16 {
-					for t, v := range wt.h[o : o+9] {
-						g[t] = math.Float32frombits(uint32(v) << 16)
-					}
-				} else {
-					for t, v := range wt.h[o : o+9] {
-						g[t] = f16ToF32Go(v)
-					}
-				}
-				uu := winoFilterTransform(&g)
-				for xi := range uu {
-					blk[xi][i] = uu[xi]
-				}
+			o := ((k0+kk)*wt.c + c0 + i0) * 9
+			var g []float32
+			switch {
+			case wt.w != nil:
+				g = wt.w[o : o+9*n]
+			case wt.bf16:
+				g = wide[:9*n]
+				BF16ToF32(g, wt.h[o:o+9*n])
+			default:
+				g = wide[:9*n]
+				F16ToF32(g, wt.h[o:o+9*n])
 			}
-			for xi := range blk {
-				d := xi*kn*cn + kk*cn + i0
-				copy(u[d:d+n], blk[xi][:n])
-			}
+			winoFilters(u[kk*cn+i0:], kn*cn, g, n)
+		}
+	}
+}
+
+// winoFiltersGo is the plain-Go filter transform of nt consecutive 3×3 filters w (9 floats
+// each): U of filter t goes to dst[ξ·ld + t].
+func winoFiltersGo(dst []float32, ld int, w []float32, nt int) {
+	for t := 0; t < nt; t++ {
+		u := winoFilterTransform((*[9]float32)(w[9*t : 9*t+9]))
+		for xi, v := range u {
+			dst[xi*ld+t] = v
 		}
 	}
 }

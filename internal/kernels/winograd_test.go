@@ -303,3 +303,30 @@ func TestConv2DWinogradBlocked(t *testing.T) {
 	}
 	t.Logf("largest relative error vs float64: %v", worst)
 }
+
+// TestWinogradFilters compares the filter transform kernels (AVX-512, AVX2) with winoFiltersGo on
+// filter counts around their groups: the same operations in the same order, so equal bits.
+func TestWinogradFilters(t *testing.T) {
+	saved, saved512 := useAVX2, useAVX512
+	defer func() { useAVX2, useAVX512 = saved, saved512 }()
+	r := rand.New(rand.NewSource(6))
+	for _, path := range []string{"avx512", "avx2"} {
+		if (path == "avx512" && !(saved && saved512)) || !saved {
+			t.Logf("%s: not on this CPU, skipped", path)
+			continue
+		}
+		useAVX2, useAVX512 = true, path == "avx512"
+		for _, nt := range []int{1, 7, 8, 9, 15, 16, 17, 33, 48, 70} {
+			w := sgemmRandSlice(r, 9*nt)
+			ld := nt + 5
+			got, want := make([]float32, winoXi*ld), make([]float32, winoXi*ld)
+			winoFilters(got, ld, w, nt)
+			winoFiltersGo(want, ld, w, nt)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("%s, %d filters: element %d (ξ %d, filter %d) is %v, want %v", path, nt, i, i/ld, i%ld, got[i], want[i])
+				}
+			}
+		}
+	}
+}
