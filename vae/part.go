@@ -35,6 +35,17 @@ func (p *part) Close() error {
 	return nil
 }
 
+// ReleaseWeightPages takes the pages of the weights file the model mapped (when made by Load)
+// out of the process's resident memory until it next reads them (weights.Store.ReleasePages):
+// for a model that is idle for a while. It stays usable; its next call faults the pages back
+// in. It returns the bytes advised, 0 when the weights are not a mapped file of its own.
+func (p *part) ReleaseWeightPages() int64 {
+	if p.store == nil {
+		return 0
+	}
+	return p.store.ReleasePages()
+}
+
 // SetCacheLimit bounds the memory of the compiled programs kept for reuse (one per input size,
 // each holding buffers for its intermediates: about 650 MiB for a 64×64 latent of SD's VAE
 // decoder): the least recently used are dropped while the total exceeds bytes, but the last one
