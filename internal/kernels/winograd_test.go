@@ -67,7 +67,7 @@ func TestConv2DWinograd(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("largest relative error vs float64: %v", worst)
+	logWorst(t, "Conv2DWinograd vs float64", "largest relative", worst, 2e-5)
 }
 
 // TestWinogradFilterF16 checks the half-precision filter transform against the float32 one on
