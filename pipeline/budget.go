@@ -94,17 +94,41 @@ func (p *Pipeline) checkBudget(r Request, unetBatch, textLen int) error {
 	return nil
 }
 
+// stageModel is a model the pipeline runs in one stage of a request.
+type stageModel interface {
+	Runner() *nn.Runner
+	ReleaseWeightPages() int64
+}
+
 // endStage releases the working buffers of a stage that is over (the text encoder after
 // encoding, the UNet after denoising, the VAE after decoding) and, for a large one, collects
 // them and returns their pages to the system (debug.FreeOSMemory), so that the next stage does
 // not add its buffers to them: the peak is then the largest stage's, not the sum of all. The
 // price is recompiling (tens of milliseconds) and refilling the buffers on the next request.
-func endStage(r *nn.Runner, collect bool) {
-	r.Release()
+// Unless the pipeline keeps its weights resident (WithResidentWeights), the model's weight
+// pages leave memory too (see WithResidentWeights for what that costs).
+func (p *Pipeline) endStage(m stageModel, collect bool) {
+	m.Runner().Release()
+	if !p.residentWeights {
+		p.releasedPages.Add(m.ReleaseWeightPages())
+	}
 	if collect {
 		debug.FreeOSMemory()
 	}
 }
+
+// WithResidentWeights keeps every model's weights in memory between uses. By default the
+// pipeline takes the weights of a model whose stage of a request is over out of the process's
+// resident memory (the text encoder once the prompt is encoded, the UNet once denoising is
+// done, the VAE once the images are decoded; see weights.Store.ReleasePages): the weights
+// files are memory-mapped, so the pages are read again, from the system's page cache, when the
+// model next runs. The peak memory of an image is then the largest stage's weights and buffers
+// rather than all the models' weights together (512×512 small-sd in float32: 2.9 → 2.2 GB … see
+// the README); the price is the page faults of reading the weights again, about 0.5 s per
+// image for small-sd (measured, README), and a read from disk when the system has dropped the
+// file from its page cache. Weights that are not a mapped file (models built by New from
+// weights in memory, half weights rounded from float32 files, Windows) are not affected.
+func WithResidentWeights() Option { return func(o *loadOptions) { o.resident = true } }
 
 // ErrOverBudget is wrapped by the error Generate returns for a request whose buffers do not fit
 // in the memory budget (too large an image or batch), so that a server can tell it from a failure.

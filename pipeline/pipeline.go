@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/smallsd/smallsd/clip"
 	"github.com/smallsd/smallsd/hub"
@@ -51,6 +52,9 @@ type Pipeline struct {
 
 	cache *nn.Cache // the models' programs, bounded by the memory budget (budget.go)
 
+	residentWeights bool         // Components.ResidentWeights: endStage keeps weight pages
+	releasedPages   atomic.Int64 // bytes of weight mappings endStage has advised out (for tests)
+
 	mu        sync.Mutex
 	closed    bool
 	closeDone chan struct{} // closed when Close has finished
@@ -91,6 +95,10 @@ type Components struct {
 	// MemoryBudget is the bytes the models' working buffers may take (see WithMemoryBudget);
 	// 0 means DefaultMemoryBudget.
 	MemoryBudget int64
+	// ResidentWeights keeps the models' weight pages in memory between their stages (see
+	// WithResidentWeights); by default a model's mapped weights leave memory when its stage of
+	// a request is over.
+	ResidentWeights bool
 }
 
 // New assembles a Pipeline from components built elsewhere (Load builds them from a model
@@ -135,7 +143,7 @@ func New(c Components) (*Pipeline, error) {
 		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
 		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings, enc: c.VAEEncoder,
 		closer: c.Closer, tiny: c.TinyVAE, preview: c.PreviewDecoder, safety: c.SafetyChecker,
-		closeDone: make(chan struct{}),
+		closeDone: make(chan struct{}), residentWeights: c.ResidentWeights,
 	}
 	if err := p.checkTiny(); err != nil {
 		return nil, err
@@ -157,6 +165,7 @@ type loadOptions struct {
 
 	configFrom string // WithConfigFrom
 	budget     int64  // WithMemoryBudget
+	resident   bool   // WithResidentWeights
 
 	vae, preview string // WithVAE, WithPreviewDecoder (preview.go)
 }
@@ -237,7 +246,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	l := loader{m: m, variant: o.variant, half: o.half, bf16: o.precision == BF16}
-	c := Components{Name: name, Scheduler: o.scheduler, MemoryBudget: o.budget}
+	c := Components{Name: name, Scheduler: o.scheduler, MemoryBudget: o.budget, ResidentWeights: o.resident}
 	defer func() {
 		if err != nil { // release whatever was loaded before the failure (err is the result)
 			closeAll(c.TextEncoder, c.UNet, c.VAE)

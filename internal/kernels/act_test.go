@@ -1,9 +1,12 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
+
+	"github.com/smallsd/smallsd/internal/golden"
 )
 
 // actInputs returns random values of several magnitudes plus the special and boundary cases.
@@ -112,10 +115,7 @@ func TestGEGLU(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("%v: max error %.3g", s, worst)
-		if worst > 1e-6 {
-			t.Errorf("%v: GEGLU error %.3g", s, worst)
-		}
+		golden.Within(t, fmt.Sprintf("GEGLU %v", s), "max scaled", worst, 1e-6)
 		GEGLU(src, src, s.rows, s.cols)
 		for i := range fast {
 			if !closeF32(src[i], fast[i]) {

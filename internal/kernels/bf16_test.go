@@ -125,7 +125,7 @@ func TestLinearBF16Paths(t *testing.T) {
 			runtime.GOMAXPROCS(old)
 		}
 	}
-	t.Logf("largest relative error vs float64 on the rounded inputs: %v", worst)
+	logWorst(t, "LinearBF16 vs float64 on the rounded inputs", "largest relative", worst, 1e-5)
 }
 
 func TestConv2DBF16Paths(t *testing.T) {
@@ -169,7 +169,7 @@ func TestConv2DBF16Paths(t *testing.T) {
 	if !useBF16 {
 		t.Log("bf16-asm skipped: the CPU lacks AVX512-BF16")
 	}
-	t.Logf("largest relative error vs float64 on the rounded inputs: %v", worst)
+	logWorst(t, "Conv2DBF16 vs float64 on the rounded inputs", "largest relative", worst, 1e-5)
 }
 
 // BenchmarkConv2DBF16 runs BenchmarkConv2D's 3×3 convolutions with float32 weights, with bf16

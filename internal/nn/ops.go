@@ -413,6 +413,33 @@ func (k embedK) run(dst []float32, src [][]float32) error {
 	return nil
 }
 
+type embedHalfK struct {
+	Rows, Vocab, Dim int
+	W                *HalfWeight
+}
+
+func (k embedHalfK) run(dst []float32, src [][]float32) error {
+	for r, id := range src[0] {
+		i := int(id)
+		if float32(i) != id || i < 0 || i >= k.Vocab {
+			return fmt.Errorf("token id %v at position %d is not in [0, %d)", id, r, k.Vocab)
+		}
+		k.W.widen(dst[r*k.Dim:(r+1)*k.Dim], k.W.Bits[i*k.Dim:(i+1)*k.Dim])
+	}
+	return nil
+}
+
+// EmbedHalf is Embed with the table (vocab×dim) held as 16-bit floats: the rows ids select are
+// widened to float32.
+func EmbedHalf(ids *gorgonia.Node, table *HalfWeight) (*gorgonia.Node, error) {
+	ts := table.Shape
+	if len(ts) != 2 || len(table.Bits) != ts[0]*ts[1] {
+		return nil, fmt.Errorf("nn: embedding: half table %v is not vocab×dim", table)
+	}
+	out := append(ids.Shape().Clone(), ts[1])
+	return apply("embedding_f16", embedHalfK{Rows: shapeSize(ids.Shape()), Vocab: ts[0], Dim: ts[1], W: table}, out, ids)
+}
+
 // Embed returns the rows of table (vocab×dim) selected by ids (any shape, holding integral
 // token ids as float32, exact below 2²⁴); the result has ids' shape plus a last axis of dim. An
 // id out of range fails the Run.
