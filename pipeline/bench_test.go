@@ -41,9 +41,9 @@ func procKB(path, key string) int64 {
 func fullSizeLoaded(tb testing.TB, half, bf16 bool) *Pipeline {
 	dir := syntheticModelDir(tb, half)
 	opts := []Option{WithoutSafetyChecker()}
-	if os.Getenv("SMALLSD_BENCH_RESIDENT") != "" { // compare with the weights kept resident
-		tb.Log("SMALLSD_BENCH_RESIDENT set: WithResidentWeights")
-		opts = append(opts, WithResidentWeights())
+	if os.Getenv("SMALLSD_BENCH_KEEP") != "" { // compare with the weights kept resident
+		tb.Log("SMALLSD_BENCH_KEEP set: WithKeepMemory")
+		opts = append(opts, WithKeepMemory())
 	}
 	switch {
 	case bf16:
@@ -149,6 +149,7 @@ func benchRequest(b *testing.B, half, bf16 bool, req func(*Pipeline) Request) {
 		steps += len(t.Steps)
 	}
 	b.StopTimer()
+	b.Logf("FreeOSMemory between steps took %.3f s in all", float64(p.stepFree.Load())/1e9)
 	b.Logf("peak RSS per stage (the largest sample of each):\n%s", rs.finish())
 	cpu := cpuTime() - cpu0
 	n := float64(b.N)
