@@ -14,7 +14,10 @@ import (
 	"gorgonia.org/tensor"
 )
 
-const tol = 1e-4
+// tol is about 10× the largest error measured against the reference, relative to
+// max(1, max|ref|), over every output and tap, on the AVX-512 and AVX2 paths (4.2e-7, the
+// self-attention tap on AVX2; see README's "How we know it is right").
+const tol = 4e-6
 
 func loadTiny(t testing.TB, dir string, opts ...weights.Option) *TextModel {
 	t.Helper()
@@ -69,7 +72,11 @@ func TestGoldenTaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range taps {
-		golden.Check(t, "tap.text."+name, got[name].Float32s(), f.Must(t, "tap.text."+name), tol)
+		lim := tol
+		if name == "embeddings" {
+			lim = 0 // token + position embedding: one float32 addition, exact
+		}
+		golden.Check(t, "tap.text."+name, got[name].Float32s(), f.Must(t, "tap.text."+name), lim)
 	}
 	golden.Check(t, "final_layer_norm", got["final_layer_norm"].Float32s(), f.Must(t, "text.last_hidden_state"), tol)
 }
@@ -118,14 +125,11 @@ func TestFormats(t *testing.T) {
 	t.Logf("safetensors, zip .bin and legacy .bin: %d identical values", len(base))
 
 	half := encode(loadTiny(t, "tiny-sd", weights.WithVariant("fp16")))
-	maxDiff, maxRef := golden.MaxAbsDiff(half, ref.Data)
+	// fp16 weights: 6.5e-4 of max|ref| measured (the rounding of the weights).
+	golden.Check(t, "fp16 variant", half, ref, 7e-3)
 	var d32 float64
 	for i := range half {
 		d32 = math.Max(d32, math.Abs(float64(half[i]-base[i])))
-	}
-	t.Logf("fp16 variant: max |fp16 − fp32 model| = %.3g, max |fp16 − reference| = %.3g (max |ref| %.3g)", d32, maxDiff, maxRef)
-	if lim := 2e-2 * math.Max(1, maxRef); maxDiff > lim {
-		t.Errorf("fp16 variant differs from the reference by %g > %g", maxDiff, lim)
 	}
 	if d32 == 0 {
 		t.Errorf("fp16 variant gives exactly the fp32 output: the variant file was not read")
@@ -155,7 +159,7 @@ func TestPrefix(t *testing.T) {
 				want = append(want, float64(v))
 			}
 		}
-		golden.Check(t, fmt.Sprintf("prefix %d", k), got.Float32s(), &golden.Tensor{Name: "prefix", Shape: []int{2, k, d}, Data: want}, 1e-5)
+		golden.Check(t, fmt.Sprintf("prefix %d", k), got.Float32s(), &golden.Tensor{Name: "prefix", Shape: []int{2, k, d}, Data: want}, 1e-6) // exact here
 	}
 }
 

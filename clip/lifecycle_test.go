@@ -2,10 +2,9 @@ package clip
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"testing"
 
+	"github.com/smallsd/smallsd/internal/closetest"
 	"github.com/smallsd/smallsd/internal/golden"
 )
 
@@ -15,24 +14,11 @@ func TestLifecycleUseAfterClose(t *testing.T) {
 	f := golden.MustOpen(t, golden.Path("tiny-sd-golden.safetensors"))
 	m := loadTiny(t, "tiny-sd")
 	ids := rows(f.Must(t, "text.input_ids"))
-	if _, err := m.Encode(context.Background(), ids); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if _, err := m.Encode(context.Background(), ids); !errors.Is(err, ErrClosed) {
-		t.Errorf("Encode after Close: %v, want ErrClosed", err)
-	}
-	if _, _, err := m.EncodePooled(context.Background(), ids); !errors.Is(err, ErrClosed) {
-		t.Errorf("EncodePooled after Close: %v, want ErrClosed", err)
-	}
-	if _, err := m.ForwardTaps(context.Background(), ids, []string{"embeddings"}); !errors.Is(err, ErrClosed) {
-		t.Errorf("ForwardTaps after Close: %v, want ErrClosed", err)
-	}
+	ctx := context.Background()
+	closetest.UseAfterClose(t, m.Close, ErrClosed,
+		closetest.Call{Name: "Encode", Do: func() error { _, err := m.Encode(ctx, ids); return err }},
+		closetest.Call{Name: "EncodePooled", Do: func() error { _, _, err := m.EncodePooled(ctx, ids); return err }},
+		closetest.Call{Name: "ForwardTaps", Do: func() error { _, err := m.ForwardTaps(ctx, ids, []string{"embeddings"}); return err }})
 }
 
 // TestLifecycleCloseDuringEncode: Close while Encodes run waits for them; each returns a result
@@ -41,30 +27,8 @@ func TestLifecycleCloseDuringEncode(t *testing.T) {
 	f := golden.MustOpen(t, golden.Path("tiny-sd-golden.safetensors"))
 	m := loadTiny(t, "tiny-sd")
 	ids := rows(f.Must(t, "text.input_ids"))
-	var wg sync.WaitGroup
-	started := make(chan struct{}, 4)
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				if i == 0 {
-					started <- struct{}{}
-				}
-				if _, err := m.Encode(context.Background(), ids); err != nil {
-					if !errors.Is(err, ErrClosed) {
-						t.Errorf("Encode racing with Close: %v, want a result or ErrClosed", err)
-					}
-					return
-				}
-			}
-		}()
-	}
-	for range 4 {
-		<-started
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
+	closetest.CloseDuringCalls(t, 4, m.Close, ErrClosed, func(int) error {
+		_, err := m.Encode(context.Background(), ids)
+		return err
+	})
 }

@@ -10,13 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smallsd/smallsd/clip"
 	"github.com/smallsd/smallsd/internal/golden"
-	"github.com/smallsd/smallsd/scheduler"
-	"github.com/smallsd/smallsd/tokenizer"
-	"github.com/smallsd/smallsd/unet"
-	"github.com/smallsd/smallsd/vae"
-	"github.com/smallsd/smallsd/weights"
 )
 
 // procKB returns a "Key:   123 kB" value of a /proc file in kB, or -1.
@@ -38,65 +32,41 @@ func procKB(path, key string) int64 {
 	return -1
 }
 
-// fullSizeSynthetic assembles the full-size small-sd pipeline (small-sd UNet, SD VAE decoder,
-// CLIP ViT-L/14 text encoder, from testdata/configs) with the synthetic weights of
-// testdata/SYNTHETIC.md, and the real CLIP vocabulary when /work/shared/clip-tokenizer is
-// present (the tiny one otherwise: the ids differ, the cost does not). With half the Linear and
-// Conv2d weights are kept as fp16 (as WithHalfWeights does), with bf16 as bf16 (as
-// WithPrecision(BF16) does).
-func fullSizeSynthetic(tb testing.TB, half, bf16 bool) *Pipeline {
+// fullSizeLoaded loads the full-size small-sd pipeline (small-sd UNet, SD VAE, CLIP ViT-L/14
+// text encoder, configs from testdata/configs) with the synthetic weights of
+// testdata/SYNTHETIC.md from a model folder written once (syntheticModelDir), as a user loads a
+// downloaded model: the weights files are memory-mapped. With half it loads the fp16 variant
+// with half weights (as txt2img -fp16 does: WithVariant("fp16"), WithHalfWeights), with bf16
+// the float32 files rounded to bf16 (WithPrecision(BF16)).
+func fullSizeLoaded(tb testing.TB, half, bf16 bool) *Pipeline {
+	dir := syntheticModelDir(tb, half)
+	opts := []Option{WithoutSafetyChecker()}
+	if os.Getenv("SMALLSD_BENCH_KEEP") != "" { // compare with the weights kept resident
+		tb.Log("SMALLSD_BENCH_KEEP set: WithKeepMemory")
+		opts = append(opts, WithKeepMemory())
+	}
+	switch {
+	case bf16:
+		opts = append(opts, WithPrecision(BF16))
+	case half:
+		opts = append(opts, WithVariant("fp16"), WithHalfWeights())
+	}
+	p, err := Load(dir, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// fullSizeTokenizerDir is the real CLIP vocabulary's folder when /work/shared/clip-tokenizer
+// is present, else the tiny tokenizer's (the ids differ, the cost does not).
+func fullSizeTokenizerDir(tb testing.TB) string {
 	tokDir := filepath.Join(golden.Dir(), "..", "..", "shared", "clip-tokenizer")
 	if _, err := os.Stat(filepath.Join(tokDir, "vocab.json")); err != nil {
 		tb.Logf("real CLIP vocabulary not found at %s; using the tiny tokenizer", tokDir)
 		tokDir = golden.Path("tiny-sd", "tokenizer")
 	}
-	tok, err := tokenizer.Load(tokDir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tc, err := clip.LoadConfig(golden.Path("configs", "text_encoder"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	uc, err := unet.LoadConfig(golden.Path("configs", "unet"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	vc, err := vae.LoadConfig(golden.Path("configs", "vae"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sc, err := scheduler.LoadConfig(golden.Path("configs", "scheduler", "scheduler_config.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	view := func() weights.View {
-		switch {
-		case bf16:
-			return weights.NewSynthetic().View().BF16()
-		case half:
-			return weights.NewSynthetic().View().Half()
-		}
-		return weights.NewSynthetic().View()
-	}
-	text, err := clip.New(tc, view())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u, err := unet.New(uc, view())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	d, err := vae.NewDecoder(vc, view())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p, err := New(Components{Tokenizer: tok, TextEncoder: text, UNet: u, VAE: d, SchedulerConfig: sc,
-		Scheduler: "pndm", Name: "small-stable-diffusion-v0 (synthetic weights)"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
+	return tokDir
 }
 
 // BenchmarkGenerateSmallSD512 makes one 512×512 image in 25 PNDM steps with classifier-free
@@ -140,21 +110,37 @@ func benchRequest(b *testing.B, half, bf16 bool, req func(*Pipeline) Request) {
 		b.Skipf("needs about %d GiB of free memory for the full-size synthetic models; %.1f GiB available",
 			needKB>>20, float64(avail)/(1<<20))
 	}
+	rs := newRSSSampler("build")
 	t0 := time.Now()
-	p := fullSizeSynthetic(b, half, bf16)
+	p := fullSizeLoaded(b, half, bf16)
 	defer p.Close()
 	r := req(p)
 	build := time.Since(t0)
+	progress := r.Progress
+	r.Progress = func(pr Progress) {
+		switch pr.Step {
+		case 0:
+			rs.setStage("denoise")
+		case pr.Total:
+			rs.setStage("decode")
+		}
+		if progress != nil {
+			progress(pr)
+		}
+	}
 	var text, step, encode, decode, total time.Duration
 	var steps int
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
+		rs.setStage("text")
 		res, err := p.Generate(context.Background(), r)
 		if err != nil {
 			b.Fatal(err)
 		}
 		t := res.Timings
+		b.Logf("image: %.2f s (text %.3f s, denoise %.2f s, first step %.2f s, decode %.2f s)", t.Total.Seconds(),
+			t.Text.Seconds(), t.Denoise.Seconds(), t.Steps[0].Seconds(), t.Decode.Seconds())
 		text += t.Text
 		encode += t.Encode
 		decode += t.Decode
@@ -163,6 +149,8 @@ func benchRequest(b *testing.B, half, bf16 bool, req func(*Pipeline) Request) {
 		steps += len(t.Steps)
 	}
 	b.StopTimer()
+	b.Logf("FreeOSMemory between steps took %.3f s in all", float64(p.stepFree.Load())/1e9)
+	b.Logf("peak RSS per stage (the largest sample of each):\n%s", rs.finish())
 	cpu := cpuTime() - cpu0
 	n := float64(b.N)
 	b.ReportMetric(total.Seconds()/n, "s/image")

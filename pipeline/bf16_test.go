@@ -43,6 +43,10 @@ func TestBF16EndToEnd(t *testing.T) {
 	}
 	defer p.Close()
 	ref := golden.MustOpen(t, golden.Path("tiny-sd-golden.safetensors"))
+	// The final latents' relative RMS error from float32, about 10× the largest measured on
+	// AVX512-BF16 (0.018 with guidance, 0.0030 without; the AVX2 path, whose bf16 is only the
+	// weights', measures 0.0065 and 0.0029).
+	latentTols := map[string]float64{"e2e.pndm": 0.2, "e2e.ddim": 0.2, "e2e.rect_nocfg": 0.04}
 	for _, name := range []string{"e2e.pndm", "e2e.ddim", "e2e.rect_nocfg"} {
 		c := loadCase(t, name)
 		steps := ref.Must(t, name+".latents_steps")
@@ -60,8 +64,9 @@ func TestBF16EndToEnd(t *testing.T) {
 			den += want[i] * want[i]
 		}
 		shares, maxd := bf16Levels(res.Images[0], ref.Must(t, name+".image_u8"))
-		t.Logf("%s bf16: final latents relative RMS error %.3g; 8-bit image: %.2f%% within 1 level, %.2f%% within 2, %.2f%% within 4 (max %v)",
-			name, math.Sqrt(num/den), 100*shares[0], 100*shares[1], 100*shares[2], maxd)
+		golden.Within(t, name+" bf16: final latents", "relative RMS", math.Sqrt(num/den), latentTols[name])
+		t.Logf("%s bf16: 8-bit image: %.2f%% within 1 level, %.2f%% within 2, %.2f%% within 4 (max %v)",
+			name, 100*shares[0], 100*shares[1], 100*shares[2], maxd)
 		if shares[2] < 0.95 {
 			t.Errorf("%s bf16: only %.2f%% of the 8-bit values within 4 levels of float32, want ≥ 95%%", name, 100*shares[2])
 		}

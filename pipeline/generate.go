@@ -229,7 +229,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 		return nil, p.ctxErr(ctx, err)
 	}
 	res.Timings.Text = time.Since(start)
-	endStage(p.text.Runner(), false)
+	p.endStage(p.text, false)
 	if err := p.checkBudget(r, text.Shape()[0], text.Shape()[1]); err != nil {
 		return nil, p.ctxErr(ctx, err)
 	}
@@ -239,7 +239,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 		return nil, p.ctxErr(ctx, err)
 	}
 	text = nil
-	endStage(p.unet.Runner(), true)
+	p.endStage(p.unet, true)
 
 	t0 := time.Now()
 	if res.Images, err = p.decode(ctx, latents, shape); err != nil {
@@ -248,7 +248,7 @@ func (p *Pipeline) Generate(ctx context.Context, req Request) (*Result, error) {
 	src.pasteOriginal(res.Images)
 	res.Timings.Decode = time.Since(t0)
 	if p.tiny == nil {
-		endStage(p.vae.Runner(), true)
+		p.endStage(p.vae, true)
 	}
 	if err := p.checkSafety(ctx, res); err != nil {
 		return nil, p.ctxErr(ctx, err)
@@ -369,6 +369,7 @@ func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Sched
 			return nil, shape, nil, err
 		}
 		tm.Steps = append(tm.Steps, time.Since(t0))
+		p.stepDone()
 		report(i+1-first, t)
 	}
 	if src.keepsAll() {

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"image"
 	"math"
 	"os"
 	"sync"
@@ -74,45 +73,23 @@ func testPipeline(t testing.TB) *Pipeline {
 }
 
 // e2eLatentTol is the tolerance of the end-to-end latents (times max(1, max|ref|), as
-// golden.Check applies it): about 10× the largest error measured over the tiny-sd cases (3.2e-6
-// relative: 5.5e-5 absolute on latents of max|ref| 17; the reference is fp32 torch).
+// golden.Check applies it): about 10× the largest error measured over the tiny-sd cases with
+// guidance, on the AVX-512 and AVX2 paths (3.2e-6 relative: 5.4e-5 absolute on latents of
+// max|ref| 17; the reference is fp32 torch). Cases that measure much less have their own
+// (e2eCaseTols), so that a 20× regression in them cannot pass.
 const e2eLatentTol = 3e-5
 
-// checkImageU8 compares 8-bit images with the reference (HWC, RGB) and requires every value to
-// be within one level (rounding of the last bit). It logs the counts.
-func checkImageU8(t testing.TB, label string, img *image.NRGBA, ref *golden.Tensor) {
-	t.Helper()
-	h, w := ref.Shape[0], ref.Shape[1]
-	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
-		t.Fatalf("%s: image is %dx%d, want %dx%d", label, b.Dx(), b.Dy(), w, h)
+// e2eCaseTols holds the latent tolerances of cases far below e2eLatentTol.
+var e2eCaseTols = map[string]float64{
+	"e2e.rect_nocfg": 5e-6, // 4.4e-7: no guidance, so no amplification of the UNet's error
+}
+
+// latentTol is a case's latent tolerance.
+func latentTol(name string) float64 {
+	if tol, ok := e2eCaseTols[name]; ok {
+		return tol
 	}
-	var exact, one, off int
-	maxd := 0.0
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			for c := 0; c < 3; c++ {
-				got := float64(img.Pix[y*img.Stride+4*x+c])
-				d := math.Abs(got - ref.Data[(y*w+x)*3+c])
-				maxd = math.Max(maxd, d)
-				switch {
-				case d == 0:
-					exact++
-				case d <= 1:
-					one++
-				default:
-					off++
-				}
-			}
-			if a := img.Pix[y*img.Stride+4*x+3]; a != 255 {
-				t.Fatalf("%s: alpha %d at (%d,%d)", label, a, x, y)
-			}
-		}
-	}
-	total := exact + one + off
-	t.Logf("%s: %d values: %d exact, %d within 1 level, %d further (max difference %v)", label, total, exact, one, off, maxd)
-	if off > 0 {
-		t.Errorf("%s: %d of %d values more than 1 level off (max %v), want none", label, off, total, maxd)
-	}
+	return e2eLatentTol
 }
 
 // runCase generates a case with tiny-sd (or p) and checks initial latents, every step's latents,
@@ -151,13 +128,13 @@ func runCase(t *testing.T, p *Pipeline, name string) *Result {
 	worst := 0.0
 	for i := range wantTS {
 		s := &golden.Tensor{Name: steps.Name, Shape: init.Shape, Data: steps.Data[i*per : (i+1)*per]}
-		worst = math.Max(worst, golden.Check(t, name+".latents_steps["+itoa(i)+"]", got[i+1], s, e2eLatentTol))
+		worst = math.Max(worst, golden.Check(t, name+".latents_steps["+itoa(i)+"]", got[i+1], s, latentTol(name)))
 	}
 	t.Logf("%s: largest latent error over %d steps %.3g", name, len(wantTS), worst)
 	if len(res.Images) != 1 {
 		t.Fatalf("%d images, want 1", len(res.Images))
 	}
-	checkImageU8(t, name+".image_u8", res.Images[0], ref.Must(t, name+".image_u8"))
+	golden.CheckImageU8(t, name+".image_u8", res.Images[0], ref.Must(t, name+".image_u8"))
 	t.Logf("%s: timings text %v, denoise %v (%d steps), decode %v, total %v", name,
 		res.Timings.Text, res.Timings.Denoise, len(res.Timings.Steps), res.Timings.Decode, res.Timings.Total)
 	return res

@@ -120,7 +120,7 @@ func (p *Pipeline) prepareImage(ctx context.Context, r Request, sched scheduler.
 		}
 	}
 	dist, err := enc.Encode(ctx, tensor.New(tensor.WithShape(1, 3, H, W), tensor.WithBacking(x)))
-	endStage(enc.Runner(), true)
+	p.endStage(enc, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pipeline: VAE encoder: %w", err)
 	}

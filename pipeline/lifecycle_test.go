@@ -42,8 +42,10 @@ func TestLifecycleRequestLimits(t *testing.T) {
 		{Request{GuidanceScale: -1e30}, "GuidanceScale"},
 		{Request{GuidanceScale: math.NaN()}, "GuidanceScale"},
 		{Request{GuidanceScale: math.Inf(-1)}, "GuidanceScale"},
+		{Request{GuidanceScale: math.Inf(1)}, "GuidanceScale"},
 		{Request{Prompt: strings.Repeat("a cat ", MaxPromptBytes/6+1)}, "Prompt"},
 		{Request{NegativePrompt: strings.Repeat("x", MaxPromptBytes+1)}, "NegativePrompt"},
+		{Request{Prompt: strings.Repeat("x", 100<<20)}, "Prompt"}, // 100 MB, refused before tokenising
 		{Request{Init: image.NewNRGBA(image.Rect(0, 0, 8, MaxSide+8)), Strength: 0.5}, "Init"},
 	}
 	for _, c := range cases {
@@ -126,12 +128,27 @@ func TestLifecycleCloseInProgress(t *testing.T) {
 	}
 	last := -1
 	closed := make(chan error, 1)
-	res, err := p.Generate(context.Background(), Request{Steps: 6, Width: 64, Height: 64, Progress: func(pr Progress) {
-		last = pr.Step
-		if pr.Step == 2 {
-			closed <- p.Close()
-		}
-	}})
+	type result struct {
+		res *Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := p.Generate(context.Background(), Request{Steps: 6, Width: 64, Height: 64, Progress: func(pr Progress) {
+			last = pr.Step
+			if pr.Step == 2 {
+				closed <- p.Close()
+			}
+		}})
+		done <- result{res, err}
+	}()
+	var res *Result
+	select {
+	case r := <-done:
+		res, err = r.res, r.err
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Generate with Close in its Progress did not return within 2 minutes: deadlock")
+	}
 	if !errors.Is(err, ErrClosed) || res != nil {
 		t.Fatalf("Generate closed in its Progress = %v, %v; want ErrClosed", res, err)
 	}

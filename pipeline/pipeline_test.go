@@ -116,7 +116,7 @@ func TestTwoImagesFirstIsReference(t *testing.T) {
 	per := 4 * 16 * 16
 	last := &golden.Tensor{Shape: []int{1, 4, 16, 16}, Data: steps.Data[len(steps.Data)-per:]}
 	golden.Check(t, "first image's final latents", final[:per], last, e2eLatentTol)
-	checkImageU8(t, "first of two images", res.Images[0], ref.Must(t, "e2e.ddim.image_u8"))
+	golden.CheckImageU8(t, "first of two images", res.Images[0], ref.Must(t, "e2e.ddim.image_u8"))
 	if bytes.Equal(res.Images[0].Pix, res.Images[1].Pix) {
 		t.Error("the two images are identical")
 	}

@@ -30,7 +30,7 @@ func TestTAESDFinalDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkImageU8(t, "taesd final decode", res.Images[0], hwc(want[0]))
+	golden.CheckImageU8(t, "taesd final decode", res.Images[0], hwc(want[0]))
 }
 
 func TestPreviews(t *testing.T) {
@@ -154,7 +154,7 @@ func TestVAEOptions(t *testing.T) {
 	}
 }
 
-// hwc turns an image into a reference tensor of its RGB bytes (H×W×3), for checkImageU8.
+// hwc turns an image into a reference tensor of its RGB bytes (H×W×3), for golden.CheckImageU8.
 func hwc(img *image.NRGBA) *golden.Tensor {
 	b := img.Bounds()
 	t := &golden.Tensor{Name: "hwc", Shape: []int{b.Dy(), b.Dx(), 3}}

@@ -57,7 +57,7 @@ func (p *Pipeline) checkSafety(ctx context.Context, res *Result) error {
 	}
 	start := time.Now()
 	r, err := p.safety.Filter(ctx, res.Images)
-	endStage(p.safety.Runner(), false)
+	p.endStage(p.safety, false)
 	if err != nil {
 		return fmt.Errorf("pipeline: safety checker: %w", err)
 	}

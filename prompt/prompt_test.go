@@ -226,7 +226,29 @@ func loadEncoder(t testing.TB) *clip.TextModel {
 	return m
 }
 
-const tol = 1e-4
+// tol is the tolerance of an embedding (relative to max(1, max|ref|)): about 10× the largest
+// error measured on the AVX-512 and AVX2 paths over the unweighted outputs and most weighted
+// ones (5.1e-7). The cases whose weights scale the encoder's error further have their own.
+const tol = 5e-6
+
+// embedTols holds the tolerances of the embeddings that measure above tol/10.
+var embedTols = map[string]float64{
+	"lpw.explicit.embeds":               9e-6, // 8.3e-7
+	"lpw.explicit.with_negative.embeds": 2e-5, // 1.4e-6
+	"lpw.nested.with_negative.embeds":   1e-5, // 9.1e-7
+	"lpw.less.embeds":                   2e-5, // 1.0e-6
+	"lpw.mixed.embeds":                  7e-6, // 6.4e-7
+}
+
+// checkEmbed compares got with the reference name at its tolerance.
+func checkEmbed(t *testing.T, f *golden.File, name string, got []float32) float64 {
+	t.Helper()
+	lim, ok := embedTols[name]
+	if !ok {
+		lim = tol
+	}
+	return golden.Check(t, name, got, f.Must(t, name), lim)
+}
 
 func TestEmbedReference(t *testing.T) {
 	c := readCases(t)
@@ -244,12 +266,12 @@ func TestEmbedReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		worst = max(worst, golden.Check(t, "lpw."+cs.Name+".unweighted", un.Float32s(), f.Must(t, "lpw."+cs.Name+".unweighted"), tol))
+		worst = max(worst, checkEmbed(t, f, "lpw."+cs.Name+".unweighted", un.Float32s()))
 		emb, err := b.Embed(ctx, enc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		worst = max(worst, golden.Check(t, "lpw."+cs.Name+".embeds", emb.Float32s(), f.Must(t, "lpw."+cs.Name+".embeds"), tol))
+		worst = max(worst, checkEmbed(t, f, "lpw."+cs.Name+".embeds", emb.Float32s()))
 
 		// With the negative prompt: [prompt, negative] padded to the same k.
 		emb, err = Embed(ctx, tok, enc, []string{cs.Prompt, c.LPW.NegativePrompt}, Options{})
@@ -262,9 +284,9 @@ func TestEmbedReference(t *testing.T) {
 		if _, err := f.Get("lpw." + cs.Name + ".with_negative.embeds"); err == nil {
 			name = "lpw." + cs.Name + ".with_negative.embeds"
 		}
-		worst = max(worst, golden.Check(t, name, all[:half], f.Must(t, name), tol))
+		worst = max(worst, checkEmbed(t, f, name, all[:half]))
 		neg := fmt.Sprintf("lpw.negative.k%d.embeds", emb.Shape()[1]/77)
-		worst = max(worst, golden.Check(t, neg, all[half:], f.Must(t, neg), tol))
+		worst = max(worst, checkEmbed(t, f, neg, all[half:]))
 	}
 	t.Logf("largest error over all embeddings: %.3g", worst)
 }

@@ -172,6 +172,17 @@ func (c *Checker) ProcessorConfig() ProcessorConfig { return c.proc }
 // models).
 func (c *Checker) Runner() *nn.Runner { return c.runner }
 
+// ReleaseWeightPages takes the pages of the weights file the Checker mapped (when made by Load)
+// out of the process's resident memory until it next reads them (weights.Store.ReleasePages):
+// the pipeline does so between images. It stays usable; its next call faults the pages back
+// in. It returns the bytes advised, 0 when the weights are not a mapped file of its own.
+func (c *Checker) ReleaseWeightPages() int64 {
+	if c.store == nil {
+		return 0
+	}
+	return c.store.ReleasePages()
+}
+
 // Close waits for the checks in flight (cancelling them: they return ErrClosed), then releases
 // the compiled programs and the weights file of a checker made by Load. Every later call
 // returns ErrClosed; Close is idempotent.

@@ -44,14 +44,30 @@ func loadSDConfig(t *testing.T) Config {
 	return cfg
 }
 
+// referenceTols holds each scheduler's tolerance (relative to max(1, max|ref|)) of its sigmas,
+// scaled inputs, model outputs and samples: about 10× the largest error measured over 20 and 50
+// steps (given beside it; the paths do not differ, the schedulers run in plain Go).
+var referenceTols = map[string]float64{
+	"pndm":            2e-6, // 1.2e-7
+	"ddim":            2e-6, // 1.5e-7
+	"euler":           6e-7, // 6.0e-8
+	"euler_a":         7e-6, // 6.6e-7
+	"lms":             3e-6, // 3.0e-7
+	"dpmpp_2m":        5e-6, // 4.8e-7
+	"dpmpp_2m_karras": 7e-6, // 6.8e-7
+}
+
 // TestReference runs every scheduler at 20 and 50 steps on the synthetic model and compares
 // timesteps, sigmas, init_noise_sigma and every step's scaled input, model output and sample
 // with diffusers v0.21.4.
 func TestReference(t *testing.T) {
 	f := golden.MustOpen(t, golden.Path("schedulers.safetensors"))
 	cfg := loadSDConfig(t)
-	const tol = 1e-5
 	for _, name := range Names() {
+		tol, ok := referenceTols[name]
+		if !ok {
+			t.Fatalf("%s: no tolerance in referenceTols", name)
+		}
 		for _, steps := range []int{20, 50} {
 			t.Run(fmt.Sprintf("%s/%d", name, steps), func(t *testing.T) {
 				runReference(t, f, cfg, name, steps, tol)
@@ -92,15 +108,9 @@ func runReference(t *testing.T, f *golden.File, cfg Config, name string, steps i
 			t.Fatalf("%d sigmas, reference has %d", len(sig), len(ref.Data))
 		}
 		sigErr = relErr(sig, ref.Data)
-		if sigErr > tol {
-			t.Errorf("sigmas: relative error %.3g", sigErr)
-		}
 	}
 	initRef := f.Must(t, prefix+"init_noise_sigma").Data[0]
 	initErr := math.Abs(float64(s.InitNoiseSigma())-initRef) / math.Max(1, math.Abs(initRef))
-	if initErr > tol {
-		t.Errorf("init_noise_sigma %v, reference %v", s.InitNoiseSigma(), initRef)
-	}
 
 	sample := f.Must(t, prefix+"sample0").F32()
 	scaledRef := f.Must(t, prefix+"scaled_inputs").Data
@@ -127,9 +137,10 @@ func runReference(t *testing.T, f *golden.File, cfg Config, name string, steps i
 		}
 		maxSample = math.Max(maxSample, e)
 	}
-	t.Logf("%-16s %2d steps: largest relative error: timesteps %.2g, sigmas %.3g, init_noise_sigma %.3g, scaled_inputs %.3g, model_outputs %.3g, samples %.3g",
-		name, steps, tsErr, sigErr, initErr, maxScaled, maxOut, maxSample)
-	if maxScaled > tol || maxOut > tol || maxSample > tol {
-		t.Errorf("error above %g", tol)
-	}
+	label := fmt.Sprintf("%s %d steps: ", name, steps)
+	golden.Within(t, label+"sigmas", "relative", sigErr, tol)
+	golden.Within(t, label+"init_noise_sigma", "relative", initErr, tol)
+	golden.Within(t, label+"scaled_inputs", "relative", maxScaled, tol)
+	golden.Within(t, label+"model_outputs", "relative", maxOut, tol)
+	golden.Within(t, label+"samples", "relative", maxSample, tol)
 }

@@ -146,6 +146,17 @@ func (m *Model) SetCacheLimit(bytes int64) { m.runner.Cache().SetLimit(bytes) }
 // models, as the pipeline does).
 func (m *Model) Runner() *nn.Runner { return m.runner }
 
+// ReleaseWeightPages takes the pages of the weights file the Model mapped (when made by Load)
+// out of the process's resident memory until it next reads them (weights.Store.ReleasePages):
+// for a model that is idle for a while. It stays usable; its next call faults the pages back
+// in. It returns the bytes advised, 0 when the weights are not a mapped file of its own.
+func (m *Model) ReleaseWeightPages() int64 {
+	if m.store == nil {
+		return 0
+	}
+	return m.store.ReleasePages()
+}
+
 // Close waits for the calls in flight (cancelling them: they return ErrClosed), then releases
 // the compiled programs and the weights file of a model made by Load. Every later call returns
 // ErrClosed; Close is idempotent.

@@ -190,7 +190,7 @@ func TestConcurrentDecode(t *testing.T) {
 				return
 			}
 			maxErr, maxRef := golden.MaxAbsDiff(f32(got), f.Must(t, "vae."+c+".decoded").Data)
-			if maxErr > goldenTol*max(1, maxRef) {
+			if maxErr > decodeTol*max(1, maxRef) {
 				errs <- errors.New(c + ": concurrent decode differs from the reference")
 			}
 		}()

@@ -28,10 +28,7 @@ type Decoder struct {
 	ConvNormOut   *nn.GroupNorm
 	ConvOut       *nn.Conv2d
 
-	cfg   Config
-	store *weights.Store // closed by Close when the Decoder opened it
-
-	runner *nn.Runner // programs per latent size h×w, batch 1
+	part // config, runner (programs per latent size h×w, batch 1), weights file
 }
 
 // NewDecoder builds the decoder from cfg and the AutoencoderKL weights under w (names such as
@@ -40,7 +37,7 @@ func NewDecoder(cfg Config, w weights.View) (*Decoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("vae: config: %w", err)
 	}
-	d := &Decoder{cfg: cfg}
+	d := &Decoder{part: part{cfg: cfg}}
 	d.runner = nn.NewRunner("vae", func(shapes ...tensor.Shape) (*nn.Program, error) {
 		g := gorgonia.NewGraph()
 		z := latentNode(g, shapes[0][0], shapes[0][1], shapes[0][2], shapes[0][3])
@@ -85,41 +82,7 @@ func NewDecoder(cfg Config, w weights.View) (*Decoder, error) {
 // LoadDecoder reads dir/config.json and the weights in dir (a model's vae folder) and builds the
 // decoder. The weights file stays open (memory-mapped) until Close.
 func LoadDecoder(dir string, opts ...weights.Option) (*Decoder, error) {
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	s, err := weights.Open(dir, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("vae: %w", err)
-	}
-	d, err := NewDecoder(cfg, s.View())
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	d.store = s
-	return d, nil
-}
-
-// Config returns the decoder's config.
-func (d *Decoder) Config() Config { return d.cfg }
-
-// Runner returns the runner the decoder's calls go through (for sharing a cache with other
-// models, as the pipeline does).
-func (d *Decoder) Runner() *nn.Runner { return d.runner }
-
-// Close waits for the calls in flight (cancelling them: they return ErrClosed), then drops the
-// compiled programs and closes the weights file LoadDecoder opened. Every later call returns
-// ErrClosed; Close is idempotent.
-func (d *Decoder) Close() error {
-	if err := d.runner.Close(); err != nil {
-		return err
-	}
-	if d.store != nil {
-		return d.store.Close()
-	}
-	return nil
+	return load(dir, opts, NewDecoder)
 }
 
 // Forward adds the decoder to z's graph: z (N×latent_channels×h×w, already divided by the
@@ -221,12 +184,6 @@ func (d *Decoder) PeakBytes(h, w int) (int64, error) {
 	}
 	return p.PeakBytes(), nil
 }
-
-// SetCacheLimit bounds the memory of the compiled programs kept for reuse (one per latent
-// size, each holding buffers for its intermediates: about 650 MiB for a 64×64 latent of SD's
-// VAE): the least recently used are dropped while the total exceeds bytes, but the last one used
-// is always kept. The default is DefaultCacheLimit; ≤ 0 keeps only the last one.
-func (d *Decoder) SetCacheLimit(bytes int64) { d.runner.Cache().SetLimit(bytes) }
 
 func latentNode(g *gorgonia.ExprGraph, n, c, h, w int) *gorgonia.Node {
 	return gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(n, c, h, w), gorgonia.WithName("latents"))

@@ -26,9 +26,7 @@ type Encoder struct {
 	ConvOut     *nn.Conv2d
 	QuantConv   *nn.Conv2d
 
-	cfg    Config
-	store  *weights.Store // closed by Close when the Encoder opened it
-	runner *nn.Runner     // programs per image size H×W, batch 1
+	part // config, runner (programs per image size H×W, batch 1), weights file
 }
 
 // NewEncoder builds the encoder from cfg and the AutoencoderKL weights under w (names such as
@@ -37,7 +35,7 @@ func NewEncoder(cfg Config, w weights.View) (*Encoder, error) {
 	if err := cfg.validateEncoder(); err != nil {
 		return nil, fmt.Errorf("vae: config: %w", err)
 	}
-	e := &Encoder{cfg: cfg}
+	e := &Encoder{part: part{cfg: cfg}}
 	e.runner = nn.NewRunner("vae encoder", func(shapes ...tensor.Shape) (*nn.Program, error) {
 		g := gorgonia.NewGraph()
 		x := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(shapes[0]...), gorgonia.WithName("images"))
@@ -82,21 +80,7 @@ func NewEncoder(cfg Config, w weights.View) (*Encoder, error) {
 // LoadEncoder reads dir/config.json and the weights in dir (a model's vae folder) and builds the
 // encoder. The weights file stays open (memory-mapped) until Close.
 func LoadEncoder(dir string, opts ...weights.Option) (*Encoder, error) {
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	s, err := weights.Open(dir, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("vae: %w", err)
-	}
-	e, err := NewEncoder(cfg, s.View())
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	e.store = s
-	return e, nil
+	return load(dir, opts, NewEncoder)
 }
 
 // validateEncoder adds the encoder's own requirements to Validate's.
@@ -120,30 +104,6 @@ func (c Config) validateEncoder() error {
 	}
 	return nil
 }
-
-// Config returns the encoder's config.
-func (e *Encoder) Config() Config { return e.cfg }
-
-// Runner returns the runner the encoder's calls go through (for sharing a cache with other
-// models, as the pipeline does).
-func (e *Encoder) Runner() *nn.Runner { return e.runner }
-
-// Close waits for the calls in flight (cancelling them: they return ErrClosed), then drops the
-// compiled programs and closes the weights file LoadEncoder opened. Every later call returns
-// ErrClosed; Close is idempotent.
-func (e *Encoder) Close() error {
-	if err := e.runner.Close(); err != nil {
-		return err
-	}
-	if e.store != nil {
-		return e.store.Close()
-	}
-	return nil
-}
-
-// SetCacheLimit bounds the memory of the compiled programs kept for reuse (one per image size),
-// as Decoder.SetCacheLimit does.
-func (e *Encoder) SetCacheLimit(bytes int64) { e.runner.Cache().SetLimit(bytes) }
 
 // Forward adds the encoder and quant_conv to x's graph: x (N×in_channels×H×W, values in
 // [-1, 1]) → the moments N×(2·latent_channels)×(H/f)×(W/f), mean first, then log-variance

@@ -36,7 +36,7 @@ func TestTAESDDecode(t *testing.T) {
 	if !got.Shape().Eq(ref.Shape) {
 		t.Fatalf("shape %v, want %v", got.Shape(), ref.Shape)
 	}
-	golden.Check(t, "taesd.dec.sample", got.Float32s(), ref, 1e-4)
+	golden.Check(t, "taesd.dec.sample", got.Float32s(), ref, 1e-5) // 9.6e-7 measured
 }
 
 // TestTAESDEncode encodes e2e.pndm's 8-bit image as the pipelines preprocess it and compares with
@@ -57,7 +57,7 @@ func TestTAESDEncode(t *testing.T) {
 		t.Fatal(err)
 	}
 	w3 := golden.MustOpen(t, golden.Path("wave3-lpw-taesd.safetensors"))
-	golden.Check(t, "taesd.enc.latents", got.Float32s(), w3.Must(t, "taesd.enc.latents"), 1e-4)
+	golden.Check(t, "taesd.enc.latents", got.Float32s(), w3.Must(t, "taesd.enc.latents"), 6e-6) // 5.0e-7 measured
 
 	u8 := w3.Must(t, "taesd.fwd.latents_u8")
 	cfg := m.Config()

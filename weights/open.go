@@ -102,6 +102,9 @@ func OpenFile(path string, opts ...Option) (*Store, error) {
 	if fb, ok := s.be.(*fileBackend); ok {
 		fb.mapped = mapped
 	}
+	if mapped {
+		s.mapping = data
+	}
 	return s, nil
 }
 

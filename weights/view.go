@@ -77,3 +77,14 @@ type errNoSource string
 func (e errNoSource) Error() string {
 	return "weights: tensor \"" + string(e) + "\" requested from a View with no Source"
 }
+
+// StoredDtype returns the element type the tensor name under the View's prefix has in its file
+// ("F32", "F16", "BF16", …), or "" when it is absent or the Source is not a file (synthetic or
+// in-memory weights). Layers use it to keep 16-bit tensors as they are stored (see
+// Store.StoredDtype).
+func (v View) StoredDtype(name string) string {
+	if s, ok := v.src.(interface{ StoredDtype(string) string }); ok {
+		return s.StoredDtype(v.full(name))
+	}
+	return ""
+}

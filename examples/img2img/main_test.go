@@ -5,7 +5,6 @@ import (
 	"context"
 	"image"
 	"image/png"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,28 +31,6 @@ func readPNG(t *testing.T, path string) (image.Image, pngmeta.Parameters) {
 	return img, p
 }
 
-// checkU8 requires every 8-bit value of img within one level of the reference (HWC).
-func checkU8(t *testing.T, label string, img image.Image, ref *golden.Tensor) {
-	t.Helper()
-	h, w := ref.Shape[0], ref.Shape[1]
-	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
-		t.Fatalf("%s: %v, want %dx%d", label, b, w, h)
-	}
-	maxd := 0.0
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			r, g, b, _ := img.At(x, y).RGBA()
-			for c, v := range []uint32{r >> 8, g >> 8, b >> 8} {
-				maxd = math.Max(maxd, math.Abs(float64(v)-ref.Data[(y*w+x)*3+c]))
-			}
-		}
-	}
-	t.Logf("%s: largest difference %v levels", label, maxd)
-	if maxd > 1 {
-		t.Errorf("%s: values differ by up to %v levels, want ≤ 1", label, maxd)
-	}
-}
-
 // TestRunInpaint runs diffusers' inpainting reference case (wave3 inpaint.ddim) through the
 // command and checks the PNG and its parameters.
 func TestRunInpaint(t *testing.T) {
@@ -72,7 +49,7 @@ func TestRunInpaint(t *testing.T) {
 		t.Errorf("stdout or stderr lack the encode time or the 6 steps:\n%s\n%s", stdout.String(), stderr.String())
 	}
 	img, p := readPNG(t, out)
-	checkU8(t, "inpaint.ddim", img, ref.Must(t, "inpaint.ddim.image_u8"))
+	golden.CheckImageU8(t, "inpaint.ddim", img, ref.Must(t, "inpaint.ddim.image_u8"))
 	want := "a cat sitting on a windowsill at sunset\nNegative prompt: blurry, low quality\n" +
 		"Steps: 8, Sampler: DDIM, CFG scale: 5.0, Seed: 77, Size: 128x96, Model: tiny-sd, Denoising strength: 0.75"
 	if p.String() != want {
@@ -106,7 +83,7 @@ func TestRunImg2Img(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	img, p := readPNG(t, filepath.Join(dir, "out.png"))
-	checkU8(t, "i2i.pndm", img, ref.Must(t, "i2i.pndm.image_u8"))
+	golden.CheckImageU8(t, "i2i.pndm", img, ref.Must(t, "i2i.pndm.image_u8"))
 	if !strings.HasSuffix(p.String(), "Size: 128x128, Model: tiny-sd, Denoising strength: 0.6") {
 		t.Errorf("parameters:\n%s", p)
 	}

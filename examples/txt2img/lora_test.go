@@ -22,7 +22,7 @@ func TestRunLoRA(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	img, p := readPNG(t, out)
-	checkU8(t, "lora.e2e.scale0.7", img, ref.Must(t, "lora.e2e.scale0.7.image_u8"))
+	golden.CheckImageU8(t, "lora.e2e.scale0.7", img, ref.Must(t, "lora.e2e.scale0.7.image_u8"))
 	if want := c.Prompt + " <lora:lora-kohya:0.7>"; p.Prompt != want {
 		t.Errorf("prompt in the parameters %q, want %q", p.Prompt, want)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"image"
 	"image/png"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,39 +62,6 @@ func (c e2eCase) args(t *testing.T, model, out string) []string {
 	return a
 }
 
-// checkU8 requires ≥ 99.9% of the 8-bit values of img within one level of the reference (HWC).
-func checkU8(t *testing.T, label string, img image.Image, ref *golden.Tensor) {
-	t.Helper()
-	h, w := ref.Shape[0], ref.Shape[1]
-	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
-		t.Fatalf("%s: %v, want %dx%d", label, b, w, h)
-	}
-	var exact, one, off int
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			r, g, b, a := img.At(x, y).RGBA()
-			if a != 0xffff {
-				t.Fatalf("%s: pixel (%d,%d) not opaque", label, x, y)
-			}
-			for c, v := range []uint32{r >> 8, g >> 8, b >> 8} {
-				switch d := math.Abs(float64(v) - ref.Data[(y*w+x)*3+c]); {
-				case d == 0:
-					exact++
-				case d <= 1:
-					one++
-				default:
-					off++
-				}
-			}
-		}
-	}
-	total := exact + one + off
-	t.Logf("%s: %d values: %d exact, %d within 1 level, %d further", label, total, exact, one, off)
-	if float64(exact+one) < 0.999*float64(total) {
-		t.Errorf("%s: %.4f%% within 1 level, want ≥ 99.9%%", label, 100*float64(exact+one)/float64(total))
-	}
-}
-
 func readPNG(t *testing.T, path string) (image.Image, pngmeta.Parameters) {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -137,7 +103,7 @@ func TestRunGolden(t *testing.T) {
 				t.Error("carriage returns in progress written to a non-terminal")
 			}
 			img, p := readPNG(t, out)
-			checkU8(t, tc.name, img, ref.Must(t, tc.name+".image_u8"))
+			golden.CheckImageU8(t, tc.name, img, ref.Must(t, tc.name+".image_u8"))
 			want := pngmeta.Parameters{Prompt: c.Prompt, Steps: c.Steps, CFGScale: c.Guidance, Seed: c.Seed,
 				Width: c.Width, Height: c.Height, Model: tc.model,
 				Sampler: map[string]string{"PNDMScheduler": "PNDM", "DDIMScheduler": "DDIM"}[c.Scheduler]}

@@ -89,5 +89,5 @@ func TestRunSafetyChecker(t *testing.T) {
 		t.Errorf("NSFW line with -safety=false:\n%s", stderr.String())
 	}
 	img, _ = readPNG(t, out)
-	checkU8(t, "e2e.pndm -safety=false", img, ref.Must(t, "e2e.pndm.image_u8"))
+	golden.CheckImageU8(t, "e2e.pndm -safety=false", img, ref.Must(t, "e2e.pndm.image_u8"))
 }

@@ -20,7 +20,7 @@ func TestRunSingleFile(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	img, p := readPNG(t, out)
-	checkU8(t, "e2e.pndm from the single file", img, ref.Must(t, "e2e.pndm.image_u8"))
+	golden.CheckImageU8(t, "e2e.pndm from the single file", img, ref.Must(t, "e2e.pndm.image_u8"))
 	if p.Model != "tiny-sd.ldm" {
 		t.Errorf("Model %q in the parameters, want tiny-sd.ldm", p.Model)
 	}

@@ -205,6 +205,20 @@ func MaxAbsDiff(got []float32, want []float64) (maxErr, maxRef float64) {
 	return
 }
 
+// Within is the one form in which every numerical test logs the error it measured,
+// "label: <kind> error E (limit L)" (kind names the measure: "max abs", "relative", "relative
+// RMS", …), so `go test -v | grep 'error .* (limit'` lists them all. It fails tb when E exceeds L
+// or is NaN, and reports whether it is within.
+func Within(tb testing.TB, label, kind string, measured, limit float64) bool {
+	tb.Helper()
+	tb.Logf("%s: %s error %.3g (limit %.3g)", label, kind, measured, limit)
+	if !(measured <= limit) {
+		tb.Errorf("%s: %s error %.3g exceeds %.3g", label, kind, measured, limit)
+		return false
+	}
+	return true
+}
+
 // Check compares got with the reference tensor want using the project's tolerance rule
 // |got-want| ≤ tol × max(1, max|want|) per element, logs the measured error, and fails the
 // test on a length or tolerance mismatch. It returns the measured max abs error.

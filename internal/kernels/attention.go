@@ -33,6 +33,11 @@ const (
 // floats of tiles, from a pool. out may be q itself (each query row block of a head is read into a
 // tile before its output is written, and by no other task), but must not overlap k or v.
 func Attention(p AttentionParams, q, k, v, out []float32) {
+	attention(p, q, k, v, out, false)
+}
+
+// attention is Attention, with the bf16 matrix products of AttentionBF16 when bf16 is set.
+func attention(p AttentionParams, q, k, v, out []float32, bf16 bool) {
 	if p.Batch*p.Heads*p.Nq == 0 {
 		return
 	}
@@ -46,7 +51,7 @@ func Attention(p AttentionParams, q, k, v, out []float32) {
 	_ = k[p.Batch*p.Nk*w-1]
 	_ = v[p.Batch*p.Nk*w-1]
 	job := attnJobs.Get().(*attnJob)
-	job.p, job.q, job.k, job.v, job.out = p, q, k, v, out
+	job.p, job.q, job.k, job.v, job.out, job.bf16 = p, q, k, v, out, bf16
 	job.nqb = (p.Nq + attnBQ - 1) / attnBQ
 	// With few keys (cross-attention), keep every head's keys and values packed and visit the heads
 	// of one query tile one after the other: the tile's rows of Q and out are then fetched from
@@ -73,6 +78,7 @@ type attnJob struct {
 	q, k, v, out []float32
 	nqb          int  // query tiles per (batch, head)
 	allHeads     bool // task order (batch, tile, head) with all heads packed, else (batch, head, tile)
+	bf16         bool // bf16 products (attention_bf16.go)
 	tasks, chunk int
 	next         atomic.Int64 // first task not yet taken
 }
@@ -91,6 +97,7 @@ type attnScratch struct {
 	s    []float32 // score / probability tile, attnBQ×attnBK
 	o    []float32 // output accumulator, attnBQ×dp
 	m, l []float32 // running max (log2 domain) and running sum per query
+	bf   []uint32  // the bf16 path's query and probability tiles and row buffers (attention_bf16.go)
 }
 
 var attnScratches = sync.Pool{New: func() any { return new(attnScratch) }}
@@ -177,6 +184,10 @@ func (j *attnJob) runTasks(sc *attnScratch, packed *int, lo, hi int) {
 
 // packHead copies head h of batch b's keys, transposed into panels, and values into slot of sc.
 func (j *attnJob) packHead(sc *attnScratch, b, h, slot, dp, nkPad int) {
+	if j.bf16 {
+		j.packHeadBF16(sc, b, h, slot, dp, nkPad)
+		return
+	}
 	p := j.p
 	d, w := p.HeadDim, p.Heads*p.HeadDim
 	k := j.k[b*p.Nk*w+h*d:]
@@ -205,6 +216,10 @@ func (j *attnJob) packHead(sc *attnScratch, b, h, slot, dp, nkPad int) {
 // tile computes the outputs of queries q0 … q0+attnBQ−1 (clipped to Nq) of head h of batch b,
 // whose keys and values are packed in slot of sc.
 func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
+	if j.bf16 {
+		j.tileBF16(sc, b, h, slot, q0, dp, nkPad)
+		return
+	}
 	p := j.p
 	d, w := p.HeadDim, p.Heads*p.HeadDim
 	kp, vp := sc.kp[slot*nkPad*d:], sc.vp[slot*nkPad*dp:]

@@ -131,7 +131,7 @@ func TestConv2D(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("largest relative error vs float64: %v", worst)
+	logWorst(t, "Conv2D vs float64", "largest relative", worst, 1e-5)
 }
 
 // BenchmarkConv2D runs the UNet's and VAE's typical 3×3 convolutions (N×C×H×W, C→C, pad 1).

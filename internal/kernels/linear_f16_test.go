@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"github.com/smallsd/smallsd/internal/golden"
 )
 
 // sgemmRandHalf returns n random IEEE half values of moderate magnitude (including a few zeros and
@@ -63,7 +65,8 @@ func TestF16Weights(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("LinearF16 matches Linear on the widened weights exactly; Conv2DF16: largest relative error %.3g vs float64", worst)
+	t.Log("LinearF16 matches Linear on the widened weights exactly")
+	golden.Within(t, "Conv2DF16 vs float64", "largest relative", worst, 1e-5)
 }
 
 func sgemmMaxDiff(a, b []float32) float64 {

@@ -40,17 +40,21 @@ type sgemmSrc struct {
 
 	// pairs packs the operand as bf16 pairs for the VDPBF16PS kernels, the GEMM's k then counting
 	// pairs of k steps (bf16.go); pairK is the operand's real number of k steps.
-	pairs bool
-	pairK int
-	ld    int
-	trans bool
-	conv  bool // B is im2col(data) for the geometry in cp
+	pairs  bool
+	pairK  int
+	paired bool // with pairs (B only): data already holds the bf16 pairs, packed as 32-bit values
+	// pairTaps > 0 (A only, with pairs and brain): A is convolution weights whose k steps pair as
+	// (channel 2c, 2c+1) at one of pairTaps taps, pair step c·pairTaps + tap (bf16_conv.go).
+	pairTaps int
+	ld       int
+	trans    bool
+	conv     bool       // B is im2col(data) for the geometry in cp
+	cp       ConvParams // only when conv
+	ow       int        // output width, only when conv
 
 	// packed: B is a weight matrix packed at load (linear_packed.go); the job's k blocks are then
 	// the packing's.
 	packed *PackedWeight
-	cp     ConvParams // only when conv
-	ow     int        // output width, only when conv
 
 	// Batched B (conv, not transposed): columns [i·batchCols, (i+1)·batchCols) come from image i,
 	// whose data start at data[i·batchStride]; batchCols is a multiple of sgemmNR.

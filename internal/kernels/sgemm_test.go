@@ -6,6 +6,8 @@ import (
 	"math/rand"
 	"runtime"
 	"testing"
+
+	"github.com/smallsd/smallsd/internal/golden"
 )
 
 // sgemmRef is the float64 reference: C = alpha·op(A)·op(B) + beta·C.
@@ -138,7 +140,7 @@ func TestSgemmGenericVsFloat64(t *testing.T) {
 			t.Errorf("%v: relative error %.3g", tc, e)
 		}
 	}
-	t.Logf("sgemmGeneric: largest relative error vs float64 %.3g", worst)
+	golden.Within(t, "sgemmGeneric vs float64", "largest relative", worst, 1e-5)
 }
 
 // TestSgemmVsFloat64 checks Sgemm on both paths (assembly when available, then plain Go) against
@@ -172,7 +174,8 @@ func TestSgemmVsFloat64(t *testing.T) {
 			}
 			runtime.GOMAXPROCS(old)
 		}
-		t.Logf("asm=%v: largest relative error %.3g vs float64, %.3g vs sgemmGeneric", asm, worst, worstTwin)
+		golden.Within(t, fmt.Sprintf("Sgemm asm=%v vs float64", asm), "largest relative", worst, 1e-5)
+		golden.Within(t, fmt.Sprintf("Sgemm asm=%v vs sgemmGeneric", asm), "largest relative", worstTwin, 1e-5)
 	}
 }
 

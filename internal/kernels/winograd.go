@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -23,14 +22,34 @@ import (
 //	Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]
 
 const (
-	winoOut   = 4  // output tile side
-	winoIn    = 6  // input tile side
-	winoXi    = 36 // transform points per tile
-	winoBlock = 4 << 20
+	winoOut = 4  // output tile side
+	winoIn  = 6  // input tile side
+	winoXi  = 36 // transform points per tile
 )
 
-// WinogradFilter is the Winograd transform of a 3×3 convolution's weights, made once (at load)
-// and used by every Conv2DWinograd call: 36 K×C matrices, 4× the memory of the weights.
+// Workspace bounds in floats. They are variables so that tests can shrink them to reach every
+// blocking path on small shapes.
+var (
+	// winoBlockMax bounds a tile block's transformed inputs and products, 36·(cb + K) floats per
+	// tile for a channel block of cb input channels.
+	winoBlockMax = 6 << 20
+	// winoTilesMax is the most tiles in a block (the GEMMs' n).
+	winoTilesMax = 512
+	// winoFilterWhole is the largest filter transform (36·K·C floats) made once per call for all
+	// tile blocks; larger ones are made per block of winoFilterBlock floats (kb output channels
+	// by cb input channels) as the GEMMs need them.
+	winoFilterWhole = 10 << 20
+	winoFilterBlock = 4 << 20
+	// winoChanBlock is the input-channel block of a blocked filter transform.
+	winoChanBlock = 320
+	// winoRowTiles is the narrowest tile row run on its own: narrower rows (images of less than
+	// 64 columns) are laid side by side with one unused tile between them, so that the
+	// transforms still see runs of 16 tiles.
+	winoRowTiles = 16
+)
+
+// WinogradFilter is the Winograd transform of a 3×3 convolution's weights, made once and used by
+// every Conv2DWinograd call: 36 K×C matrices, 4× the memory of the weights.
 type WinogradFilter struct {
 	K, C int
 	u    []float32 // u[ξ·K·C + k·C + c]
@@ -38,104 +57,85 @@ type WinogradFilter struct {
 
 // NewWinogradFilter transforms the weights w (K×C×3×3, PyTorch layout).
 func NewWinogradFilter(w []float32, k, c int) *WinogradFilter {
-	f := new(WinogradFilter)
-	f.reset(k, c)
-	f.transform(w, nil, false)
+	f := &WinogradFilter{K: k, C: c, u: make([]float32, winoXi*k*c)}
+	wt := winoWeights{c: c, w: w}
+	winoParallel(k, max(1, 4096/max(c, 1)), func(lo, hi int) { wt.transform(f.u, 0, k, 0, c, lo, hi) })
 	return f
 }
 
 // NewWinogradFilterF16 is NewWinogradFilter for weights held as IEEE half bits, widened first.
 func NewWinogradFilterF16(w []uint16, k, c int) *WinogradFilter {
-	f := new(WinogradFilter)
-	f.reset(k, c)
-	f.transform(nil, w, false)
+	f := &WinogradFilter{K: k, C: c, u: make([]float32, winoXi*k*c)}
+	wt := winoWeights{c: c, h: w}
+	winoParallel(k, max(1, 4096/max(c, 1)), func(lo, hi int) { wt.transform(f.u, 0, k, 0, c, lo, hi) })
 	return f
 }
 
-// Conv2DWinogradW is Conv2DWinograd with the weights w (K×C×3×3) transformed for this call only,
-// into a pooled buffer: no memory is kept between calls, at the cost of the transform (about
-// 100 floating-point operations per 3×3 filter, spread over the workers) on every call.
+// Conv2DWinogradW is Conv2DWinograd with the weights w (K×C×3×3) transformed during the call:
+// in one piece when the transform is at most 40 MB (36·K·C floats), else in blocks of output and
+// input channels as the GEMMs need them (each filter is transformed once per block of up to 512
+// tiles). Nothing is kept between calls beyond pooled workspace.
 func Conv2DWinogradW(p ConvParams, x, w, bias, y []float32) {
-	f := winoFilters.Get().(*WinogradFilter)
-	f.reset(p.K, p.C)
-	f.transform(w, nil, false)
-	Conv2DWinograd(p, x, f, bias, y)
-	winoFilters.Put(f)
+	winoRun(p, x, winoWeights{c: p.C, w: w}, bias, y)
 }
 
 // Conv2DWinogradF16 is Conv2DWinogradW with the weights held as IEEE half bits.
 func Conv2DWinogradF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
-	f := winoFilters.Get().(*WinogradFilter)
-	f.reset(p.K, p.C)
-	f.transform(nil, w, false)
-	Conv2DWinograd(p, x, f, bias, y)
-	winoFilters.Put(f)
+	winoRun(p, x, winoWeights{c: p.C, h: w}, bias, y)
 }
 
 // Conv2DWinogradBF16 is Conv2DWinogradW with the weights held as bfloat16 bits.
 func Conv2DWinogradBF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
-	f := winoFilters.Get().(*WinogradFilter)
-	f.reset(p.K, p.C)
-	f.transform(nil, w, true)
-	Conv2DWinograd(p, x, f, bias, y)
-	winoFilters.Put(f)
+	winoRun(p, x, winoWeights{c: p.C, h: w, bf16: true}, bias, y)
 }
 
-var winoFilters = sync.Pool{New: func() any { return new(WinogradFilter) }}
-
-// reset sizes a pooled filter for k×c.
-func (f *WinogradFilter) reset(k, c int) {
-	f.K, f.C = k, c
-	if n := winoXi * k * c; cap(f.u) < n {
-		f.u = make([]float32, n)
-	} else {
-		f.u = f.u[:n]
-	}
+// winoWeights is a convolution's weights as Winograd reads them: already transformed (u, in
+// WinogradFilter's layout), or K×C×3×3 float32 (w), IEEE half (h) or bfloat16 (h, bf16) values
+// transformed during the call.
+type winoWeights struct {
+	c    int // input channels
+	u    []float32
+	w    []float32
+	h    []uint16
+	bf16 bool
 }
 
-// transform fills f from float32 weights w or, when w is nil, half bits h (bfloat16 when bf16
-// is set, else IEEE half). Filters are
-// transformed 64 input channels at a time into a local block, which is then written as 36
-// contiguous runs (one per ξ): writing each filter's 36 values straight to u, K·C apart, missed
-// the cache on every store.
-func (f *WinogradFilter) transform(w []float32, h []uint16, bf16 bool) {
+// transform writes the transforms of the filters of output channels k0+[lo, hi) and input
+// channels [c0, c0+cn) to u[ξ·kn·cn + (k−k0)·cn + c−c0], 64 filters at a time (half-precision
+// weights widened first).
+func (wt *winoWeights) transform(u []float32, k0, kn, c0, cn, lo, hi int) {
 	const cb = 64
-	k, c := f.K, f.C
-	if w != nil {
-		_ = w[k*c*9-1]
-	} else {
-		_ = h[k*c*9-1]
-	}
-	winoParallel(k, max(1, 4096/max(c, 1)), func(lo, hi int) {
-		var g [9]float32
-		var blk [winoXi][cb]float32
-		for kk := lo; kk < hi; kk++ {
-			for c0 := 0; c0 < c; c0 += cb {
-				n := min(cb, c-c0)
-				for i := 0; i < n; i++ {
-					o := (kk*c + c0 + i) * 9
-					if w != nil {
-						copy(g[:], w[o:o+9])
-					} else if bf16 {
-						for t, v := range h[o : o+9] {
-							g[t] = math.Float32frombits(uint32(v) << 16)
-						}
-					} else {
-						for t, v := range h[o : o+9] {
-							g[t] = f16ToF32Go(v)
-						}
-					}
-					u := winoFilterTransform(&g)
-					for xi := range u {
-						blk[xi][i] = u[xi]
-					}
-				}
-				for xi := range blk {
-					copy(f.u[xi*k*c+kk*c+c0:xi*k*c+kk*c+c0+n], blk[xi][:n])
-				}
+	var wide [9 * cb]float32
+	_ = u[winoXi*kn*cn-1]
+	for kk := lo; kk < hi; kk++ {
+		for i0 := 0; i0 < cn; i0 += cb {
+			n := min(cb, cn-i0)
+			o := ((k0+kk)*wt.c + c0 + i0) * 9
+			var g []float32
+			switch {
+			case wt.w != nil:
+				g = wt.w[o : o+9*n]
+			case wt.bf16:
+				g = wide[:9*n]
+				BF16ToF32(g, wt.h[o:o+9*n])
+			default:
+				g = wide[:9*n]
+				F16ToF32(g, wt.h[o:o+9*n])
 			}
+			winoFilters(u[kk*cn+i0:], kn*cn, g, n)
 		}
-	})
+	}
+}
+
+// winoFiltersGo is the plain-Go filter transform of nt consecutive 3×3 filters w (9 floats
+// each): U of filter t goes to dst[ξ·ld + t].
+func winoFiltersGo(dst []float32, ld int, w []float32, nt int) {
+	for t := 0; t < nt; t++ {
+		u := winoFilterTransform((*[9]float32)(w[9*t : 9*t+9]))
+		for xi, v := range u {
+			dst[xi*ld+t] = v
+		}
+	}
 }
 
 // winoFilterTransform returns U = G·g·Gᵀ of the 3×3 filter g (row-major), U[6i + j], in
@@ -173,147 +173,308 @@ func WinogradApplies(p ConvParams) bool {
 }
 
 // Conv2DWinograd computes y = conv(x, w) + bias like Conv2D, for a convolution WinogradApplies
-// to, with the weights given as their transform f (f.K = p.K, f.C = p.C). Tiles are processed in
-// blocks whose transformed data (36·(C+K) floats per tile) stay within a few MiB; the workers
-// share each stage of a block (input transform by channel, the 36 GEMMs, output transform by
-// output channel), taking work from a counter.
+// to, with the weights given as their transform f (f.K = p.K, f.C = p.C).
+//
+// Tiles are numbered image by image, tile row by tile row; rows of fewer than 16 tiles get one
+// unused tile at their end so that consecutive rows can share one input strip (the transforms
+// then run on groups of 16 or 8 tiles whatever the image width). The tiles go in blocks of at
+// most 512 whose transformed data stay within 24 MiB; for each block and block of input channels
+// the workers share the input transform (by channel), then for each block of output channels the
+// filter transform (by output channel, unless the filters came transformed) and the 36 GEMMs
+// M_ξ += U_ξ·V_ξ (by ξ), and at the end of the block the output transform (by output channel,
+// bias added), all taking work from a counter.
 func Conv2DWinograd(p ConvParams, x []float32, f *WinogradFilter, bias, y []float32) {
-	if !WinogradApplies(p) || f.K != p.K || f.C != p.C {
-		panic("kernels: Conv2DWinograd: convolution or filter does not fit")
+	if f.K != p.K || f.C != p.C {
+		panic("kernels: Conv2DWinograd: filter does not fit the convolution")
+	}
+	winoRun(p, x, winoWeights{c: p.C, u: f.u}, bias, y)
+}
+
+func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
+	if !WinogradApplies(p) {
+		panic("kernels: Conv2DWinograd: not a 3×3 stride-1 convolution")
 	}
 	oh, ow := p.OutSize()
 	if p.N <= 0 || p.K <= 0 {
 		return
 	}
-	j := &winoJob{p: p, x: x, f: f, bias: bias, y: y, oh: oh, ow: ow}
 	_ = x[p.N*p.C*p.H*p.W-1]
 	_ = y[p.N*p.K*oh*ow-1]
-	j.th, j.tw = (oh+winoOut-1)/winoOut, (ow+winoOut-1)/winoOut
-	tiles := p.N * j.th * j.tw
-	tb := winoBlock / (winoXi * (p.C + p.K)) / 32 * 32
-	tb = max(32, min(tb, 512, (tiles+15)/16*16))
-	j.tb = tb
-	buf := winoBufs.Get().(*winoBuf)
-	need := winoXi * (p.C + p.K) * tb
-	if cap(buf.vm) < need {
-		buf.vm = sgemmAligned(need)
+	if wt.u != nil {
+		_ = wt.u[winoXi*p.K*p.C-1]
+	} else if wt.w != nil {
+		_ = wt.w[p.K*p.C*9-1]
+	} else {
+		_ = wt.h[p.K*p.C*9-1]
 	}
-	j.v, j.m = buf.vm[:winoXi*p.C*tb], buf.vm[winoXi*p.C*tb:need]
-	for t0 := 0; t0 < tiles; t0 += tb {
-		j.t0, j.nb = t0, min(tb, tiles-t0)
-		winoParallel(p.C, max(1, p.C/(8*workers())), j.input)
-		winoParallel(winoXi, 1, j.gemm)
+	if p.C <= 0 { // no input: the bias
+		for n := 0; n < p.N; n++ {
+			for k := 0; k < p.K; k++ {
+				out := y[(n*p.K+k)*oh*ow : (n*p.K+k+1)*oh*ow]
+				b := float32(0)
+				if bias != nil {
+					b = bias[k]
+				}
+				for i := range out {
+					out[i] = b
+				}
+			}
+		}
+		return
+	}
+	j := &winoJob{p: p, x: x, wt: wt, bias: bias, y: y, oh: oh, ow: ow}
+	j.th, j.tw = (oh+winoOut-1)/winoOut, (ow+winoOut-1)/winoOut
+	j.tww = j.tw
+	if j.tw < winoRowTiles {
+		j.tww = j.tw + 1
+	}
+	tiles := p.N * j.th * j.tww
+	j.cb, j.kb = p.C, p.K
+	j.whole = wt.u != nil || winoXi*p.K*p.C <= winoFilterWhole
+	if !j.whole {
+		j.cb = min(p.C, winoChanBlock)
+		j.kb = max(12, min(p.K, winoFilterBlock/(winoXi*j.cb)/12*12))
+	}
+	tb := winoBlockMax / (winoXi * (j.cb + p.K)) / 16 * 16
+	j.tb = max(16, min(tb, winoTilesMax, (tiles+15)/16*16))
+
+	v, m := winoMem.get(winoXi*j.cb*j.tb), winoMem.get(winoXi*p.K*j.tb)
+	j.v, j.m = v, m
+	var u []float32
+	switch {
+	case wt.u != nil:
+		j.u = wt.u
+	case j.whole:
+		u = winoMem.get(winoXi * p.K * p.C)
+		j.u = u
+		j.k0, j.kn, j.c0, j.cn = 0, p.K, 0, p.C
+		winoParallel(p.K, max(1, 4096/p.C), j.filter)
+	default:
+		u = winoMem.get(winoXi * j.kb * j.cb)
+	}
+	for t0 := 0; t0 < tiles; t0 += j.tb {
+		j.t0, j.nb = t0, min(j.tb, tiles-t0)
+		for c0 := 0; c0 < p.C; c0 += j.cb {
+			j.c0, j.cn = c0, min(j.cb, p.C-c0)
+			winoParallel(j.cn, max(1, j.cn/(8*workers())), j.input)
+			for k0 := 0; k0 < p.K; k0 += j.kb {
+				j.k0, j.kn = k0, min(j.kb, p.K-k0)
+				if !j.whole {
+					j.u = u[:winoXi*j.kn*j.cn]
+					winoParallel(j.kn, max(1, 4096/j.cn), j.filter)
+				}
+				winoParallel(winoXi, 1, j.gemm)
+			}
+		}
 		winoParallel(p.K, max(1, p.K/(8*workers())), j.output)
 	}
-	winoBufs.Put(buf)
-}
-
-// winoBuf holds a call's transformed block (V then M).
-type winoBuf struct{ vm []float32 }
-
-var winoBufs = sync.Pool{New: func() any { return new(winoBuf) }}
-
-// winoStrips holds a worker's padded input rows or output rows.
-var winoStrips = sync.Pool{New: func() any { s := make([]float32, 0, 4096); return &s }}
-
-// winoJob is one Conv2DWinograd call: the block of tiles [t0, t0+nb) in the order (image, tile
-// row, tile column), V as v[ξ·C·tb + c·tb + t], M as m[ξ·K·tb + k·tb + t].
-type winoJob struct {
-	p              ConvParams
-	x, y, bias     []float32
-	f              *WinogradFilter
-	oh, ow, th, tw int
-	tb, t0, nb     int
-	v, m           []float32
-}
-
-// segments calls fn for each run of the block's tiles on one tile row: image n, tile row ty,
-// tile columns [tx, tx+cnt), at offset off within the block.
-func (j *winoJob) segments(fn func(n, ty, tx, cnt, off int)) {
-	for g := j.t0; g < j.t0+j.nb; {
-		n, ty, tx := g/(j.th*j.tw), g/j.tw%j.th, g%j.tw
-		cnt := min(j.tw-tx, j.t0+j.nb-g)
-		fn(n, ty, tx, cnt, g-j.t0)
-		g += cnt
+	winoMem.put(v)
+	winoMem.put(m)
+	if u != nil {
+		winoMem.put(u)
 	}
 }
 
-// input transforms channels [lo, hi) of the block's tiles into V.
+// winoJob is one Conv2DWinograd call. The current tile block is [t0, t0+nb); the current input
+// channels [c0, c0+cn), output channels [k0, k0+kn). V is v[ξ·cb·tb + (c−c0)·tb + t], M is
+// m[ξ·K·tb + k·tb + t] (t counted from t0); the transformed filters are u[ξ·K·C + k·C + c] when
+// whole, else the current block's u[ξ·kn·cn + (k−k0)·cn + c−c0].
+type winoJob struct {
+	p                   ConvParams
+	x, y, bias          []float32
+	wt                  winoWeights
+	whole               bool
+	oh, ow, th, tw, tww int // tww: tiles per row in the numbering (tw, or tw+1 with an unused one)
+	cb, kb              int
+	tb, t0, nb          int
+	c0, cn, k0, kn      int
+	u, v, m             []float32
+}
+
+// filter transforms the filters of output channels k0+[lo, hi), input channels [c0, c0+cn).
+func (j *winoJob) filter(lo, hi int) { j.wt.transform(j.u, j.k0, j.kn, j.c0, j.cn, lo, hi) }
+
+// runs calls fn for runs [g, g+cnt) of the block's tiles that share one strip: a tile row's
+// tiles, or (when rows carry an unused tile) up to 64 tiles across rows.
+func (j *winoJob) runs(fn func(g, cnt int)) {
+	end := j.t0 + j.nb
+	for g := j.t0; g < end; {
+		e := min(end, g+64)
+		if j.tww == j.tw {
+			e = min(end, (g/j.tww+1)*j.tww)
+		}
+		fn(g, e-g)
+		g = e
+	}
+}
+
+// rows calls fn for each tile row met by the tiles [g0, g0+cnt): image n, tile row ty, its
+// tiles [a, b) (the used ones only), the first of them at strip column col.
+func (j *winoJob) rows(g0, cnt int, fn func(n, ty, a, b, col int)) {
+	for g := g0; g < g0+cnt; {
+		row := g / j.tww
+		e := min(g0+cnt, (row+1)*j.tww)
+		a, b := g-row*j.tww, min(e-row*j.tww, j.tw)
+		if a < b {
+			fn(row/j.th, row%j.th, a, b, winoOut*(g-g0))
+		}
+		g = e
+	}
+}
+
+// input transforms input channels c0+[lo, hi) of the block's tiles into V.
 func (j *winoJob) input(lo, hi int) {
 	sp := winoStrips.Get().(*[]float32)
 	p := &j.p
-	ldv := p.C * j.tb
-	j.segments(func(n, ty, tx, cnt, off int) {
+	ldv := j.cb * j.tb
+	j.runs(func(g0, cnt int) {
 		ldr := (winoOut*cnt + 2 + 15) &^ 15
 		if cap(*sp) < winoIn*ldr {
 			*sp = make([]float32, winoIn*ldr)
 		}
 		strip := (*sp)[:winoIn*ldr]
-		iy0, ix0 := ty*winoOut-p.PadH, tx*winoOut-p.PadW
-		width := winoOut*cnt + 2
-		lo2, hi2 := max(0, -ix0), min(width, p.W-ix0) // valid columns of the strip
 		for c := lo; c < hi; c++ {
-			img := j.x[(n*p.C+c)*p.H*p.W : (n*p.C+c+1)*p.H*p.W]
-			for i := 0; i < winoIn; i++ {
-				row := strip[i*ldr : i*ldr+width]
-				iy := iy0 + i
-				if iy < 0 || iy >= p.H || lo2 >= hi2 {
-					clear(row)
-					continue
+			j.rows(g0, cnt, func(n, ty, a, b, col int) {
+				o := ((n*p.C + j.c0 + c) * p.H * p.W)
+				img := j.x[o : o+p.H*p.W]
+				iy0, ix0 := ty*winoOut-p.PadH, a*winoOut-p.PadW
+				width := winoOut*(b-a) + 2
+				lo2, hi2 := max(0, -ix0), min(width, p.W-ix0) // valid columns
+				for i := 0; i < winoIn; i++ {
+					row := strip[i*ldr+col : i*ldr+col+width]
+					iy := iy0 + i
+					if iy < 0 || iy >= p.H || lo2 >= hi2 {
+						clear(row)
+						continue
+					}
+					clear(row[:lo2])
+					copy(row[lo2:hi2], img[iy*p.W+ix0+lo2:iy*p.W+ix0+hi2])
+					clear(row[hi2:])
 				}
-				clear(row[:lo2])
-				copy(row[lo2:hi2], img[iy*p.W+ix0+lo2:iy*p.W+ix0+hi2])
-				clear(row[hi2:])
-			}
-			winoInput(j.v[c*j.tb+off:], ldv, strip, ldr, cnt)
+			})
+			winoInput(j.v[c*j.tb+g0-j.t0:], ldv, strip, ldr, cnt)
 		}
 	})
 	winoStrips.Put(sp)
 }
 
-// gemm computes M_ξ = U_ξ·V_ξ for ξ in [lo, hi), each on the calling goroutine.
+// gemm computes M_ξ (+)= U_ξ·V_ξ for ξ in [lo, hi) on the current channel blocks, each on the
+// calling goroutine (the first input-channel block sets M, the others add to it).
 func (j *winoJob) gemm(lo, hi int) {
 	p := &j.p
-	kc := p.K * p.C
+	beta := float32(1)
+	if j.c0 == 0 {
+		beta = 0
+	}
 	for xi := lo; xi < hi; xi++ {
-		a := sgemmSrc{data: j.f.u[xi*kc : (xi+1)*kc], ld: p.C}
-		b := sgemmSrc{data: j.v[xi*p.C*j.tb : (xi+1)*p.C*j.tb], ld: j.tb}
-		sgemmRunOn(1, p.K, j.nb, p.C, 1, &a, &b, 0, j.m[xi*p.K*j.tb:(xi+1)*p.K*j.tb], j.tb, 0, 0, nil, false)
+		var a sgemmSrc
+		if j.whole {
+			o := xi*p.K*p.C + j.k0*p.C + j.c0
+			a = sgemmSrc{data: j.u[o : o+(j.kn-1)*p.C+j.cn], ld: p.C}
+		} else {
+			a = sgemmSrc{data: j.u[xi*j.kn*j.cn : (xi+1)*j.kn*j.cn], ld: j.cn}
+		}
+		b := sgemmSrc{data: j.v[xi*j.cb*j.tb : xi*j.cb*j.tb+j.cn*j.tb], ld: j.tb}
+		c := j.m[xi*p.K*j.tb+j.k0*j.tb : xi*p.K*j.tb+(j.k0+j.kn)*j.tb]
+		sgemmRunOn(1, j.kn, j.nb, j.cn, 1, &a, &b, beta, c, j.tb, 0, 0, nil, false)
 	}
 }
 
 // output transforms output channels [lo, hi) of the block's tiles from M into y, adding the bias.
-// Tiles wholly inside the output are written in place; the others go through a strip.
+// A run of tiles wholly inside one tile row of the output is written in place; the others go
+// through a strip.
 func (j *winoJob) output(lo, hi int) {
 	sp := winoStrips.Get().(*[]float32)
 	p := &j.p
 	ldm := p.K * j.tb
-	j.segments(func(n, ty, tx, cnt, off int) {
-		oy, ox := ty*winoOut, tx*winoOut
-		rows, cols := min(winoOut, j.oh-oy), min(winoOut*cnt, j.ow-ox)
-		inside := rows == winoOut && cols == winoOut*cnt
+	j.runs(func(g0, cnt int) {
 		ldo := winoOut * cnt
-		if !inside && cap(*sp) < winoOut*ldo {
+		if j.tww == j.tw {
+			row := g0 / j.tww
+			n, ty, tx := row/j.th, row%j.th, g0%j.tww
+			oy, ox := ty*winoOut, tx*winoOut
+			if oy+winoOut <= j.oh && ox+ldo <= j.ow {
+				for k := lo; k < hi; k++ {
+					out := j.y[(n*p.K+k)*j.oh*j.ow:]
+					winoOutput(out[oy*j.ow+ox:], j.ow, j.m[k*j.tb+g0-j.t0:], ldm, cnt, j.biasOf(k))
+				}
+				return
+			}
+		}
+		if cap(*sp) < winoOut*ldo {
 			*sp = make([]float32, winoOut*ldo)
 		}
+		strip := (*sp)[:winoOut*ldo]
 		for k := lo; k < hi; k++ {
-			var b float32
-			if j.bias != nil {
-				b = j.bias[k]
-			}
-			out := j.y[(n*p.K+k)*j.oh*j.ow:]
-			if inside {
-				winoOutput(out[oy*j.ow+ox:], j.ow, j.m[k*j.tb+off:], ldm, cnt, b)
-				continue
-			}
-			strip := (*sp)[:winoOut*ldo]
-			winoOutput(strip, ldo, j.m[k*j.tb+off:], ldm, cnt, b)
-			for r := 0; r < rows; r++ {
-				copy(out[(oy+r)*j.ow+ox:(oy+r)*j.ow+ox+cols], strip[r*ldo:r*ldo+cols])
-			}
+			winoOutput(strip, ldo, j.m[k*j.tb+g0-j.t0:], ldm, cnt, j.biasOf(k))
+			j.rows(g0, cnt, func(n, ty, a, b, col int) {
+				out := j.y[(n*p.K+k)*j.oh*j.ow : (n*p.K+k+1)*j.oh*j.ow]
+				oy, ox := ty*winoOut, a*winoOut
+				rows, cols := min(winoOut, j.oh-oy), min(winoOut*(b-a), j.ow-ox)
+				for r := 0; r < rows; r++ {
+					copy(out[(oy+r)*j.ow+ox:(oy+r)*j.ow+ox+cols], strip[r*ldo+col:r*ldo+col+cols])
+				}
+			})
 		}
 	})
 	winoStrips.Put(sp)
+}
+
+func (j *winoJob) biasOf(k int) float32 {
+	if j.bias == nil {
+		return 0
+	}
+	return j.bias[k]
+}
+
+// winoStrips holds a worker's padded input rows or output rows.
+var winoStrips = sync.Pool{New: func() any { s := make([]float32, 0, 4096); return &s }}
+
+// winoMem keeps Winograd's workspace (tens of MB) between calls. sync.Pool drops its contents
+// at every other garbage collection, and the page faults of reallocating them then cost more
+// than the convolution; winoMem keeps at most winoMemMax floats.
+var winoMem winoArena
+
+const winoMemMax = 24 << 20
+
+// winoArena is a small set of free buffers.
+type winoArena struct {
+	mu   sync.Mutex
+	free [][]float32
+	held int
+}
+
+// get returns a buffer of n floats (64-byte aligned, contents undefined): the smallest free one
+// that holds them, else a new one.
+func (a *winoArena) get(n int) []float32 {
+	a.mu.Lock()
+	best := -1
+	for i, b := range a.free {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(a.free[best])) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		b := a.free[best]
+		a.free = append(a.free[:best], a.free[best+1:]...)
+		a.held -= cap(b)
+		a.mu.Unlock()
+		return b[:n]
+	}
+	a.mu.Unlock()
+	return sgemmAligned(n)
+}
+
+// put returns b to the free set, dropping the oldest buffers beyond winoMemMax floats.
+func (a *winoArena) put(b []float32) {
+	a.mu.Lock()
+	a.free = append(a.free, b[:cap(b)])
+	a.held += cap(b)
+	for a.held > winoMemMax && len(a.free) > 0 {
+		a.held -= cap(a.free[0])
+		a.free = a.free[1:]
+	}
+	a.mu.Unlock()
 }
 
 // winoParallel calls fn on ranges of at most chunk items covering [0, n), on up to GOMAXPROCS

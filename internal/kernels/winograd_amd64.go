@@ -67,3 +67,34 @@ func winoOutput(dst []float32, ldo int, m []float32, ld, nt int, bias float32) {
 		winoOutputGo(dst, ldo, m, ld, nt, bias)
 	}
 }
+
+// winoFilter16x and winoFilter8x are the AVX-512 and AVX2 filter transforms of 16·n or 8·n
+// consecutive 3×3 filters w (9 floats each), U of filter t going to u[ξ·ld + t]; scratch holds
+// 18·16 or 18·8 floats.
+//
+//go:noescape
+func winoFilter16x(u *float32, ld int, w *float32, n int, scratch *float32)
+
+//go:noescape
+func winoFilter8x(u *float32, ld int, w *float32, n int, scratch *float32)
+
+// winoFilters transforms nt filters (winoFiltersGo's contract): the AVX-512 kernel on whole groups
+// of 16, or the AVX2 one on groups of 8, plain Go on the rest.
+func winoFilters(dst []float32, ld int, w []float32, nt int) {
+	if n16 := nt / 16; n16 > 0 && useAVX2 && useAVX512 {
+		_ = dst[35*ld+16*n16-1]
+		_ = w[9*16*n16-1]
+		var scratch [18 * 16]float32
+		winoFilter16x(&dst[0], ld, &w[0], n16, &scratch[0])
+		dst, w, nt = dst[16*n16:], w[9*16*n16:], nt-16*n16
+	} else if n8 := nt / 8; n8 > 0 && useAVX2 {
+		_ = dst[35*ld+8*n8-1]
+		_ = w[9*8*n8-1]
+		var scratch [18 * 8]float32
+		winoFilter8x(&dst[0], ld, &w[0], n8, &scratch[0])
+		dst, w, nt = dst[8*n8:], w[9*8*n8:], nt-8*n8
+	}
+	if nt > 0 {
+		winoFiltersGo(dst, ld, w, nt)
+	}
+}

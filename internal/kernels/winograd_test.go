@@ -67,7 +67,7 @@ func TestConv2DWinograd(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("largest relative error vs float64: %v", worst)
+	logWorst(t, "Conv2DWinograd vs float64", "largest relative", worst, 2e-5)
 }
 
 // TestWinogradFilterF16 checks the half-precision filter transform against the float32 one on
@@ -195,10 +195,8 @@ func BenchmarkConvChoice(b *testing.B) {
 		{1, 128, 512, 512, 128}, {1, 128, 512, 512, 3}, {1, 32, 64, 64, 32}, {1, 64, 32, 32, 64},
 	} {
 		p := ConvParams{N: s[0], C: s[1], H: s[2], W: s[3], K: s[4], KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
-		r := rand.New(rand.NewSource(1))
 		oh, ow := p.OutSize()
-		x, w, bias := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K*p.C*9), sgemmRandSlice(r, p.K)
-		y := make([]float32, p.N*p.K*oh*ow)
+		var x, w, bias, y []float32 // made by the first sub-benchmark that runs
 		flops := 2 * float64(p.N*p.K*oh*ow) * float64(p.C*9)
 		for _, wino := range []bool{false, true} {
 			name := fmt.Sprintf("%dx%dx%dx%d→%d/direct", s[0], s[1], s[2], s[3], s[4])
@@ -206,6 +204,12 @@ func BenchmarkConvChoice(b *testing.B) {
 				name = name[:len(name)-len("direct")] + "winograd"
 			}
 			b.Run(name, func(b *testing.B) {
+				if x == nil {
+					r := rand.New(rand.NewSource(1))
+					x, w, bias = sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K*p.C*9), sgemmRandSlice(r, p.K)
+					y = make([]float32, p.N*p.K*oh*ow)
+					b.ResetTimer()
+				}
 				cpu0 := sgemmCPUSeconds()
 				for i := 0; i < b.N; i++ {
 					if wino {
@@ -246,6 +250,82 @@ func TestConv2DWinogradHalfBits(t *testing.T) {
 		for i := range got {
 			if got[i] != want[i] {
 				t.Fatalf("%s: element %d is %v, want %v (Conv2DWinogradW on the widened weights)", c.name, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestConv2DWinogradBlocked runs Conv2DWinogradW (filters transformed during the call) with the
+// workspace bounds shrunk so that the filters go in blocks of input and output channels, the tiles
+// in several blocks, and tile rows one by one or side by side, on every path, against the float64
+// direct convolution.
+func TestConv2DWinogradBlocked(t *testing.T) {
+	saved, saved512 := useAVX2, useAVX512
+	bm, tm, fw, fb, cb, rt := winoBlockMax, winoTilesMax, winoFilterWhole, winoFilterBlock, winoChanBlock, winoRowTiles
+	defer func() {
+		useAVX2, useAVX512 = saved, saved512
+		winoBlockMax, winoTilesMax, winoFilterWhole, winoFilterBlock, winoChanBlock, winoRowTiles = bm, tm, fw, fb, cb, rt
+	}()
+	r := rand.New(rand.NewSource(12))
+	worst := map[string]float64{}
+	for ci, p := range winoCases() {
+		oh, ow := p.OutSize()
+		x := sgemmRandSlice(r, p.N*p.C*p.H*p.W)
+		w := sgemmRandSlice(r, p.K*p.C*9)
+		bias := sgemmRandSlice(r, p.K)
+		ref := convRef(p, x, w, bias)
+		for _, path := range []string{"avx512", "avx2", "go"} {
+			if (path == "avx512" && !(saved && saved512)) || (path == "avx2" && !saved) {
+				continue
+			}
+			useAVX2, useAVX512 = path != "go", path == "avx512"
+			for mode := 0; mode < 3; mode++ {
+				winoFilterWhole, winoFilterBlock, winoChanBlock = 0, winoXi*12*5, 5 // blocked filters
+				winoBlockMax, winoTilesMax = winoXi*(5+p.K)*48, 48+16*mode
+				winoRowTiles = []int{1, 16, 1 << 20}[mode] // rows alone, as in use, all side by side
+				if mode == 2 {
+					winoFilterWhole = fw // filters whole
+				}
+				y := make([]float32, p.N*p.K*oh*ow)
+				for i := range y {
+					y[i] = float32(math.NaN())
+				}
+				old := runtime.GOMAXPROCS(1 + (ci+mode)%3)
+				Conv2DWinogradW(p, x, w, bias, y)
+				runtime.GOMAXPROCS(old)
+				e := convRelErr(y, ref)
+				worst[path] = math.Max(worst[path], e)
+				if !(e <= 2e-5) {
+					t.Errorf("%s mode %d %s: relative error %.3g vs float64", path, mode, convString(p), e)
+				}
+			}
+		}
+	}
+	t.Logf("largest relative error vs float64: %v", worst)
+}
+
+// TestWinogradFilters compares the filter transform kernels (AVX-512, AVX2) with winoFiltersGo on
+// filter counts around their groups: the same operations in the same order, so equal bits.
+func TestWinogradFilters(t *testing.T) {
+	saved, saved512 := useAVX2, useAVX512
+	defer func() { useAVX2, useAVX512 = saved, saved512 }()
+	r := rand.New(rand.NewSource(6))
+	for _, path := range []string{"avx512", "avx2"} {
+		if (path == "avx512" && !(saved && saved512)) || !saved {
+			t.Logf("%s: not on this CPU, skipped", path)
+			continue
+		}
+		useAVX2, useAVX512 = true, path == "avx512"
+		for _, nt := range []int{1, 7, 8, 9, 15, 16, 17, 33, 48, 70} {
+			w := sgemmRandSlice(r, 9*nt)
+			ld := nt + 5
+			got, want := make([]float32, winoXi*ld), make([]float32, winoXi*ld)
+			winoFilters(got, ld, w, nt)
+			winoFiltersGo(want, ld, w, nt)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("%s, %d filters: element %d (ξ %d, filter %d) is %v, want %v", path, nt, i, i/ld, i%ld, got[i], want[i])
+				}
 			}
 		}
 	}

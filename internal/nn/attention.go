@@ -91,7 +91,7 @@ func (a *Attention) Forward(x, context *gorgonia.Node) (*gorgonia.Node, error) {
 		return nil, err
 	}
 	scale := float32(1 / math.Sqrt(float64(a.cfg.HeadDim)))
-	h, err := Attend(q, k, v, a.cfg.Heads, scale, a.cfg.Causal)
+	h, err := attend(q, k, v, a.cfg.Heads, scale, a.cfg.Causal, a.bf16())
 	if err != nil {
 		return nil, err
 	}

@@ -19,3 +19,9 @@ func convWinograd(p kernels.ConvParams, w *HalfWeight) bool {
 	oh, ow := p.OutSize()
 	return p.N*((oh+3)/4)*((ow+3)/4) >= 256
 }
+
+// bf16 reports whether the attention multiplies in bf16 (kernels.AttentionBF16): when its
+// projections hold bf16 weights, i.e. the model was built for pipeline.BF16.
+func (a *Attention) bf16() bool {
+	return a.Q.Weight.Half != nil && a.Q.Weight.Half.BF16
+}

@@ -4,6 +4,9 @@ import (
 	"testing"
 
 	"github.com/smallsd/smallsd/internal/kernels"
+	"github.com/smallsd/smallsd/weights"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // TestConvWinogradBF16 checks the convolution path choice for bf16 weights: Winograd from 256
@@ -28,5 +31,42 @@ func TestConvWinogradBF16(t *testing.T) {
 	}
 	if convWinograd(small, bf) {
 		t.Error("bf16 weights with AVX512-BF16: Winograd at 128 tiles, where the bf16 GEMM is faster")
+	}
+}
+
+// TestAttentionBF16Choice checks that an attention built from bf16 weights runs the bf16 kernel
+// (kernels.AttentionBF16) and one built from float32 or fp16 weights the float32 one.
+func TestAttentionBF16Choice(t *testing.T) {
+	cfg := AttentionConfig{QueryDim: 16, Heads: 2, HeadDim: 8}
+	for _, c := range []struct {
+		name string
+		w    weights.View
+		want bool
+	}{
+		{"fp32", weights.NewSynthetic().View(), false},
+		{"fp16", weights.NewSynthetic().View().Half(), false},
+		{"bf16", weights.NewSynthetic().View().BF16(), true},
+	} {
+		a, err := NewAttention(c.w, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := gorgonia.NewGraph()
+		x := gorgonia.NewTensor(g, tensor.Float32, 3, gorgonia.WithShape(1, 5, 16), gorgonia.WithName("x"))
+		if _, err := a.Forward(x, nil); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, n := range g.AllNodes() {
+			if op, ok := n.Op().(*Op); ok && op.name == "attention" {
+				found = true
+				if got := op.k.(attnK).BF16; got != c.want {
+					t.Errorf("%s weights: attention BF16 = %v, want %v", c.name, got, c.want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s weights: no attention op in the graph", c.name)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/smallsd/smallsd/internal/kernels"
@@ -42,6 +43,26 @@ func (h *HalfWeight) String() string {
 		kind = "bf16:"
 	}
 	return fmt.Sprintf("%s%s%v@%p", kind, h.Name, h.Shape, p)
+}
+
+// widen writes the float32 values of the 16-bit floats src into dst.
+func (h *HalfWeight) widen(dst []float32, src []uint16) {
+	if h.BF16 {
+		for i, b := range src {
+			dst[i] = math.Float32frombits(uint32(b) << 16)
+		}
+		return
+	}
+	for i, b := range src {
+		dst[i] = weights.HalfToFloat32(b)
+	}
+}
+
+// Float32s returns the weight's values widened to float32 (a new slice).
+func (h *HalfWeight) Float32s() []float32 {
+	out := make([]float32, len(h.Bits))
+	h.widen(out, h.Bits)
+	return out
 }
 
 // loadWeight reads a layer's weight matrix: as bf16 bits when w prefers bf16, as half bits when

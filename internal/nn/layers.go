@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/smallsd/smallsd/internal/kernels"
 
@@ -197,13 +198,23 @@ func (n *LayerNorm) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
 type Embedding struct {
 	Weight     Param
 	Vocab, Dim int
+
+	widen sync.Once // Table's float32 copy of a 16-bit table
+	wide  Param
 }
 
-// NewEmbedding reads "weight" (vocab×dim) under w.
+// NewEmbedding reads "weight" (vocab×dim) under w. When w prefers half (or bf16) weights and
+// the table is stored in that format, it is kept as stored (Weight.Half, aliasing a mapped file):
+// lookups widen the rows they read, so the values are exactly those of the float32 table, and a
+// large vocabulary (CLIP's 49408×768) costs no float32 copy. Other tables are float32.
 func NewEmbedding(w weights.View, vocab, dim int) (*Embedding, error) {
 	e := &Embedding{Vocab: vocab, Dim: dim}
 	var err error
-	if e.Weight, err = loadParam(w, "weight", vocab, dim); err != nil {
+	load := loadParam
+	if bf16 := w.PreferBF16(); (bf16 && w.StoredDtype("weight") == "BF16") || (!bf16 && w.PreferHalf() && w.StoredDtype("weight") == "F16") {
+		load = loadWeight
+	}
+	if e.Weight, err = load(w, "weight", vocab, dim); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -212,8 +223,20 @@ func NewEmbedding(w weights.View, vocab, dim int) (*Embedding, error) {
 // Forward looks up ids (float32 node holding integral ids, any shape): the result has a last
 // axis of Dim.
 func (e *Embedding) Forward(ids *gorgonia.Node) (*gorgonia.Node, error) {
+	if h := e.Weight.Half; h != nil {
+		return EmbedHalf(ids, h)
+	}
 	return Embed(ids, e.Weight.Node(ids.Graph()))
 }
 
-// Table returns the embedding table as a graph node, for position embeddings added whole.
-func (e *Embedding) Table(g *gorgonia.ExprGraph) *gorgonia.Node { return e.Weight.Node(g) }
+// Table returns the embedding table as a graph node, for position embeddings added whole. A
+// table kept as 16-bit floats is widened to float32 once, on the first call.
+func (e *Embedding) Table(g *gorgonia.ExprGraph) *gorgonia.Node {
+	if h := e.Weight.Half; h != nil {
+		e.widen.Do(func() {
+			e.wide = Param{Name: e.Weight.Name, T: tensor.New(tensor.WithShape(h.Shape.Clone()...), tensor.WithBacking(h.Float32s()))}
+		})
+		return e.wide.Node(g)
+	}
+	return e.Weight.Node(g)
+}

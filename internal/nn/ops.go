@@ -319,9 +319,16 @@ func AddChannelBias(x, bias *gorgonia.Node) (*gorgonia.Node, error) {
 	return apply("add_channel_bias", k, xs, x, bias)
 }
 
-type attnK struct{ P kernels.AttentionParams }
+type attnK struct {
+	P    kernels.AttentionParams
+	BF16 bool // kernels.AttentionBF16 (bf16.go)
+}
 
 func (k attnK) run(dst []float32, src [][]float32) error {
+	if k.BF16 {
+		kernels.AttentionBF16(k.P, src[0], src[1], src[2], dst)
+		return nil
+	}
 	kernels.Attention(k.P, src[0], src[1], src[2], dst)
 	return nil
 }
@@ -330,6 +337,11 @@ func (k attnK) run(dst []float32, src [][]float32) error {
 // B×Nq×(heads·d), k and v are B×Nk×(heads·d), head h uses columns h·d…; the result has q's
 // shape. causal masks key j > query i (CLIP's text encoder).
 func Attend(q, k, v *gorgonia.Node, heads int, scale float32, causal bool) (*gorgonia.Node, error) {
+	return attend(q, k, v, heads, scale, causal, false)
+}
+
+// attend is Attend, with the bf16 products of kernels.AttentionBF16 when bf16 is set.
+func attend(q, k, v *gorgonia.Node, heads int, scale float32, causal, bf16 bool) (*gorgonia.Node, error) {
 	qs, ks, vs := q.Shape(), k.Shape(), v.Shape()
 	if len(qs) != 3 || len(ks) != 3 || !ks.Eq(vs) || qs[0] != ks[0] || qs[2] != ks[2] {
 		return nil, fmt.Errorf("nn: attention: q %v, k %v, v %v do not match (want B×Nq×D, B×Nk×D, B×Nk×D)", qs, ks, vs)
@@ -342,7 +354,7 @@ func Attend(q, k, v *gorgonia.Node, heads int, scale float32, causal bool) (*gor
 	}
 	p := kernels.AttentionParams{Batch: qs[0], Heads: heads, Nq: qs[1], Nk: ks[1], HeadDim: qs[2] / heads,
 		Scale: scale, Causal: causal}
-	return apply("attention", attnK{p}, qs, q, k, v)
+	return apply("attention", attnK{p, bf16}, qs, q, k, v)
 }
 
 type timestepK struct {
@@ -399,6 +411,33 @@ func (k embedK) run(dst []float32, src [][]float32) error {
 		copy(dst[r*k.Dim:(r+1)*k.Dim], src[1][i*k.Dim:])
 	}
 	return nil
+}
+
+type embedHalfK struct {
+	Rows, Vocab, Dim int
+	W                *HalfWeight
+}
+
+func (k embedHalfK) run(dst []float32, src [][]float32) error {
+	for r, id := range src[0] {
+		i := int(id)
+		if float32(i) != id || i < 0 || i >= k.Vocab {
+			return fmt.Errorf("token id %v at position %d is not in [0, %d)", id, r, k.Vocab)
+		}
+		k.W.widen(dst[r*k.Dim:(r+1)*k.Dim], k.W.Bits[i*k.Dim:(i+1)*k.Dim])
+	}
+	return nil
+}
+
+// EmbedHalf is Embed with the table (vocab×dim) held as 16-bit floats: the rows ids select are
+// widened to float32.
+func EmbedHalf(ids *gorgonia.Node, table *HalfWeight) (*gorgonia.Node, error) {
+	ts := table.Shape
+	if len(ts) != 2 || len(table.Bits) != ts[0]*ts[1] {
+		return nil, fmt.Errorf("nn: embedding: half table %v is not vocab×dim", table)
+	}
+	out := append(ids.Shape().Clone(), ts[1])
+	return apply("embedding_f16", embedHalfK{Rows: shapeSize(ids.Shape()), Vocab: ts[0], Dim: ts[1], W: table}, out, ids)
 }
 
 // Embed returns the rows of table (vocab×dim) selected by ids (any shape, holding integral

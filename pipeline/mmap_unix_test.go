@@ -1,0 +1,6 @@
+//go:build unix
+
+package pipeline
+
+// mmapWeights says whether weights files are memory-mapped (so releasable) on this platform.
+const mmapWeights = true
