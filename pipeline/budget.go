@@ -118,6 +118,21 @@ func (p *Pipeline) endStage(m stageModel, collect bool) {
 	}
 }
 
+// releaseLoadPages takes out of memory the weight pages that building the models read (Linear
+// weights are packed into the GEMM's layout at load, reading the whole mapped matrix once),
+// unless the pipeline keeps its memory: they are not read again until a model needs them.
+func (p *Pipeline) releaseLoadPages() {
+	if p.keepMemory {
+		return
+	}
+	for _, m := range []stageModel{p.text, p.unet, p.vae} {
+		p.releasedPages.Add(m.ReleaseWeightPages())
+	}
+	if p.safety != nil {
+		p.releasedPages.Add(p.safety.ReleaseWeightPages())
+	}
+}
+
 // stepDone runs after each denoising step: unless the pipeline keeps its memory
 // (WithKeepMemory), it collects the step's garbage and returns the free pages to the system
 // (debug.FreeOSMemory, 6–22 ms measured), so that the next UNet call starts from the live heap
