@@ -552,3 +552,15 @@ func winoOutput1D(m0, m1, m2, m3, m4, m5 float32) (o0, o1, o2, o3 float32) {
 	r, s := m3+m4, m3-m4
 	return m0 + p + r, q + 2*s, p + 4*r, q + 8*s + m5
 }
+
+// WinogradMinTiles is the fewest 4×4 output tiles (N·⌈OH/4⌉·⌈OW/4⌉) from which Conv2DWinogradW
+// (filters transformed during the call) beat Conv2D on this CPU's kernels, measured with
+// BenchmarkConvChoice on an AMD EPYC Zen 5 (GFLOP per CPU-second): with AVX-512, 32 tiles
+// (2×1280×16×16) ran at 154–205 against 153–173 direct and 64 or more won clearly; with AVX2
+// only, 32 tiles ran at 149 against 96.
+func WinogradMinTiles() int {
+	if useAVX2 && !useAVX512 {
+		return 32
+	}
+	return 64
+}
