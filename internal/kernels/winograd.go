@@ -139,7 +139,8 @@ func winoFiltersGo(dst []float32, ld int, w []float32, nt int) {
 }
 
 // winoFilterTransform returns U = G·g·Gᵀ of the 3×3 filter g (row-major), U[6i + j], in
-// float32 straight-line code (it runs on every Conv2DWinogradW call).
+// float32 straight-line code: G down each column, then along each row, the operations
+// winograd_filter_amd64.s repeats in the same order.
 func winoFilterTransform(g *[9]float32) [winoXi]float32 {
 	a0, a1, a2, a3, a4, a5 := winoFilter1D(g[0], g[3], g[6]) // G·g, column 0
 	b0, b1, b2, b3, b4, b5 := winoFilter1D(g[1], g[4], g[7])
