@@ -55,6 +55,7 @@ func benchText(b *testing.B, w weights.View) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		if _, err := m.Encode(ctx, ids); err != nil {
 			b.Fatal(err)
@@ -63,6 +64,10 @@ func benchText(b *testing.B, w weights.View) {
 	b.StopTimer()
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(sec, "s/forward")
+	if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+		// CPU-seconds per forward: what a quiet 2-core machine's wall time is about half of.
+		b.ReportMetric(cpu/float64(b.N), "cpu-s/forward")
+	}
 	b.ReportMetric(flopsL14/sec/1e9, "GFLOP/s")
 	b.ReportMetric(float64(m.program(2, 77).PeakBytes()), "PeakBytes")
 	b.ReportMetric(peakRSS(), "peakRSS-bytes")

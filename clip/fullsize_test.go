@@ -76,5 +76,5 @@ func TestFullSizeSynthetic(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("full-size forward (2×77) took %v", time.Since(start).Round(time.Millisecond))
-	golden.Check(t, "clip.last_hidden_state", got.Float32s(), f.Must(t, "clip.last_hidden_state"), 1e-3)
+	golden.Check(t, "clip.last_hidden_state", got.Float32s(), f.Must(t, "clip.last_hidden_state"), 9e-6) // 8.9e-7 measured on AVX-512 and AVX2
 }

@@ -369,6 +369,7 @@ func (p *Pipeline) denoise(ctx context.Context, r Request, sched scheduler.Sched
 			return nil, shape, nil, err
 		}
 		tm.Steps = append(tm.Steps, time.Since(t0))
+		p.stepDone()
 		report(i+1-first, t)
 	}
 	if src.keepsAll() {

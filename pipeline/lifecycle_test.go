@@ -42,6 +42,7 @@ func TestLifecycleRequestLimits(t *testing.T) {
 		{Request{GuidanceScale: -1e30}, "GuidanceScale"},
 		{Request{GuidanceScale: math.NaN()}, "GuidanceScale"},
 		{Request{GuidanceScale: math.Inf(-1)}, "GuidanceScale"},
+		{Request{GuidanceScale: math.Inf(1)}, "GuidanceScale"},
 		{Request{Prompt: strings.Repeat("a cat ", MaxPromptBytes/6+1)}, "Prompt"},
 		{Request{NegativePrompt: strings.Repeat("x", MaxPromptBytes+1)}, "NegativePrompt"},
 		{Request{Prompt: strings.Repeat("x", 100<<20)}, "Prompt"}, // 100 MB, refused before tokenising

@@ -52,8 +52,9 @@ type Pipeline struct {
 
 	cache *nn.Cache // the models' programs, bounded by the memory budget (budget.go)
 
-	residentWeights bool         // Components.ResidentWeights: endStage keeps weight pages
-	releasedPages   atomic.Int64 // bytes of weight mappings endStage has advised out (for tests)
+	keepMemory    bool         // Components.KeepMemory
+	releasedPages atomic.Int64 // bytes of weight mappings endStage has advised out (for tests)
+	stepFree      atomic.Int64 // nanoseconds stepDone spent returning memory (for benchmarks)
 
 	mu        sync.Mutex
 	closed    bool
@@ -95,10 +96,10 @@ type Components struct {
 	// MemoryBudget is the bytes the models' working buffers may take (see WithMemoryBudget);
 	// 0 means DefaultMemoryBudget.
 	MemoryBudget int64
-	// ResidentWeights keeps the models' weight pages in memory between their stages (see
-	// WithResidentWeights); by default a model's mapped weights leave memory when its stage of
-	// a request is over.
-	ResidentWeights bool
+	// KeepMemory keeps the models' weight pages in memory between their stages, and freed
+	// memory with the Go runtime between denoising steps (see WithKeepMemory); by default a
+	// model's mapped weights leave memory when its stage of a request is over.
+	KeepMemory bool
 }
 
 // New assembles a Pipeline from components built elsewhere (Load builds them from a model
@@ -143,12 +144,13 @@ func New(c Components) (*Pipeline, error) {
 		tok: c.Tokenizer, text: c.TextEncoder, unet: c.UNet, vae: c.VAE, sched: c.SchedulerConfig,
 		defaultScheduler: name, name: c.Name, maxLength: tc.MaxPositionEmbeddings, enc: c.VAEEncoder,
 		closer: c.Closer, tiny: c.TinyVAE, preview: c.PreviewDecoder, safety: c.SafetyChecker,
-		closeDone: make(chan struct{}), residentWeights: c.ResidentWeights,
+		closeDone: make(chan struct{}), keepMemory: c.KeepMemory,
 	}
 	if err := p.checkTiny(); err != nil {
 		return nil, err
 	}
 	p.useCache(c.MemoryBudget)
+	p.releaseLoadPages()
 	return p, nil
 }
 
@@ -165,7 +167,7 @@ type loadOptions struct {
 
 	configFrom string // WithConfigFrom
 	budget     int64  // WithMemoryBudget
-	resident   bool   // WithResidentWeights
+	keepMemory bool   // WithKeepMemory
 
 	vae, preview string // WithVAE, WithPreviewDecoder (preview.go)
 }
@@ -246,7 +248,7 @@ func LoadContext(ctx context.Context, model string, opts ...Option) (p *Pipeline
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	l := loader{m: m, variant: o.variant, half: o.half, bf16: o.precision == BF16}
-	c := Components{Name: name, Scheduler: o.scheduler, MemoryBudget: o.budget, ResidentWeights: o.resident}
+	c := Components{Name: name, Scheduler: o.scheduler, MemoryBudget: o.budget, KeepMemory: o.keepMemory}
 	defer func() {
 		if err != nil { // release whatever was loaded before the failure (err is the result)
 			closeAll(c.TextEncoder, c.UNet, c.VAE)

@@ -9,7 +9,7 @@ import (
 
 // By default a loaded pipeline takes each model's mapped weights out of memory when its stage
 // is over; the next image reads them again from the file and is the same, bit for bit, as the
-// first and as the images of a pipeline that keeps its weights resident.
+// first and as the images of a pipeline that keeps its memory (WithKeepMemory).
 func TestReleasedWeightsGiveTheSameImages(t *testing.T) {
 	req := Request{Prompt: "a cat", Width: 64, Height: 64, Steps: 3, Seed: 7}
 	gen := func(p *Pipeline) []byte {
@@ -25,12 +25,19 @@ func TestReleasedWeightsGiveTheSameImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	atLoad := p.releasedPages.Load()
+	if mmapWeights && atLoad == 0 {
+		t.Error("the pages building the models read were not released after Load")
+	}
 	first := gen(p)
 	released := p.releasedPages.Load()
-	if mmapWeights && released == 0 {
+	if mmapWeights && released <= atLoad {
 		t.Error("no weight pages were released after an image")
 	}
 	t.Logf("weight mappings advised out after one image: %d bytes", released)
+	if p.stepFree.Load() == 0 {
+		t.Error("no memory was returned between denoising steps")
+	}
 	if second := gen(p); string(second) != string(first) {
 		t.Error("the second image, after the weights were released, differs from the first")
 	}
@@ -38,15 +45,18 @@ func TestReleasedWeightsGiveTheSameImages(t *testing.T) {
 		t.Errorf("released %d bytes after two images, %d after one", got, released)
 	}
 
-	r, err := Load(golden.Path("tiny-sd"), WithResidentWeights())
+	r, err := Load(golden.Path("tiny-sd"), WithKeepMemory())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	if img := gen(r); string(img) != string(first) {
-		t.Error("WithResidentWeights gives another image")
+		t.Error("WithKeepMemory gives another image")
 	}
 	if n := r.releasedPages.Load(); n != 0 {
-		t.Errorf("WithResidentWeights: %d bytes of weights released, want none", n)
+		t.Errorf("WithKeepMemory: %d bytes of weights released, want none", n)
+	}
+	if r.stepFree.Load() != 0 {
+		t.Error("WithKeepMemory: memory was returned between denoising steps")
 	}
 }

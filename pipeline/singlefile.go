@@ -51,7 +51,7 @@ func loadSingleFile(ctx context.Context, path string, o loadOptions) (p *Pipelin
 		return nil, fmt.Errorf("pipeline: model %s is not a folder; read as a single-file checkpoint: %w", path, err)
 	}
 	base := filepath.Base(path)
-	c := Components{Name: strings.TrimSuffix(base, filepath.Ext(base)), Scheduler: o.scheduler, Closer: f, MemoryBudget: o.budget}
+	c := Components{Name: strings.TrimSuffix(base, filepath.Ext(base)), Scheduler: o.scheduler, Closer: f, MemoryBudget: o.budget, KeepMemory: o.keepMemory}
 	defer func() {
 		if err != nil {
 			closeAll(c.TextEncoder, c.UNet, c.VAE)

@@ -62,6 +62,9 @@ func Conv2DBF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
 	ckk := p.C * p.KH * p.KW
 	a := sgemmSrc{half: w, brain: true, ld: ckk}
 	if bf16Pairs() {
+		if conv2DPaired(p, x, w, bias, y) {
+			return
+		}
 		a.pairs, a.pairK = true, ckk
 	}
 	conv2D(p, x, &a, bias, y)

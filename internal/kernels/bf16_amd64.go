@@ -93,3 +93,9 @@ func attnGemmBF16Rows(kc int, a []uint32, lda int, b []uint32, c []float32, ldc,
 		bf16Kernel6x8Direct(kc, &a[6*lda], lda, &b[x*kc], &c[6*ldc+x], ldc, 1, beta)
 	}
 }
+
+// bf16Pair2Rows is bf16PairRows with the even and odd rows in two arrays: for each of n steps
+// it rounds even[16i:16i+16] and odd[16i:16i+16] and stores them as 16 pairs at dst[16i:].
+//
+//go:noescape
+func bf16Pair2Rows(dst *uint32, even, odd *float32, n int)

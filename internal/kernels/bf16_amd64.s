@@ -2055,6 +2055,30 @@ bf16pair_done:
 	VZEROUPPER
 	RET
 
+// func bf16Pair2Rows(dst *uint32, even, odd *float32, n int)
+TEXT ·bf16Pair2Rows(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ even+8(FP), SI
+	MOVQ odd+16(FP), DX
+	MOVQ n+24(FP), CX
+	VMOVDQU64 bf16PairIdx<>(SB), Z2
+	TESTQ CX, CX
+	JZ bf16pair2_done
+bf16pair2_loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z1
+	BYTE $0x62; BYTE $0xf2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xd8 // VCVTNE2PS2BF16 Z0, Z1, Z3
+	VPERMW Z3, Z2, Z3
+	VMOVDQU32 Z3, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ bf16pair2_loop
+bf16pair2_done:
+	VZEROUPPER
+	RET
+
 // func bf16Round(dst *uint16, src *float32, n int)
 TEXT ·bf16Round(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI

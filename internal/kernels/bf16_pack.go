@@ -38,6 +38,10 @@ func bf16Pair(row []uint16, p int) uint32 {
 // weights (brain) or float32 data rounded to bf16 here, row-major (not transposed). tmp holds
 // the rounded rows.
 func packAPairs(dst, tmp []float32, s *sgemmSrc, i0, mc, p0, kc int) {
+	if s.pairTaps > 0 {
+		packAPairsTaps(dst, s, i0, mc, p0, kc)
+		return
+	}
 	q0 := 2 * p0
 	qn := min(2*kc, s.pairK-q0)
 	d32, t16 := u32s(dst), u16s(tmp)
@@ -80,6 +84,12 @@ func packAPairs(dst, tmp []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 // weights stored n×k (brain, transposed: each column's pairs are contiguous), or float32 data
 // (dense or a convolution's implicit im2col), packed as float32 two rows per pair and rounded.
 func packBPairs(dst, tmp []float32, s *sgemmSrc, p0, kc, j0, nc int) {
+	if s.paired { // pairs already: the float32 packer moves them as 32-bit values
+		plain := *s
+		plain.pairs, plain.paired = false, false
+		packB(dst, tmp, &plain, p0, kc, j0, nc)
+		return
+	}
 	q0 := 2 * p0
 	qn := min(2*kc, s.pairK-q0)
 	plain := *s
@@ -138,6 +148,42 @@ func bf16PairRowsAny(dst []uint32, src []float32, n int) {
 		out := dst[16*p : 16*p+16]
 		for x := range out {
 			out[x] = uint32(bf16FromF32(even[x])) | uint32(bf16FromF32(odd[x]))<<16
+		}
+	}
+}
+
+// packAPairsTaps is packAPairs for convolution weights paired by channel (s.pairTaps > 0): slot
+// (p, r) of a panel holds row r's weights of channels 2c and 2c+1 at tap t, p0+p = c·taps + t.
+func packAPairsTaps(dst []float32, s *sgemmSrc, i0, mc, p0, kc int) {
+	taps := s.pairTaps
+	d32 := u32s(dst)
+	for ir := 0; ir < mc; ir += sgemmMR {
+		d := d32[ir*kc : ir*kc+sgemmMR*kc]
+		rows := min(sgemmMR, mc-ir)
+		var rs [sgemmMR][]uint16
+		for r := range rs {
+			rs[r] = s.half[(i0+ir+min(r, rows-1))*s.ld:][:s.ld] // rows past the edge: cleared below
+		}
+		r0, r1, r2, r3, r4, r5 := rs[0], rs[1], rs[2], rs[3], rs[4], rs[5]
+		c, t := p0/taps, p0%taps
+		for p := 0; p < kc; p++ {
+			e := 2*c*taps + t
+			o := e + taps
+			dp := d[p*sgemmMR : p*sgemmMR+sgemmMR : p*sgemmMR+sgemmMR]
+			dp[0] = uint32(r0[e]) | uint32(r0[o])<<16
+			dp[1] = uint32(r1[e]) | uint32(r1[o])<<16
+			dp[2] = uint32(r2[e]) | uint32(r2[o])<<16
+			dp[3] = uint32(r3[e]) | uint32(r3[o])<<16
+			dp[4] = uint32(r4[e]) | uint32(r4[o])<<16
+			dp[5] = uint32(r5[e]) | uint32(r5[o])<<16
+			if t++; t == taps {
+				t, c = 0, c+1
+			}
+		}
+		for r := rows; r < sgemmMR; r++ {
+			for p := 0; p < kc; p++ {
+				d[p*sgemmMR+r] = 0
+			}
 		}
 	}
 }

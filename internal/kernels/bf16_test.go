@@ -143,20 +143,27 @@ func TestConv2DBF16Paths(t *testing.T) {
 		}
 		refs := map[bool][]float64{false: convRef(p, x, wr, bias), true: convRef(p, xr, wr, bias)}
 		old := runtime.GOMAXPROCS(1 + ci%3)
-		for _, path := range bf16Paths {
-			withBF16Path(path, func() {
-				y := make([]float32, p.N*p.K*oh*ow)
-				for j := range y {
-					y[j] = float32(math.NaN())
-				}
-				Conv2DBF16(p, x, wh, bias, y)
-				e := convRelErr(y, refs[path != "widen"])
-				worst[path] = math.Max(worst[path], e)
-				if !(e <= 1e-5) {
-					t.Errorf("%s %s: relative error %.3g vs float64 on bf16-rounded inputs", path, convString(p), e)
-				}
-			})
+		oldMax, oldMin := bf16PairedMaxBytes, bf16PairedMinPixels
+		bf16PairedMinPixels = 1
+		// With channel pairs where C is even (bf16_conv.go), and without (per-panel rounding).
+		for _, maxBytes := range []int{oldMax, 0} {
+			bf16PairedMaxBytes = maxBytes
+			for _, path := range bf16Paths {
+				withBF16Path(path, func() {
+					y := make([]float32, p.N*p.K*oh*ow)
+					for j := range y {
+						y[j] = float32(math.NaN())
+					}
+					Conv2DBF16(p, x, wh, bias, y)
+					e := convRelErr(y, refs[path != "widen"])
+					worst[path] = math.Max(worst[path], e)
+					if !(e <= 1e-5) {
+						t.Errorf("%s %s (paired up to %d bytes): relative error %.3g vs float64 on bf16-rounded inputs", path, convString(p), maxBytes, e)
+					}
+				})
+			}
 		}
+		bf16PairedMaxBytes, bf16PairedMinPixels = oldMax, oldMin
 		runtime.GOMAXPROCS(old)
 	}
 	if !useBF16 {

@@ -27,7 +27,7 @@ func BenchmarkSGEMM(b *testing.B) {
 
 // BenchmarkLinear is y = x·wᵀ + bias for the UNet's 4096-token projections (transposed B).
 func BenchmarkLinear(b *testing.B) {
-	for _, s := range [][3]int{{4096, 320, 320}, {4096, 320, 2560}} {
+	for _, s := range [][3]int{{4096, 320, 320}, {4096, 320, 2560}, {154, 768, 768}, {154, 768, 3072}, {154, 3072, 768}} {
 		rows, in, out := s[0], s[1], s[2]
 		b.Run(fmt.Sprintf("%dx%d→%d", rows, in, out), func(b *testing.B) {
 			r := rand.New(rand.NewSource(1))
@@ -52,6 +52,28 @@ func BenchmarkLinear(b *testing.B) {
 			}
 			sgemmReport(b, 2*float64(rows)*float64(in)*float64(out), cpu0)
 		})
+		for _, half := range []bool{false, true} {
+			name := fmt.Sprintf("%dx%d→%d_packed", rows, in, out)
+			if half {
+				name += "_f16"
+			}
+			b.Run(name, func(b *testing.B) {
+				r := rand.New(rand.NewSource(1))
+				x, bias, y := sgemmRandSlice(r, rows*in), sgemmRandSlice(r, out), make([]float32, rows*out)
+				wh, wf := sgemmRandHalf(r, out*in)
+				pw := PackWeight(wf, out, in)
+				if half {
+					pw = PackWeightF16(wh, out, in)
+				}
+				LinearPacked(x, rows, pw, bias, y)
+				b.ResetTimer()
+				cpu0 := sgemmCPUSeconds()
+				for i := 0; i < b.N; i++ {
+					LinearPacked(x, rows, pw, bias, y)
+				}
+				sgemmReport(b, 2*float64(rows)*float64(in)*float64(out), cpu0)
+			})
+		}
 	}
 }
 

@@ -40,13 +40,21 @@ type sgemmSrc struct {
 
 	// pairs packs the operand as bf16 pairs for the VDPBF16PS kernels, the GEMM's k then counting
 	// pairs of k steps (bf16.go); pairK is the operand's real number of k steps.
-	pairs bool
-	pairK int
-	ld    int
-	trans bool
-	conv  bool       // B is im2col(data) for the geometry in cp
-	cp    ConvParams // only when conv
-	ow    int        // output width, only when conv
+	pairs  bool
+	pairK  int
+	paired bool // with pairs (B only): data already holds the bf16 pairs, packed as 32-bit values
+	// pairTaps > 0 (A only, with pairs and brain): A is convolution weights whose k steps pair as
+	// (channel 2c, 2c+1) at one of pairTaps taps, pair step c·pairTaps + tap (bf16_conv.go).
+	pairTaps int
+	ld       int
+	trans    bool
+	conv     bool       // B is im2col(data) for the geometry in cp
+	cp       ConvParams // only when conv
+	ow       int        // output width, only when conv
+
+	// packed: B is a weight matrix packed at load (linear_packed.go); the job's k blocks are then
+	// the packing's.
+	packed *PackedWeight
 
 	// Batched B (conv, not transposed): columns [i·batchCols, (i+1)·batchCols) come from image i,
 	// whose data start at data[i·batchStride]; batchCols is a multiple of sgemmNR.
@@ -73,10 +81,11 @@ type sgemmJob struct {
 	kcMax       int // k block size (k split into equal blocks of at most sgemmKC)
 
 	// Shared-operand scheme (see sgemm_shared.go).
-	shared  *sgemmShared
-	chunk   int // units per dynamically scheduled chunk
-	nChunks int
-	next    atomic.Int64
+	shared    *sgemmShared
+	sharedBuf []float32 // the packed shared operand: shared's buffer, or a weight packed at load
+	chunk     int       // units per dynamically scheduled chunk
+	nChunks   int
+	next      atomic.Int64
 }
 
 var sgemmJobPool = sync.Pool{New: func() any { return new(sgemmJob) }}
@@ -139,8 +148,7 @@ func sgemmRunOn(w, m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c [
 		job.avx, job.avx512 = !bf16Twin, !bf16Twin
 	}
 	job.bias, job.biasRows, job.cCols, job.cStride = bias, biasRows, cCols, cStride
-	kBlocks := (k + sgemmKC - 1) / sgemmKC
-	job.kcMax = (k + kBlocks - 1) / kBlocks
+	job.kcMax = sgemmKBlock(n, k, false)
 	mu, nu := (m+sgemmMR-1)/sgemmMR, (n+sgemmNR-1)/sgemmNR
 	// Split rows when there are enough of them (B is then the operand every worker needs whole),
 	// unless only A is small enough to be packed once for all workers (sgemm_shared.go).
@@ -150,11 +158,14 @@ func sgemmRunOn(w, m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c [
 	}
 	// With few B panels a packed A block would be used only a few times: read A in place.
 	job.aDirect = !a.trans && !a.conv && a.half == nil && !a.pairs && n <= sgemmDirectMaxN
-	if nPad := (n + sgemmNR - 1) / sgemmNR * sgemmNR; job.aDirect && k*nPad <= sgemmDirectNoBlock && k*sgemmMR <= sgemmMC*sgemmKC {
-		// The whole packed B fits in L2 (and the B buffer), a packed edge panel of A the A buffer
-		// (and a widened row the half buffer): no k blocking, so the kernel streams long rows of
-		// A and keeps C in registers for all of k.
-		job.kcMax = k
+	if job.aDirect {
+		// When the whole packed B fits in L2 (and the B buffer), a packed edge panel of A the A
+		// buffer (and a widened row the half buffer): no k blocking, so the kernel streams long
+		// rows of A and keeps C in registers for all of k.
+		job.kcMax = sgemmKBlock((n+sgemmNR-1)/sgemmNR*sgemmNR, k, true)
+	}
+	if b.packed != nil {
+		job.kcMax = b.packed.kc
 	}
 	job.units = nu
 	if job.splitM {
@@ -246,7 +257,7 @@ func (j *sgemmJob) run(lo, hi int) {
 		nc := min(sgemmNC, j1-jc)
 		for pc := 0; pc < j.k; pc += kcMax {
 			kc := min(kcMax, j.k-pc)
-			packB(buf.b, buf.half, &j.b, pc, kc, jc, nc)
+			bblk := j.packB(buf, buf.b, pc, kc, jc, nc)
 			beta := j.beta
 			if pc > 0 {
 				beta = 1
@@ -254,15 +265,25 @@ func (j *sgemmJob) run(lo, hi int) {
 			for ic := i0; ic < i1; ic += sgemmMC {
 				mc := min(sgemmMC, i1-ic)
 				if j.aDirect {
-					j.macroDirect(buf, mc, nc, kc, ic, jc, pc, beta)
+					j.macroDirect(buf, bblk, mc, nc, kc, ic, jc, pc, beta)
 					continue
 				}
 				packA(buf.a, buf.half, &j.a, ic, mc, pc, kc)
-				j.macro(buf, buf.a, buf.b, mc, nc, kc, ic, jc, beta, pc == 0)
+				j.macro(buf, buf.a, bblk, mc, nc, kc, ic, jc, beta, pc == 0)
 			}
 		}
 	}
 	sgemmBufPool.Put(buf)
+}
+
+// packB returns the packed k block pc (kc steps) of B's columns [j0, j0+nc): packed into dst, or
+// for a weight packed at load a view of its panels (or its half panels widened into dst).
+func (j *sgemmJob) packB(buf *sgemmBuf, dst []float32, pc, kc, j0, nc int) []float32 {
+	if j.b.packed != nil {
+		return j.b.packed.block(dst, pc, kc, j0, nc)
+	}
+	packB(dst, buf.half, &j.b, pc, kc, j0, nc)
+	return dst
 }
 
 // macro multiplies the packed mc×kc A block ablk by the packed kc×nc B block bblk into C at (ic, jc). Each B
@@ -280,7 +301,7 @@ func (j *sgemmJob) macro(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic, jc
 
 // macroDirect is macro with A read in place at (ic, pc): each 6-row A panel is used for all the
 // (few) B micro-panels while it is in L1.
-func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta float32) {
+func (j *sgemmJob) macroDirect(buf *sgemmBuf, bblk []float32, mc, nc, kc, ic, jc, pc int, beta float32) {
 	c, ldc, alpha := j.c, j.ldc, j.alpha
 	done512, done512Row := 0, 0
 	for ir := 0; ir < mc; ir += sgemmMR {
@@ -289,7 +310,7 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta f
 			packA(buf.a, buf.half, &j.a, ic+ir, mr, pc, kc)
 			for jr := 0; jr < nc; jr += sgemmNR {
 				nr := min(sgemmNR, nc-jr)
-				j.tile(buf, buf.a[:sgemmMR*kc], buf.b[jr*kc:jr*kc+sgemmNR*kc], kc, mr, nr, ic+ir, jc+jr, beta, pc == 0)
+				j.tile(buf, buf.a[:sgemmMR*kc], bblk[jr*kc:jr*kc+sgemmNR*kc], kc, mr, nr, ic+ir, jc+jr, beta, pc == 0)
 			}
 			continue
 		}
@@ -300,13 +321,13 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, mc, nc, kc, ic, jc, pc int, beta f
 			jr0 = done512
 		} else if j.avx512 {
 			rows := min(2*sgemmMR, (mc-ir)/sgemmMR*sgemmMR)
-			done512, done512Row = j.direct512(rows, buf.b, nc, kc, ic+ir, jc, pc, beta), ir+rows
+			done512, done512Row = j.direct512(rows, bblk, nc, kc, ic+ir, jc, pc, beta), ir+rows
 			jr0 = done512
 		}
 		ad := j.a.data[(ic+ir)*j.a.ld+pc:]
 		for jr := jr0; jr < nc; jr += sgemmNR {
 			nr := min(sgemmNR, nc-jr)
-			bp := buf.b[jr*kc : jr*kc+sgemmNR*kc]
+			bp := bblk[jr*kc : jr*kc+sgemmNR*kc]
 			off := j.cOff(ic+ir, jc+jr)
 			if pc == 0 && j.bias != nil {
 				j.fillBias(ic+ir, jc+jr, sgemmMR, nr)

@@ -38,21 +38,26 @@ func (j *sgemmJob) sharedPad() int { return j.sharedLen() / j.k }
 
 // runShared packs the shared operand on w workers, then computes chunks dynamically.
 func (j *sgemmJob) runShared(w int) {
-	sh := sgemmSharedPool.Get().(*sgemmShared)
-	if need := j.sharedLen(); cap(sh.buf) < need {
-		sh.buf = sgemmAligned(need)
-	}
-	sh.buf = sh.buf[:cap(sh.buf)]
-	j.shared = sh
-	// Panels of the shared operand, packed in parallel.
-	panels := (j.n + sgemmNR - 1) / sgemmNR
-	if !j.splitM {
-		panels = (j.m + sgemmMR - 1) / sgemmMR
-	}
-	if w > 1 {
-		parallelFor(panels, 8, j.packShared)
+	var sh *sgemmShared
+	if pw := j.b.packed; j.splitM && pw != nil && !pw.Half() {
+		j.sharedBuf = pw.f32 // packed at load, in the shared layout
 	} else {
-		j.packShared(0, panels) // no method value: nothing to allocate on one core
+		sh = sgemmSharedPool.Get().(*sgemmShared)
+		if need := j.sharedLen(); cap(sh.buf) < need {
+			sh.buf = sgemmAligned(need)
+		}
+		sh.buf = sh.buf[:cap(sh.buf)]
+		j.shared, j.sharedBuf = sh, sh.buf
+		// Panels of the shared operand, packed in parallel.
+		panels := (j.n + sgemmNR - 1) / sgemmNR
+		if !j.splitM {
+			panels = (j.m + sgemmMR - 1) / sgemmMR
+		}
+		if w > 1 {
+			parallelFor(panels, 8, j.packShared)
+		} else {
+			j.packShared(0, panels) // no method value: nothing to allocate on one core
+		}
 	}
 
 	// Chunks of the other dimension: a few MC row blocks, or columns enough that the C block (m × columns)
@@ -75,7 +80,10 @@ func (j *sgemmJob) runShared(w int) {
 	} else {
 		j.work(0, 1)
 	}
-	sgemmSharedPool.Put(sh)
+	j.sharedBuf = nil
+	if sh != nil {
+		sgemmSharedPool.Put(sh)
+	}
 }
 
 // packShared packs panels [lo, hi) of the shared operand for every k block. Block pc of B starts
@@ -87,10 +95,13 @@ func (j *sgemmJob) packShared(lo, hi int) {
 		kc := min(j.kcMax, j.k-pc)
 		if j.splitM {
 			j0 := lo * sgemmNR
-			packB(j.shared.buf[pad*pc+j0*kc:], buf.half, &j.b, pc, kc, j0, min(hi*sgemmNR, j.n)-j0)
+			dst := j.sharedBuf[pad*pc+j0*kc:]
+			if blk := j.packB(buf, dst, pc, kc, j0, min(hi*sgemmNR, j.n)-j0); &blk[0] != &dst[0] {
+				copy(dst, blk)
+			}
 		} else {
 			i0 := lo * sgemmMR
-			packA(j.shared.buf[pad*pc+i0*kc:], buf.half, &j.a, i0, min(hi*sgemmMR, j.m)-i0, pc, kc)
+			packA(j.sharedBuf[pad*pc+i0*kc:], buf.half, &j.a, i0, min(hi*sgemmMR, j.m)-i0, pc, kc)
 		}
 	}
 	sgemmBufPool.Put(buf)
@@ -112,7 +123,7 @@ func (j *sgemmJob) work(_, _ int) {
 			if pc > 0 {
 				beta = 1
 			}
-			shared := j.shared.buf[pad*pc : pad*(pc+kc)]
+			shared := j.sharedBuf[pad*pc : pad*(pc+kc)]
 			if j.splitM { // rows [i0, i1) against the whole shared B, in equal blocks of ≤ MC rows
 				i0, i1 := lo*sgemmMR, min(hi*sgemmMR, j.m)
 				blocks := (i1 - i0 + sgemmMC - 1) / sgemmMC
@@ -130,9 +141,9 @@ func (j *sgemmJob) work(_, _ int) {
 			}
 			// Columns [j0, j1) against the whole shared A, MC rows at a time.
 			j0, j1 := lo*sgemmNR, min(hi*sgemmNR, j.n)
-			packB(buf.b, buf.half, &j.b, pc, kc, j0, j1-j0)
+			bblk := j.packB(buf, buf.b, pc, kc, j0, j1-j0)
 			for ic := 0; ic < j.m; ic += sgemmMC {
-				j.macro(buf, shared[ic*kc:], buf.b, min(sgemmMC, j.m-ic), j1-j0, kc, ic, j0, beta, pc == 0)
+				j.macro(buf, shared[ic*kc:], bblk, min(sgemmMC, j.m-ic), j1-j0, kc, ic, j0, beta, pc == 0)
 			}
 		}
 	}

@@ -3,11 +3,13 @@ package nn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand"
 	"strings"
 	"testing"
 
+	"github.com/smallsd/smallsd/internal/golden"
 	"github.com/smallsd/smallsd/weights"
 
 	"gorgonia.org/gorgonia"
@@ -140,9 +142,10 @@ func TestProgramChain(t *testing.T) {
 		got := res[0].Data().([]float32)
 		e := maxAbsDiff(got, wantOut)
 		et := maxAbsDiff(res[1].Data().([]float32), wantTap)
-		t.Logf("run %d: max rel error output %.3g, tap %.3g", run, e, et)
-		if e > 1e-6 || et > 1e-6 {
-			t.Fatalf("run %d: error output %g tap %g", run, e, et)
+		// 1.4e-7 and 1.1e-7 measured
+		if !golden.Within(t, fmt.Sprintf("run %d: output", run), "max rel", e, 1e-6) ||
+			!golden.Within(t, fmt.Sprintf("run %d: tap", run), "max rel", et, 1e-6) {
+			t.FailNow()
 		}
 		if !res[0].Shape().Eq(tensor.Shape{2, 3, 8, 8}) {
 			t.Fatalf("output shape %v", res[0].Shape())
@@ -243,9 +246,8 @@ func TestProgramForeignAndFixed(t *testing.T) {
 			want[i] = -(2*float64(xi) + 1 + float64(wCopy[i]))
 		}
 		e := maxAbsDiff(res[0].Data().([]float32), want)
-		t.Logf("run %d: built-in Add mixed in, max abs error %.3g", run, e)
-		if e > 1e-5 {
-			t.Fatalf("error %g", e)
+		if !golden.Within(t, fmt.Sprintf("run %d: built-in Add mixed in", run), "max abs", e, 1e-6) { // 8.9e-8 measured
+			t.FailNow()
 		}
 		if !res[1].Shape().Eq(tensor.Shape{4, 3}) {
 			t.Fatalf("view output shape %v", res[1].Shape())

@@ -188,6 +188,8 @@ func ConvHalf(x *gorgonia.Node, w *HalfWeight, b *gorgonia.Node, stride, padding
 // Bytes returns the memory the parameter's values take: 4 per float32 value, 2 per half.
 func (p Param) Bytes() int64 {
 	switch {
+	case p.Packed != nil:
+		return p.Packed.Bytes()
 	case p.Half != nil:
 		return 2 * int64(len(p.Half.Bits))
 	case p.T != nil:

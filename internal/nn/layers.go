@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/smallsd/smallsd/internal/kernels"
+
 	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -11,11 +13,13 @@ import (
 
 // Param is one weight tensor of a layer with its full checkpoint name: a float32 tensor T, or
 // for the weight matrix of a Linear or Conv2d built from a View that prefers half weights, the
-// half bits Half (T is then nil).
+// half bits Half, or for a Linear's float32 or IEEE half weight matrix its panels packed at load
+// (Packed, linear_packed.go). Only one of T, Half and Packed is set.
 type Param struct {
-	Name string
-	T    *tensor.Dense
-	Half *HalfWeight
+	Name   string
+	T      *tensor.Dense
+	Half   *HalfWeight
+	Packed *kernels.PackedWeight
 }
 
 // loadParam reads name under w with exactly shape.
@@ -52,14 +56,16 @@ type Linear struct {
 	In, Out      int
 }
 
-// NewLinear reads "weight" (out×in) and, when bias is set, "bias" (out) under w. When
-// w.PreferHalf() the weight is kept as half bits (Weight.Half) and Forward uses AffineHalf.
+// NewLinear reads "weight" (out×in) and, when bias is set, "bias" (out) under w. The weight is
+// packed at load (Weight.Packed; float32, or half bits when w.PreferHalf()) and Forward uses
+// AffinePacked; bf16 weights (w.PreferBF16()) are kept as bits (Weight.Half) for AffineHalf.
 func NewLinear(w weights.View, in, out int, bias bool) (*Linear, error) {
 	l := &Linear{In: in, Out: out}
 	var err error
 	if l.Weight, err = loadWeight(w, "weight", out, in); err != nil {
 		return nil, err
 	}
+	l.Weight = packLinear(l.Weight, out, in)
 	if bias {
 		if l.Bias, err = loadParam(w, "bias", out); err != nil {
 			return nil, err
@@ -80,6 +86,9 @@ func (l *Linear) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
 
 func (l *Linear) affine(x *gorgonia.Node) (*gorgonia.Node, error) {
 	g := x.Graph()
+	if l.Weight.Packed != nil {
+		return AffinePacked(x, l.Weight.Packed, l.Bias.Node(g))
+	}
 	if l.Weight.Half != nil {
 		return AffineHalf(x, l.Weight.Half, l.Bias.Node(g))
 	}

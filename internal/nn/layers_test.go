@@ -36,10 +36,11 @@ var layerTols = map[string]float64{
 }
 
 func p64(p Param) arr {
-	if p.T == nil {
+	d := p.Dense()
+	if d == nil {
 		return arr{}
 	}
-	return arrOf(p.T)
+	return arrOf(d)
 }
 
 func refLinearL(l *Linear, x arr) arr { return refLinear(x, p64(l.Weight), p64(l.Bias)) }

@@ -32,6 +32,7 @@ func bf16File(g *gen) {
 	g.kernel("bf16Kernel6x16Direct", true, 16)
 	g.kernel("bf16Kernel6x8Direct", true, 8)
 	g.bf16PairRows()
+	g.bf16Pair2Rows()
 	g.bf16Round()
 }
 
@@ -104,6 +105,36 @@ func (g *gen) bf16PairRows() {
 	g.p("\tDECQ CX")
 	g.p("\tJNZ bf16pair_loop")
 	g.p("bf16pair_done:")
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
+// bf16Pair2Rows emits bf16Pair2Rows(dst *uint32, even, odd *float32, n int): bf16PairRows with the
+// even and odd rows read from two arrays, 16 values of each per step (a convolution input's
+// channels 2c and 2c+1 into one plane of pairs).
+func (g *gen) bf16Pair2Rows() {
+	g.p("// func bf16Pair2Rows(dst *uint32, even, odd *float32, n int)")
+	g.p("TEXT ·bf16Pair2Rows(SB), NOSPLIT, $0-32")
+	g.p("\tMOVQ dst+0(FP), DI")
+	g.p("\tMOVQ even+8(FP), SI")
+	g.p("\tMOVQ odd+16(FP), DX")
+	g.p("\tMOVQ n+24(FP), CX")
+	g.p("\tVMOVDQU64 bf16PairIdx<>(SB), Z2")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJZ bf16pair2_done")
+	g.p("bf16pair2_loop:")
+	g.p("\tVMOVUPS (SI), Z0")
+	g.p("\tVMOVUPS (DX), Z1")
+	g.evex("VCVTNE2PS2BF16", 0xF2, 0x72, "Z", "Z", 0, 1, 3)
+	g.p("\tVPERMW Z3, Z2, Z3")
+	g.p("\tVMOVDQU32 Z3, (DI)")
+	g.p("\tADDQ $64, SI")
+	g.p("\tADDQ $64, DX")
+	g.p("\tADDQ $64, DI")
+	g.p("\tDECQ CX")
+	g.p("\tJNZ bf16pair2_loop")
+	g.p("bf16pair2_done:")
 	g.p("\tVZEROUPPER")
 	g.p("\tRET")
 	g.p("")
