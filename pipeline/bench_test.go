@@ -71,7 +71,9 @@ func fullSizeTokenizerDir(tb testing.TB) string {
 
 // BenchmarkGenerateSmallSD512 makes one 512×512 image in 25 PNDM steps with classifier-free
 // guidance, as txt2img does by default, with the full-size small-sd models on synthetic weights
-// (the arithmetic is the real checkpoint's). It reports seconds per image (everything, graph
+// (the arithmetic is the real checkpoint's) loaded from a model folder as a user loads one
+// (fullSizeLoaded: the weights are memory-mapped). It also logs each stage's peak RSS and what
+// it is made of; SMALLSD_BENCH_KEEP=1 loads WithKeepMemory, for comparison. It reports seconds per image (everything, graph
 // compilation included), per step (the UNet on batch 2 plus the scheduler), for the text
 // encoder and the VAE decoder, and the process's peak RSS. Run it alone:
 //

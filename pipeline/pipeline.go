@@ -150,6 +150,7 @@ func New(c Components) (*Pipeline, error) {
 		return nil, err
 	}
 	p.useCache(c.MemoryBudget)
+	p.releaseLoadPages()
 	return p, nil
 }
 
