@@ -91,6 +91,10 @@ func Load(dir string, opts ...weights.Option) (*TextModel, error) {
 		return nil, err
 	}
 	m.store = s
+	// The Linear layers packed their weights at load into their own memory: the mapped pages
+	// they read are not needed any more (the tensors still aliasing the mapping fault theirs
+	// back in on first use).
+	s.ReleasePages()
 	return m, nil
 }
 
