@@ -155,8 +155,8 @@ func (p *Pipeline) stepDone() {
 // the weights files are memory-mapped, so the pages are read again, from the system's page
 // cache, when the model next runs. It also returns the memory freed by each denoising step to
 // the system. The peak memory of an image is then the largest stage's weights and buffers rather
-// than all the models' weights together: for a 512×512 small-sd image, 2.58 GiB instead of
-// 3.76 GiB in float32 and 1.52 GiB instead of 2.43 GiB with half weights (README, "What it
+// than all the models' weights together: for a 512×512 small-sd image, 2.78 GiB instead of
+// 3.76 GiB in float32 and 1.71 GiB instead of 2.43 GiB with half weights (README, "What it
 // costs"). The price is reading the weights again on the next image (page faults from the page
 // cache, about 1 s per GB measured on a 2-core AMD EPYC, or a read from disk if the system has
 // dropped the file from its cache) and about 20 ms per step. Weights that are not a mapped file (models built by New from weights in memory, half or

@@ -90,15 +90,15 @@ func TestFullSizeSynthetic(t *testing.T) {
 	}
 	t.Logf("full-size forward (2×4×32×32, with %d taps) took %v", len(taps), time.Since(start).Round(time.Millisecond))
 	// Each tap's tolerance is about 10× the largest error measured on the AVX-512 and AVX2 paths
-	// (given beside it).
+	// (given beside it; with Winograd on the 32×32 layers since 22b8731).
 	fullTols := map[string]float64{
 		"time_embedding": 6e-5, // 5.0e-6
-		"down_blocks.0":  3e-5, // 2.0e-6
-		"down_blocks.1":  3e-5, // 2.9e-6
-		"down_blocks.2":  5e-5, // 4.7e-6
-		"down_blocks.3":  5e-5, // 4.7e-6
+		"down_blocks.0":  4e-5, // 3.2e-6
+		"down_blocks.1":  4e-5, // 3.5e-6
+		"down_blocks.2":  5e-5, // 4.9e-6
+		"down_blocks.3":  5e-5, // 4.8e-6
 		"mid_block":      5e-5, // 4.2e-6
-		"up_blocks.0":    5e-5, // 4.6e-6
+		"up_blocks.0":    5e-5, // 4.4e-6
 	}
 	for _, name := range taps {
 		lim, ok := fullTols[name]
@@ -107,5 +107,5 @@ func TestFullSizeSynthetic(t *testing.T) {
 		}
 		golden.Check(t, "unet.tap."+name, got[name].Float32s(), f.Must(t, "unet.tap."+name), lim)
 	}
-	golden.Check(t, "unet.out_t981", got["out"].Float32s(), f.Must(t, "unet.out_t981"), 5e-5) // 4.8e-6
+	golden.Check(t, "unet.out_t981", got["out"].Float32s(), f.Must(t, "unet.out_t981"), 6e-5) // 5.8e-6
 }

@@ -245,7 +245,7 @@ func TestFullSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("synthetic weights %v, decode of 1×4×16×16 %v", built.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	golden.Check(t, "vae.decoded (full size)", f32(got), f.Must(t, "vae.decoded"), 7e-5) // 6.9e-6 measured
+	golden.Check(t, "vae.decoded (full size)", f32(got), f.Must(t, "vae.decoded"), 1.2e-4) // 1.1e-5 measured (Winograd on most layers)
 }
 
 func TestProgramCache(t *testing.T) {

@@ -139,7 +139,8 @@ func winoFiltersGo(dst []float32, ld int, w []float32, nt int) {
 }
 
 // winoFilterTransform returns U = G·g·Gᵀ of the 3×3 filter g (row-major), U[6i + j], in
-// float32 straight-line code (it runs on every Conv2DWinogradW call).
+// float32 straight-line code: G down each column, then along each row, the operations
+// winograd_filter_amd64.s repeats in the same order.
 func winoFilterTransform(g *[9]float32) [winoXi]float32 {
 	a0, a1, a2, a3, a4, a5 := winoFilter1D(g[0], g[3], g[6]) // G·g, column 0
 	b0, b1, b2, b3, b4, b5 := winoFilter1D(g[1], g[4], g[7])
@@ -551,4 +552,16 @@ func winoOutput1D(m0, m1, m2, m3, m4, m5 float32) (o0, o1, o2, o3 float32) {
 	p, q := m1+m2, m1-m2
 	r, s := m3+m4, m3-m4
 	return m0 + p + r, q + 2*s, p + 4*r, q + 8*s + m5
+}
+
+// WinogradMinTiles is the fewest 4×4 output tiles (N·⌈OH/4⌉·⌈OW/4⌉) from which Conv2DWinogradW
+// (filters transformed during the call) beat Conv2D on this CPU's kernels, measured with
+// BenchmarkConvChoice on an AMD EPYC Zen 5 (GFLOP per CPU-second): with AVX-512, 32 tiles
+// (2×1280×16×16) ran at 154–205 against 153–173 direct and 64 or more won clearly; with AVX2
+// only, 32 tiles ran at 149 against 96.
+func WinogradMinTiles() int {
+	if useAVX2 && !useAVX512 {
+		return 32
+	}
+	return 64
 }

@@ -88,8 +88,9 @@ func TestWinogradFilterF16(t *testing.T) {
 	}
 }
 
-// BenchmarkConv2DWinograd runs BenchmarkConv2D's convolutions (and the VAE's) through Winograd;
-// GFLOP/s counts the direct convolution's FLOPs, so the figures compare with Conv2D's.
+// BenchmarkConv2DWinograd runs BenchmarkConv2D's convolutions (and the VAE's) through Winograd
+// with the filters transformed on every call (Conv2DWinogradW, as nn runs it); GFLOP/s counts the
+// direct convolution's FLOPs, so the figures compare with Conv2D's.
 func BenchmarkConv2DWinograd(b *testing.B) {
 	for _, s := range [][4]int{{2, 320, 64, 64}, {2, 640, 32, 32}, {2, 1280, 16, 16}, {2, 1280, 8, 8}, {1, 128, 256, 256}, {1, 512, 64, 64}, {1, 256, 128, 128}} {
 		p := ConvParams{N: s[0], C: s[1], H: s[2], W: s[3], K: s[1], KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
@@ -98,12 +99,11 @@ func BenchmarkConv2DWinograd(b *testing.B) {
 			oh, ow := p.OutSize()
 			x, w, bias := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K*p.C*9), sgemmRandSlice(r, p.K)
 			y := make([]float32, p.N*p.K*oh*ow)
-			f := NewWinogradFilter(w, p.K, p.C)
-			Conv2DWinograd(p, x, f, bias, y)
+			Conv2DWinogradW(p, x, w, bias, y)
 			b.ResetTimer()
 			cpu0 := sgemmCPUSeconds()
 			for i := 0; i < b.N; i++ {
-				Conv2DWinograd(p, x, f, bias, y)
+				Conv2DWinogradW(p, x, w, bias, y)
 			}
 			flops := 2 * float64(p.N*p.K*oh*ow) * float64(p.C*9)
 			sgemmReport(b, flops, cpu0)

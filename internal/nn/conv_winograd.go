@@ -4,7 +4,8 @@ import "github.com/smallsd/smallsd/internal/kernels"
 
 // useWinograd reports whether a convolution runs as Winograd F(4×4, 3×3)
 // (kernels.Conv2DWinogradW) rather than as the direct implicit GEMM (kernels.Conv2D): 3×3
-// stride-1 convolutions with at least 64 channels in and out and at least 64 4×4 output tiles.
+// stride-1 convolutions with at least 64 channels in and out and at least
+// kernels.WinogradMinTiles() 4×4 output tiles (64 with AVX-512, 32 with AVX2 only).
 //
 // The filters are transformed on every call (in blocks of input and output channels when the
 // transform exceeds 40 MB; keeping them would cost 4× the weights' memory), which costs in
@@ -13,12 +14,12 @@ import "github.com/smallsd/smallsd/internal/kernels"
 // Zen 5, AVX-512, 2 cores): the UNet's 64×64 layers (512 tiles at batch 2) 326–340 against
 // 133–150 direct, its 32×32 layers (128 tiles) 311–325 against 98–146, its 16×16 layers (32
 // tiles) 154–166 against 153–170 (so they stay direct), 8×8 53 against 142; the VAE's 306–355
-// against 98–132.
+// against 98–132. With AVX2 only, the 16×16 layers win too (149 against 96).
 func useWinograd(p kernels.ConvParams) bool {
 	if !kernels.WinogradApplies(p) {
 		return false
 	}
 	oh, ow := p.OutSize()
 	tiles := p.N * ((oh + 3) / 4) * ((ow + 3) / 4)
-	return p.C >= 64 && p.K >= 64 && tiles >= 64
+	return p.C >= 64 && p.K >= 64 && tiles >= kernels.WinogradMinTiles()
 }

@@ -1,9 +1,9 @@
 // Times one ONNX model in ONNX Runtime (onnxruntime-node, CPU execution provider): a warm-up
 // run, then --runs timed runs; prints one JSON line. With --ref it also compares the output
-// with a raw float32 file (PyTorch fp32's output on the same inputs).
+// with a raw float32 file (PyTorch fp32's output on the same inputs); --save-output writes it.
 //
 //   NODE_PATH=$SCRATCH/node/node_modules node bench_ort.js --onnx FILE --inputs DIR \
-//       --model unet|vae|clip [--runs 3] [--threads 2] [--ref FILE]
+//       --model unet|vae|clip [--runs 3] [--threads 2] [--ref FILE] [--save-output FILE]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -73,7 +73,9 @@ async function main() {
     ort: require('onnxruntime-node/package.json').version,
     load_s: +loadS.toFixed(2), times, median,
   };
-  if (a.ref) rec.vs_pytorch_fp32 = compare(out[session.outputNames[0]].data, a.ref);
+  const data = out[session.outputNames[0]].data;
+  if (a.ref) rec.vs_pytorch_fp32 = compare(data, a.ref);
+  if (a['save-output']) fs.writeFileSync(a['save-output'], Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   console.log(JSON.stringify(rec));
 }
 

@@ -6,7 +6,8 @@
 #   tools/sidebyside/run.sh smallsd         # only smallsd's side (the others' results are reused)
 #   tools/sidebyside/run.sh pytorch onnxruntime verify
 #
-# Parts: verify (PyTorch models against the diffusers reference), pytorch, onnxruntime, smallsd.
+# Parts, run in the order given: verify (PyTorch models against the diffusers reference),
+# pytorch, onnxruntime, smallsd.
 # Generated files (weights, ONNX models, inputs, results) go to $SCRATCH (default
 # /work/sxs-scratch), never into the repository. Every heavy step runs under the shared lock
 # $LOCK, one at a time. RUNS timed runs after a warm-up (median and fastest reported; smallsd's
@@ -19,13 +20,12 @@ ROOT=$(cd "$HERE/../.." && pwd)
 SMALLSD=${SMALLSD:-$ROOT}
 SCRATCH=${SCRATCH:-/work/sxs-scratch}
 LOCK=${LOCK:-/tmp/smallsd-heavy.lock}
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-3}
 CLIP_RUNS=${CLIP_RUNS:-20}
 THREADS=2
 PY=/usr/bin/python3
 RES=$SCRATCH/results
 PARTS=${*:-verify pytorch onnxruntime smallsd}
-want() { [[ " $PARTS " == *" $1 "* ]]; }
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 SCRATCH=$SCRATCH "$HERE/setup.sh" >&2
@@ -44,7 +44,7 @@ measure() {
 	log "$name: $*"
 	flock "$LOCK" bash -c '
 		load=$0 tfile=$1 out=$2
-		shift 3
+		shift 2
 		echo "$(date -u +%FT%TZ) load before $(cut -d" " -f1-3 /proc/loadavg)" >"$load"
 		/usr/bin/time -v -o "$tfile" "$@" >"$out"
 		st=$?
@@ -53,43 +53,42 @@ measure() {
 		log "$name FAILED (see $RES/$name.time)"
 }
 
-if want verify; then
+part_verify() {
 	log "verify: PyTorch models against testdata/fullsize-golden.safetensors"
 	(cd "$HERE" && flock "$LOCK" "$PY" verify.py "$SCRATCH/models" \
 		"$ROOT/testdata/fullsize-golden.safetensors" --threads $THREADS) >"$RES/verify.jsonl"
-fi
+}
 
 runs() { [ "$1" = clip ] && echo "$CLIP_RUNS" || echo "$RUNS"; }
 
-if want pytorch; then
+part_pytorch() {
+	local m dt
 	for m in unet vae clip; do
 		for dt in fp32 bf16; do
-			extra=()
-			[ $dt = fp32 ] && extra=(--save-output "$SCRATCH/out/$m.pytorch-fp32.bin")
-			mkdir -p "$SCRATCH/out"
-			(cd "$HERE" && measure "pytorch-$dt.$m" "$PY" bench_torch.py --model $m --dtype $dt \
-				--models "$SCRATCH/models" --inputs "$SCRATCH/inputs" --runs "$(runs $m)" \
-				--threads $THREADS "${extra[@]}")
+			# OpenBLAS picks its AVX-512 kernels unless the environment pins an older core type.
+			(cd "$HERE" && measure "pytorch-$dt.$m" env -u OPENBLAS_CORETYPE "$PY" bench_torch.py \
+				--model $m --dtype $dt --models "$SCRATCH/models" --inputs "$SCRATCH/inputs" \
+				--runs "$(runs $m)" --threads $THREADS --save-output "$SCRATCH/out/$m.pytorch-$dt.bin")
 		done
 	done
-fi
+}
 
-if want onnxruntime; then
+part_onnxruntime() {
+	local m
 	for m in unet vae clip; do
 		if [ ! -f "$SCRATCH/onnx/$m/model.onnx" ]; then
 			log "exporting $m to ONNX"
 			(cd "$HERE" && flock "$LOCK" "$PY" export_onnx.py --model $m --models "$SCRATCH/models" \
 				--inputs "$SCRATCH/inputs" --out "$SCRATCH/onnx/$m/model.onnx") 2>"$RES/onnx-export.$m.log" >&2
 		fi
-		ref=()
-		[ -f "$SCRATCH/out/$m.pytorch-fp32.bin" ] && ref=(--ref "$SCRATCH/out/$m.pytorch-fp32.bin")
 		measure "onnxruntime-fp32.$m" env NODE_PATH="$SCRATCH/node/node_modules" node "$HERE/bench_ort.js" \
 			--onnx "$SCRATCH/onnx/$m/model.onnx" --inputs "$SCRATCH/inputs" --model $m \
-			--runs "$(runs $m)" --threads $THREADS "${ref[@]}"
+			--runs "$(runs $m)" --threads $THREADS --save-output "$SCRATCH/out/$m.onnxruntime-fp32.bin"
 	done
-fi
+}
 
-if want smallsd; then
+part_smallsd() {
+	local rev pkg name bench benchtime
 	rev=$(git -C "$SMALLSD" rev-parse --short HEAD)
 	for pkg in unet vae clip; do
 		log "building $pkg's test binary at $rev"
@@ -108,6 +107,17 @@ if want smallsd; then
 		smallsd-fp32.clip clip ^BenchmarkTextEncoderL14\$ 5x
 		smallsd-bf16.clip clip ^BenchmarkTextEncoderL14BF16\$ 5x
 	LIST
-fi
+}
 
-"$PY" "$HERE/table.py" "$RES"
+mkdir -p "$SCRATCH/out"
+for part in $PARTS; do
+	case $part in
+	verify | pytorch | onnxruntime | smallsd) "part_$part" ;;
+	*)
+		echo "run.sh: unknown part $part (want verify, pytorch, onnxruntime, smallsd)" >&2
+		exit 2
+		;;
+	esac
+done
+
+"$PY" "$HERE/table.py" "$RES" "$SCRATCH/out"

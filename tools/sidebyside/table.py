@@ -1,7 +1,10 @@
 """Prints the side-by-side table from run.sh's results folder (one markdown table, then the
 verification errors and the conditions).
 
-    /usr/bin/python3 table.py RESULTS_DIR
+    /usr/bin/python3 table.py RESULTS_DIR [OUTPUTS_DIR]
+
+With OUTPUTS_DIR (run.sh's $SCRATCH/out: each system's output on the benchmark inputs as raw
+float32) it also prints how far ONNX Runtime fp32 and PyTorch bf16 are from PyTorch fp32.
 """
 
 import glob
@@ -10,6 +13,8 @@ import os
 import re
 import statistics
 import sys
+
+import numpy as np
 
 SYSTEMS = [
     ("smallsd-fp32", "smallsd fp32"),
@@ -77,10 +82,6 @@ def main():
             else:
                 fastest = min(rec["times"])
                 cells.append(f"{fmt_s(sec)} ({fmt_s(fastest)[:-2]})" + (f", {rss:.2f} GB" if rss else ""))
-            if rec and "vs_pytorch_fp32" in rec:
-                e = rec["vs_pytorch_fp32"]
-                notes.append(f"- ONNX Runtime {model} vs PyTorch fp32 on the benchmark inputs: "
-                             f"rel RMS {e.get('rel_rms', float('nan')):.2e}, max rel {e.get('max_rel', float('nan')):.2e}")
         print(f"| {mlabel} | " + " | ".join(cells) + " |")
     print()
     print("Seconds: median (fastest) of the timed runs after a warm-up; GB: the process's peak RSS "
@@ -96,6 +97,24 @@ def main():
                 o = r["output"]
                 print(f"- {r['model']} {r['dtype']} {r['shape']}: rel RMS {o['rel_rms']:.2e}, "
                       f"max rel {o['max_rel']:.2e}")
+    if len(sys.argv) > 2:
+        ref_name = "pytorch-fp32"
+        for model, _ in MODELS:
+            ref = os.path.join(sys.argv[2], f"{model}.{ref_name}.bin")
+            if not os.path.exists(ref):
+                continue
+            r = np.fromfile(ref, dtype="<f4").astype(np.float64)
+            for other in ("onnxruntime-fp32", "pytorch-bf16"):
+                p = os.path.join(sys.argv[2], f"{model}.{other}.bin")
+                if os.path.exists(p):
+                    g = np.fromfile(p, dtype="<f4").astype(np.float64)
+                    if g.shape != r.shape:
+                        notes.append(f"- {model}: {other} output has {g.size} values, {ref_name} {r.size}")
+                        continue
+                    d = g - r
+                    notes.append(f"- {model}, benchmark inputs: {other} vs {ref_name}: rel RMS "
+                                 f"{np.sqrt((d * d).sum() / (r * r).sum()):.2e}, "
+                                 f"max rel {np.abs(d).max() / np.abs(r).max():.2e}")
     for n in notes:
         print(n)
     loads = []
