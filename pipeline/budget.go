@@ -101,17 +101,25 @@ type stageModel interface {
 	ReleaseWeightPages() int64
 }
 
+// packedReleaser is a stage model that can drop the packed copies of its weights until its next
+// call (clip.TextModel: the text encoder's, idle during denoising).
+type packedReleaser interface{ ReleasePackedWeights() int64 }
+
 // endStage releases the working buffers of a stage that is over (the text encoder after
 // encoding, the UNet after denoising, the VAE after decoding) and, for a large one, collects
 // them and returns their pages to the system (debug.FreeOSMemory), so that the next stage does
 // not add its buffers to them: the peak is then the largest stage's, not the sum of all. The
 // price is recompiling (tens of milliseconds) and refilling the buffers on the next request.
 // Unless the pipeline keeps its memory (WithKeepMemory), the model's weight pages leave memory
-// too.
+// too, and so do the packed copies of the text encoder's Linear weights (packed again from the
+// mapped file on its next call).
 func (p *Pipeline) endStage(m stageModel, collect bool) {
 	m.Runner().Release()
 	if !p.keepMemory {
 		p.releasedPages.Add(m.ReleaseWeightPages())
+		if r, ok := m.(packedReleaser); ok && r.ReleasePackedWeights() > 0 {
+			collect = true
+		}
 	}
 	if collect {
 		debug.FreeOSMemory()

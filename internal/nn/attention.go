@@ -224,3 +224,6 @@ func (b *BasicTransformerBlock) ForwardTaps(x, context *gorgonia.Node, tap func(
 	tap("ff", h)
 	return Add(h, x)
 }
+
+// Linears returns the attention's projections (Q, K, V, Out), e.g. for ReleasePacked.
+func (a *Attention) Linears() []*Linear { return []*Linear{a.Q, a.K, a.V, a.Out} }

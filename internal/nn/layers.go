@@ -54,13 +54,17 @@ func (p Param) Node(g *gorgonia.ExprGraph) *gorgonia.Node {
 type Linear struct {
 	Weight, Bias Param // Bias.T is nil without bias
 	In, Out      int
+
+	src      weights.View // what NewLinear read, for packing again after ReleasePacked
+	mu       sync.Mutex   // guards Weight.Packed and released
+	released bool         // ReleasePacked dropped Weight.Packed
 }
 
 // NewLinear reads "weight" (out×in) and, when bias is set, "bias" (out) under w. The weight is
 // packed at load (Weight.Packed; float32, or half bits when w.PreferHalf()) and Forward uses
 // AffinePacked; bf16 weights (w.PreferBF16()) are kept as bits (Weight.Half) for AffineHalf.
 func NewLinear(w weights.View, in, out int, bias bool) (*Linear, error) {
-	l := &Linear{In: in, Out: out}
+	l := &Linear{In: in, Out: out, src: w}
 	var err error
 	if l.Weight, err = loadWeight(w, "weight", out, in); err != nil {
 		return nil, err
@@ -86,8 +90,12 @@ func (l *Linear) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
 
 func (l *Linear) affine(x *gorgonia.Node) (*gorgonia.Node, error) {
 	g := x.Graph()
-	if l.Weight.Packed != nil {
-		return AffinePacked(x, l.Weight.Packed, l.Bias.Node(g))
+	w, err := l.packed()
+	if err != nil {
+		return nil, err
+	}
+	if w != nil {
+		return AffinePacked(x, w, l.Bias.Node(g))
 	}
 	if l.Weight.Half != nil {
 		return AffineHalf(x, l.Weight.Half, l.Bias.Node(g))

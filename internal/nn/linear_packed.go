@@ -104,3 +104,39 @@ func AffinePacked(x *gorgonia.Node, w *kernels.PackedWeight, b *gorgonia.Node) (
 	}
 	return apply("linear_packed", k, out, x, b)
 }
+
+// packed returns the layer's packed weight, packing it again from the weights it was built from
+// when ReleasePacked dropped it; nil for a layer whose weight is not packed.
+func (l *Linear) packed() (*kernels.PackedWeight, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.Weight.Packed != nil || !l.released {
+		return l.Weight.Packed, nil
+	}
+	p, err := loadWeight(l.src, "weight", l.Out, l.In)
+	if err != nil {
+		return nil, fmt.Errorf("nn: packing %s again: %w", l.Weight.Name, err)
+	}
+	l.Weight.Packed = packLinear(p, l.Out, l.In).Packed
+	l.released = false
+	return l.Weight.Packed, nil
+}
+
+// ReleasePacked drops the packed copy of the weights of the layers that NewLinear packed, for
+// models idle for a while (the pipeline's text encoder during denoising): the next Forward
+// packs them again from the weights they were built from (for a model made by Load, its
+// memory-mapped file, which must still be open). It returns the bytes dropped; they leave
+// memory with the next garbage collection once no compiled program refers to them (programs
+// compiled before keep theirs alive). Safe for concurrent use with Forward.
+func ReleasePacked(ls ...*Linear) int64 {
+	var n int64
+	for _, l := range ls {
+		l.mu.Lock()
+		if l.Weight.Packed != nil {
+			n += l.Weight.Packed.Bytes()
+			l.Weight.Packed, l.released = nil, true
+		}
+		l.mu.Unlock()
+	}
+	return n
+}
