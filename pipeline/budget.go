@@ -161,13 +161,15 @@ func (p *Pipeline) stepDone() {
 // over out of the process's resident memory (the text encoder once the prompt is encoded, the
 // UNet once denoising is done, the VAE once the images are decoded; weights.Store.ReleasePages):
 // the weights files are memory-mapped, so the pages are read again, from the system's page
-// cache, when the model next runs. It also returns the memory freed by each denoising step to
-// the system. The peak memory of an image is then the largest stage's weights and buffers rather
-// than all the models' weights together: for a 512×512 small-sd image, 2.78 GiB instead of
-// 3.76 GiB in float32 and 1.71 GiB instead of 2.43 GiB with half weights (README, "What it
-// costs"). The price is reading the weights again on the next image (page faults from the page
-// cache, about 1 s per GB measured on a 2-core AMD EPYC, or a read from disk if the system has
-// dropped the file from its cache) and about 20 ms per step. Weights that are not a mapped file (models built by New from weights in memory, half or
+// cache, when the model next runs. The text encoder's Linear weights, packed into its own memory
+// at load, are dropped after encoding too and packed again from the file on its next call. It
+// also returns the memory freed by each denoising step to the system. The peak memory of an
+// image is then the largest stage's weights and buffers rather than all the models' weights
+// together: for a 512×512 small-sd image, 2.46 GiB instead of 3.76 GiB in float32 and 1.55 GiB
+// instead of 2.43 GiB with half weights (README, "What it costs"). The price is reading the
+// weights again on the next image (page faults from the page cache, about 1 s per GB measured
+// on a 2-core AMD EPYC, or a read from disk if the system has dropped the file from its cache),
+// packing the text encoder's weights again (0.5–0.7 s) and about 20 ms per step. Weights that are not a mapped file (models built by New from weights in memory, half or
 // bf16 weights rounded from float32 files, platforms without mmap) stay where they are.
 func WithKeepMemory() Option { return func(o *loadOptions) { o.keepMemory = true } }
 
