@@ -244,16 +244,7 @@ func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		}
 		elemScale(qr, qsrc[i*w:i*w+d], qs)
 	}
-	o := sc.o[:rows*dp]
-	clear(o)
-	for i := 0; i < rows; i++ {
-		sc.m[i] = float32(math.Inf(-1))
-		sc.l[i] = 0
-	}
-	kEnd := p.Nk
-	if p.Causal {
-		kEnd = min(p.Nk, q0+nq)
-	}
+	o, kEnd := sc.startTile(p, rows, dp, q0, nq)
 	for k0 := 0; k0 < kEnd; k0 += attnBK {
 		nk := min(attnBK, kEnd-k0)
 		nkr := (nk + attnNR - 1) &^ (attnNR - 1)
@@ -384,4 +375,21 @@ func attnAccum(rows, nk, dp int, s, v, o []float32) {
 			}
 		}
 	}
+}
+
+// startTile clears the output accumulator and the online-softmax state (running maximum and sum)
+// of a query tile's rows, and returns the accumulator and the end of the keys the tile attends to
+// (with a causal mask, up to its last query). The float32 and bf16 tiles share it.
+func (sc *attnScratch) startTile(p AttentionParams, rows, dp, q0, nq int) (o []float32, kEnd int) {
+	o = sc.o[:rows*dp]
+	clear(o)
+	for i := 0; i < rows; i++ {
+		sc.m[i] = float32(math.Inf(-1))
+		sc.l[i] = 0
+	}
+	kEnd = p.Nk
+	if p.Causal {
+		kEnd = min(p.Nk, q0+nq)
+	}
+	return o, kEnd
 }

@@ -126,16 +126,7 @@ func (j *attnJob) tileBF16(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		F32ToBF16(q[:d], tmp)
 		clear(q[d:])
 	}
-	o := sc.o[:rows*dp]
-	clear(o)
-	for i := 0; i < rows; i++ {
-		sc.m[i] = float32(math.Inf(-1))
-		sc.l[i] = 0
-	}
-	kEnd := p.Nk
-	if p.Causal {
-		kEnd = min(p.Nk, q0+nq)
-	}
+	o, kEnd := sc.startTile(p, rows, dp, q0, nq)
 	for k0 := 0; k0 < kEnd; k0 += attnBK {
 		nk := min(attnBK, kEnd-k0)
 		nkr := (nk + attnNR - 1) &^ (attnNR - 1)
