@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +9,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"testing"
-	"unsafe"
 
 	"github.com/smallsd/smallsd/internal/golden"
 	"github.com/smallsd/smallsd/weights"
@@ -57,7 +54,9 @@ func syntheticModelDir(tb testing.TB, fp16 bool) string {
 			if v != "" {
 				name = c.file + "." + v + ".safetensors"
 			}
-			writeSyntheticSafetensors(tb, filepath.Join(cdir, name), m, v == "fp16")
+			if err := weights.WriteSynthetic(filepath.Join(cdir, name), m, v == "fp16"); err != nil {
+				tb.Fatal(err)
+			}
 		}
 		sdir := filepath.Join(dir, "scheduler")
 		if err := os.MkdirAll(sdir, 0o755); err != nil {
@@ -89,77 +88,6 @@ func syntheticModelDir(tb testing.TB, fp16 bool) string {
 		_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM
 	}
 	return dir
-}
-
-// writeSyntheticSafetensors writes the manifest's tensors with their synthetic values to path
-// (F32, or F16 rounded to nearest even), one tensor in memory at a time.
-func writeSyntheticSafetensors(tb testing.TB, path string, m []weights.Request, fp16 bool) {
-	type info struct {
-		Dtype   string `json:"dtype"`
-		Shape   []int  `json:"shape"`
-		Offsets [2]int `json:"data_offsets"`
-	}
-	header := map[string]any{"__metadata__": map[string]string{"format": "pt"}}
-	size, dt := 4, "F32"
-	if fp16 {
-		size, dt = 2, "F16"
-	}
-	off := 0
-	for _, r := range m {
-		n := 1
-		for _, d := range r.Shape {
-			n *= d
-		}
-		header[r.Name] = info{dt, r.Shape, [2]int{off, off + n*size}}
-		off += n * size
-	}
-	h, err := json.Marshal(header)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for len(h)%8 != 0 {
-		h = append(h, ' ')
-	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	_ = binary.Write(w, binary.LittleEndian, uint64(len(h)))
-	w.Write(h)
-	var buf []float32
-	var half []uint16
-	for _, r := range m {
-		n := 1
-		for _, d := range r.Shape {
-			n *= d
-		}
-		buf = append(buf[:0], make([]float32, n)...)
-		weights.FillSynthetic(buf, r.Name, r.Shape)
-		var raw []byte
-		if fp16 {
-			half = append(half[:0], make([]uint16, n)...)
-			for i, v := range buf {
-				half[i] = weights.Float32ToHalf(v)
-			}
-			raw = unsafe.Slice((*byte)(unsafe.Pointer(&half[0])), 2*n)
-		} else {
-			raw = unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), 4*n)
-		}
-		if _, err := w.Write(raw); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		tb.Fatal(err)
-	}
 }
 
 func copyFile(tb testing.TB, from, to string) {
