@@ -165,7 +165,7 @@ func (p *Pipeline) stepDone() {
 // at load, are dropped after encoding too and packed again from the file on its next call. It
 // also returns the memory freed by each denoising step to the system. The peak memory of an
 // image is then the largest stage's weights and buffers rather than all the models' weights
-// together: for a 512×512 small-sd image, 2.46 GiB instead of 3.76 GiB in float32 and 1.55 GiB
+// together: for a 512×512 small-sd image, 2.46 GiB instead of 3.76 GiB in float32 and 1.52–1.58 GiB
 // instead of 2.43 GiB with half weights (README, "What it costs"). The price is reading the
 // weights again on the next image (page faults from the page cache, about 1 s per GB measured
 // on a 2-core AMD EPYC, or a read from disk if the system has dropped the file from its cache),
