@@ -113,7 +113,7 @@ func (l *Linear) packed() (*kernels.PackedWeight, error) {
 	if l.Weight.Packed != nil || !l.released {
 		return l.Weight.Packed, nil
 	}
-	p, err := loadWeight(l.src, "weight", l.Out, l.In)
+	p, err := loadWeights(l.srcs, l.Out/len(l.srcs), l.In)
 	if err != nil {
 		return nil, fmt.Errorf("nn: packing %s again: %w", l.Weight.Name, err)
 	}
