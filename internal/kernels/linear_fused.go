@@ -66,3 +66,24 @@ func fillParts(rows, out int, bias []float32, part int, y []float32) {
 		}
 	}
 }
+
+// PackWeightParts packs the float32 weight matrices ws (each out×in, row-major; out a multiple
+// of LinearPartAlign) stacked along out, as PackWeight packs their concatenation, without
+// forming it: each part's panels are its own.
+func PackWeightParts(ws [][]float32, out, in int) *PackedWeight {
+	checkParts(len(ws)*out, out)
+	p := newPackedWeight(len(ws)*out, in)
+	if p.nPad*in == 0 {
+		return p
+	}
+	p.f32 = sgemmAligned(p.nPad * in)
+	tmp := make([]float32, sgemmNR*p.kc)
+	for i, w := range ws {
+		src := sgemmSrc{data: w[:out*in], ld: in, trans: true}
+		for pc := 0; pc < in; pc += p.kc {
+			kc := min(p.kc, in-pc)
+			packB(p.f32[p.nPad*pc+i*out*kc:], tmp, &src, pc, kc, 0, out)
+		}
+	}
+	return p
+}

@@ -26,9 +26,10 @@ func unsplit(y []float32, rows, parts, part int) []float32 {
 	return out
 }
 
-// TestLinearPackedParts checks that LinearPackedParts gives the parts of LinearPacked's result
-// on the same packed weight (float32 and half panels), on plain Go, AVX2 and AVX-512, on one
-// and three workers, and against a float64 reference.
+// TestLinearPackedParts checks that PackWeightParts packs the stacked matrix, and that
+// LinearPackedParts gives the parts of LinearPacked's result on the same packed weight (float32
+// and half panels), on plain Go, AVX2 and AVX-512, on one and three workers, and against a
+// float64 reference.
 func TestLinearPackedParts(t *testing.T) {
 	s2, s512 := useAVX2, useAVX512
 	defer func() { useAVX2, useAVX512 = s2, s512 }()
@@ -58,8 +59,15 @@ func TestLinearPackedParts(t *testing.T) {
 					ref[j] += float64(bias[j%out])
 				}
 			}
+			var ws [][]float32
+			for p := 0; p < parts; p++ {
+				ws = append(ws, wf[p*part*in:(p+1)*part*in])
+			}
+			if d := sgemmMaxDiff(PackWeightParts(ws, part, in).Unpack(), wf); d != 0 {
+				t.Errorf("%dx%d→%d×%d: PackWeightParts unpacks to a matrix off by %g", rows, in, parts, part, d)
+			}
 			for _, half := range []bool{false, true} {
-				pw := PackWeight(wf, out, in)
+				pw := PackWeightParts(ws, part, in)
 				if half {
 					pw = PackWeightF16(wh, out, in)
 				}
@@ -128,10 +136,11 @@ func TestLinearBF16Parts(t *testing.T) {
 }
 
 // BenchmarkLinearQKV times the UNet's self-attention projections at 64×64 latents (batch 2,
-// 8192 tokens of 320): three LinearPacked calls against one LinearPackedParts.
+// 8192 tokens of 320) and lower resolutions, and CLIP L/14's (154 tokens of 768): three
+// LinearPacked calls against one LinearPackedParts.
 func BenchmarkLinearQKV(b *testing.B) {
 	r := rand.New(rand.NewSource(1))
-	for _, s := range [][2]int{{8192, 320}, {2048, 640}, {512, 1280}} {
+	for _, s := range [][2]int{{8192, 320}, {2048, 640}, {512, 1280}, {154, 768}} {
 		rows, c := s[0], s[1]
 		x := sgemmRandSlice(r, rows*c)
 		w := sgemmRandSlice(r, 3*c*c)

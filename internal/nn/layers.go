@@ -74,10 +74,9 @@ type Linear struct {
 func NewLinear(w weights.View, in, out int, bias bool) (*Linear, error) {
 	l := &Linear{In: in, Out: out, srcs: []weights.View{w}}
 	var err error
-	if l.Weight, err = loadWeight(w, "weight", out, in); err != nil {
+	if l.Weight, err = loadLinearWeight(l.srcs, out, in); err != nil {
 		return nil, err
 	}
-	l.Weight = packLinear(l.Weight, out, in)
 	if bias {
 		if l.Bias, err = loadParam(w, "bias", out); err != nil {
 			return nil, err

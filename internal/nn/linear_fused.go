@@ -21,18 +21,17 @@ import (
 // and stacks them into one Linear of len(ws)·out outputs with Parts naming the layers. out must
 // be a multiple of kernels.LinearPartAlign.
 func NewFusedLinear(ws []weights.View, in, out int, bias bool) (*Linear, error) {
-	if len(ws) == 0 || out%kernels.LinearPartAlign != 0 {
+	if len(ws) == 0 || out <= 0 || out%kernels.LinearPartAlign != 0 {
 		return nil, fmt.Errorf("nn: fused linear of %d layers of width %d (want a multiple of %d)", len(ws), out, kernels.LinearPartAlign)
 	}
 	l := &Linear{In: in, Out: len(ws) * out, srcs: ws}
-	w, err := loadWeights(ws, out, in)
-	if err != nil {
+	var err error
+	if l.Weight, err = loadLinearWeight(ws, out, in); err != nil {
 		return nil, err
 	}
 	for _, w := range ws {
 		l.Parts = append(l.Parts, fullName(w, "weight"))
 	}
-	l.Weight = packLinear(w, l.Out, in)
 	if bias {
 		b := make([]float32, 0, l.Out)
 		var names []string
@@ -49,13 +48,16 @@ func NewFusedLinear(ws []weights.View, in, out int, bias bool) (*Linear, error) 
 	return l, nil
 }
 
-// loadWeights reads the out×in "weight" under each of ws (as loadWeight does) and stacks them
-// into one matrix named after them all, joined by "+"; one view's weight is returned as read.
-func loadWeights(ws []weights.View, out, in int) (Param, error) {
+// loadLinearWeight reads the weight of a Linear as NewLinear (one view) or NewFusedLinear (the
+// layers' weights, out×in each, stacked along out) keep it: packed (float32 and IEEE half) or as
+// bf16 bits. A stack is named after its layers' weights, joined by "+".
+func loadLinearWeight(ws []weights.View, out, in int) (Param, error) {
 	if len(ws) == 1 {
-		return loadWeight(ws[0], "weight", out, in)
+		p, err := loadWeight(ws[0], "weight", out, in)
+		return packLinear(p, out, in), err
 	}
-	var stack Param
+	var f32 [][]float32 // float32 parts, packed without being stacked
+	var bits []uint16   // or the half bits, stacked
 	var names []string
 	n := out * in
 	for i, w := range ws {
@@ -64,27 +66,31 @@ func loadWeights(ws []weights.View, out, in int) (Param, error) {
 			return Param{}, err
 		}
 		names = append(names, p.Name)
-		dropped(p.Bytes()) // garbage once copied
 		switch {
-		case p.T != nil && i == 0:
-			stack.T = tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(len(ws)*out, in))
-		case p.Half != nil && i == 0:
-			stack.Half = &HalfWeight{Bits: make([]uint16, len(ws)*n), Shape: tensor.Shape{len(ws) * out, in}, BF16: p.Half.BF16}
-		}
-		switch {
-		case p.T != nil && stack.T != nil:
-			copy(stack.T.Float32s()[i*n:(i+1)*n], p.T.Float32s())
-		case p.Half != nil && stack.Half != nil && p.Half.BF16 == stack.Half.BF16:
-			copy(stack.Half.Bits[i*n:(i+1)*n], p.Half.Bits)
+		case p.T != nil && len(bits) == 0:
+			f32 = append(f32, p.T.Float32s()[:n])
+		case p.Half != nil && len(f32) == 0 && p.Half.BF16 == w.PreferBF16():
+			if bits == nil {
+				bits = make([]uint16, len(ws)*n)
+			}
+			copy(bits[i*n:(i+1)*n], p.Half.Bits)
+			dropped(p.Bytes()) // garbage once copied
 		default:
 			return Param{}, fmt.Errorf("nn: %s is not held as %s is", p.Name, names[0])
 		}
 	}
-	stack.Name = strings.Join(names, "+")
-	if stack.Half != nil {
-		stack.Half.Name = stack.Name
+	stack := Param{Name: strings.Join(names, "+")}
+	switch {
+	case f32 != nil:
+		stack.Packed = kernels.PackWeightParts(f32, out, in)
+		dropped(stack.Packed.Bytes())
+		return stack, nil
+	case ws[0].PreferBF16():
+		stack.Half = &HalfWeight{Name: stack.Name, Bits: bits, Shape: tensor.Shape{len(ws) * out, in}, BF16: true}
+		return stack, nil
 	}
-	return stack, nil
+	stack.Half = &HalfWeight{Name: stack.Name, Bits: bits, Shape: tensor.Shape{len(ws) * out, in}}
+	return packLinear(stack, len(ws)*out, in), nil
 }
 
 // ForwardParts returns x·weightᵀ + bias for x of shape …×in, one node per part (…×Out/len(Parts)
