@@ -77,30 +77,48 @@ var amxBufPool = sync.Pool{New: func() any {
 	return &amxBuf{a: sgemmAligned(amxMR * amxKC), b: sgemmAligned(amxNC * amxKC)}
 }}
 
+// amxJob is one linearAMX call, split over workers by 32-row (splitM) or 32-column units.
+type amxJob struct {
+	kern          amxKernelFunc
+	x, bias, y    []float32
+	rows, in, out int
+	ws            sgemmSrc
+	splitM        bool
+}
+
+var amxJobPool = sync.Pool{New: func() any { return new(amxJob) }}
+
 // linearAMX is LinearBF16 on the AMX kernel kern: y = x·wᵀ + bias with x rounded to bf16
 // (rows, in, out > 0).
 func linearAMX(kern amxKernelFunc, x []float32, rows, in int, w []uint16, out int, bias, y []float32) {
 	_, _ = x[rows*in-1], y[rows*out-1]
-	ws := sgemmSrc{half: w, brain: true, ld: in, trans: true, pairs: true, pairK: in}
+	j := amxJobPool.Get().(*amxJob)
+	*j = amxJob{kern: kern, x: x, bias: bias, y: y, rows: rows, in: in, out: out,
+		ws: sgemmSrc{half: w, brain: true, ld: in, trans: true, pairs: true, pairK: in}}
 	mb, nb := (rows+amxMR-1)/amxMR, (out+amxNR-1)/amxNR
-	splitM := mb >= 2*nb || mb >= 64 // as sgemmRun: B whole per worker when rows abound
+	j.splitM = mb >= 2*nb || mb >= 64 // as sgemmRun: B whole per worker when rows abound
 	units := nb
-	if splitM {
+	if j.splitM {
 		units = mb
 	}
-	grain := 1
-	if rows*out*in < 1<<20 {
-		grain = units
+	if rows*out*in < 1<<20 || workers() <= 1 { // small problems inline, as sgemmRun
+		j.run(0, units)
+	} else {
+		parallelFor(units, 1, j.run)
 	}
-	parallelFor(units, grain, func(lo, hi int) {
-		i0, i1, j0, j1 := 0, rows, lo*amxNR, min(hi*amxNR, out)
-		if splitM {
-			i0, i1, j0, j1 = lo*amxMR, min(hi*amxMR, rows), 0, out
-		}
-		buf := amxBufPool.Get().(*amxBuf)
-		amxBlock(kern, buf, x, in, &ws, out, bias, y, i0, i1, j0, j1)
-		amxBufPool.Put(buf)
-	})
+	*j = amxJob{} // drop references
+	amxJobPool.Put(j)
+}
+
+// run computes the units [lo, hi) of the job.
+func (j *amxJob) run(lo, hi int) {
+	i0, i1, j0, j1 := 0, j.rows, lo*amxNR, min(hi*amxNR, j.out)
+	if j.splitM {
+		i0, i1, j0, j1 = lo*amxMR, min(hi*amxMR, j.rows), 0, j.out
+	}
+	buf := amxBufPool.Get().(*amxBuf)
+	amxBlock(j.kern, buf, j.x, j.in, &j.ws, j.out, j.bias, j.y, i0, i1, j0, j1)
+	amxBufPool.Put(buf)
 }
 
 // amxBlock computes rows [i0, i1) and columns [j0, j1) of y: B blocks of amxNC columns × amxKC

@@ -282,3 +282,22 @@ func TestAMXStatus(t *testing.T) {
 		t.Fatalf("the CPU and OS support AMX but the path is off: %v", err)
 	}
 }
+
+// TestLinearAMXAllocs checks that linearAMX allocates nothing after warm-up (on one core; the
+// kernel here does nothing, as the driver is what is measured).
+func TestLinearAMXAllocs(t *testing.T) {
+	if sgemmRace {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	r := rand.New(rand.NewSource(24))
+	rows, in, out := 40, 70, amxNC+44
+	x, wf := sgemmRandSlice(r, rows*in), sgemmRandSlice(r, out*in)
+	wh, _ := bf16Rounded(wf)
+	y, bias := make([]float32, rows*out), sgemmRandSlice(r, out)
+	nop := func(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int, load bool) {}
+	run := func() { linearAMX(nop, x, rows, in, wh, out, bias, y) }
+	run()
+	if allocs := testing.AllocsPerRun(10, run); allocs != 0 {
+		t.Errorf("%.1f allocations per linearAMX, want 0", allocs)
+	}
+}
