@@ -271,8 +271,11 @@ func TestLinearBF16AMX(t *testing.T) {
 				ref[j] += float64(bias[j%out])
 			}
 		}
-		twin := make([]float32, rows*out)
+		twin, avx := make([]float32, rows*out), make([]float32, rows*out)
 		linearAMXGeneric(x, rows, in, wh, out, bias, twin)
+		useAMX = false
+		LinearBF16(x, rows, in, wh, out, bias, avx) // the AVX512-BF16 kernels
+		useAMX = true
 		twin64 := make([]float64, len(twin))
 		for j, v := range twin {
 			twin64[j] = float64(v)
@@ -300,8 +303,35 @@ func TestLinearBF16AMX(t *testing.T) {
 			}
 			worst["vs float64 on the rounded inputs"] = math.Max(worst["vs float64 on the rounded inputs"], sgemmRelErr(y, out, ref, rows, out))
 			worst["vs the plain-Go AMX twin"] = math.Max(worst["vs the plain-Go AMX twin"], sgemmRelErr(y, out, twin64, rows, out))
+			worst["vs the AVX512-BF16 path"] = math.Max(worst["vs the AVX512-BF16 path"], amxRel(y, avx))
 		}
 	}
 	t.Logf("%d of %d values equal the plain-Go twin's bit for bit", exact, total)
 	logWorst(t, "LinearBF16 on AMX", "largest relative", worst, 1e-5)
+}
+
+// TestConv2DBF16AMX runs Conv2DBF16 on AMX hardware against the AVX512-BF16 path (the same
+// rounded inputs, another order of sums) and against plain-Go float32 on the rounded inputs.
+func TestConv2DBF16AMX(t *testing.T) {
+	amxNeedsCPU(t)
+	if !amxOn() {
+		t.Skip("AMX is used only with the AVX-512 path (off here, e.g. GODEBUG=cpu.avx512f=off)")
+	}
+	r := rand.New(rand.NewSource(26))
+	worst := map[string]float64{}
+	for _, p := range amxConvShapes {
+		oh, ow := p.OutSize()
+		x, wf, bias := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K*p.C*p.KH*p.KW), sgemmRandSlice(r, p.K)
+		wh, wr := bf16Rounded(wf)
+		_, xr := bf16Rounded(x)
+		got, avx, ref := make([]float32, p.N*p.K*oh*ow), make([]float32, p.N*p.K*oh*ow), make([]float32, p.N*p.K*oh*ow)
+		Conv2DBF16(p, x, wh, bias, got)
+		useAMX = false
+		Conv2DBF16(p, x, wh, bias, avx)
+		useAMX = true
+		conv2DGeneric(p, xr, wr, bias, ref)
+		worst["vs the AVX512-BF16 path"] = math.Max(worst["vs the AVX512-BF16 path"], amxRel(got, avx))
+		worst["vs plain Go on the rounded inputs"] = math.Max(worst["vs plain Go on the rounded inputs"], amxRel(got, ref))
+	}
+	logWorst(t, "Conv2DBF16 on AMX", "largest relative", worst, 1e-5)
 }

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"runtime"
@@ -228,11 +229,7 @@ func TestLinearAMXSim(t *testing.T) {
 			}
 			worst["vs float64 on the rounded inputs"] = math.Max(worst["vs float64 on the rounded inputs"], sgemmRelErr(y, out, ref, rows, out))
 		}
-		p64 := make([]float64, len(pairTwin))
-		for j, v := range pairTwin {
-			p64[j] = float64(v)
-		}
-		worst["vs the VDPBF16PS twin"] = math.Max(worst["vs the VDPBF16PS twin"], sgemmRelErr(twin, out, p64, rows, out))
+		worst["vs the VDPBF16PS twin"] = math.Max(worst["vs the VDPBF16PS twin"], amxRel(twin, pairTwin))
 	}
 	logWorst(t, "linearAMX (simulated kernel)", "largest relative", worst, 1e-5)
 }
@@ -300,4 +297,62 @@ func TestLinearAMXAllocs(t *testing.T) {
 	if allocs := testing.AllocsPerRun(10, run); allocs != 0 {
 		t.Errorf("%.1f allocations per linearAMX, want 0", allocs)
 	}
+}
+
+// amxConvShapes are convolutions for amxConv2D: batched with 64 and with 48 output columns an
+// image (32-column blocks then straddle images), one odd-sized image, 1×1 kernels.
+var amxConvShapes = []ConvParams{
+	{N: 2, C: 5, H: 8, W: 8, K: 33, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+	{N: 2, C: 6, H: 4, W: 12, K: 40, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+	{N: 1, C: 7, H: 9, W: 7, K: 20, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+	{N: 2, C: 9, H: 6, W: 11, K: 17, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
+	{N: 2, C: 40, H: 4, W: 8, K: 64, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
+}
+
+// TestAMXGemmSim runs amxGemm (simulated kernel) on the other operand forms it takes: C batched
+// by column blocks (LinearBF16Parts' layout, blocks of 48 columns so that 32-column tiles straddle
+// them), and convolutions through amxConv2D (bf16 weights as A, the implicit im2col matrix as B,
+// bias per row, batched and per image), against the VDPBF16PS twin (the same rounded inputs, another order of
+// sums).
+func TestAMXGemmSim(t *testing.T) {
+	r := rand.New(rand.NewSource(25))
+	worst := map[string]float64{}
+	// Batched C: columns [48i, 48i+48) of the product as the rows×48 matrix at y[i·rows·48:].
+	const rows, in, out, part = 37, 75, 144, 48
+	x, wf, bias := sgemmRandSlice(r, rows*in), sgemmRandSlice(r, out*in), sgemmRandSlice(r, out)
+	wh, _ := bf16Rounded(wf)
+	full := make([]float32, rows*out)
+	withBF16Path("bf16-twin", func() { LinearBF16(x, rows, in, wh, out, bias, full) })
+	want := make([]float32, rows*out)
+	for i := 0; i < rows; i++ {
+		for j := 0; j < out; j++ {
+			want[(j/part)*rows*part+i*part+j%part] = full[i*out+j]
+		}
+	}
+	got := make([]float32, rows*out)
+	a := sgemmSrc{data: x, ld: in, pairs: true, pairK: in}
+	b := sgemmSrc{half: wh, brain: true, ld: in, trans: true, pairs: true, pairK: in}
+	amxGemm(amxKernelSim, rows, out, in, &a, &b, got, part, part, rows*part, bias, false)
+	worst["batched C"] = amxRel(got, want)
+
+	for _, p := range amxConvShapes {
+		oh, ow := p.OutSize()
+		x, wf, bias := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K*p.C*p.KH*p.KW), sgemmRandSlice(r, p.K)
+		wh, _ := bf16Rounded(wf)
+		want := make([]float32, p.N*p.K*oh*ow)
+		withBF16Path("bf16-twin", func() { Conv2DBF16(p, x, wh, bias, want) })
+		got := make([]float32, len(want))
+		amxConv2D(amxKernelSim, p, x, wh, bias, got)
+		worst[fmt.Sprintf("conv %+v", p)] = amxRel(got, want)
+	}
+	logWorst(t, "amxGemm (simulated kernel) vs the VDPBF16PS twin", "largest relative", worst, 1e-5)
+}
+
+// amxRel is the largest difference of got and want relative to max(1, max|want|).
+func amxRel(got, want []float32) float64 {
+	w64 := make([]float64, len(want))
+	for i, v := range want {
+		w64[i] = float64(v)
+	}
+	return sgemmRelErr(got, len(got), w64, 1, len(got))
 }
