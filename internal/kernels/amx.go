@@ -26,8 +26,8 @@ const (
 	amxMR = 32  // rows of C per kernel call
 	amxNR = 32  // columns of C per kernel call (two 16-column B panels)
 	amxKT = 16  // bf16 pairs per k tile (one 64-byte tile row)
-	amxKC = 512 // pairs per k block: a 32-row A block and two B panels of 64 KiB each
-	amxNC = 256 // columns per packed B block (512 KiB at amxKC)
+	amxKC = 256 // pairs per k block: a 32-row A block (32 KiB) stays in L1 while B streams
+	amxNC = 256 // columns per packed B block (256 KiB at amxKC: in L2, reused by every A block)
 
 	// amxMinRows is the fewest rows of C (LinearBF16's rows, Conv2DBF16's output channels) sent
 	// to the AMX kernel: below it most of the 32-row A tiles would be padding (a guess until
@@ -111,11 +111,12 @@ func amxConv2D(kern amxKernelFunc, p ConvParams, x []float32, w []uint16, bias, 
 }
 
 // amxGemm is sgemmRun with alpha 1 and beta 0 on the AMX kernel kern for bf16 pair operands (A
-// row-major, float32 values or bf16 bits (brain) in k order; B any source packBPairs packs but
-// a weight packed at load): C = A·B + bias (per row if biasRows, else per column), A m×k and B k×n (k counting bf16
-// values), C with row stride ldc, batched like B when cCols > 0 (see sgemmRun); m, n, k > 0.
-// Each worker takes 32-row (or 32-column) units; B blocks of amxNC columns × amxKC pairs, each
-// multiplied by every 32-row A block of the worker's range.
+// row-major, float32 values or bf16 bits (brain) in k order; B any source packBPairs packs but a
+// weight packed at load): C = A·B + bias (per row if biasRows, else per column) for A m×k and B
+// k×n (k counting bf16 values), C with row stride ldc, batched like B when cCols > 0 (see
+// sgemmRun); m, n, k > 0. Each worker takes 32-row (or 32-column) units; B blocks of amxNC
+// columns × amxKC pairs, each multiplied by every 32-row A block of the worker's range, the A
+// block by every 32-column pair of panels of the B block.
 func amxGemm(kern amxKernelFunc, m, n, k int, a, b *sgemmSrc, c []float32, ldc, cCols, cStride int, bias []float32, biasRows bool) {
 	j := sgemmJobPool.Get().(*sgemmJob)
 	j.m, j.n, j.k, j.a, j.b, j.c, j.ldc = m, n, (k+1)/2, *a, *b, c, ldc
