@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"unsafe"
 )
 
 // AMX path of LinearBF16 and Conv2DBF16: TDPBF16PS on tiles (Intel Sapphire Rapids on).
@@ -156,8 +157,7 @@ func amxRun(kern amxKernelFunc, j *sgemmJob, lo, hi int) {
 			first := pc == 0
 			for ic := i0; ic < i1; ic += amxMR {
 				mr := min(amxMR, i1-ic)
-				amxPackA(buf.a, &j.a, ic, mr, pc, kc)
-				a := u32s(buf.a)
+				a, lda := amxA(buf, &j.a, ic, mr, pc, kc)
 				for jr := 0; jr < nc; jr += amxNR {
 					nr, jj := min(amxNR, nc-jr), jc+jr
 					b0, b1 := u32s(buf.b[jr*kc:]), u32s(buf.b[(jr+sgemmNR)*kc:])
@@ -166,7 +166,7 @@ func amxRun(kern amxKernelFunc, j *sgemmJob, lo, hi int) {
 						if first && j.bias != nil {
 							j.fillBias(ic, jj, amxMR, amxNR)
 						}
-						kern(a, kc, b0, b1, j.c[j.cOff(ic, jj):], j.ldc, kc/amxKT, !first || j.bias != nil)
+						kern(a, lda, b0, b1, j.c[j.cOff(ic, jj):], j.ldc, kc/amxKT, !first || j.bias != nil)
 						continue
 					}
 					// Edge block: through the scratch block, which starts as the bias (first k
@@ -190,7 +190,7 @@ func amxRun(kern amxKernelFunc, j *sgemmJob, lo, hi int) {
 							}
 						}
 					}
-					kern(a, kc, b0, b1, t, amxNR, kc/amxKT, true)
+					kern(a, lda, b0, b1, t, amxNR, kc/amxKT, true)
 					for h := 0; h < nr; h += sgemmNR {
 						cols := min(sgemmNR, nr-h)
 						off := j.cOff(ic, jj+h)
@@ -202,6 +202,21 @@ func amxRun(kern amxKernelFunc, j *sgemmJob, lo, hi int) {
 			}
 		}
 	}
+}
+
+// amxA returns the 32-row A block at rows [i0, i0+mr), pairs [p0, p0+kc), and its row stride
+// in pairs: bf16 rows (A's weights) read in place when they are whole rows of whole k tiles
+// (4-byte aligned), so that a convolution's weights are not packed again for every B block;
+// else packed into buf.a by amxPackA.
+func amxA(buf *amxBuf, a *sgemmSrc, i0, mr, p0, kc int) ([]uint32, int) {
+	if a.brain && mr == amxMR && a.pairK%(2*amxKT) == 0 && a.ld%2 == 0 {
+		h := a.half[i0*a.ld+2*p0:]
+		if uintptr(unsafe.Pointer(&h[0]))%4 == 0 {
+			return unsafe.Slice((*uint32)(unsafe.Pointer(&h[0])), len(h)/2), a.ld / 2
+		}
+	}
+	amxPackA(buf.a, a, i0, mr, p0, kc)
+	return u32s(buf.a), kc
 }
 
 // amxPackA packs rows [i0, i0+mr) of A, pairs [p0, p0+kc), as 32 rows of kc pairs: a row of
@@ -281,13 +296,15 @@ func linearAMXGeneric(x []float32, rows, in int, w []uint16, out int, bias, y []
 }
 
 // amxSelfTest runs linearAMX and amxConv2D on kern against plain Go: odd shapes with edge blocks
-// in every direction, two k blocks, a batched convolution whose 32-column blocks straddle images;
+// in every direction, two k blocks, a batched convolution whose 32-column blocks straddle images
+// and whose weights are read in place;
 // once on small integers (every sum exact, so any difference is the kernel's addressing or layout
 // and must be none) and once on random values (within a rounding tolerance of linearAMXGeneric,
 // which follows the documented order of the sums, and of conv2DGeneric on the rounded inputs).
 func amxSelfTest(kern amxKernelFunc) error {
 	const rows, in, out = 37, 2*amxKC + 77, 45
-	p := ConvParams{N: 2, C: 6, H: 4, W: 12, K: 40, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+	// Weights of whole k tiles (read in place, amxA) but for the last 8 of the 40 rows (packed).
+	p := ConvParams{N: 2, C: 32, H: 4, W: 12, K: 40, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 	oh, ow := p.OutSize()
 	ckk := p.C * p.KH * p.KW
 	x, w, bias := make([]float32, rows*in), make([]uint16, out*in), make([]float32, out)

@@ -104,7 +104,7 @@ func amxKernelCode(t *testing.T) (code []byte, entry uint64, at func(addr uint64
 	}
 	f, err := elf.Open(exe)
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("the test binary is not ELF (%v): the AMX kernel's byte encodings are not checked", err)
 	}
 	t.Cleanup(func() { f.Close() })
 	pcln, text := f.Section(".gopclntab"), f.Section(".text")

@@ -300,13 +300,16 @@ func TestLinearAMXAllocs(t *testing.T) {
 }
 
 // amxConvShapes are convolutions for amxConv2D: batched with 64 and with 48 output columns an
-// image (32-column blocks then straddle images), one odd-sized image, 1×1 kernels.
+// image (32-column blocks then straddle images), one odd-sized image, 1×1 kernels, weights of
+// whole k tiles (C·KH·KW a multiple of 32: read in place but for the last, partial row block).
 var amxConvShapes = []ConvParams{
 	{N: 2, C: 5, H: 8, W: 8, K: 33, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 	{N: 2, C: 6, H: 4, W: 12, K: 40, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 	{N: 1, C: 7, H: 9, W: 7, K: 20, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
 	{N: 2, C: 9, H: 6, W: 11, K: 17, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
 	{N: 2, C: 40, H: 4, W: 8, K: 64, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
+	{N: 2, C: 32, H: 4, W: 8, K: 40, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, // weights read in place
+	{N: 1, C: 64, H: 5, W: 5, K: 70, KH: 1, KW: 1, StrideH: 1, StrideW: 1},                   // in place, 1×1
 }
 
 // TestAMXGemmSim runs amxGemm (simulated kernel) on the other operand forms it takes: C batched
@@ -355,4 +358,37 @@ func amxRel(got, want []float32) float64 {
 		w64[i] = float64(v)
 	}
 	return sgemmRelErr(got, len(got), w64, 1, len(got))
+}
+
+// BenchmarkAMXDriver measures what the AMX path costs besides the tile products: packing and
+// blocking (LinearBF16's and Conv2DBF16's benchmark shapes) with a kernel that does nothing, so
+// that it can be measured on any machine; GFLOP/s are those of the whole product at that cost.
+func BenchmarkAMXDriver(b *testing.B) {
+	nop := func(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int, load bool) {}
+	r := rand.New(rand.NewSource(1))
+	for _, s := range [][3]int{{8192, 320, 320}, {2048, 640, 5120}, {154, 768, 3072}} {
+		x, wf := sgemmRandSlice(r, s[0]*s[1]), sgemmRandSlice(r, s[1]*s[2])
+		wh, _ := bf16Rounded(wf)
+		y := make([]float32, s[0]*s[2])
+		b.Run(fmt.Sprintf("linear_%dx%dx%d", s[0], s[1], s[2]), func(b *testing.B) {
+			cpu0 := sgemmCPUSeconds()
+			for i := 0; i < b.N; i++ {
+				linearAMX(nop, x, s[0], s[1], wh, s[2], nil, y)
+			}
+			sgemmReport(b, 2*float64(s[0]*s[1]*s[2]), cpu0)
+		})
+	}
+	for _, s := range [][4]int{{2, 320, 64, 64}, {2, 1280, 16, 16}} {
+		p := ConvParams{N: s[0], C: s[1], H: s[2], W: s[3], K: s[1], KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+		x, wf := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K*p.C*9)
+		wh, _ := bf16Rounded(wf)
+		y := make([]float32, p.N*p.K*p.H*p.W)
+		b.Run(fmt.Sprintf("conv_%dx%dx%dx%d_3x3", s[0], s[1], s[2], s[3]), func(b *testing.B) {
+			cpu0 := sgemmCPUSeconds()
+			for i := 0; i < b.N; i++ {
+				amxConv2D(nop, p, x, wh, nil, y)
+			}
+			sgemmReport(b, 2*float64(p.N*p.K*p.H*p.W*p.C*9), cpu0)
+		})
+	}
 }
