@@ -37,6 +37,11 @@ func main() {
 		os.Stdout.WriteString(g.b.String())
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "attn512" { // attention512_amd64.s
+		attnFile(g)
+		os.Stdout.WriteString(g.b.String())
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "bf16" { // bf16_amd64.s
 		bf16File(g)
 		os.Stdout.WriteString(g.b.String())
