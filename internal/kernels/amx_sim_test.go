@@ -169,9 +169,10 @@ func amxSimulate(prog []amxOp, cfg [64]byte, names []string, args []amxSimArg, m
 	return nil
 }
 
-// ldtilecfg checks and loads a palette-1 configuration as LDTILECFG does (#GP otherwise):
-// palette 1, start_row 0, reserved bytes zero, eight tiles of at most 16 rows × 64 bytes, a tile
-// either wholly configured or wholly not, tiles 8–15 absent.
+// ldtilecfg checks and loads a palette-1 configuration as LDTILECFG does (#GP otherwise, Intel
+// SDM): palette 1, reserved bytes zero, eight tiles of at most 16 rows × 64 bytes, a tile either
+// wholly configured or wholly not, tiles 8–15 absent; stricter than the hardware, start_row 0 (no
+// interrupted load to resume) and rows of whole 32-bit elements. The tiles' data is zeroed.
 func (s *amxSim) ldtilecfg(cfg [64]byte) error {
 	if cfg[0] != 1 {
 		return fmt.Errorf("palette %d, want 1", cfg[0])

@@ -8,9 +8,9 @@ import (
 // AMX (Advanced Matrix Extensions) bf16 GEMM kernel.
 //
 // The kernel is described once, as a list of operations (amxOp), and written out twice from that
-// list: as Go assembly (amx_amd64.s, with `go run . amx`) and as a Go table of the same
-// operations (amx_program_test.go, with `go run . amxprog`) that package kernels' test simulator interprets
-// on Go slices with bounds checks (amx_sim_test.go). A machine without AMX can so run, in tests, the
+// list: as Go assembly (amx_amd64.s, with `go run . amx`) and as a Go table of the same operations
+// (amx_program_test.go, with `go run . amxprog`) that package kernels' test simulator interprets on
+// Go slices with bounds checks (amx_sim_test.go). A machine without AMX can so run, in tests, the
 // very instruction sequence and tile configuration the assembly holds: addressing, strides, the
 // loop and the tile shapes are checked there, and only the byte encodings remain, which the tests
 // check by disassembling the built function with binutils' objdump.
