@@ -227,7 +227,7 @@ func (l *Linear) ForwardGEGLU(x *gorgonia.Node) (*gorgonia.Node, error) {
 			return nil, fmt.Errorf("nn: linear %s: weight neither packed nor bf16", l.Weight.Name)
 		}
 	}
-	k.Block = min(k.Rows, max(gegluMinRows, gegluScratch/l.Out))
+	k.Block = min(k.Rows, max(gegluMinRows, gegluScratch/l.Out/12*12)) // whole 12-row tiles
 	in := []*gorgonia.Node{x}
 	if b := l.Bias.Node(x.Graph()); b != nil {
 		k.Bias = true
