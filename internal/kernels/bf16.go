@@ -62,7 +62,8 @@ func Conv2DBF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
 	ckk := p.C * p.KH * p.KW
 	a := sgemmSrc{half: w, brain: true, ld: ckk}
 	if bf16Pairs() {
-		if conv2DPaired(p, x, w, bias, y) {
+		pa := sgemmSrc{half: w, brain: true, ld: ckk, pairs: true, pairK: ckk, pairTaps: p.KH * p.KW}
+		if conv2DPaired(p, x, &pa, bias, y, bf16PairedMinPixels) {
 			return
 		}
 		a.pairs, a.pairK = true, ckk

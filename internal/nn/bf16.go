@@ -25,3 +25,32 @@ func convWinograd(p kernels.ConvParams, w *HalfWeight) bool {
 func (a *Attention) bf16() bool {
 	return a.Q.Weight.Half != nil && a.Q.Weight.Half.BF16
 }
+
+// packBF16 replaces the bits of a Linear's or a convolution's bf16 weight (out×in, K×C×KH×KW)
+// by the pair panels of the CPU's bf16 kernels (kernels.PackLinearBF16, PackConvBF16), so that
+// no call packs them again; on a CPU without the bf16 pair path (kernels.BF16Native false) the
+// weight is returned as it is. The panels take the bits' memory; the bits become garbage (unless
+// they alias a mapped file).
+func packBF16(p Param) Param {
+	h := p.Half
+	if h == nil || !h.BF16 || h.Pairs != nil || !kernels.BF16Native() {
+		return p
+	}
+	var w *kernels.BF16Weight
+	switch s := h.Shape; len(s) {
+	case 2:
+		w = kernels.PackLinearBF16(h.Bits, s[0], s[1])
+	case 4:
+		w = kernels.PackConvBF16(h.Bits, s[0], s[1], s[2], s[3])
+	default:
+		return p
+	}
+	if !w.Packed() {
+		return p
+	}
+	packed := *h
+	packed.Bits, packed.Pairs = nil, w
+	p.Half = &packed
+	dropped(w.Bytes())
+	return p
+}

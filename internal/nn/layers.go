@@ -70,6 +70,7 @@ func NewLinear(w weights.View, in, out int, bias bool) (*Linear, error) {
 		return nil, err
 	}
 	l.Weight = packLinear(l.Weight, out, in)
+	l.Weight = packBF16(l.Weight)
 	if bias {
 		if l.Bias, err = loadParam(w, "bias", out); err != nil {
 			return nil, err
@@ -118,6 +119,7 @@ func NewConv2d(w weights.View, in, out, kernel, stride, padding int) (*Conv2d, e
 	if c.Weight, err = loadWeight(w, "weight", out, in, kernel, kernel); err != nil {
 		return nil, err
 	}
+	c.Weight = packBF16(c.Weight)
 	if c.Bias, err = loadParam(w, "bias", out); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,226 @@
+package kernels
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+)
+
+// The bf16 Linear on weights packed at load (PackLinearBF16). The input is rounded to bf16 pairs
+// a chunk of rows at a time into a per-worker buffer (row-major, kp = ⌈in/2⌉ pairs a row: the
+// rounding is one vectorised pass, no interleaving), and the in-place-A kernels read those rows
+// while the weight's k block of B panels stays in L2: no packing of either operand per call.
+
+const (
+	// bf16LinChunk bounds a worker's rounded input rows (bytes): they are reused for every
+	// column block, and stay in L2 beside a B block.
+	bf16LinChunk = 256 << 10
+
+	// bf16LinNC bounds the columns of a B block (a multiple of 32): with kc ≤ sgemmKC pairs,
+	// 512 columns are 640 KiB of panels, inside a 1 MiB L2.
+	bf16LinNC = 512
+
+	bf16LinMR = 2 * sgemmMR // rows of the widest kernel
+)
+
+// bf16LinBuf is one worker's rounded input chunk and edge scratch.
+type bf16LinBuf struct {
+	a    []uint32
+	apad []uint32 // a 6-row A panel padded with zero rows
+	tile [sgemmMR * sgemmNR]float32
+}
+
+var bf16LinBufs = sync.Pool{New: func() any { return new(bf16LinBuf) }}
+
+// LinearBF16Packed is LinearBF16 with a weight from PackLinearBF16: y = x·wᵀ + bias for x
+// rows×w.Cols, bias w.Rows values or nil, y rows×w.Rows.
+func LinearBF16Packed(x []float32, rows int, w *BF16Weight, bias, y []float32) {
+	if w.conv {
+		panic(fmt.Sprintf("kernels: LinearBF16Packed on the convolution weight %v", w))
+	}
+	in, out := w.Cols, w.Rows
+	if rows <= 0 || out <= 0 {
+		return
+	}
+	_ = x[rows*in-1]
+	_ = y[rows*out-1]
+	if bias != nil {
+		_ = bias[out-1]
+	}
+	if w.panels == nil || !bf16Pairs() {
+		w.withBits(func(bits []uint16) { LinearBF16(x, rows, in, bits, out, bias, y) })
+		return
+	}
+	if in == 0 {
+		(&sgemmJob{c: y, ldc: out, bias: bias}).fillBias(0, 0, rows, out)
+		if bias == nil {
+			clear(y[:rows*out])
+		}
+		return
+	}
+	kp := (in + 1) / 2
+	mu := (rows + bf16LinMR - 1) / bf16LinMR
+	chunk := max(1, bf16LinChunk/(4*bf16LinMR*kp)) // 12-row units per rounded chunk
+	small := rows*out*in < 1<<18
+	if mu >= 2*workers() || small {
+		grain := 1
+		if small {
+			grain = mu
+		}
+		parallelFor(mu, grain, func(lo, hi int) {
+			for u := lo; u < hi; u += chunk {
+				linearPairsBlock(x, rows, w, bias, y, u*bf16LinMR, min(hi, u+chunk)*bf16LinMR, 0, out)
+			}
+		})
+		return
+	}
+	// Few rows: split the columns, 32 at a time; every worker rounds all the rows.
+	parallelFor((out+31)/32, 1, func(lo, hi int) {
+		for u := 0; u < mu; u += chunk {
+			linearPairsBlock(x, rows, w, bias, y, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, 32*lo, min(out, 32*hi))
+		}
+	})
+}
+
+// linearPairsBlock computes rows [r0, r1) (clipped to rows) and columns [c0, c1) of y, c0 a
+// multiple of 32.
+func linearPairsBlock(x []float32, rows int, w *BF16Weight, bias, y []float32, r0, r1, c0, c1 int) {
+	in, out := w.Cols, w.Rows
+	kp := (in + 1) / 2
+	r1 = min(r1, rows)
+	if r0 >= r1 {
+		return
+	}
+	buf := bf16LinBufs.Get().(*bf16LinBuf)
+	defer bf16LinBufs.Put(buf)
+	n := (r1 - r0) * kp
+	if cap(buf.a) < n {
+		buf.a = make([]uint32, n)
+	}
+	a := buf.a[:n]
+	if in%2 == 0 { // the rows are contiguous pairs already
+		F32ToBF16(u16s32(a), x[r0*in:r1*in])
+	} else {
+		for r := r0; r < r1; r++ {
+			row := a[(r-r0)*kp : (r-r0+1)*kp]
+			row[kp-1] = 0 // the last pair's odd half
+			F32ToBF16(u16s32(row)[:in], x[r*in:(r+1)*in])
+		}
+	}
+	asm := !bf16Twin
+	for jc := c0; jc < c1; jc += bf16LinNC {
+		nc := min(bf16LinNC, c1-jc)
+		for pc := 0; pc < kp; pc += w.kc {
+			kc := min(w.kc, kp-pc)
+			first := pc == 0
+			bblk := w.panels[w.pad*pc+jc*kc:]
+			for r := r0; r < r1; {
+				mr := min(r1-r, bf16LinMR)
+				ar := a[(r-r0)*kp+pc:]
+				if !asm {
+					linearPairsGeneric(ar, kp, mr, kc, bblk, y, r, jc, nc, out, bias, first)
+					r += mr
+					continue
+				}
+				if mr < sgemmMR { // the last rows: a zero-padded panel
+					if cap(buf.apad) < sgemmMR*kc {
+						buf.apad = make([]uint32, sgemmMR*sgemmKC)
+					}
+					pad := buf.apad[:sgemmMR*kc]
+					clear(pad)
+					for i := 0; i < mr; i++ {
+						copy(pad[i*kc:(i+1)*kc], ar[i*kp:i*kp+kc])
+					}
+					linearPairsEdge(buf, pad, kc, mr, kc, bblk, y, r, jc, 0, nc, out, bias, first)
+					r += mr
+					continue
+				}
+				if mr < bf16LinMR {
+					mr = sgemmMR
+				}
+				jr := 0
+				for ; jr+2*sgemmNR <= nc; jr += 2 * sgemmNR {
+					j := jc + jr
+					var bs []float32
+					mode, beta := 0, float32(1)
+					if first {
+						beta = 0
+						if bias != nil {
+							bs, mode = bias[j:j+2*sgemmNR], 2
+						}
+					}
+					bf16Kernel512Direct(mr, kc, ar, kp, bblk[jr*kc:], y, r*out+j, r*out+j+sgemmNR, out, 1, beta, bs, mode)
+				}
+				if jr < nc {
+					linearPairsEdge(buf, ar, kp, mr, kc, bblk, y, r, jc, jr, nc, out, bias, first)
+				}
+				r += mr
+			}
+		}
+	}
+}
+
+// linearPairsEdge computes the columns [jc+jr, jc+nc) (fewer than 32) of rows [r, r+mr) with the
+// 6×16 kernel: A's rows at a[i·lda:] (6 readable rows per 6-row step), whole 16-column tiles in
+// place, a partial one through the scratch tile.
+func linearPairsEdge(buf *bf16LinBuf, a []uint32, lda, mr, kc int, bblk []uint32, y []float32, r, jc, jr, nc, out int, bias []float32, first bool) {
+	for i := 0; i < mr; i += sgemmMR {
+		rows := min(sgemmMR, mr-i)
+		ai := a[i*lda:]
+		for x := jr; x < nc; x += sgemmNR {
+			cols := min(sgemmNR, nc-x)
+			j := jc + x
+			bp := bblk[x*kc:]
+			if rows == sgemmMR && cols == sgemmNR {
+				beta := float32(1)
+				if first {
+					if bias != nil {
+						(&sgemmJob{c: y, ldc: out, bias: bias}).fillBias(r+i, j, sgemmMR, sgemmNR)
+					} else {
+						beta = 0
+					}
+				}
+				bf16Kernel6x16DirectAny(kc, ai, lda, bp, y[(r+i)*out+j:], out, beta)
+				continue
+			}
+			t := buf.tile[:]
+			bf16Kernel6x16DirectAny(kc, ai, lda, bp, t, sgemmNR, 0)
+			for q := 0; q < rows; q++ {
+				yr := y[(r+i+q)*out+j : (r+i+q)*out+j+cols]
+				for c, v := range t[q*sgemmNR : q*sgemmNR+cols] {
+					switch {
+					case !first:
+						yr[c] += v
+					case bias != nil:
+						yr[c] = v + bias[j+c]
+					default:
+						yr[c] = v
+					}
+				}
+			}
+		}
+	}
+}
+
+// linearPairsGeneric is the plain-Go twin of a row block's step: rows [r, r+mr) of A (pairs at
+// a[i·lda:]), k block of kc pairs, columns [jc, jc+nc), through attnGemmBF16Generic (products
+// summed in order as VDPBF16PS does); the first block starts from the bias.
+func linearPairsGeneric(a []uint32, lda, mr, kc int, bblk []uint32, y []float32, r, jc, nc, out int, bias []float32, first bool) {
+	beta := float32(1)
+	if first {
+		if bias != nil {
+			(&sgemmJob{c: y, ldc: out, bias: bias}).fillBias(r, jc, mr, nc)
+		} else {
+			beta = 0
+		}
+	}
+	attnGemmBF16Generic(mr, nc, kc, a, lda, bblk, y[r*out+jc:], out, beta)
+}
+
+// u16s32 views pair slots as twice as many 16-bit values (the even step first).
+func u16s32(p []uint32) []uint16 {
+	if len(p) == 0 {
+		return nil
+	}
+	return u16s(unsafe.Slice((*float32)(unsafe.Pointer(&p[0])), len(p)))
+}
