@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -61,23 +62,38 @@ func LinearBF16Packed(x []float32, rows int, w *BF16Weight, bias, y []float32) {
 	kp := (in + 1) / 2
 	mu := (rows + bf16LinMR - 1) / bf16LinMR
 	chunk := max(1, bf16LinChunk/(4*bf16LinMR*kp)) // 12-row units per rounded chunk
-	small := rows*out*in < 1<<18
-	if mu >= 2*workers() || small {
-		grain := 1
-		if small {
-			grain = mu
+	if rows*out*in < 1<<18 {                       // small: inline
+		for u := 0; u < mu; u += chunk {
+			linearPairsBlock(x, rows, w, bias, y, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, 0, out)
 		}
-		parallelFor(mu, grain, func(lo, hi int) {
-			for u := lo; u < hi; u += chunk {
-				linearPairsBlock(x, rows, w, bias, y, u*bf16LinMR, min(hi, u+chunk)*bf16LinMR, 0, out)
-			}
-		})
 		return
 	}
-	// Few rows: split the columns, 32 at a time; every worker rounds all the rows.
-	parallelFor((out+31)/32, 1, func(lo, hi int) {
-		for u := 0; u < mu; u += chunk {
-			linearPairsBlock(x, rows, w, bias, y, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, 32*lo, min(out, 32*hi))
+	// Chunks of rows (all columns), or with few rows chunks of 32·colChunk columns (all rows,
+	// rounded by every worker), taken in turn by the workers as they finish.
+	nw := workers()
+	byRows := mu >= 2*nw
+	chunk = min(chunk, max(1, mu/(4*nw))) // a few chunks per worker, to balance
+	n := (mu + chunk - 1) / chunk
+	colChunk := 0
+	if !byRows {
+		colChunk = max(1, (out+31)/32/(4*nw))
+		n = ((out+31)/32 + colChunk - 1) / colChunk
+	}
+	var next atomic.Int64
+	parallelFor(nw, 1, func(_, _ int) {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= n {
+				return
+			}
+			if byRows {
+				linearPairsBlock(x, rows, w, bias, y, i*chunk*bf16LinMR, min(mu, (i+1)*chunk)*bf16LinMR, 0, out)
+				continue
+			}
+			c0, c1 := 32*i*colChunk, min(out, 32*(i+1)*colChunk)
+			for u := 0; u < mu; u += chunk {
+				linearPairsBlock(x, rows, w, bias, y, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, c0, c1)
+			}
 		}
 	})
 }

@@ -111,42 +111,52 @@ func (p *BF16Weight) Bits() []uint16 {
 	return w
 }
 
-// unpack writes the panels' values into w (Rows×Cols, row-major).
+// unpack writes the panels' values into w (Rows×Cols, row-major): one panel of rows at a time,
+// reading its slots in order, the panels split among the workers.
 func (p *BF16Weight) unpack(w []uint16) {
 	kp := (p.Cols + 1) / 2
 	mr := sgemmNR
 	if p.conv {
 		mr = sgemmMR
 	}
-	half := unsafe.Slice((*uint16)(unsafe.Pointer(&p.panels[0])), 2*len(p.panels))
-	for pc := 0; pc < kp; pc += p.kc {
-		kc := min(p.kc, kp-pc)
-		blk := half[2*p.pad*pc:]
-		for r := 0; r < p.Rows; r++ {
-			row := w[r*p.Cols : (r+1)*p.Cols]
-			base := 2 * ((r/mr)*mr*kc + r%mr)
-			// pair step pc+i of row r is at blk[base + 2·mr·i] (low: even step, high: odd).
-			if p.taps > 0 {
-				taps := p.taps
-				c2, t := pc/taps, pc%taps
-				for i := 0; i < kc; i++ {
-					s := blk[base+2*mr*i:]
-					e := 2*c2*taps + t
-					row[e], row[e+taps] = s[0], s[1]
-					if t++; t == taps {
-						t, c2 = 0, c2+1
-					}
-				}
-				continue
-			}
-			for i := 0; i < kc; i++ {
-				s := blk[base+2*mr*i:]
-				q := 2 * (pc + i)
-				row[q] = s[0]
-				if q+1 < p.Cols {
-					row[q+1] = s[1]
+	w = w[:p.Rows*p.Cols]
+	panels := (p.Rows + mr - 1) / mr
+	parallelFor(panels, max(1, 1<<16/max(1, mr*p.Cols)), func(lo, hi int) {
+		for q := lo; q < hi; q++ {
+			rows := min(mr, p.Rows-q*mr)
+			for pc := 0; pc < kp; pc += p.kc {
+				kc := min(p.kc, kp-pc)
+				blk := p.panels[p.pad*pc+q*mr*kc : p.pad*pc+(q+1)*mr*kc]
+				for r := 0; r < rows; r++ {
+					p.unpackRow(w[(q*mr+r)*p.Cols:(q*mr+r+1)*p.Cols], blk[r:], mr, pc, kc)
 				}
 			}
+		}
+	})
+}
+
+// unpackRow writes the pair steps [pc, pc+kc) of one row, whose slots are s[0], s[mr], …,
+// into row (Cols values).
+func (p *BF16Weight) unpackRow(row []uint16, s []uint32, mr, pc, kc int) {
+	if p.taps > 0 { // pair step c2·taps + t holds channels 2·c2 (low) and 2·c2+1 (high) at tap t
+		taps := p.taps
+		c2, t := pc/taps, pc%taps
+		for i := 0; i < kc; i++ {
+			v := s[i*mr]
+			e := 2*c2*taps + t
+			row[e], row[e+taps] = uint16(v), uint16(v>>16)
+			if t++; t == taps {
+				t, c2 = 0, c2+1
+			}
+		}
+		return
+	}
+	for i := 0; i < kc; i++ {
+		v := s[i*mr]
+		q := 2 * (pc + i)
+		row[q] = uint16(v)
+		if q+1 < len(row) {
+			row[q+1] = uint16(v >> 16)
 		}
 	}
 }

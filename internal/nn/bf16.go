@@ -17,7 +17,7 @@ func convWinograd(p kernels.ConvParams, w *HalfWeight) bool {
 		return true
 	}
 	oh, ow := p.OutSize()
-	return p.N*((oh+3)/4)*((ow+3)/4) >= 256
+	return p.N*((oh+3)/4)*((ow+3)/4) >= 128
 }
 
 // bf16 reports whether the attention multiplies in bf16 (kernels.AttentionBF16): when its
