@@ -36,6 +36,18 @@ var bf16LinBufs = sync.Pool{New: func() any { return new(bf16LinBuf) }}
 // LinearBF16Packed is LinearBF16 with a weight from PackLinearBF16: y = x·wᵀ + bias for x
 // rows×w.Cols, bias w.Rows values or nil, y rows×w.Rows.
 func LinearBF16Packed(x []float32, rows int, w *BF16Weight, bias, y []float32) {
+	linearBF16Packed(x, rows, w, bias, w.Rows, y)
+}
+
+// LinearBF16PackedParts is LinearBF16Packed with the output split into parts as
+// LinearPackedParts does: columns [i·part, (i+1)·part) stored as the rows×part matrix at
+// y[i·rows·part:] (w.Rows a multiple of part, part a multiple of LinearPartAlign).
+func LinearBF16PackedParts(x []float32, rows int, w *BF16Weight, bias []float32, part int, y []float32) {
+	checkParts(w.Rows, part)
+	linearBF16Packed(x, rows, w, bias, part, y)
+}
+
+func linearBF16Packed(x []float32, rows int, w *BF16Weight, bias []float32, part int, y []float32) {
 	if w.conv {
 		panic(fmt.Sprintf("kernels: LinearBF16Packed on the convolution weight %v", w))
 	}
@@ -43,20 +55,31 @@ func LinearBF16Packed(x []float32, rows int, w *BF16Weight, bias, y []float32) {
 	if rows <= 0 || out <= 0 {
 		return
 	}
-	_ = x[rows*in-1]
+	if in > 0 {
+		_ = x[rows*in-1]
+	}
 	_ = y[rows*out-1]
 	if bias != nil {
 		_ = bias[out-1]
 	}
+	// o places C's elements: row r, column j at o.cOff(r, j) (the parts are sgemmJob's batched
+	// C: part columns per block, rows·part apart).
+	o := &sgemmJob{c: y, ldc: out, bias: bias}
+	if part != out {
+		o.ldc, o.cCols, o.cStride = part, part, rows*part
+	}
 	if w.panels == nil || !bf16Pairs() {
-		w.withBits(func(bits []uint16) { LinearBF16(x, rows, in, bits, out, bias, y) })
+		w.withBits(func(bits []uint16) {
+			if part != out {
+				LinearBF16Parts(x, rows, in, bits, out, bias, part, y)
+				return
+			}
+			LinearBF16(x, rows, in, bits, out, bias, y)
+		})
 		return
 	}
 	if in == 0 {
-		(&sgemmJob{c: y, ldc: out, bias: bias}).fillBias(0, 0, rows, out)
-		if bias == nil {
-			clear(y[:rows*out])
-		}
+		fillParts(rows, out, bias, part, y)
 		return
 	}
 	kp := (in + 1) / 2
@@ -64,7 +87,7 @@ func LinearBF16Packed(x []float32, rows int, w *BF16Weight, bias, y []float32) {
 	chunk := max(1, bf16LinChunk/(4*bf16LinMR*kp)) // 12-row units per rounded chunk
 	if rows*out*in < 1<<18 {                       // small: inline
 		for u := 0; u < mu; u += chunk {
-			linearPairsBlock(x, rows, w, bias, y, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, 0, out)
+			linearPairsBlock(x, rows, w, o, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, 0, out)
 		}
 		return
 	}
@@ -87,21 +110,21 @@ func LinearBF16Packed(x []float32, rows int, w *BF16Weight, bias, y []float32) {
 				return
 			}
 			if byRows {
-				linearPairsBlock(x, rows, w, bias, y, i*chunk*bf16LinMR, min(mu, (i+1)*chunk)*bf16LinMR, 0, out)
+				linearPairsBlock(x, rows, w, o, i*chunk*bf16LinMR, min(mu, (i+1)*chunk)*bf16LinMR, 0, out)
 				continue
 			}
 			c0, c1 := 32*i*colChunk, min(out, 32*(i+1)*colChunk)
 			for u := 0; u < mu; u += chunk {
-				linearPairsBlock(x, rows, w, bias, y, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, c0, c1)
+				linearPairsBlock(x, rows, w, o, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, c0, c1)
 			}
 		}
 	})
 }
 
-// linearPairsBlock computes rows [r0, r1) (clipped to rows) and columns [c0, c1) of y, c0 a
-// multiple of 32.
-func linearPairsBlock(x []float32, rows int, w *BF16Weight, bias, y []float32, r0, r1, c0, c1 int) {
-	in, out := w.Cols, w.Rows
+// linearPairsBlock computes rows [r0, r1) (clipped to rows) and columns [c0, c1) of C (placed by
+// o, with o.bias), c0 a multiple of 32.
+func linearPairsBlock(x []float32, rows int, w *BF16Weight, o *sgemmJob, r0, r1, c0, c1 int) {
+	in := w.Cols
 	kp := (in + 1) / 2
 	r1 = min(r1, rows)
 	if r0 >= r1 {
@@ -134,7 +157,7 @@ func linearPairsBlock(x []float32, rows int, w *BF16Weight, bias, y []float32, r
 				mr := min(r1-r, bf16LinMR)
 				ar := a[(r-r0)*kp+pc:]
 				if !asm {
-					linearPairsGeneric(ar, kp, mr, kc, bblk, y, r, jc, nc, out, bias, first)
+					linearPairsGeneric(ar, kp, mr, kc, bblk, o, r, jc, nc, first)
 					r += mr
 					continue
 				}
@@ -147,7 +170,7 @@ func linearPairsBlock(x []float32, rows int, w *BF16Weight, bias, y []float32, r
 					for i := 0; i < mr; i++ {
 						copy(pad[i*kc:(i+1)*kc], ar[i*kp:i*kp+kc])
 					}
-					linearPairsEdge(buf, pad, kc, mr, kc, bblk, y, r, jc, 0, nc, out, bias, first)
+					linearPairsEdge(buf, pad, kc, mr, kc, bblk, o, r, jc, 0, nc, first)
 					r += mr
 					continue
 				}
@@ -161,14 +184,14 @@ func linearPairsBlock(x []float32, rows int, w *BF16Weight, bias, y []float32, r
 					mode, beta := 0, float32(1)
 					if first {
 						beta = 0
-						if bias != nil {
-							bs, mode = bias[j:j+2*sgemmNR], 2
+						if o.bias != nil {
+							bs, mode = o.bias[j:j+2*sgemmNR], 2
 						}
 					}
-					bf16Kernel512Direct(mr, kc, ar, kp, bblk[jr*kc:], y, r*out+j, r*out+j+sgemmNR, out, 1, beta, bs, mode)
+					bf16Kernel512Direct(mr, kc, ar, kp, bblk[jr*kc:], o.c, o.cOff(r, j), o.cOff(r, j+sgemmNR), o.ldc, 1, beta, bs, mode)
 				}
 				if jr < nc {
-					linearPairsEdge(buf, ar, kp, mr, kc, bblk, y, r, jc, jr, nc, out, bias, first)
+					linearPairsEdge(buf, ar, kp, mr, kc, bblk, o, r, jc, jr, nc, first)
 				}
 				r += mr
 			}
@@ -179,7 +202,7 @@ func linearPairsBlock(x []float32, rows int, w *BF16Weight, bias, y []float32, r
 // linearPairsEdge computes the columns [jc+jr, jc+nc) (fewer than 32) of rows [r, r+mr) with the
 // 6×16 kernel: A's rows at a[i·lda:] (6 readable rows per 6-row step), whole 16-column tiles in
 // place, a partial one through the scratch tile.
-func linearPairsEdge(buf *bf16LinBuf, a []uint32, lda, mr, kc int, bblk []uint32, y []float32, r, jc, jr, nc, out int, bias []float32, first bool) {
+func linearPairsEdge(buf *bf16LinBuf, a []uint32, lda, mr, kc int, bblk []uint32, o *sgemmJob, r, jc, jr, nc int, first bool) {
 	for i := 0; i < mr; i += sgemmMR {
 		rows := min(sgemmMR, mr-i)
 		ai := a[i*lda:]
@@ -187,28 +210,29 @@ func linearPairsEdge(buf *bf16LinBuf, a []uint32, lda, mr, kc int, bblk []uint32
 			cols := min(sgemmNR, nc-x)
 			j := jc + x
 			bp := bblk[x*kc:]
+			off := o.cOff(r+i, j)
 			if rows == sgemmMR && cols == sgemmNR {
 				beta := float32(1)
 				if first {
-					if bias != nil {
-						(&sgemmJob{c: y, ldc: out, bias: bias}).fillBias(r+i, j, sgemmMR, sgemmNR)
+					if o.bias != nil {
+						o.fillBias(r+i, j, sgemmMR, sgemmNR)
 					} else {
 						beta = 0
 					}
 				}
-				bf16Kernel6x16DirectAny(kc, ai, lda, bp, y[(r+i)*out+j:], out, beta)
+				bf16Kernel6x16DirectAny(kc, ai, lda, bp, o.c[off:], o.ldc, beta)
 				continue
 			}
 			t := buf.tile[:]
 			bf16Kernel6x16DirectAny(kc, ai, lda, bp, t, sgemmNR, 0)
 			for q := 0; q < rows; q++ {
-				yr := y[(r+i+q)*out+j : (r+i+q)*out+j+cols]
+				yr := o.c[off+q*o.ldc : off+q*o.ldc+cols]
 				for c, v := range t[q*sgemmNR : q*sgemmNR+cols] {
 					switch {
 					case !first:
 						yr[c] += v
-					case bias != nil:
-						yr[c] = v + bias[j+c]
+					case o.bias != nil:
+						yr[c] = v + o.bias[j+c]
 					default:
 						yr[c] = v
 					}
@@ -219,18 +243,28 @@ func linearPairsEdge(buf *bf16LinBuf, a []uint32, lda, mr, kc int, bblk []uint32
 }
 
 // linearPairsGeneric is the plain-Go twin of a row block's step: rows [r, r+mr) of A (pairs at
-// a[i·lda:]), k block of kc pairs, columns [jc, jc+nc), through attnGemmBF16Generic (products
-// summed in order as VDPBF16PS does); the first block starts from the bias.
-func linearPairsGeneric(a []uint32, lda, mr, kc int, bblk []uint32, y []float32, r, jc, nc, out int, bias []float32, first bool) {
-	beta := float32(1)
-	if first {
-		if bias != nil {
-			(&sgemmJob{c: y, ldc: out, bias: bias}).fillBias(r, jc, mr, nc)
-		} else {
-			beta = 0
+// a[i·lda:]), k block of kc pairs, columns [jc, jc+nc): each element sums its kc pair products
+// in order as VDPBF16PS does, then adds the bias (first block) or C.
+func linearPairsGeneric(a []uint32, lda, mr, kc int, bblk []uint32, o *sgemmJob, r, jc, nc int, first bool) {
+	for i := 0; i < mr; i++ {
+		ar := a[i*lda : i*lda+kc]
+		for x := 0; x < nc; x++ {
+			bp := bblk[(x/sgemmNR)*sgemmNR*kc+x%sgemmNR:]
+			var acc float32
+			for t, av := range ar {
+				acc = bf16Dot(acc, av, bp[t*sgemmNR])
+			}
+			c := &o.c[o.cOff(r+i, jc+x)]
+			switch {
+			case !first:
+				*c += acc
+			case o.bias != nil:
+				*c = acc + o.bias[jc+x]
+			default:
+				*c = acc
+			}
 		}
 	}
-	attnGemmBF16Generic(mr, nc, kc, a, lda, bblk, y[r*out+jc:], out, beta)
 }
 
 // u16s32 views pair slots as twice as many 16-bit values (the even step first).

@@ -161,10 +161,10 @@ func (p *BF16Weight) unpackRow(row []uint16, s []uint32, mr, pc, kc int) {
 	}
 }
 
-// bf16Bits is a pooled buffer of unpacked weights.
-type bf16Bits struct{ w []uint16 }
+// bf16BitsBuf is a pooled buffer of unpacked weights.
+type bf16BitsBuf struct{ w []uint16 }
 
-var bf16BitsPool = sync.Pool{New: func() any { return new(bf16Bits) }}
+var bf16BitsPool = sync.Pool{New: func() any { return new(bf16BitsBuf) }}
 
 // withBits runs f on the weight's row-major bits: the kept ones, or the panels unpacked into a
 // pooled buffer (for the paths that read bits: Winograd, the widened fallback).
@@ -173,7 +173,7 @@ func (p *BF16Weight) withBits(f func(w []uint16)) {
 		f(p.bits)
 		return
 	}
-	b := bf16BitsPool.Get().(*bf16Bits)
+	b := bf16BitsPool.Get().(*bf16BitsBuf)
 	defer bf16BitsPool.Put(b)
 	if cap(b.w) < p.Rows*p.Cols {
 		b.w = make([]uint16, p.Rows*p.Cols)

@@ -287,3 +287,58 @@ func slicesEqual[T comparable](a, b []T) bool {
 	}
 	return true
 }
+
+// TestLinearBF16PackedParts checks LinearBF16PackedParts (packed bf16 weights, output split into
+// parts) against float64 on the bf16-rounded inputs, on every bf16 path and one and three workers.
+func TestLinearBF16PackedParts(t *testing.T) {
+	r := rand.New(rand.NewSource(29))
+	worst := map[string]float64{}
+	shapes := append(linearPartsShapes, [4]int{300, 320, 3, 320}, [4]int{40, 77, 2, 48})
+	for i, s := range shapes {
+		rows, in, parts, part := s[0], s[1], s[2], s[3]
+		out := parts * part
+		x, wf := sgemmRandSlice(r, rows*in), sgemmRandSlice(r, out*in)
+		wh, wr := bf16Rounded(wf)
+		_, xr := bf16Rounded(x)
+		var bias []float32
+		if i%2 == 0 {
+			bias = sgemmRandSlice(r, out)
+		}
+		refs := map[bool][]float64{}
+		for _, rx := range []bool{false, true} {
+			xx := x
+			if rx {
+				xx = xr
+			}
+			refs[rx] = sgemmRef(false, true, rows, out, in, 1, xx, in, wr, in, 0, nil, out)
+			for j := range refs[rx] {
+				if bias != nil {
+					refs[rx][j] += float64(bias[j%out])
+				}
+			}
+		}
+		for _, procs := range []int{1, 3} {
+			old := runtime.GOMAXPROCS(procs)
+			for _, path := range bf16Paths {
+				withBF16Path(path, func() {
+					pw := PackLinearBF16(wh, out, in)
+					y := make([]float32, rows*out)
+					for j := range y {
+						y[j] = float32(math.NaN())
+					}
+					LinearBF16PackedParts(x, rows, pw, bias, part, y)
+					e := 0.0
+					if rows*out > 0 {
+						e = sgemmRelErr(unsplit(y, rows, parts, part), out, refs[path != "widen"], rows, out)
+					}
+					worst[path] = math.Max(worst[path], e)
+					if !(e <= 1e-5) {
+						t.Errorf("%s procs=%d %dx%d→%d×%d: relative error %.3g vs float64 on bf16-rounded inputs", path, procs, rows, in, parts, part, e)
+					}
+				})
+			}
+			runtime.GOMAXPROCS(old)
+		}
+	}
+	logWorst(t, "LinearBF16PackedParts vs float64 on the rounded inputs", "largest relative", worst, 1e-5)
+}

@@ -6,9 +6,10 @@ import "github.com/smallsd/smallsd/internal/kernels"
 // bf16 weights on a CPU that multiplies bf16 natively (kernels.BF16Native) the implicit GEMM
 // runs at about 1.7× its float32 speed while Winograd stays float32 on the widened weights
 // (bf16 inside Winograd F(4×4, 3×3) was measured at 2.5% relative RMS error per convolution), so
-// Winograd pays only from 256 output tiles: on the AMD EPYC Zen 5 (2 cores, GFLOP per CPU-second,
-// BenchmarkConv2DBF16) 2×640×32×32 (128 tiles) ran at 252 as bf16 GEMM and 170 as Winograd,
-// 2×320×64×64 (512 tiles) at 251 and 291, the VAE's 1×512×64×64 (256 tiles) at 244 and 309.
+// Winograd pays only from 128 output tiles: on the AMD EPYC Zen 5 (2 cores, GFLOP per CPU-second,
+// BenchmarkConv2DBF16, weights packed at load, load 4–5) 2×640×32×32 (128 tiles) ran at 290–300
+// as bf16 GEMM and 343–354 as Winograd, 2×320×64×64 (512 tiles) at 337 and 382, 2×1280×16×16
+// (32 tiles) at 313–325 and 180–219.
 func convWinograd(p kernels.ConvParams, w *HalfWeight) bool {
 	if !useWinograd(p) {
 		return false
