@@ -15,14 +15,14 @@ type AttentionParams struct {
 	Causal                        bool    // query i attends to keys 0..i only (CLIP's text encoder)
 }
 
-// Tile sizes. attnBQ is a multiple of the micro-kernels' 6 (AVX2) and 12 (AVX-512) rows, attnBK of its 16 columns.
+// Tile sizes. attnBQ is the queries of a tile: a multiple of the AVX2 micro-kernels' 6 rows (row
+// layout, attnBK keys a tile, attnNR a panel), and three zmm of lanes (column layout,
+// attention_col.go).
 const (
 	attnBQ = 48
 	attnBK = 64 // also LDS in attention_amd64.s
 	attnMR = 6
 	attnNR = 16
-	// attnMR512 is the AVX-512 kernels' row block (attention512_amd64.s); attnBQ is a multiple of it.
-	attnMR512 = 12
 )
 
 // Attention computes out = softmax(Scale·Q·Kᵀ (+ causal mask))·V per batch and head without ever
@@ -145,7 +145,7 @@ func (j *attnJob) scratch() *attnScratch {
 	sc.kp = attnGrow(sc.kp, slots*nkPad*d)
 	sc.vp = attnGrow(sc.vp, slots*nkPad*dp)
 	sc.qt = attnGrow(sc.qt, attnBQ*d)
-	sc.s = attnGrow(sc.s, attnBQ*attnBK)
+	sc.s = attnGrow(sc.s, attnBQ*max(attnBK, attnKBC))
 	sc.o = attnGrow(sc.o, attnBQ*dp)
 	sc.m = attnGrow(sc.m, attnBQ)
 	sc.l = attnGrow(sc.l, attnBQ)
@@ -184,8 +184,8 @@ func (j *attnJob) runTasks(sc *attnScratch, packed *int, lo, hi int) {
 
 // packHead copies head h of batch b's keys, transposed into panels, and values into slot of sc.
 func (j *attnJob) packHead(sc *attnScratch, b, h, slot, dp, nkPad int) {
-	if j.bf16 {
-		j.packHeadBF16(sc, b, h, slot, dp, nkPad)
+	if j.bf16 || attnColumns() {
+		j.packHeadCol(sc, b, h, slot, dp, nkPad)
 		return
 	}
 	p := j.p
@@ -216,26 +216,20 @@ func (j *attnJob) packHead(sc *attnScratch, b, h, slot, dp, nkPad int) {
 // tile computes the outputs of queries q0 … q0+attnBQ−1 (clipped to Nq) of head h of batch b,
 // whose keys and values are packed in slot of sc.
 func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
-	if j.bf16 {
-		j.tileBF16(sc, b, h, slot, q0, dp, nkPad)
+	if j.bf16 || attnColumns() {
+		j.tileCol(sc, b, h, slot, q0, dp, nkPad)
 		return
 	}
+	// The row layout, for the AVX2 kernels.
 	p := j.p
 	d, w := p.HeadDim, p.Heads*p.HeadDim
 	kp, vp := sc.kp[slot*nkPad*d:], sc.vp[slot*nkPad*dp:]
 	nq := min(attnBQ, p.Nq-q0)
-	avx512 := useAVX2 && useAVX512
-	mr := attnMR
-	if avx512 {
-		mr = attnMR512
-	}
-	rows := (nq + mr - 1) / mr * mr
+	rows := (nq + attnMR - 1) / attnMR * attnMR
 	// Scale by log2(e) as well so the softmax can use 2^x.
 	qs := p.Scale * math.Log2E
 	qsrc := j.q[(b*p.Nq+q0)*w+h*d:]
-	if useAVX2 {
-		j.prefetchNext(b, h, q0, nq)
-	}
+	j.prefetchNext(b, h, q0, nq)
 	for i := 0; i < rows; i++ {
 		qr := sc.qt[i*d : (i+1)*d]
 		if i >= nq {
@@ -250,27 +244,13 @@ func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		nkr := (nk + attnNR - 1) &^ (attnNR - 1)
 		// Scores S = Q̃·Kᵀ for this key tile, row stride attnBK. Rows of padding queries are zero.
 		for c := 0; c < nkr; c += attnNR {
-			if avx512 {
-				attnDot512(rows, d, &sc.qt[0], &kp[(k0+c)*d], &sc.s[c])
-			} else if useAVX2 {
-				attnDotAVX2(rows, d, &sc.qt[0], &kp[(k0+c)*d], &sc.s[c], attnBK)
-			} else {
-				attnDot(rows, d, sc.qt, kp[(k0+c)*d:], sc.s[c:], attnBK)
-			}
+			attnDotAVX2(rows, d, &sc.qt[0], &kp[(k0+c)*d], &sc.s[c], attnBK)
 		}
 		if nk < nkr || p.Causal {
 			attnMask(sc.s, nq, nk, nkr, q0-k0, p.Causal)
 		}
-		if avx512 {
-			attnSoftmax512(&sc.s[0], nq, nkr, &sc.m[0], &sc.l[0], &o[0], dp)
-			attnAccum512(rows, nk, dp, &sc.s[0], &vp[k0*dp], &o[0])
-		} else if useAVX2 {
-			attnSoftmaxAVX2(&sc.s[0], nq, nkr, &sc.m[0], &sc.l[0], &o[0], dp)
-			attnAccumAVX2(rows, nk, dp, &sc.s[0], &vp[k0*dp], &o[0])
-		} else {
-			attnSoftmax(sc.s, nq, nkr, sc.m, sc.l, o, dp)
-			attnAccum(rows, nk, dp, sc.s, vp[k0*dp:], o)
-		}
+		attnSoftmaxAVX2(&sc.s[0], nq, nkr, &sc.m[0], &sc.l[0], &o[0], dp)
+		attnAccumAVX2(rows, nk, dp, &sc.s[0], &vp[k0*dp], &o[0])
 	}
 	dst := j.out[(b*p.Nq+q0)*w+h*d:]
 	for i := 0; i < nq; i++ {

@@ -16,11 +16,11 @@ import "math"
 // Without AVX512-BF16 the bf16 weights are widened to float32 while packing and the float32
 // kernels run (activations are then not rounded): bf16 still halves the weight memory.
 //
-// AMX (TDPBF16PS on tiles) is not implemented: it reads the same pair layout (VNNI-style, two
-// bf16 values of consecutive k per 32-bit element, B as 16 rows of 32 pairs ≤ 64 bytes each),
-// so a tile kernel can take the B panels packed here (16 columns × kc pairs, a 64-byte row per
-// pair step, i.e. already tile rows) and A tiles of 16 rows × 32 bf16 from a row-major pack;
-// it needs a CPU with AMX to be tested on before it may be selected.
+// With AMX (TDPBF16PS on tiles), LinearBF16 and Conv2DBF16 run amx.go's tile kernel instead, once
+// a self-test of it passed: it reads the same pair layout (VNNI-style, two bf16 values of consecutive k per
+// 32-bit element), taking the B panels packed here (16 columns × kc pairs, a 64-byte row per pair
+// step, i.e. already tile rows) and A tiles of 16 rows × 32 bf16 from a row-major pack.
+// The attention does not use AMX yet.
 
 // useBF16 reports whether the AVX512-BF16 kernels may run: they are used only with the
 // AVX-512 SGEMM path (useAVX2 && useAVX512), and the packers need AVX512BW (VPERMW).
@@ -46,6 +46,10 @@ func LinearBF16(x []float32, rows, in int, w []uint16, out int, bias []float32, 
 	if rows <= 0 || out <= 0 {
 		return
 	}
+	if rows >= amxMinRows && in > 0 && amxOn() { // AMX tiles (amx.go)
+		linearAMX(amxKernelAsm, x, rows, in, w, out, bias, y)
+		return
+	}
 	if !bf16Pairs() {
 		linear(x, rows, in, &ws, out, bias, y)
 		return
@@ -60,6 +64,10 @@ func LinearBF16(x []float32, rows, in int, w []uint16, out int, bias []float32, 
 // accumulate in float32; otherwise the weights are widened to float32 while packing.
 func Conv2DBF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
 	ckk := p.C * p.KH * p.KW
+	if oh, ow := p.OutSize(); p.N > 0 && p.K >= amxMinRows && oh > 0 && ow > 0 && ckk > 0 && amxOn() { // AMX (amx.go)
+		amxConv2D(amxKernelAsm, p, x, w, bias, y)
+		return
+	}
 	a := sgemmSrc{half: w, brain: true, ld: ckk}
 	if bf16Pairs() {
 		if conv2DPaired(p, x, w, bias, y) {

@@ -64,36 +64,6 @@ func bf16Kernel(avx bool, kc int, a, b, c []float32, ldc int, alpha, beta float3
 	bf16KernelGeneric(kc, a, b, c, ldc, alpha, beta)
 }
 
-// bf16Kernel12x32Direct, bf16Kernel6x16Direct and bf16Kernel6x8Direct are the bf16 kernels with
-// A read in place: bf16 pair rows at a, a+lda, … (lda in 32-bit slots), kc pairs each.
-//
-//go:noescape
-func bf16Kernel12x32Direct(kc int, a *uint32, lda int, b *uint32, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
-
-//go:noescape
-func bf16Kernel6x16Direct(kc int, a *uint32, lda int, b *uint32, c *float32, ldc int, alpha, beta float32)
-
-//go:noescape
-func bf16Kernel6x8Direct(kc int, a *uint32, lda int, b *uint32, c *float32, ldc int, alpha, beta float32)
-
-// attnGemmBF16Rows is attnGemmBF16 on 12 rows with the assembly kernels: 32 columns at a time,
-// then 16 and 8 as two 6-row blocks (the callers checked the bounds).
-func attnGemmBF16Rows(kc int, a []uint32, lda int, b []uint32, c []float32, ldc, cols int, beta float32) {
-	x := 0
-	for ; x+32 <= cols; x += 32 {
-		bf16Kernel12x32Direct(kc, &a[0], lda, &b[x*kc], &c[x], &c[x+16], ldc, 1, beta, nil, 0)
-	}
-	if x+16 <= cols {
-		bf16Kernel6x16Direct(kc, &a[0], lda, &b[x*kc], &c[x], ldc, 1, beta)
-		bf16Kernel6x16Direct(kc, &a[6*lda], lda, &b[x*kc], &c[6*ldc+x], ldc, 1, beta)
-		x += 16
-	}
-	if x+8 <= cols {
-		bf16Kernel6x8Direct(kc, &a[0], lda, &b[x*kc], &c[x], ldc, 1, beta)
-		bf16Kernel6x8Direct(kc, &a[6*lda], lda, &b[x*kc], &c[6*ldc+x], ldc, 1, beta)
-	}
-}
-
 // bf16Pair2Rows is bf16PairRows with the even and odd rows in two arrays: for each of n steps
 // it rounds even[16i:16i+16] and odd[16i:16i+16] and stores them as 16 pairs at dst[16i:].
 //

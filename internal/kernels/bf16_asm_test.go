@@ -10,15 +10,23 @@ import (
 	"testing"
 )
 
-// TestBF16AsmBytes decodes every byte-encoded instruction of bf16_amd64.s (Go's assembler has no
-// AVX512-BF16 mnemonics, so asmgen emits them as BYTE directives) with binutils' objdump and
-// checks that it reads the instruction named in the line's comment.
+// TestBF16AsmBytes decodes every byte-encoded instruction of bf16_amd64.s and
+// attention512_amd64.s (Go's assembler has no AVX512-BF16 mnemonics, so asmgen emits them as
+// BYTE directives) with binutils' objdump and checks that it reads the instruction named in the
+// line's comment.
 func TestBF16AsmBytes(t *testing.T) {
 	objdump, err := exec.LookPath("objdump")
 	if err != nil {
 		t.Skip("binutils objdump not found: byte encodings not checked")
 	}
-	src, err := os.ReadFile("bf16_amd64.s")
+	for _, file := range []string{"bf16_amd64.s", "attention512_amd64.s"} {
+		t.Run(file, func(t *testing.T) { checkAsmBytes(t, objdump, file) })
+	}
+}
+
+// checkAsmBytes is TestBF16AsmBytes on one file.
+func checkAsmBytes(t *testing.T, objdump, file string) {
+	src, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,10 +21,6 @@ func bf16Kernel(_ bool, kc int, a, b, c []float32, ldc int, alpha, beta float32)
 	bf16KernelGeneric(kc, a, b, c, ldc, alpha, beta)
 }
 
-func attnGemmBF16Rows(kc int, a []uint32, lda int, b []uint32, c []float32, ldc, cols int, beta float32) {
-	panic("kernels: AVX512-BF16 path on a non-amd64 build")
-}
-
 func bf16Pair2Rows(dst *uint32, even, odd *float32, n int) {
 	panic("kernels: AVX512-BF16 path on a non-amd64 build")
 }

@@ -54,7 +54,7 @@ func (j *sgemmJob) macro512(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic,
 	return nc32
 }
 
-// direct512 is macroDirect's rows×32 step (rows 12 or 6): rows [ic, ic+rows) of A (read in place from column pc) by
+// direct512 is macroDirect's rows×32 step (1 ≤ rows ≤ 12): rows [ic, ic+rows) of A (read in place from column pc) by
 // the packed B micro-panels of bblk covering columns [0, nc32) of the block, nc32 being nc rounded down to a
 // multiple of 32, which it returns.
 func (j *sgemmJob) direct512(rows int, bblk []float32, nc, kc, ic, jc, pc int, beta float32) int {

@@ -30,6 +30,39 @@ func sgemmKernel6x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float32
 //go:noescape
 func sgemmKernel6x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
 
+// sgemmKernelRx32Direct for R = 1…11 (R ≠ 6) are the in-place-A kernels of R rows, for the last
+// rows of a GEMM.
+//
+//go:noescape
+func sgemmKernel1x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func sgemmKernel2x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func sgemmKernel3x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func sgemmKernel4x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func sgemmKernel5x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func sgemmKernel7x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func sgemmKernel8x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func sgemmKernel9x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func sgemmKernel10x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func sgemmKernel11x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
 // sgemmKernel512 runs the rows×32 kernel (rows 12 or 6) on the packed panels a (rows·kc) and b
 // (32·kc) with the two column halves of the C tile at c[off0:] and c[off1:], adding bias (the
 // tile's own values: rows of them in mode 1, 32 in mode 2) as the kernel does.
@@ -47,19 +80,43 @@ func sgemmKernel512(rows, kc int, a, b, c []float32, off0, off1, ldc int, alpha,
 	sgemmKernel6x32(kc, unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta, bp, mode)
 }
 
-// sgemmKernel512Direct runs the rows×32 in-place-A kernel with A's rows at a[r·lda:].
+// sgemmKernel512Direct runs the rows×32 in-place-A kernel (1 ≤ rows ≤ 12) with A's rows at
+// a[r·lda:].
 func sgemmKernel512Direct(rows, kc int, a []float32, lda int, b, c []float32, off0, off1, ldc int, alpha, beta float32, bias []float32, mode int) {
 	bp := sgemm512Bias(rows, bias, mode)
 	_ = a[(rows-1)*lda+kc-1]
 	_ = b[2*sgemmNR*kc-1]
 	_ = c[off0+(rows-1)*ldc+sgemmNR-1]
 	_ = c[off1+(rows-1)*ldc+sgemmNR-1]
-	if rows == 2*sgemmMR {
-		sgemmKernel12x32Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta, bp, mode)
-		return
+	ap, bb, c0, c1 := unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1]
+	switch rows {
+	case 12:
+		sgemmKernel12x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	case 11:
+		sgemmKernel11x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	case 10:
+		sgemmKernel10x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	case 9:
+		sgemmKernel9x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	case 8:
+		sgemmKernel8x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	case 7:
+		sgemmKernel7x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	case 6:
+		sgemmKernel6x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	case 5:
+		sgemmKernel5x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	case 4:
+		sgemmKernel4x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	case 3:
+		sgemmKernel3x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	case 2:
+		sgemmKernel2x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	case 1:
+		sgemmKernel1x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
+	default:
+		panic("kernels: sgemmKernel512Direct of more than 12 rows")
 	}
-	_ = a[(sgemmMR-1)*lda+kc-1]
-	sgemmKernel6x32Direct(kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), &c[off0], &c[off1], ldc, alpha, beta, bp, mode)
 }
 
 // sgemm512Bias checks the bias a kernel call will read (rows values in mode 1, 32 in mode 2) and

@@ -152,3 +152,51 @@ func TestLinear512Paths(t *testing.T) {
 	}
 	logWorst(t, "Sgemm vs float64", "largest relative", worst, 1e-5)
 }
+
+// TestSgemmFewRowsPaths covers every row count of the in-place-A AVX-512 kernels (1 to 12 rows,
+// as the last rows of m = 1…25) with narrow and wide B (n > 512 takes the column-chunk split of
+// GEMMs with few rows), ragged columns, and Linear's column bias on a weight packed at load.
+func TestSgemmFewRowsPaths(t *testing.T) {
+	r := rand.New(rand.NewSource(17))
+	worst := map[string]float64{}
+	for _, procs := range []int{1, 2} {
+		old := runtime.GOMAXPROCS(procs)
+		for m := 1; m <= 25; m++ {
+			for ni, n := range []int{80, 600} {
+				tc := sgemmCase{false, ni == 1, m, n, 37 + m%3, m % 2, [2]float32{1, -0.5}[m%2], [2]float32{0, 0.25}[m%2]}
+				_, twin := runSgemmCase(t, tc, sgemmGeneric)
+				x, w, bias := sgemmRandSlice(r, m*tc.k), sgemmRandSlice(r, n*tc.k), sgemmRandSlice(r, n)
+				pw := PackWeight(w, n, tc.k)
+				lref := make([]float32, m*n)
+				linearGenericRef(x, m, tc.k, w, n, bias, lref)
+				for pi, p := range sgemmPaths {
+					withSgemmPath(pi, func() {
+						e, got := runSgemmCase(t, tc, Sgemm)
+						d := sgemm512Diff(got, twin)
+						y := make([]float32, m*n)
+						for i := range y {
+							y[i] = float32(math.NaN())
+						}
+						LinearPacked(x, m, pw, bias, y)
+						dl := sgemm512Diff(y, lref)
+						worst[p.name] = math.Max(worst[p.name], e)
+						worst[p.name+" vs twin"] = math.Max(worst[p.name+" vs twin"], math.Max(d, dl))
+						if !(e <= 1e-5 && d <= 1e-5 && dl <= 1e-5) { // NaN fails too
+							t.Errorf("%s procs=%d %v: relative error %.3g vs float64, %.3g vs sgemmGeneric, Linear %.3g", p.name, procs, tc, e, d, dl)
+						}
+					})
+				}
+			}
+		}
+		runtime.GOMAXPROCS(old)
+	}
+	logWorst(t, "Sgemm few rows", "largest relative", worst, 1e-5)
+}
+
+// linearGenericRef is Linear through the plain-Go twin sgemmGeneric: y = x·wᵀ + bias.
+func linearGenericRef(x []float32, rows, in int, w []float32, out int, bias, y []float32) {
+	for i := 0; i < rows; i++ {
+		copy(y[i*out:(i+1)*out], bias)
+	}
+	sgemmGeneric(false, true, rows, out, in, 1, x, in, w, in, 1, y, out)
+}

@@ -26,6 +26,12 @@ const (
 	// low-resolution convolutions, the text-conditioned projections) and the same at 320.
 	sgemmDirectMaxN = 512
 
+	// sgemmDirectMaxM is the most rows for which A is read in place at any n (B not a
+	// convolution's, whose wide products keep the shared packed A): A (a text encoder's 2×77
+	// tokens) then stays in L2 for every column chunk, and neither the packing nor the extra
+	// pass that a shared packed A takes is paid (sgemm_shared.go's runColumns).
+	sgemmDirectMaxM = 256
+
 	// sgemmDirectNoBlock is the largest packed B (floats, 1 MiB) for which an in-place-A GEMM
 	// skips k blocking.
 	sgemmDirectNoBlock = 1 << 18
@@ -156,8 +162,9 @@ func sgemmRunOn(w, m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c [
 	if fitsA, fitsB := mu*sgemmMR*k <= sgemmSharedMax, nu*sgemmNR*k <= sgemmSharedMax; fitsA != fitsB {
 		job.splitM = fitsB
 	}
-	// With few B panels a packed A block would be used only a few times: read A in place.
-	job.aDirect = !a.trans && !a.conv && a.half == nil && !a.pairs && n <= sgemmDirectMaxN
+	// With few B panels a packed A block would be used only a few times, and few rows of A stay
+	// in cache whole: read A in place.
+	job.aDirect = !a.trans && !a.conv && a.half == nil && !a.pairs && (n <= sgemmDirectMaxN || (m <= sgemmDirectMaxM && !job.splitM && !b.conv))
 	if job.aDirect {
 		// When the whole packed B fits in L2 (and the B buffer), a packed edge panel of A the A
 		// buffer (and a widened row the half buffer): no k blocking, so the kernel streams long
@@ -179,6 +186,8 @@ func sgemmRunOn(w, m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c [
 	switch {
 	case grain >= job.units:
 		job.run(0, job.units)
+	case job.aDirect && !job.splitM:
+		job.runColumns(w)
 	case !job.aDirect && job.sharedFits():
 		job.runShared(w) // also on one core: the shared operand is then packed only once
 	case w <= 1:
@@ -252,6 +261,12 @@ func (j *sgemmJob) run(lo, hi int) {
 		return
 	}
 	buf := sgemmBufPool.Get().(*sgemmBuf)
+	j.runBlocks(buf, i0, i1, j0, j1)
+	sgemmBufPool.Put(buf)
+}
+
+// runBlocks computes rows [i0, i1) by columns [j0, j1) of C with buf's packing buffers.
+func (j *sgemmJob) runBlocks(buf *sgemmBuf, i0, i1, j0, j1 int) {
 	kcMax := j.kcMax
 	for jc := j0; jc < j1; jc += sgemmNC {
 		nc := min(sgemmNC, j1-jc)
@@ -273,7 +288,6 @@ func (j *sgemmJob) run(lo, hi int) {
 			}
 		}
 	}
-	sgemmBufPool.Put(buf)
 }
 
 // packB returns the packed k block pc (kc steps) of B's columns [j0, j0+nc): packed into dst, or
@@ -306,23 +320,25 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, bblk []float32, mc, nc, kc, ic, jc
 	done512, done512Row := 0, 0
 	for ir := 0; ir < mc; ir += sgemmMR {
 		mr := min(sgemmMR, mc-ir)
-		if mr < sgemmMR { // last rows: pack the partial panel (padded with zeros)
-			packA(buf.a, buf.half, &j.a, ic+ir, mr, pc, kc)
-			for jr := 0; jr < nc; jr += sgemmNR {
-				nr := min(sgemmNR, nc-jr)
-				j.tile(buf, buf.a[:sgemmMR*kc], bblk[jr*kc:jr*kc+sgemmNR*kc], kc, mr, nr, ic+ir, jc+jr, beta, pc == 0)
-			}
-			continue
-		}
-		// With AVX-512, 12 (or the last 6) rows at a time take the columns that fill 32-wide tiles (done512 of
-		// them, for rows below done512Row); the 6-row loop below does the rest.
+		// With AVX-512, 12 (or the last 1 to 11) rows at a time take the columns that fill 32-wide tiles
+		// (done512 of them, for rows below done512Row); the 6-row code below does the rest.
 		jr0 := 0
 		if ir < done512Row {
 			jr0 = done512
 		} else if j.avx512 {
-			rows := min(2*sgemmMR, (mc-ir)/sgemmMR*sgemmMR)
+			rows := min(2*sgemmMR, mc-ir)
 			done512, done512Row = j.direct512(rows, bblk, nc, kc, ic+ir, jc, pc, beta), ir+rows
 			jr0 = done512
+		}
+		if mr < sgemmMR { // last rows: pack the partial panel (padded with zeros)
+			if jr0 < nc {
+				packA(buf.a, buf.half, &j.a, ic+ir, mr, pc, kc)
+			}
+			for jr := jr0; jr < nc; jr += sgemmNR {
+				nr := min(sgemmNR, nc-jr)
+				j.tile(buf, buf.a[:sgemmMR*kc], bblk[jr*kc:jr*kc+sgemmNR*kc], kc, mr, nr, ic+ir, jc+jr, beta, pc == 0)
+			}
+			continue
 		}
 		ad := j.a.data[(ic+ir)*j.a.ld+pc:]
 		for jr := jr0; jr < nc; jr += sgemmNR {

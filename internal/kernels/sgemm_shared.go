@@ -149,3 +149,40 @@ func (j *sgemmJob) work(_, _ int) {
 	}
 	sgemmBufPool.Put(buf)
 }
+
+// sgemmColumnsL2 is the packed B chunk (floats, 256 KiB) a runColumns chunk aims at, so that the
+// chunk stays in L2 next to the k block of A while every row block of A passes over it.
+const sgemmColumnsL2 = 1 << 16
+
+// runColumns computes a column-split job whose A is read in place (few rows) on w workers that
+// take chunks of columns from the job's counter, so a worker that starts late (a wake-up on a
+// busy machine can take a good part of a small GEMM) or runs slower takes fewer chunks instead of
+// being waited for. Chunks also bound the packed B block each row block of A passes over.
+func (j *sgemmJob) runColumns(w int) {
+	cols := max(2*sgemmNR, sgemmColumnsL2/j.kcMax/sgemmNR*sgemmNR)
+	j.chunk = max(1, min(cols/sgemmNR, j.units/(3*w))) // at least three chunks per worker
+	if j.avx512 && j.chunk > 1 {
+		j.chunk &^= 1 // whole 32-column tiles
+	}
+	j.nChunks = (j.units + j.chunk - 1) / j.chunk
+	j.next.Store(0)
+	if w > 1 && j.nChunks > 1 {
+		parallelFor(min(w, j.nChunks), 1, j.workColumns)
+	} else {
+		j.workColumns(0, 1) // no method value: nothing to allocate on one core
+	}
+}
+
+// workColumns computes column chunks taken from the job's counter until none is left.
+func (j *sgemmJob) workColumns(_, _ int) {
+	buf := sgemmBufPool.Get().(*sgemmBuf)
+	for {
+		ch := int(j.next.Add(1)) - 1
+		if ch >= j.nChunks {
+			break
+		}
+		lo, hi := ch*j.chunk, min((ch+1)*j.chunk, j.units)
+		j.runBlocks(buf, 0, j.m, lo*sgemmNR, min(hi*sgemmNR, j.n))
+	}
+	sgemmBufPool.Put(buf)
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/smallsd/smallsd/internal/kernels"
 	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/gorgonia"
 )
@@ -36,7 +37,9 @@ type AttentionConfig struct {
 }
 
 // Attention is multi-head scaled dot-product attention with input projections and an output
-// projection (with bias), scale 1/√HeadDim.
+// projection (with bias), scale 1/√HeadDim. Projections that read the same input are one fused
+// Linear (NewFusedLinear) when the inner width is a multiple of kernels.LinearPartAlign: Q, K
+// and V are then the same Linear in a self-attention, K and V in a cross-attention.
 type Attention struct {
 	Q, K, V, Out *Linear
 	cfg          AttentionConfig
@@ -56,14 +59,26 @@ func NewAttention(w weights.View, cfg AttentionConfig) (*Attention, error) {
 	}
 	inner := cfg.Heads * cfg.HeadDim
 	a := &Attention{cfg: cfg}
+	q, k, v := w.Sub(cfg.Names.Q), w.Sub(cfg.Names.K), w.Sub(cfg.Names.V)
+	fuse := inner%kernels.LinearPartAlign == 0
 	var err error
-	if a.Q, err = NewLinear(w.Sub(cfg.Names.Q), cfg.QueryDim, inner, cfg.QKVBias); err != nil {
-		return nil, err
+	switch {
+	case fuse && cfg.CrossDim == 0:
+		a.Q, err = NewFusedLinear([]weights.View{q, k, v}, cfg.QueryDim, inner, cfg.QKVBias)
+		a.K, a.V = a.Q, a.Q
+	case fuse:
+		if a.Q, err = NewLinear(q, cfg.QueryDim, inner, cfg.QKVBias); err == nil {
+			a.K, err = NewFusedLinear([]weights.View{k, v}, kvDim, inner, cfg.QKVBias)
+			a.V = a.K
+		}
+	default:
+		if a.Q, err = NewLinear(q, cfg.QueryDim, inner, cfg.QKVBias); err == nil {
+			if a.K, err = NewLinear(k, kvDim, inner, cfg.QKVBias); err == nil {
+				a.V, err = NewLinear(v, kvDim, inner, cfg.QKVBias)
+			}
+		}
 	}
-	if a.K, err = NewLinear(w.Sub(cfg.Names.K), kvDim, inner, cfg.QKVBias); err != nil {
-		return nil, err
-	}
-	if a.V, err = NewLinear(w.Sub(cfg.Names.V), kvDim, inner, cfg.QKVBias); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if a.Out, err = NewLinear(w.Sub(cfg.Names.Out), inner, cfg.QueryDim, true); err != nil {
@@ -75,18 +90,7 @@ func NewAttention(w weights.View, cfg AttentionConfig) (*Attention, error) {
 // Forward attends from x (B×N×QueryDim) to context (B×M×CrossDim), or to x itself when context
 // is nil, and returns B×N×QueryDim.
 func (a *Attention) Forward(x, context *gorgonia.Node) (*gorgonia.Node, error) {
-	if context == nil {
-		context = x
-	}
-	q, err := a.Q.Forward(x)
-	if err != nil {
-		return nil, err
-	}
-	k, err := a.K.Forward(context)
-	if err != nil {
-		return nil, err
-	}
-	v, err := a.V.Forward(context)
+	q, k, v, err := a.project(x, context)
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +100,41 @@ func (a *Attention) Forward(x, context *gorgonia.Node) (*gorgonia.Node, error) {
 		return nil, err
 	}
 	return a.Out.Forward(h)
+}
+
+// project returns the queries of x and the keys and values of context (of x when nil).
+func (a *Attention) project(x, context *gorgonia.Node) (q, k, v *gorgonia.Node, err error) {
+	if context == nil {
+		context = x
+	}
+	var qs, kvs []*gorgonia.Node
+	switch {
+	case a.Q == a.K: // fused q/k/v: one product when they read the same input
+		if qs, err = a.Q.ForwardParts(x); err == nil && context != x {
+			kvs, err = a.Q.ForwardParts(context)
+		}
+		if err == nil && context == x {
+			kvs = qs
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return qs[0], kvs[1], kvs[2], nil
+	case a.K == a.V: // fused k/v
+		if q, err = a.Q.Forward(x); err == nil {
+			kvs, err = a.K.ForwardParts(context)
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return q, kvs[0], kvs[1], nil
+	}
+	if q, err = a.Q.Forward(x); err == nil {
+		if k, err = a.K.Forward(context); err == nil {
+			v, err = a.V.Forward(context)
+		}
+	}
+	return q, k, v, err
 }
 
 // FeedForward is diffusers' FeedForward with the GEGLU activation: net.0.proj (dim → 2·inner),
@@ -119,11 +158,8 @@ func NewFeedForward(w weights.View, dim, inner, dimOut int) (*FeedForward, error
 
 // Forward applies the feed-forward to x (…×dim).
 func (f *FeedForward) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
-	h, err := f.Proj.Forward(x)
+	h, err := f.Proj.ForwardGEGLU(x)
 	if err != nil {
-		return nil, err
-	}
-	if h, err = GEGLU(h); err != nil {
 		return nil, err
 	}
 	return f.Out.Forward(h)
@@ -225,5 +261,14 @@ func (b *BasicTransformerBlock) ForwardTaps(x, context *gorgonia.Node, tap func(
 	return Add(h, x)
 }
 
-// Linears returns the attention's projections (Q, K, V, Out), e.g. for ReleasePacked.
-func (a *Attention) Linears() []*Linear { return []*Linear{a.Q, a.K, a.V, a.Out} }
+// Linears returns the attention's projections (Q, K, V, Out; a fused one once), e.g. for
+// ReleasePacked.
+func (a *Attention) Linears() []*Linear {
+	ls := []*Linear{a.Q}
+	for _, l := range []*Linear{a.K, a.V, a.Out} {
+		if l != ls[len(ls)-1] {
+			ls = append(ls, l)
+		}
+	}
+	return ls
+}

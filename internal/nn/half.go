@@ -80,10 +80,7 @@ func loadWeight(w weights.View, name string, shape ...int) (Param, error) {
 	if err != nil {
 		return Param{}, err
 	}
-	full := name
-	if w.Prefix() != "" {
-		full = w.Prefix() + "." + name
-	}
+	full := fullName(w, name)
 	return Param{Name: full, Half: &HalfWeight{Name: full, Bits: bits, Shape: tensor.Shape(shape).Clone(), BF16: bf16}}, nil
 }
 

@@ -28,14 +28,19 @@ func loadParam(w weights.View, name string, shape ...int) (Param, error) {
 	if err != nil {
 		return Param{}, err
 	}
-	full := name
-	if w.Prefix() != "" {
-		full = w.Prefix() + "." + name
-	}
+	full := fullName(w, name)
 	if t.Dtype() != tensor.Float32 {
 		return Param{}, fmt.Errorf("nn: weight %s is %v, want float32", full, t.Dtype())
 	}
 	return Param{Name: full, T: t}, nil
+}
+
+// fullName is the checkpoint name of the tensor name under w.
+func fullName(w weights.View, name string) string {
+	if w.Prefix() == "" {
+		return name
+	}
+	return w.Prefix() + "." + name
 }
 
 // Node returns the graph input node bound to the weight. Calling it twice in one graph returns
@@ -50,26 +55,28 @@ func (p Param) Node(g *gorgonia.ExprGraph) *gorgonia.Node {
 		gorgonia.WithName(fmt.Sprintf("%s@%p", p.Name, p.T)), gorgonia.WithValue(p.T))
 }
 
-// Linear is torch.nn.Linear: weight (out×in), bias (out) when built with one.
+// Linear is torch.nn.Linear: weight (out×in), bias (out) when built with one. A fused Linear
+// (NewFusedLinear) stacks several layers of equal width that read the same input: Parts names
+// them, and ForwardParts runs them as one matrix product.
 type Linear struct {
 	Weight, Bias Param // Bias.T is nil without bias
 	In, Out      int
+	Parts        []string // a fused Linear's layers (their weights' full names) in order; nil for one layer
 
-	src      weights.View // what NewLinear read, for packing again after ReleasePacked
-	mu       sync.Mutex   // guards Weight.Packed and released
-	released bool         // ReleasePacked dropped Weight.Packed
+	srcs     []weights.View // what the layer was read from (one per part), for packing again after ReleasePacked
+	mu       sync.Mutex     // guards Weight.Packed and released
+	released bool           // ReleasePacked dropped Weight.Packed
 }
 
 // NewLinear reads "weight" (out×in) and, when bias is set, "bias" (out) under w. The weight is
 // packed at load (Weight.Packed; float32, or half bits when w.PreferHalf()) and Forward uses
 // AffinePacked; bf16 weights (w.PreferBF16()) are kept as bits (Weight.Half) for AffineHalf.
 func NewLinear(w weights.View, in, out int, bias bool) (*Linear, error) {
-	l := &Linear{In: in, Out: out, src: w}
+	l := &Linear{In: in, Out: out, srcs: []weights.View{w}}
 	var err error
-	if l.Weight, err = loadWeight(w, "weight", out, in); err != nil {
+	if l.Weight, err = loadLinearWeight(l.srcs, out, in); err != nil {
 		return nil, err
 	}
-	l.Weight = packLinear(l.Weight, out, in)
 	if bias {
 		if l.Bias, err = loadParam(w, "bias", out); err != nil {
 			return nil, err
@@ -81,6 +88,9 @@ func NewLinear(w weights.View, in, out int, bias bool) (*Linear, error) {
 // Forward returns x·weightᵀ + bias for x of shape …×in (plus the layer's low-rank update when
 // the graph has one: see AddLoRAInputs).
 func (l *Linear) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
+	if l.Parts != nil {
+		return nil, fmt.Errorf("nn: linear %s fuses %d layers: use ForwardParts", l.Weight.Name, len(l.Parts))
+	}
 	y, err := l.affine(x)
 	if err != nil {
 		return nil, err

@@ -17,14 +17,18 @@ import (
 // layerTols holds each layer case's tolerance (relative to max(1, max|ref|)): about 10× the
 // largest error measured on the AVX-512 and AVX2 paths, given beside it.
 var layerTols = map[string]float64{
-	"Linear":                                7e-7, // 6.6e-8
-	"Conv2d":                                2e-6, // 1.3e-7
-	"GroupNorm+SiLU":                        2e-7, // 1.2e-8
-	"Attention CLIP causal":                 2e-6, // 1.4e-7
-	"Attention cross":                       9e-7, // 8.7e-8
-	"Attention self":                        2e-6, // 1.3e-7
-	"Transformer2DModel conv projections":   2e-6, // 1.9e-7
-	"Transformer2DModel linear projections": 4e-6, // 3.7e-7
+	"Linear":                                       7e-7, // 6.6e-8
+	"Conv2d":                                       2e-6, // 1.3e-7
+	"GroupNorm+SiLU":                               2e-7, // 1.2e-8
+	"Attention CLIP causal":                        2e-6, // 1.4e-7
+	"Attention cross":                              9e-7, // 8.7e-8
+	"Attention self":                               2e-6, // 1.3e-7
+	"Attention self fused":                         1e-5,
+	"Attention self fused, own context":            1e-5,
+	"Attention cross fused":                        1e-5,
+	"Attention CLIP causal fused":                  1e-5,
+	"Transformer2DModel conv projections":          2e-6, // 1.9e-7
+	"Transformer2DModel linear projections":        4e-6, // 3.7e-7
 	"ResnetBlock2D no temb, 3×3 shortcut, scale 2": 3e-6, // 2.8e-7
 	"ResnetBlock2D temb 8→12 shortcut":             2e-6, // 1.4e-7
 	"ResnetBlock2D temb":                           2e-6, // 1.4e-7
@@ -59,9 +63,28 @@ func refAttentionL(a *Attention, x, ctx arr) arr {
 	if ctx.d == nil {
 		ctx = x
 	}
-	q, k, v := refLinearL(a.Q, x), refLinearL(a.K, ctx), refLinearL(a.V, ctx)
+	var q, k, v arr
+	switch {
+	case a.Q == a.K: // fused q/k/v
+		q, k, v = refPart(refLinearL(a.Q, x), 3, 0), refPart(refLinearL(a.K, ctx), 3, 1), refPart(refLinearL(a.V, ctx), 3, 2)
+	case a.K == a.V: // fused k/v
+		q, k, v = refLinearL(a.Q, x), refPart(refLinearL(a.K, ctx), 2, 0), refPart(refLinearL(a.V, ctx), 2, 1)
+	default:
+		q, k, v = refLinearL(a.Q, x), refLinearL(a.K, ctx), refLinearL(a.V, ctx)
+	}
 	h := refAttention(q, k, v, a.cfg.Heads, 1/math.Sqrt(float64(a.cfg.HeadDim)), a.cfg.Causal)
 	return refLinearL(a.Out, h)
+}
+
+// refPart returns part i of parts equal parts of y's last axis.
+func refPart(y arr, parts, i int) arr {
+	w := y.shape[len(y.shape)-1] / parts
+	shape := append(append([]int(nil), y.shape[:len(y.shape)-1]...), w)
+	p := newArr(shape...)
+	for r := 0; r < len(p.d)/w; r++ {
+		copy(p.d[r*w:(r+1)*w], y.d[r*parts*w+i*w:])
+	}
+	return p
 }
 
 func refFeedForwardL(f *FeedForward, x arr) arr {
@@ -157,19 +180,29 @@ func TestLayersAgainstFloat64(t *testing.T) {
 	layerCase(t, "GroupNorm+SiLU", r, [][]int{{2, 4, 3, 3}}, func(in []*gorgonia.Node) (*gorgonia.Node, error) { return gn.ForwardSiLU(in[0]) },
 		func(in []arr) arr { return refGroupNormL(gn, in[0]).map1(refSiLU) })
 
-	// Self, cross and CLIP-style causal attention with biases.
+	// Self, cross and CLIP-style causal attention with biases; with an inner width of 16 the
+	// projections that share an input are fused (NewFusedLinear), also for a self-attention
+	// given a context of its own.
 	for _, c := range []struct {
 		label string
 		cfg   AttentionConfig
 		ctx   []int
+		fused int // projections in the fused Linear
 	}{
-		{"Attention self", AttentionConfig{QueryDim: 8, Heads: 2, HeadDim: 4}, nil},
-		{"Attention cross", AttentionConfig{QueryDim: 8, CrossDim: 6, Heads: 4, HeadDim: 3}, []int{2, 5, 6}},
-		{"Attention CLIP causal", AttentionConfig{QueryDim: 8, Heads: 2, HeadDim: 4, QKVBias: true, Causal: true, Names: CLIPNames()}, nil},
+		{"Attention self", AttentionConfig{QueryDim: 8, Heads: 2, HeadDim: 4}, nil, 0},
+		{"Attention cross", AttentionConfig{QueryDim: 8, CrossDim: 6, Heads: 4, HeadDim: 3}, []int{2, 5, 6}, 0},
+		{"Attention CLIP causal", AttentionConfig{QueryDim: 8, Heads: 2, HeadDim: 4, QKVBias: true, Causal: true, Names: CLIPNames()}, nil, 0},
+		{"Attention self fused", AttentionConfig{QueryDim: 8, Heads: 2, HeadDim: 8}, nil, 3},
+		{"Attention self fused, own context", AttentionConfig{QueryDim: 8, Heads: 4, HeadDim: 4}, []int{2, 5, 8}, 3},
+		{"Attention cross fused", AttentionConfig{QueryDim: 8, CrossDim: 6, Heads: 2, HeadDim: 16, QKVBias: true}, []int{2, 5, 6}, 2},
+		{"Attention CLIP causal fused", AttentionConfig{QueryDim: 8, Heads: 4, HeadDim: 8, QKVBias: true, Causal: true, Names: CLIPNames()}, nil, 3},
 	} {
 		a, err := NewAttention(w.Sub("attn"), c.cfg)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got := len(a.K.Parts); got != c.fused {
+			t.Fatalf("%s: keys from a Linear of %d parts, want %d", c.label, got, c.fused)
 		}
 		shapes := [][]int{{2, 7, 8}}
 		if c.ctx != nil {

@@ -113,11 +113,11 @@ func (l *Linear) packed() (*kernels.PackedWeight, error) {
 	if l.Weight.Packed != nil || !l.released {
 		return l.Weight.Packed, nil
 	}
-	p, err := loadWeight(l.src, "weight", l.Out, l.In)
+	p, err := loadLinearWeight(l.srcs, l.Out/len(l.srcs), l.In)
 	if err != nil {
 		return nil, fmt.Errorf("nn: packing %s again: %w", l.Weight.Name, err)
 	}
-	l.Weight.Packed = packLinear(p, l.Out, l.In).Packed
+	l.Weight.Packed = p.Packed
 	l.released = false
 	return l.Weight.Packed, nil
 }

@@ -2,6 +2,9 @@ package main
 
 import "fmt"
 
+// bPrefetch is how far ahead (bytes, 16 k steps of a B panel) the in-place-A kernels prefetch B.
+const bPrefetch = 1024
+
 // avx512File writes sgemm512_amd64.s: the AVX-512 micro-kernels. They read the same packed
 // panels as the AVX2 kernels (6-row A panels, 16-column B panels) but compute a 12×32 tile at
 // once, two A panels by two B panels, in 24 zmm accumulators Z8..Z31 (row r, columns 16h..16h+15
@@ -19,10 +22,17 @@ func avx512File(g *gen) {
 	g.kernel512("sgemmKernel12x32Direct", true, 12)
 	g.kernel512("sgemmKernel6x32", false, 6)
 	g.kernel512("sgemmKernel6x32Direct", true, 6)
+	// In-place A with any other number of rows: the last rows of a GEMM with few rows (2×77
+	// tokens leave 10 after twelve 12-row tiles) at full width instead of through 6×16 tiles.
+	for rows := 1; rows < 12; rows++ {
+		if rows != 6 {
+			g.kernel512(fmt.Sprintf("sgemmKernel%dx32Direct", rows), true, rows)
+		}
+	}
 }
 
-// kernel512 emits one rows×32 kernel (rows 12, or 6 for the last rows of a block: only panel 0,
-// accumulators Z8..Z19). Packed A: panel 0 at SI, panel 1 at R10 = SI + 24·kc bytes
+// kernel512 emits one rows×32 kernel (rows 12, or fewer for the last rows of a block: packed, 6
+// rows of panel 0, accumulators Z8..Z19; in place, any rows, accumulators Z8..Z(7+2·rows)). Packed A: panel 0 at SI, panel 1 at R10 = SI + 24·kc bytes
 // (six floats per k step each). In-place A (direct): rows 3q..3q+2 at base q ∈ {SI, BX, R12, R13}
 // plus 0, lda, 2·lda (R9 = lda bytes). B panel 0 at DI, panel 1 at R11 = DI + 64·kc bytes.
 func (g *gen) kernel512(name string, direct bool, rows int) {
@@ -36,12 +46,11 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 		g.p("\tMOVQ a+8(FP), SI")
 		g.p("\tMOVQ lda+16(FP), R9")
 		g.p("\tSHLQ $2, R9")
-		g.p("\tLEAQ (SI)(R9*2), BX")
-		g.p("\tADDQ R9, BX")
-		g.p("\tLEAQ (BX)(R9*2), R12")
-		g.p("\tADDQ R9, R12")
-		g.p("\tLEAQ (R12)(R9*2), R13")
-		g.p("\tADDQ R9, R13")
+		for q, b := range []string{"BX", "R12", "R13"}[:(rows-1)/3] { // rows 3q+3.. at b
+			prev := []string{"SI", "BX", "R12"}[q]
+			g.p("\tLEAQ (%s)(R9*2), %s", prev, b)
+			g.p("\tADDQ R9, %s", b)
+		}
 		g.p("\tMOVQ b+24(FP), DI")
 		g.p("\tMOVQ c0+32(FP), DX")
 		g.p("\tMOVQ c1+40(FP), R10")
@@ -97,6 +106,13 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 		return fmt.Sprintf("%d(%s)%s", 4*i, base, idx)
 	}
 	step := func(i int) {
+		if direct && !g.bf16 {
+			// In place, A stays in L1 and B streams from L2 (sgemm_driver.go's macroDirect):
+			// fetch B 16 k steps ahead (measured 3–7% faster for n ≥ 2304 at 154 rows; the
+			// bf16 kernels are left as they were measured).
+			g.p("\tPREFETCHT0 %d(DI)", 64*i+bPrefetch)
+			g.p("\tPREFETCHT0 %d(R11)", 64*i+bPrefetch)
+		}
 		g.p("\tVMOVUPS %d(DI), Z0", 64*i)
 		g.p("\tVMOVUPS %d(R11), Z1", 64*i)
 		for r := 0; r < rows; r++ {
@@ -108,7 +124,7 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 	}
 	advance := func(k int) {
 		if direct {
-			for _, b := range []string{"SI", "BX", "R12", "R13"}[:rows/3] {
+			for _, b := range []string{"SI", "BX", "R12", "R13"}[:(rows+2)/3] {
 				g.p("\tADDQ $%d, %s", 4*k, b)
 			}
 		} else {

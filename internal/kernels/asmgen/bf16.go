@@ -26,11 +26,6 @@ func bf16File(g *gen) {
 	g.kernel512("bf16Kernel12x32", false, 12)
 	g.kernel512("bf16Kernel6x32", false, 6)
 	g.kernel("bf16Kernel6x16", false, 16)
-	// In-place A (row pointers, pairs of consecutive k in one 32-bit slot): the attention's
-	// Q·Kᵀ and P·V read their bf16 query and probability rows this way (attention_bf16.go).
-	g.kernel512("bf16Kernel12x32Direct", true, 12)
-	g.kernel("bf16Kernel6x16Direct", true, 16)
-	g.kernel("bf16Kernel6x8Direct", true, 8)
 	g.bf16PairRows()
 	g.bf16Pair2Rows()
 	g.bf16Round()

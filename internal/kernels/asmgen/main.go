@@ -1,5 +1,7 @@
 // Command asmgen writes sgemm_amd64.s, the AVX2/FMA SGEMM micro-kernels of package kernels, or
-// with the argument avx512 sgemm512_amd64.s, the AVX-512 ones (see avx512.go).
+// with the argument avx512 sgemm512_amd64.s, the AVX-512 ones (see avx512.go); bf16 writes
+// bf16_amd64.s (bf16.go), amx amx_amd64.s and amxprog the same kernel's operation list for the
+// tests' simulator, amx_program_test.go (amx.go).
 // It is its own module so that the main module's go.mod stays untouched; run it with
 //
 //	cd internal/kernels/asmgen && go run . > ../sgemm_amd64.s
@@ -35,8 +37,22 @@ func main() {
 		os.Stdout.WriteString(g.b.String())
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "attn512" { // attention512_amd64.s
+		attnFile(g)
+		os.Stdout.WriteString(g.b.String())
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "bf16" { // bf16_amd64.s
 		bf16File(g)
+		os.Stdout.WriteString(g.b.String())
+		return
+	}
+	if len(os.Args) > 1 && (os.Args[1] == "amx" || os.Args[1] == "amxprog") { // amx_amd64.s, amx_program_test.go (amx.go)
+		if os.Args[1] == "amx" {
+			amxFile(g)
+		} else {
+			amxProgFile(g)
+		}
 		os.Stdout.WriteString(g.b.String())
 		return
 	}

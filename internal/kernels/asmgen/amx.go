@@ -1,0 +1,345 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// AMX (Advanced Matrix Extensions) bf16 GEMM kernel.
+//
+// The kernel is described once, as a list of operations (amxOp), and written out twice from that
+// list: as Go assembly (amx_amd64.s, with `go run . amx`) and as a Go table of the same operations
+// (amx_program_test.go, with `go run . amxprog`) that package kernels' test simulator interprets on
+// Go slices with bounds checks (amx_sim_test.go). A machine without AMX can so run, in tests, the
+// very instruction sequence and tile configuration the assembly holds: addressing, strides, the
+// loop and the tile shapes are checked there, and only the byte encodings remain, which the tests
+// check by disassembling the built function with binutils' objdump.
+//
+// Go's assembler has no AMX mnemonics: LDTILECFG, TILEZERO, TILELOADD, TILESTORED, TDPBF16PS and
+// TILERELEASE are emitted as BYTE directives with the instruction, in Go operand order, in a
+// comment. Configuration, compute and release happen inside the one assembly call, so goroutine
+// scheduling never sees live tiles.
+
+// amxOp is one operation of a tile program. Scalar registers are Go assembler names (SI, R10);
+// tiles are numbered 0..7 (TMM0..TMM7). The kinds:
+//
+//	arg          MOVQ Arg+Imm(FP), R (load an argument)
+//	movi         MOVQ $Imm, R
+//	mov          MOVQ S, R
+//	shl          SHLQ $Imm, R
+//	add          ADDQ S, R
+//	addi         ADDQ $Imm, R
+//	label        Label:
+//	jz           TESTQ R, R; JZ Label
+//	jmp          JMP Label
+//	loop         DECQ R; JNZ Label
+//	ldtilecfg    LEAQ the tile configuration into R; LDTILECFG (R)
+//	tilezero     TILEZERO TMM T[0]
+//	tileload     TILELOADD Imm(R)(S*1), TMM T[0]: tile row i from R+Imm+i·S
+//	tilestore    TILESTORED TMM T[0], Imm(R)(S*1)
+//	tdpbf16ps    TMM T[0] += TMM T[1] (rows × bf16 pairs) · TMM T[2] (pair steps × columns)
+//	tilerelease  TILERELEASE
+//	ret          RET
+type amxOp struct {
+	Kind  string
+	R, S  string // registers: R the destination or base, S the source or stride
+	T     [3]int // tiles
+	Imm   int    // immediate, displacement or argument frame offset
+	Label string // branch target or label name
+	Arg   string // argument name (Kind "arg")
+}
+
+// amxTileRows and amxTileColsB are the shape of every tile of the kernel: 16 rows of 64 bytes,
+// the largest palette 1 allows (16 fp32 accumulators, 16 bf16 pairs, or 16 columns of pairs).
+const (
+	amxTileRows  = 16
+	amxTileColsB = 64
+)
+
+// amxConfig returns the 64-byte LDTILECFG operand for palette 1 (Intel SDM, "Tile
+// Configuration"): byte 0 palette_id, byte 1 start_row, 2–15 reserved (zero), bytes 16+2i and
+// 17+2i tile i's bytes per row (little endian), byte 48+i tile i's rows; tiles 0..7 all 16×64.
+func amxConfig() [64]byte {
+	var c [64]byte
+	c[0] = 1
+	for i := 0; i < 8; i++ {
+		c[16+2*i] = amxTileColsB & 0xff
+		c[17+2*i] = amxTileColsB >> 8
+		c[48+i] = amxTileRows
+	}
+	return c
+}
+
+// amxKernelName and amxKernelArgs are the kernel's Go declaration:
+//
+//	func amxKernel32x32(a *uint32, lda int, b0, b1 *uint32, c *float32, ldc, kt, load int)
+const amxKernelName = "amxKernel32x32"
+
+var amxKernelArgs = []string{"a", "lda", "b0", "b1", "c", "ldc", "kt", "load"}
+
+// amxKernelProgram is the 32×32 kernel: C (32×32 fp32, row stride ldc floats) = C·[load ≠ 0] +
+// A·B, with A 32 rows of kt·16 bf16 pairs (row stride lda pairs) and B two 16-column pair panels
+// b0, b1 of kt·16 pair steps each (64 bytes per step, the layout packBPairs writes). Tiles:
+// TMM0..TMM3 the accumulators C[rows 16i.., cols 16j..] = TMM(2i+j), TMM4/TMM5 the A tiles of
+// rows 0–15/16–31, TMM6/TMM7 the B tiles of panels b0/b1. Registers: SI, BX the two A row
+// blocks (R8 = lda bytes), DI, R11 the B panels (R9 = 64), DX, R12 the two C row blocks (R10 =
+// ldc bytes), CX the k tiles left, AX the load flag, R13 the configuration's address.
+func amxKernelProgram() []amxOp {
+	arg := func(r, name string) amxOp {
+		for i, a := range amxKernelArgs {
+			if a == name {
+				return amxOp{Kind: "arg", R: r, Arg: name, Imm: 8 * i}
+			}
+		}
+		panic("no argument " + name)
+	}
+	p := []amxOp{
+		arg("SI", "a"), arg("R8", "lda"), {Kind: "shl", R: "R8", Imm: 2},
+		arg("DI", "b0"), arg("R11", "b1"),
+		arg("DX", "c"), arg("R10", "ldc"), {Kind: "shl", R: "R10", Imm: 2},
+		arg("CX", "kt"), arg("AX", "load"),
+		{Kind: "movi", R: "R9", Imm: amxTileColsB},
+		// BX = SI + 16·lda bytes, R12 = DX + 16·ldc bytes: the second row blocks of A and C.
+		{Kind: "mov", R: "BX", S: "R8"}, {Kind: "shl", R: "BX", Imm: 4}, {Kind: "add", R: "BX", S: "SI"},
+		{Kind: "mov", R: "R12", S: "R10"}, {Kind: "shl", R: "R12", Imm: 4}, {Kind: "add", R: "R12", S: "DX"},
+		{Kind: "jz", R: "CX", Label: "done"}, // kt == 0: nothing to do (no tile touched)
+		{Kind: "ldtilecfg", R: "R13"},
+		{Kind: "jz", R: "AX", Label: "zero"},
+	}
+	cTile := func(kind string, t int) amxOp {
+		base, disp := "DX", 0
+		if t >= 2 {
+			base = "R12"
+		}
+		if t%2 == 1 {
+			disp = amxTileColsB
+		}
+		return amxOp{Kind: kind, T: [3]int{t}, R: base, S: "R10", Imm: disp}
+	}
+	for t := 0; t < 4; t++ {
+		p = append(p, cTile("tileload", t))
+	}
+	p = append(p, amxOp{Kind: "jmp", Label: "loop"}, amxOp{Kind: "label", Label: "zero"})
+	for t := 0; t < 4; t++ {
+		p = append(p, amxOp{Kind: "tilezero", T: [3]int{t}})
+	}
+	p = append(p, amxOp{Kind: "label", Label: "loop"},
+		amxOp{Kind: "tileload", T: [3]int{4}, R: "SI", S: "R8"},
+		amxOp{Kind: "tileload", T: [3]int{5}, R: "BX", S: "R8"},
+		amxOp{Kind: "tileload", T: [3]int{6}, R: "DI", S: "R9"},
+		amxOp{Kind: "tileload", T: [3]int{7}, R: "R11", S: "R9"},
+		amxOp{Kind: "tdpbf16ps", T: [3]int{0, 4, 6}},
+		amxOp{Kind: "tdpbf16ps", T: [3]int{1, 4, 7}},
+		amxOp{Kind: "tdpbf16ps", T: [3]int{2, 5, 6}},
+		amxOp{Kind: "tdpbf16ps", T: [3]int{3, 5, 7}},
+		// Next k tile: 16 pairs (64 bytes) along A's rows, 16 pair steps (1 KiB) down the panels.
+		amxOp{Kind: "addi", R: "SI", Imm: amxTileColsB},
+		amxOp{Kind: "addi", R: "BX", Imm: amxTileColsB},
+		amxOp{Kind: "addi", R: "DI", Imm: amxTileRows * amxTileColsB},
+		amxOp{Kind: "addi", R: "R11", Imm: amxTileRows * amxTileColsB},
+		amxOp{Kind: "loop", R: "CX", Label: "loop"},
+	)
+	for t := 0; t < 4; t++ {
+		p = append(p, cTile("tilestore", t))
+	}
+	return append(p, amxOp{Kind: "tilerelease"}, amxOp{Kind: "label", Label: "done"}, amxOp{Kind: "ret"})
+}
+
+// amxFile writes amx_amd64.s.
+func amxFile(g *gen) {
+	g.p("// Code generated by internal/kernels/asmgen. DO NOT EDIT.")
+	g.p("")
+	g.p("//go:build amd64")
+	g.p("")
+	g.p(`#include "textflag.h"`)
+	g.p("")
+	cfg := amxConfig()
+	for q := 0; q < 8; q++ {
+		var v uint64
+		for i := 7; i >= 0; i-- {
+			v = v<<8 | uint64(cfg[8*q+i])
+		}
+		g.p("DATA amxTileConfig<>+%d(SB)/8, $0x%016x", 8*q, v)
+	}
+	g.p("GLOBL amxTileConfig<>(SB), RODATA|NOPTR, $64")
+	g.p("")
+	g.p("// func %s(a *uint32, lda int, b0, b1 *uint32, c *float32, ldc, kt, load int)", amxKernelName)
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-%d", amxKernelName, 8*len(amxKernelArgs))
+	for _, op := range amxKernelProgram() {
+		g.amxAsm(amxKernelName, op)
+	}
+}
+
+// amxAsm emits one operation; labels are prefixed with the function name.
+func (g *gen) amxAsm(fn string, op amxOp) {
+	label := "amx_" + op.Label
+	switch op.Kind {
+	case "arg":
+		g.p("\tMOVQ %s+%d(FP), %s", op.Arg, op.Imm, op.R)
+	case "movi":
+		g.p("\tMOVQ $%d, %s", op.Imm, op.R)
+	case "mov":
+		g.p("\tMOVQ %s, %s", op.S, op.R)
+	case "shl":
+		g.p("\tSHLQ $%d, %s", op.Imm, op.R)
+	case "add":
+		g.p("\tADDQ %s, %s", op.S, op.R)
+	case "addi":
+		g.p("\tADDQ $%d, %s", op.Imm, op.R)
+	case "label":
+		g.p("%s:", label)
+	case "jz":
+		g.p("\tTESTQ %s, %s", op.R, op.R)
+		g.p("\tJZ %s", label)
+	case "jmp":
+		g.p("\tJMP %s", label)
+	case "loop":
+		g.p("\tDECQ %s", op.R)
+		g.p("\tJNZ %s", label)
+	case "ldtilecfg":
+		g.p("\tLEAQ amxTileConfig<>(SB), %s", op.R)
+		g.bytes(amxMem(0x49, 0, 0, op.R, "", 0), "LDTILECFG (%s)", op.R)
+	case "tilezero":
+		g.bytes([]byte{0xC4, 0xE2, 0x7B, 0x49, 0xC0 | byte(op.T[0])<<3}, "TILEZERO TMM%d", op.T[0])
+	case "tileload":
+		g.bytes(amxMem(0x4B, 3, op.T[0], op.R, op.S, op.Imm), "TILELOADD %s, TMM%d", amxAddr(op), op.T[0])
+	case "tilestore":
+		g.bytes(amxMem(0x4B, 2, op.T[0], op.R, op.S, op.Imm), "TILESTORED TMM%d, %s", op.T[0], amxAddr(op))
+	case "tdpbf16ps":
+		// VEX.128.F3.0F38.W0 5C 11:rrr:bbb: reg = T[0] (C), rm = T[1] (A), vvvv = T[2] (B).
+		// In Go (AT&T) operand order: B, A, C.
+		vvvv := byte(^op.T[2]&15) << 3
+		g.bytes([]byte{0xC4, 0xE2, vvvv | 2, 0x5C, 0xC0 | byte(op.T[0])<<3 | byte(op.T[1])}, "TDPBF16PS TMM%d, TMM%d, TMM%d", op.T[2], op.T[1], op.T[0])
+	case "tilerelease":
+		g.bytes([]byte{0xC4, 0xE2, 0x78, 0x49, 0xC0}, "TILERELEASE")
+	case "ret":
+		g.p("\tRET")
+	default:
+		panic("amx: unknown operation " + op.Kind)
+	}
+}
+
+// amxAddr is the Go syntax of a tile load's or store's memory operand.
+func amxAddr(op amxOp) string {
+	d := ""
+	if op.Imm != 0 {
+		d = fmt.Sprint(op.Imm)
+	}
+	return fmt.Sprintf("%s(%s)(%s*1)", d, op.R, op.S)
+}
+
+// amxRegNum is the x86 number of a general register by its Go name.
+func amxRegNum(r string) int {
+	for i, n := range []string{"AX", "CX", "DX", "BX", "SP", "BP", "SI", "DI"} {
+		if r == n {
+			return i
+		}
+	}
+	var n int
+	if _, err := fmt.Sscanf(r, "R%d", &n); err != nil || n < 8 || n > 15 {
+		panic("amx: unknown register " + r)
+	}
+	return n
+}
+
+// amxMem encodes a VEX.128.0F38.W0 instruction with a memory operand at base+disp, optionally
+// indexed by index·1 (the tile instructions' row stride; "" for none), reg the ModRM.reg field
+// and pp the implied prefix (0 none, 1 66, 2 F3, 3 F2).
+func amxMem(opcode byte, pp byte, reg int, base, index string, disp int) []byte {
+	b := amxRegNum(base)
+	x := 0
+	if index != "" {
+		if x = amxRegNum(index); x == 4 {
+			panic("amx: SP cannot be a stride register")
+		}
+	}
+	inv := func(v int) byte { return byte(^v>>3) & 1 }
+	bs := []byte{0xC4, inv(reg)<<7 | inv(x)<<6 | inv(b)<<5 | 2, 0x78 | pp, opcode}
+	mod := byte(0)
+	switch {
+	case disp == 0 && b&7 != 5: // BP and R13 need a displacement
+	case disp >= -128 && disp < 128:
+		mod = 1
+	default:
+		mod = 2
+	}
+	if index != "" || b&7 == 4 { // SIB byte; SP/R12 as base always need it
+		idx := byte(4) // none
+		if index != "" {
+			idx = byte(x & 7)
+		}
+		bs = append(bs, mod<<6|byte(reg&7)<<3|4, idx<<3|byte(b&7))
+	} else {
+		bs = append(bs, mod<<6|byte(reg&7)<<3|byte(b&7))
+	}
+	switch mod {
+	case 1:
+		bs = append(bs, byte(int8(disp)))
+	case 2:
+		bs = append(bs, byte(disp), byte(disp>>8), byte(disp>>16), byte(disp>>24))
+	}
+	return bs
+}
+
+// bytes emits an instruction's encoding as BYTE directives with its mnemonic in a comment.
+func (g *gen) bytes(bs []byte, format string, args ...any) {
+	parts := make([]string, len(bs))
+	for i, b := range bs {
+		parts[i] = fmt.Sprintf("BYTE $0x%02x", b)
+	}
+	g.p("\t%s // %s", strings.Join(parts, "; "), fmt.Sprintf(format, args...))
+}
+
+// amxProgFile writes amx_program_test.go: the kernel's operation list and tile configuration as Go
+// values for the simulator in package kernels.
+func amxProgFile(g *gen) {
+	g.p("// Code generated by internal/kernels/asmgen. DO NOT EDIT.")
+	g.p("")
+	g.p("package kernels")
+	g.p("")
+	g.p("// amxKernelProgram is the operation list amx_amd64.s's %s was generated from (asmgen/amx.go).", amxKernelName)
+	g.p("func amxKernelProgram() []amxOp {")
+	g.p("\treturn []amxOp{")
+	for _, op := range amxKernelProgram() {
+		g.p("\t\t%s,", amxGoLit(op))
+	}
+	g.p("\t}")
+	g.p("}")
+	g.p("")
+	g.p("// amxKernelArgs are %s's arguments in order.", amxKernelName)
+	g.p("func amxKernelArgs() []string { return %#v }", amxKernelArgs)
+	g.p("")
+	g.p("// amxTileConfig is the LDTILECFG operand amx_amd64.s loads (amxTileConfig<>).")
+	g.p("func amxTileConfig() [64]byte {")
+	cfg := amxConfig()
+	parts := make([]string, len(cfg))
+	for i, b := range cfg {
+		parts[i] = fmt.Sprint(b)
+	}
+	g.p("\treturn [64]byte{%s}", strings.Join(parts, ", "))
+	g.p("}")
+}
+
+// amxGoLit is op as a Go composite literal, zero fields left out.
+func amxGoLit(op amxOp) string {
+	f := []string{fmt.Sprintf("Kind: %q", op.Kind)}
+	if op.R != "" {
+		f = append(f, fmt.Sprintf("R: %q", op.R))
+	}
+	if op.S != "" {
+		f = append(f, fmt.Sprintf("S: %q", op.S))
+	}
+	if op.T != [3]int{} {
+		f = append(f, fmt.Sprintf("T: [3]int{%d, %d, %d}", op.T[0], op.T[1], op.T[2]))
+	}
+	if op.Imm != 0 {
+		f = append(f, fmt.Sprintf("Imm: %d", op.Imm))
+	}
+	if op.Label != "" {
+		f = append(f, fmt.Sprintf("Label: %q", op.Label))
+	}
+	if op.Arg != "" {
+		f = append(f, fmt.Sprintf("Arg: %q", op.Arg))
+	}
+	return "{" + strings.Join(f, ", ") + "}"
+}
