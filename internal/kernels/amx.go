@@ -81,10 +81,28 @@ var amxBufPool = sync.Pool{New: func() any {
 	return &amxBuf{a: sgemmAligned(amxMR * amxKC), b: sgemmAligned(amxNC * amxKC), tmp: make([]float32, 2*amxKC*sgemmNR)}
 }}
 
+// amxRoundMax bounds the input linearAMX rounds to bf16 at once (values: 16 MiB of bf16).
+const amxRoundMax = 8 << 20
+
+// amxRoundPool holds linearAMX's rounded inputs.
+var amxRoundPool = sync.Pool{New: func() any { return new([]uint16) }}
+
 // linearAMX is LinearBF16 on the AMX kernel kern: y = x·wᵀ + bias with x rounded to bf16
 // (rows, in, out > 0).
 func linearAMX(kern amxKernelFunc, x []float32, rows, in int, w []uint16, out int, bias, y []float32) {
 	a := sgemmSrc{data: x, ld: in, pairs: true, pairK: in}
+	if in%(2*amxKT) == 0 && rows >= amxMR && out > amxNC && rows*in <= amxRoundMax {
+		// Each 32-row block of x would be rounded again for every B block: round x once, to be
+		// read in place (amxA).
+		bp := amxRoundPool.Get().(*[]uint16)
+		defer amxRoundPool.Put(bp)
+		if cap(*bp) < rows*in {
+			*bp = make([]uint16, rows*in)
+		}
+		h := (*bp)[:rows*in]
+		parallelFor(rows, max(1, 1<<14/in), func(lo, hi int) { F32ToBF16(h[lo*in:hi*in], x[lo*in:hi*in]) })
+		a = sgemmSrc{half: h, brain: true, ld: in, pairs: true, pairK: in}
+	}
 	b := sgemmSrc{half: w, brain: true, ld: in, trans: true, pairs: true, pairK: in}
 	amxGemm(kern, rows, out, in, &a, &b, y, out, 0, 0, bias, false)
 }
