@@ -158,11 +158,8 @@ func NewFeedForward(w weights.View, dim, inner, dimOut int) (*FeedForward, error
 
 // Forward applies the feed-forward to x (…×dim).
 func (f *FeedForward) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
-	h, err := f.Proj.Forward(x)
+	h, err := f.Proj.ForwardGEGLU(x)
 	if err != nil {
-		return nil, err
-	}
-	if h, err = GEGLU(h); err != nil {
 		return nil, err
 	}
 	return f.Out.Forward(h)

@@ -213,3 +213,61 @@ func TestReleasePackedRepacks(t *testing.T) {
 		}
 	}
 }
+
+// TestLinearGEGLU checks that ForwardGEGLU gives what Forward then GEGLU give, bit for bit (each
+// row's product does not depend on the rows computed with it), for float32, fp16 and bf16
+// weights, with its op run whole and in blocks of 7 rows.
+func TestLinearGEGLU(t *testing.T) {
+	syn := weights.NewSynthetic().View().Sub("ff")
+	r := rand.New(rand.NewSource(11))
+	x := randDense(r, 2, 25, 40)
+	for _, c := range []struct {
+		name string
+		view weights.View
+	}{{"fp32", syn}, {"fp16", syn.Half()}, {"bf16", syn.BF16()}} {
+		l, err := NewLinear(c.view, 40, 2*24, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := func(f func(*gorgonia.Node) (*gorgonia.Node, error)) ([]float32, *gorgonia.Node) {
+			g := gorgonia.NewGraph()
+			in := input(g, "x", x.Shape()...)
+			out, err := f(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := Compile(g, []*gorgonia.Node{in}, []*gorgonia.Node{out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := p.Run(context.Background(), x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return append([]float32(nil), res[0].Float32s()[:res[0].Size()]...), out
+		}
+		want, _ := run(func(in *gorgonia.Node) (*gorgonia.Node, error) {
+			h, err := l.Forward(in)
+			if err != nil {
+				return nil, err
+			}
+			return GEGLU(h)
+		})
+		got, out := run(l.ForwardGEGLU)
+		if !out.Shape().Eq(tensor.Shape{2, 25, 24}) {
+			t.Errorf("%s: result of shape %v, want (2, 25, 24)", c.name, out.Shape())
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: ForwardGEGLU differs from Forward then GEGLU", c.name)
+		}
+		// The op itself, in blocks of 7 rows (the last one short).
+		k := linearGEGLUK{Rows: 50, Block: 7, In: 40, Out: 48, Bias: true, W: l.Weight.Packed, H: l.Weight.Half}
+		dst := make([]float32, 50*24+7*48)
+		if err := k.run(dst, [][]float32{x.Float32s(), l.Bias.T.Float32s()}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(dst[:50*24], want) {
+			t.Errorf("%s: the op in blocks of 7 rows differs from Forward then GEGLU", c.name)
+		}
+	}
+}

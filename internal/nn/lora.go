@@ -112,15 +112,20 @@ func UnusedLoRA(g *gorgonia.ExprGraph, nodes []*gorgonia.Node) []string {
 	return out
 }
 
+// hasLoRA reports whether g has an update for the layer whose weight is weightName.
+func hasLoRA(g *gorgonia.ExprGraph, weightName string) bool {
+	return len(g.ByName(loraName("down", lora.Flat(strings.TrimSuffix(weightName, ".weight"))))) > 0
+}
+
 // addLoRA adds the update of the layer whose weight is weightName to its output y, if g has
 // one: y + Up·(Down·x). conv layers give their stride and padding.
 func addLoRA(x, y *gorgonia.Node, weightName string, conv bool, stride, pad int) (*gorgonia.Node, error) {
 	g := x.Graph()
-	flat := lora.Flat(strings.TrimSuffix(weightName, ".weight"))
-	downs := g.ByName(loraName("down", flat))
-	if len(downs) == 0 {
+	if !hasLoRA(g, weightName) {
 		return y, nil
 	}
+	flat := lora.Flat(strings.TrimSuffix(weightName, ".weight"))
+	downs := g.ByName(loraName("down", flat))
 	ups := g.ByName(loraName("up", flat))
 	if len(ups) != 1 {
 		return nil, fmt.Errorf("nn: LoRA for %s: no up input", flat)
