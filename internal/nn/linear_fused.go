@@ -201,9 +201,12 @@ func (k linearGEGLUK) run(dst []float32, src [][]float32) error {
 	for r0 := 0; r0 < k.Rows; r0 += k.Block {
 		n := min(k.Block, k.Rows-r0)
 		x, h := src[0][r0*k.In:(r0+n)*k.In], scratch[:n*k.Out]
-		if k.W != nil {
+		switch {
+		case k.W != nil:
 			kernels.LinearPacked(x, n, k.W, b, h)
-		} else {
+		case k.H.Pairs != nil: // bf16 pair panels (packBF16)
+			kernels.LinearBF16Packed(x, n, k.H.Pairs, b, h)
+		default:
 			kernels.LinearBF16(x, n, k.In, k.H.Bits, k.Out, b, h)
 		}
 		kernels.GEGLU(y[r0*c:(r0+n)*c], h, n, c)
