@@ -88,8 +88,9 @@ const amxRoundMax = 8 << 20
 var amxRoundPool = sync.Pool{New: func() any { return new([]uint16) }}
 
 // linearAMX is LinearBF16 on the AMX kernel kern: y = x·wᵀ + bias with x rounded to bf16
-// (rows, in, out > 0).
-func linearAMX(kern amxKernelFunc, x []float32, rows, in int, w []uint16, out int, bias, y []float32) {
+// (rows, in, out > 0), y with row stride ldy, batched by column blocks as sgemmRun's C when cCols >
+// 0 (LinearBF16Parts).
+func linearAMX(kern amxKernelFunc, x []float32, rows, in int, w []uint16, out int, bias, y []float32, ldy, cCols, cStride int) {
 	a := sgemmSrc{data: x, ld: in, pairs: true, pairK: in}
 	if in%(2*amxKT) == 0 && rows >= amxMR && out > amxNC && rows*in <= amxRoundMax {
 		// Each 32-row block of x would be rounded again for every B block: round x once, to be
@@ -104,7 +105,7 @@ func linearAMX(kern amxKernelFunc, x []float32, rows, in int, w []uint16, out in
 		a = sgemmSrc{half: h, brain: true, ld: in, pairs: true, pairK: in}
 	}
 	b := sgemmSrc{half: w, brain: true, ld: in, trans: true, pairs: true, pairK: in}
-	amxGemm(kern, rows, out, in, &a, &b, y, out, 0, 0, bias, false)
+	amxGemm(kern, rows, out, in, &a, &b, y, ldy, cCols, cStride, bias, false)
 }
 
 // amxConv2D is Conv2DBF16 on the AMX kernel kern, with conv2D's GEMMs: the weights (K×C·KH·KW
@@ -354,7 +355,7 @@ func amxSelfTest(kern amxKernelFunc) error {
 			cw[i] = bf16FromF32(rnd(exact))
 			cwf[i] = bf16Float(uint32(cw[i]))
 		}
-		linearAMX(kern, x, rows, in, w, out, bias, got)
+		linearAMX(kern, x, rows, in, w, out, bias, got, out, 0, 0)
 		linearAMXGeneric(x, rows, in, w, out, bias, want)
 		amxConv2D(kern, p, cx, cw, bias[:p.K], cgot)
 		conv2DGeneric(p, cx, cwf, bias[:p.K], cwant)

@@ -47,7 +47,7 @@ func LinearBF16(x []float32, rows, in int, w []uint16, out int, bias []float32, 
 		return
 	}
 	if rows >= amxMinRows && in > 0 && amxOn() { // AMX tiles (amx.go)
-		linearAMX(amxKernelAsm, x, rows, in, w, out, bias, y)
+		linearAMX(amxKernelAsm, x, rows, in, w, out, bias, y, out, 0, 0)
 		return
 	}
 	if !bf16Pairs() {
