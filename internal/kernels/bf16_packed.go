@@ -200,6 +200,10 @@ func (w *BF16Weight) checkConv(p ConvParams) {
 // Conv2DBF16Packed is Conv2DBF16 with a weight from PackConvBF16.
 func Conv2DBF16Packed(p ConvParams, x []float32, w *BF16Weight, bias, y []float32) {
 	w.checkConv(p)
+	if p.K >= amxMinRows && amxOn() { // AMX reads the weights' rows (amx.go): Conv2DBF16 on the bits
+		w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
+		return
+	}
 	if w.panels == nil || !bf16Pairs() {
 		w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
 		return
