@@ -555,13 +555,13 @@ func winoOutput1D(m0, m1, m2, m3, m4, m5 float32) (o0, o1, o2, o3 float32) {
 }
 
 // WinogradMinTiles is the fewest 4×4 output tiles (N·⌈OH/4⌉·⌈OW/4⌉) from which Conv2DWinogradW
-// (filters transformed during the call) beat Conv2D on this CPU's kernels, measured with
-// BenchmarkConvChoice on an AMD EPYC Zen 5 (GFLOP per CPU-second): with AVX-512, 32 tiles
-// (2×1280×16×16) ran at 154–205 against 153–173 direct and 64 or more won clearly; with AVX2
-// only, 32 tiles ran at 149 against 96.
+// (filters transformed during the call) beats Conv2D on this CPU's kernels: 32 on both paths.
+// Measured on an AMD EPYC Zen 5 (2 cores, loaded machine; BenchmarkConvChoice and the UNet):
+// with AVX-512 the UNet's 16×16 layers (32 tiles at batch 2) took 45, 88, 110 and 124 ms as
+// Winograd against 49, 98, 150 and 145 ms direct (640, 1280, 2560 and 1920 channels in, 1280
+// out), and the whole UNet forward 5.70–5.78 CPU-seconds against 6.00–6.20 with 64; with AVX2
+// only, 32 tiles ran at 149 GFLOP per CPU-second against 96. The 8×8 layers (8 tiles) lose
+// (1280 channels: 58 against 160).
 func WinogradMinTiles() int {
-	if useAVX2 && !useAVX512 {
-		return 32
-	}
-	return 64
+	return 32
 }

@@ -179,8 +179,8 @@ func winoMaxDiff(a, b []float32) float64 {
 	return d / math.Max(1, mx)
 }
 
-// BenchmarkConvChoice times the direct convolution (Conv2D) and Winograd with the per-call
-// filter transform (Conv2DWinogradW) on the 3×3 stride-1 convolutions of small-sd's UNet
+// BenchmarkConvChoice times the direct convolution (Conv2D), Winograd with the per-call filter
+// transform (Conv2DWinogradW) and Winograd on filters transformed beforehand (Conv2DWinograd) on the 3×3 stride-1 convolutions of small-sd's UNet
 // (batch 2) and the SD VAE decoder (batch 1), N×C×H×W→K; nn's useWinograd follows it.
 //
 //	go test ./internal/kernels -run '^$' -bench ConvChoice
@@ -197,12 +197,10 @@ func BenchmarkConvChoice(b *testing.B) {
 		p := ConvParams{N: s[0], C: s[1], H: s[2], W: s[3], K: s[4], KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 		oh, ow := p.OutSize()
 		var x, w, bias, y []float32 // made by the first sub-benchmark that runs
+		var f *WinogradFilter
 		flops := 2 * float64(p.N*p.K*oh*ow) * float64(p.C*9)
-		for _, wino := range []bool{false, true} {
-			name := fmt.Sprintf("%dx%dx%dx%d→%d/direct", s[0], s[1], s[2], s[3], s[4])
-			if wino {
-				name = name[:len(name)-len("direct")] + "winograd"
-			}
+		for _, mode := range []string{"direct", "winograd", "winograd_pre"} {
+			name := fmt.Sprintf("%dx%dx%dx%d→%d/%s", s[0], s[1], s[2], s[3], s[4], mode)
 			b.Run(name, func(b *testing.B) {
 				if x == nil {
 					r := rand.New(rand.NewSource(1))
@@ -210,11 +208,19 @@ func BenchmarkConvChoice(b *testing.B) {
 					y = make([]float32, p.N*p.K*oh*ow)
 					b.ResetTimer()
 				}
+				if mode == "winograd_pre" && f == nil {
+					b.StopTimer()
+					f = NewWinogradFilter(w, p.K, p.C)
+					b.StartTimer()
+				}
 				cpu0 := sgemmCPUSeconds()
 				for i := 0; i < b.N; i++ {
-					if wino {
+					switch mode {
+					case "winograd":
 						Conv2DWinogradW(p, x, w, bias, y)
-					} else {
+					case "winograd_pre":
+						Conv2DWinograd(p, x, f, bias, y)
+					default:
 						Conv2D(p, x, w, bias, y)
 					}
 				}

@@ -29,6 +29,7 @@ func NewFusedLinear(ws []weights.View, in, out int, bias bool) (*Linear, error) 
 	if l.Weight, err = loadLinearWeight(ws, out, in); err != nil {
 		return nil, err
 	}
+	l.Weight = packBF16(l.Weight)
 	for _, w := range ws {
 		l.Parts = append(l.Parts, fullName(w, "weight"))
 	}
@@ -160,6 +161,10 @@ func (k linearPartsK) run(dst []float32, src [][]float32) error {
 		kernels.LinearPackedParts(src[0], k.Rows, k.W, b, k.Part, dst)
 		return nil
 	}
+	if k.H.Pairs != nil {
+		kernels.LinearBF16PackedParts(src[0], k.Rows, k.H.Pairs, b, k.Part, dst)
+		return nil
+	}
 	kernels.LinearBF16Parts(src[0], k.Rows, k.H.Shape[1], k.H.Bits, k.H.Shape[0], b, k.Part, dst)
 	return nil
 }
@@ -196,9 +201,12 @@ func (k linearGEGLUK) run(dst []float32, src [][]float32) error {
 	for r0 := 0; r0 < k.Rows; r0 += k.Block {
 		n := min(k.Block, k.Rows-r0)
 		x, h := src[0][r0*k.In:(r0+n)*k.In], scratch[:n*k.Out]
-		if k.W != nil {
+		switch {
+		case k.W != nil:
 			kernels.LinearPacked(x, n, k.W, b, h)
-		} else {
+		case k.H.Pairs != nil: // bf16 pair panels (packBF16)
+			kernels.LinearBF16Packed(x, n, k.H.Pairs, b, h)
+		default:
 			kernels.LinearBF16(x, n, k.In, k.H.Bits, k.Out, b, h)
 		}
 		kernels.GEGLU(y[r0*c:(r0+n)*c], h, n, c)

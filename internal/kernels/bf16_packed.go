@@ -1,0 +1,253 @@
+package kernels
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+)
+
+// bf16 weights packed at load. On the bf16 pair path (BF16Native) every call of LinearBF16 and
+// Conv2DBF16 packs its bf16 weight matrix into pair panels again: a strided transpose for a
+// Linear's B, a scalar interleave (in the channel-pair order) for a convolution's A. A BF16Weight
+// holds those panels instead of the row-major bits, made once at load with the same packers:
+//
+//   - Linear (PackLinearBF16): B panels of 16 output columns by k blocks (PackedWeight's layout in
+//     32-bit pair slots). The call rounds its input once to bf16 pairs (row-major, in place of a
+//     packed A) and the in-place-A kernels (bf16Kernel12x32Direct, …) read those rows directly.
+//   - Convolution (PackConvBF16): A panels of 6 output channels by k blocks, in the channel-pair
+//     order of conv2DPaired when C is even (plain k order otherwise); the GEMM driver's packA then
+//     copies a block instead of packing it.
+//
+// The panels take the memory of the bits they replace (rounded up to whole panels). Without the
+// pair path the bits are kept as they are and the calls widen them as LinearBF16 and Conv2DBF16 do.
+
+// BF16Weight is a bf16 weight matrix of Rows×Cols (a Linear's out×in, a convolution's
+// K×C·KH·KW) prepared for the CPU's bf16 path: pair panels, or row-major bits.
+type BF16Weight struct {
+	Rows, Cols int
+	conv       bool     // A panels of a convolution (else B panels of a Linear)
+	taps       int      // convolution with channel pairs: KH·KW (0: plain k order)
+	kc         int      // pair steps per k block
+	pad        int      // Rows rounded up to whole panels
+	panels     []uint32 // the pair panels, or nil and
+	bits       []uint16 // the row-major bits
+}
+
+// PackLinearBF16 prepares a Linear's bf16 weight matrix w (out×in, row-major bits). On the bf16
+// pair path it returns pair panels that replace w (the caller may drop w); otherwise w itself.
+func PackLinearBF16(w []uint16, out, in int) *BF16Weight {
+	if out < 0 || in < 0 || len(w) < out*in {
+		panic(fmt.Sprintf("kernels: bf16 weight of %d values as %d×%d", len(w), out, in))
+	}
+	p := &BF16Weight{Rows: out, Cols: in, bits: w[:out*in]}
+	kp := (in + 1) / 2
+	if !bf16Pairs() || out == 0 || kp == 0 {
+		return p
+	}
+	p.pad = (out + sgemmNR - 1) / sgemmNR * sgemmNR
+	p.kc = sgemmKBlock(p.pad, kp, false)
+	d := sgemmAligned(p.pad * kp)
+	src := sgemmSrc{half: p.bits, brain: true, ld: in, trans: true, pairs: true, pairK: in}
+	for pc := 0; pc < kp; pc += p.kc {
+		packBPairs(d[p.pad*pc:], nil, &src, pc, min(p.kc, kp-pc), 0, out)
+	}
+	p.panels, p.bits = u32s(d), nil
+	return p
+}
+
+// PackConvBF16 prepares a convolution's bf16 weights w (k×c×kh×kw bits) as PackLinearBF16 does:
+// A panels in the channel-pair order when c is even.
+func PackConvBF16(w []uint16, k, c, kh, kw int) *BF16Weight {
+	ckk := c * kh * kw
+	if k < 0 || ckk < 0 || len(w) < k*ckk {
+		panic(fmt.Sprintf("kernels: bf16 weight of %d values as %d×%d×%d×%d", len(w), k, c, kh, kw))
+	}
+	p := &BF16Weight{Rows: k, Cols: ckk, conv: true, bits: w[:k*ckk]}
+	kp := (ckk + 1) / 2
+	if !bf16Pairs() || k == 0 || kp == 0 {
+		return p
+	}
+	if c%2 == 0 {
+		p.taps = kh * kw
+	}
+	p.pad = (k + sgemmMR - 1) / sgemmMR * sgemmMR
+	p.kc = sgemmKBlock(0, kp, false) // as sgemmRun blocks k for a packed A
+	d := sgemmAligned(p.pad * kp)
+	src := sgemmSrc{half: p.bits, brain: true, ld: ckk, pairs: true, pairK: ckk, pairTaps: p.taps}
+	for pc := 0; pc < kp; pc += p.kc {
+		packAPairs(d[p.pad*pc:], nil, &src, 0, k, pc, min(p.kc, kp-pc))
+	}
+	p.panels, p.bits = u32s(d), nil
+	return p
+}
+
+// Packed reports whether the weight is held as pair panels.
+func (p *BF16Weight) Packed() bool { return p.panels != nil }
+
+// Bytes returns the memory the weight takes.
+func (p *BF16Weight) Bytes() int64 { return 4*int64(len(p.panels)) + 2*int64(len(p.bits)) }
+
+// String names the weight by its shape and the address of its data, so that ops holding
+// different weights never hash alike.
+func (p *BF16Weight) String() string {
+	var ptr unsafe.Pointer
+	switch {
+	case len(p.panels) > 0:
+		ptr = unsafe.Pointer(&p.panels[0])
+	case len(p.bits) > 0:
+		ptr = unsafe.Pointer(&p.bits[0])
+	}
+	return fmt.Sprintf("bf16[%d×%d]@%p", p.Rows, p.Cols, ptr)
+}
+
+// Bits returns the weight as row-major bf16 bits: the kept bits, or the panels unpacked into a
+// new slice.
+func (p *BF16Weight) Bits() []uint16 {
+	if p.panels == nil {
+		return p.bits
+	}
+	w := make([]uint16, p.Rows*p.Cols)
+	p.unpack(w)
+	return w
+}
+
+// unpack writes the panels' values into w (Rows×Cols, row-major): one panel of rows at a time,
+// reading its slots in order, the panels split among the workers.
+func (p *BF16Weight) unpack(w []uint16) {
+	kp := (p.Cols + 1) / 2
+	mr := sgemmNR
+	if p.conv {
+		mr = sgemmMR
+	}
+	w = w[:p.Rows*p.Cols]
+	panels := (p.Rows + mr - 1) / mr
+	parallelFor(panels, max(1, 1<<16/max(1, mr*p.Cols)), func(lo, hi int) {
+		for q := lo; q < hi; q++ {
+			rows := min(mr, p.Rows-q*mr)
+			for pc := 0; pc < kp; pc += p.kc {
+				kc := min(p.kc, kp-pc)
+				blk := p.panels[p.pad*pc+q*mr*kc : p.pad*pc+(q+1)*mr*kc]
+				for r := 0; r < rows; r++ {
+					p.unpackRow(w[(q*mr+r)*p.Cols:(q*mr+r+1)*p.Cols], blk[r:], mr, pc, kc)
+				}
+			}
+		}
+	})
+}
+
+// unpackRow writes the pair steps [pc, pc+kc) of one row, whose slots are s[0], s[mr], …,
+// into row (Cols values).
+func (p *BF16Weight) unpackRow(row []uint16, s []uint32, mr, pc, kc int) {
+	if p.taps > 0 { // pair step c2·taps + t holds channels 2·c2 (low) and 2·c2+1 (high) at tap t
+		taps := p.taps
+		c2, t := pc/taps, pc%taps
+		for i := 0; i < kc; i++ {
+			v := s[i*mr]
+			e := 2*c2*taps + t
+			row[e], row[e+taps] = uint16(v), uint16(v>>16)
+			if t++; t == taps {
+				t, c2 = 0, c2+1
+			}
+		}
+		return
+	}
+	for i := 0; i < kc; i++ {
+		v := s[i*mr]
+		q := 2 * (pc + i)
+		row[q] = uint16(v)
+		if q+1 < len(row) {
+			row[q+1] = uint16(v >> 16)
+		}
+	}
+}
+
+// bf16BitsBuf is a pooled buffer of unpacked weights.
+type bf16BitsBuf struct{ w []uint16 }
+
+var bf16BitsPool = sync.Pool{New: func() any { return new(bf16BitsBuf) }}
+
+// withBits runs f on the weight's row-major bits: the kept ones, or the panels unpacked into a
+// pooled buffer (for the paths that read bits: Winograd, the widened fallback).
+func (p *BF16Weight) withBits(f func(w []uint16)) {
+	if p.panels == nil {
+		f(p.bits)
+		return
+	}
+	b := bf16BitsPool.Get().(*bf16BitsBuf)
+	defer bf16BitsPool.Put(b)
+	if cap(b.w) < p.Rows*p.Cols {
+		b.w = make([]uint16, p.Rows*p.Cols)
+	}
+	w := b.w[:p.Rows*p.Cols]
+	p.unpack(w)
+	f(w)
+}
+
+// Conv2DWinogradBF16Packed is Conv2DWinogradBF16 with a weight from PackConvBF16 (unpacked into
+// a pooled buffer first when it holds panels: one pass over the weights, small against the
+// convolutions Winograd is chosen for).
+func Conv2DWinogradBF16Packed(p ConvParams, x []float32, w *BF16Weight, bias, y []float32) {
+	w.checkConv(p)
+	w.withBits(func(bits []uint16) { Conv2DWinogradBF16(p, x, bits, bias, y) })
+}
+
+func (w *BF16Weight) checkConv(p ConvParams) {
+	if !w.conv || w.Rows != p.K || w.Cols != p.C*p.KH*p.KW {
+		panic(fmt.Sprintf("kernels: bf16 weight %v does not fit the convolution %+v", w, p))
+	}
+}
+
+// Conv2DBF16Packed is Conv2DBF16 with a weight from PackConvBF16.
+func Conv2DBF16Packed(p ConvParams, x []float32, w *BF16Weight, bias, y []float32) {
+	w.checkConv(p)
+	if p.K >= amxMinRows && amxOn() { // AMX reads the weights' rows (amx.go): Conv2DBF16 on the bits
+		w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
+		return
+	}
+	if w.panels == nil || !bf16Pairs() {
+		w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
+		return
+	}
+	a := sgemmSrc{data: unsafe.Slice((*float32)(unsafe.Pointer(&w.panels[0])), len(w.panels)), ld: w.pad,
+		pairs: true, pairK: w.Cols, paired: true, pairTaps: w.taps}
+	if w.taps > 0 {
+		if conv2DPaired(p, x, &a, bias, y, 0) {
+			return
+		}
+		if w.taps > 1 { // an input too large to pair: the per-panel path, in plain k order
+			w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
+			return
+		}
+	}
+	conv2D(p, x, &a, bias, y) // 1×1 channel pairs are the plain k order
+}
+
+// packAPrepacked is packAPairs for an A of panels packed at load by PackConvBF16 (s.paired;
+// s.data holds the panels, s.ld the rows rounded up to whole panels): it copies the
+// panels of rows [i0, i0+mc), pair steps [p0, p0+kc), when they form one k block of the packing
+// (as the GEMM driver asks for them), else gathers them slot by slot.
+func packAPrepacked(dst []float32, s *sgemmSrc, i0, mc, p0, kc int) {
+	kp := (s.pairK + 1) / 2
+	pkc := sgemmKBlock(0, kp, false) // PackConvBF16's k block
+	n := (mc + sgemmMR - 1) / sgemmMR * sgemmMR * kc
+	if p0%pkc == 0 && kc == min(pkc, kp-p0) && i0%sgemmMR == 0 {
+		off := s.ld*p0 + i0*kc
+		copy(dst[:n], s.data[off:off+n])
+		return
+	}
+	for ir := 0; ir < mc; ir += sgemmMR {
+		for p := 0; p < kc; p++ {
+			q := p0 + p
+			pc := q / pkc * pkc
+			kb := min(pkc, kp-pc)
+			for r := 0; r < sgemmMR; r++ {
+				row := i0 + ir + r
+				var v float32
+				if ir+r < mc && row < s.ld {
+					v = s.data[s.ld*pc+(row/sgemmMR)*sgemmMR*kb+(q-pc)*sgemmMR+row%sgemmMR]
+				}
+				dst[ir*kc+p*sgemmMR+r] = v
+			}
+		}
+	}
+}
