@@ -83,6 +83,9 @@ func linearBF16Packed(x []float32, rows int, w *BF16Weight, bias []float32, part
 		fillParts(rows, out, bias, part, y)
 		return
 	}
+	if rows >= amxMinRows && amxOn() && linearAMXPacked(amxKernelAsm, x, rows, w, bias, y, o.ldc, o.cCols, o.cStride) { // AMX (amx.go)
+		return
+	}
 	kp := (in + 1) / 2
 	mu := (rows + bf16LinMR - 1) / bf16LinMR
 	chunk := max(1, bf16LinChunk/(4*bf16LinMR*kp)) // 12-row units per rounded chunk

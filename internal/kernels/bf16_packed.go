@@ -113,6 +113,9 @@ func (p *BF16Weight) pack() *bf16Data {
 	return d
 }
 
+// pairPanels returns the weight's pair panels, nil while it holds bits.
+func (p *BF16Weight) pairPanels() []uint32 { return p.data.Load().panels }
+
 // Packed reports whether the weight is held as pair panels (now).
 func (p *BF16Weight) Packed() bool { return p.data.Load().panels != nil }
 
@@ -232,6 +235,10 @@ func (w *BF16Weight) checkConv(p ConvParams) {
 // Conv2DBF16Packed is Conv2DBF16 with a weight from PackConvBF16.
 func Conv2DBF16Packed(p ConvParams, x []float32, w *BF16Weight, bias, y []float32) {
 	w.checkConv(p)
+	if p.K >= amxMinRows && amxOn() { // AMX reads the weights' rows (amx.go): Conv2DBF16 on the bits
+		w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
+		return
+	}
 	if w.kc == 0 || !bf16Pairs() { // not packable (no pair path when it was made)
 		w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
 		return
