@@ -102,7 +102,7 @@ func linearAMX(kern amxKernelFunc, x []float32, rows, in int, w []uint16, out in
 // its pair panels are the tile kernel's B as they are, read in place when every k block of the
 // packing is whole k tiles. It reports false (having done nothing) otherwise.
 func linearAMXPacked(kern amxKernelFunc, x []float32, rows int, w *BF16Weight, bias, y []float32, ldy, cCols, cStride int) bool {
-	if w.panels == nil || w.conv || w.kc%amxKT != 0 || w.kc > amxKCMax || (w.Cols+1)/2%amxKT != 0 {
+	if w.pairPanels() == nil || w.conv || w.kc%amxKT != 0 || w.kc > amxKCMax || (w.Cols+1)/2%amxKT != 0 {
 		return false
 	}
 	linearAMXOn(kern, x, rows, w.Cols, nil, w, w.Rows, bias, y, ldy, cCols, cStride)
@@ -202,7 +202,7 @@ func amxRun(kern amxKernelFunc, j *sgemmJob, bw *BF16Weight, lo, hi int) {
 					if jc+jr >= bw.pad {
 						return u32s(buf.b[:sgemmNR*kc])
 					}
-					return bw.panels[bw.pad*pc+(jc+jr)*kc:]
+					return bw.pairPanels()[bw.pad*pc+(jc+jr)*kc:]
 				}
 			} else {
 				packBPairs(buf.b, buf.tmp, &j.b, pc, kc, jc, nc)

@@ -231,7 +231,8 @@ func TestLinearAMXSim(t *testing.T) {
 		}
 		worst["vs the VDPBF16PS twin"] = math.Max(worst["vs the VDPBF16PS twin"], amxRel(twin, pairTwin))
 	}
-	logWorst(t, "linearAMX (simulated kernel)", "largest relative", worst, 1e-5)
+	// 10× the largest error measured (3.2e-7 on the Zen 5, the same on every path: plain Go).
+	logWorst(t, "linearAMX (simulated kernel)", "largest relative", worst, 4e-6)
 }
 
 // TestAMXSelfTest runs the self-test on the simulated kernel (it must pass) and on broken kernels
@@ -346,7 +347,7 @@ func TestAMXGemmSim(t *testing.T) {
 		amxConv2D(amxKernelSim, p, x, wh, bias, got)
 		worst[fmt.Sprintf("conv %+v", p)] = amxRel(got, want)
 	}
-	logWorst(t, "amxGemm (simulated kernel) vs the VDPBF16PS twin", "largest relative", worst, 1e-5)
+	logWorst(t, "amxGemm (simulated kernel) vs the VDPBF16PS twin", "largest relative", worst, 4e-6) // measured ≤ 3.6e-7
 }
 
 // amxRel is the largest difference of got and want relative to max(1, max|want|).

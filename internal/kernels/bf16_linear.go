@@ -68,7 +68,8 @@ func linearBF16Packed(x []float32, rows int, w *BF16Weight, bias []float32, part
 	if part != out {
 		o.ldc, o.cCols, o.cStride = part, part, rows*part
 	}
-	if w.panels == nil || !bf16Pairs() {
+	d := w.data.Load()
+	if d.panels == nil || !bf16Pairs() {
 		w.withBits(func(bits []uint16) {
 			if part != out {
 				LinearBF16Parts(x, rows, in, bits, out, bias, part, y)
@@ -90,7 +91,7 @@ func linearBF16Packed(x []float32, rows int, w *BF16Weight, bias []float32, part
 	chunk := max(1, bf16LinChunk/(4*bf16LinMR*kp)) // 12-row units per rounded chunk
 	if rows*out*in < 1<<18 {                       // small: inline
 		for u := 0; u < mu; u += chunk {
-			linearPairsBlock(x, rows, w, o, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, 0, out)
+			linearPairsBlock(x, rows, w, d.panels, o, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, 0, out)
 		}
 		return
 	}
@@ -113,12 +114,12 @@ func linearBF16Packed(x []float32, rows int, w *BF16Weight, bias []float32, part
 				return
 			}
 			if byRows {
-				linearPairsBlock(x, rows, w, o, i*chunk*bf16LinMR, min(mu, (i+1)*chunk)*bf16LinMR, 0, out)
+				linearPairsBlock(x, rows, w, d.panels, o, i*chunk*bf16LinMR, min(mu, (i+1)*chunk)*bf16LinMR, 0, out)
 				continue
 			}
 			c0, c1 := 32*i*colChunk, min(out, 32*(i+1)*colChunk)
 			for u := 0; u < mu; u += chunk {
-				linearPairsBlock(x, rows, w, o, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, c0, c1)
+				linearPairsBlock(x, rows, w, d.panels, o, u*bf16LinMR, min(mu, u+chunk)*bf16LinMR, c0, c1)
 			}
 		}
 	})
@@ -126,7 +127,7 @@ func linearBF16Packed(x []float32, rows int, w *BF16Weight, bias []float32, part
 
 // linearPairsBlock computes rows [r0, r1) (clipped to rows) and columns [c0, c1) of C (placed by
 // o, with o.bias), c0 a multiple of 32.
-func linearPairsBlock(x []float32, rows int, w *BF16Weight, o *sgemmJob, r0, r1, c0, c1 int) {
+func linearPairsBlock(x []float32, rows int, w *BF16Weight, panels []uint32, o *sgemmJob, r0, r1, c0, c1 int) {
 	in := w.Cols
 	kp := (in + 1) / 2
 	r1 = min(r1, rows)
@@ -155,7 +156,7 @@ func linearPairsBlock(x []float32, rows int, w *BF16Weight, o *sgemmJob, r0, r1,
 		for pc := 0; pc < kp; pc += w.kc {
 			kc := min(w.kc, kp-pc)
 			first := pc == 0
-			bblk := w.panels[w.pad*pc+jc*kc:]
+			bblk := panels[w.pad*pc+jc*kc:]
 			for r := r0; r < r1; {
 				mr := min(r1-r, bf16LinMR)
 				ar := a[(r-r0)*kp+pc:]

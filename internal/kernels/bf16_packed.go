@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -22,15 +23,25 @@ import (
 // pair path the bits are kept as they are and the calls widen them as LinearBF16 and Conv2DBF16 do.
 
 // BF16Weight is a bf16 weight matrix of Rows×Cols (a Linear's out×in, a convolution's
-// K×C·KH·KW) prepared for the CPU's bf16 path: pair panels, or row-major bits.
+// K×C·KH·KW) prepared for the CPU's bf16 path: pair panels, or row-major bits. A convolution
+// whose kernel is wider than 1×1 keeps its bits until a call multiplies it as a GEMM (the first
+// such call packs it, once): a 3×3 convolution that always runs as Winograd (which reads bits)
+// then never pays for unpacking the panels.
 type BF16Weight struct {
 	Rows, Cols int
-	conv       bool     // A panels of a convolution (else B panels of a Linear)
-	taps       int      // convolution with channel pairs: KH·KW (0: plain k order)
-	kc         int      // pair steps per k block
-	pad        int      // Rows rounded up to whole panels
-	panels     []uint32 // the pair panels, or nil and
-	bits       []uint16 // the row-major bits
+	conv       bool // A panels of a convolution (else B panels of a Linear)
+	taps       int  // convolution with channel pairs: KH·KW (0: plain k order)
+	kc         int  // pair steps per k block
+	pad        int  // Rows rounded up to whole panels
+
+	data atomic.Pointer[bf16Data] // replaced (not changed) when the bits are packed
+	mu   sync.Mutex               // serialises packing
+}
+
+// bf16Data is a BF16Weight's values: the pair panels, or the row-major bits.
+type bf16Data struct {
+	panels []uint32
+	bits   []uint16
 }
 
 // PackLinearBF16 prepares a Linear's bf16 weight matrix w (out×in, row-major bits). On the bf16
@@ -39,30 +50,28 @@ func PackLinearBF16(w []uint16, out, in int) *BF16Weight {
 	if out < 0 || in < 0 || len(w) < out*in {
 		panic(fmt.Sprintf("kernels: bf16 weight of %d values as %d×%d", len(w), out, in))
 	}
-	p := &BF16Weight{Rows: out, Cols: in, bits: w[:out*in]}
+	p := &BF16Weight{Rows: out, Cols: in}
+	p.data.Store(&bf16Data{bits: w[:out*in]})
 	kp := (in + 1) / 2
 	if !bf16Pairs() || out == 0 || kp == 0 {
 		return p
 	}
 	p.pad = (out + sgemmNR - 1) / sgemmNR * sgemmNR
 	p.kc = sgemmKBlock(p.pad, kp, false)
-	d := sgemmAligned(p.pad * kp)
-	src := sgemmSrc{half: p.bits, brain: true, ld: in, trans: true, pairs: true, pairK: in}
-	for pc := 0; pc < kp; pc += p.kc {
-		packBPairs(d[p.pad*pc:], nil, &src, pc, min(p.kc, kp-pc), 0, out)
-	}
-	p.panels, p.bits = u32s(d), nil
+	p.pack()
 	return p
 }
 
 // PackConvBF16 prepares a convolution's bf16 weights w (k×c×kh×kw bits) as PackLinearBF16 does:
-// A panels in the channel-pair order when c is even.
+// A panels in the channel-pair order when c is even; a kernel wider than 1×1 is packed by its
+// first GEMM (Conv2DBF16Packed).
 func PackConvBF16(w []uint16, k, c, kh, kw int) *BF16Weight {
 	ckk := c * kh * kw
 	if k < 0 || ckk < 0 || len(w) < k*ckk {
 		panic(fmt.Sprintf("kernels: bf16 weight of %d values as %d×%d×%d×%d", len(w), k, c, kh, kw))
 	}
-	p := &BF16Weight{Rows: k, Cols: ckk, conv: true, bits: w[:k*ckk]}
+	p := &BF16Weight{Rows: k, Cols: ckk, conv: true}
+	p.data.Store(&bf16Data{bits: w[:k*ckk]})
 	kp := (ckk + 1) / 2
 	if !bf16Pairs() || k == 0 || kp == 0 {
 		return p
@@ -72,61 +81,83 @@ func PackConvBF16(w []uint16, k, c, kh, kw int) *BF16Weight {
 	}
 	p.pad = (k + sgemmMR - 1) / sgemmMR * sgemmMR
 	p.kc = sgemmKBlock(0, kp, false) // as sgemmRun blocks k for a packed A
-	d := sgemmAligned(p.pad * kp)
-	src := sgemmSrc{half: p.bits, brain: true, ld: ckk, pairs: true, pairK: ckk, pairTaps: p.taps}
-	for pc := 0; pc < kp; pc += p.kc {
-		packAPairs(d[p.pad*pc:], nil, &src, 0, k, pc, min(p.kc, kp-pc))
+	if kh*kw == 1 {
+		p.pack()
 	}
-	p.panels, p.bits = u32s(d), nil
 	return p
 }
 
-// Packed reports whether the weight is held as pair panels.
-func (p *BF16Weight) Packed() bool { return p.panels != nil }
-
-// Bytes returns the memory the weight takes.
-func (p *BF16Weight) Bytes() int64 { return 4*int64(len(p.panels)) + 2*int64(len(p.bits)) }
-
-// String names the weight by its shape and the address of its data, so that ops holding
-// different weights never hash alike.
-func (p *BF16Weight) String() string {
-	var ptr unsafe.Pointer
-	switch {
-	case len(p.panels) > 0:
-		ptr = unsafe.Pointer(&p.panels[0])
-	case len(p.bits) > 0:
-		ptr = unsafe.Pointer(&p.bits[0])
+// pack replaces the bits by the pair panels (once; p.kc set means the weight may be packed).
+func (p *BF16Weight) pack() *bf16Data {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.data.Load()
+	if d.panels != nil || p.kc == 0 {
+		return d
 	}
-	return fmt.Sprintf("bf16[%d×%d]@%p", p.Rows, p.Cols, ptr)
+	kp := (p.Cols + 1) / 2
+	f := sgemmAligned(p.pad * kp)
+	if p.conv {
+		src := sgemmSrc{half: d.bits, brain: true, ld: p.Cols, pairs: true, pairK: p.Cols, pairTaps: p.taps}
+		for pc := 0; pc < kp; pc += p.kc {
+			packAPairs(f[p.pad*pc:], nil, &src, 0, p.Rows, pc, min(p.kc, kp-pc))
+		}
+	} else {
+		src := sgemmSrc{half: d.bits, brain: true, ld: p.Cols, trans: true, pairs: true, pairK: p.Cols}
+		for pc := 0; pc < kp; pc += p.kc {
+			packBPairs(f[p.pad*pc:], nil, &src, pc, min(p.kc, kp-pc), 0, p.Rows)
+		}
+	}
+	d = &bf16Data{panels: u32s(f)}
+	p.data.Store(d)
+	return d
+}
+
+// pairPanels returns the weight's pair panels, nil while it holds bits.
+func (p *BF16Weight) pairPanels() []uint32 { return p.data.Load().panels }
+
+// Packed reports whether the weight is held as pair panels (now).
+func (p *BF16Weight) Packed() bool { return p.data.Load().panels != nil }
+
+// Bytes returns the memory the weight takes (now).
+func (p *BF16Weight) Bytes() int64 {
+	d := p.data.Load()
+	return 4*int64(len(d.panels)) + 2*int64(len(d.bits))
+}
+
+// String names the weight by its shape and address.
+func (p *BF16Weight) String() string {
+	return fmt.Sprintf("bf16[%d×%d]@%p", p.Rows, p.Cols, p)
 }
 
 // Bits returns the weight as row-major bf16 bits: the kept bits, or the panels unpacked into a
 // new slice.
 func (p *BF16Weight) Bits() []uint16 {
-	if p.panels == nil {
-		return p.bits
+	d := p.data.Load()
+	if d.panels == nil {
+		return d.bits
 	}
 	w := make([]uint16, p.Rows*p.Cols)
-	p.unpack(w)
+	p.unpack(w, d.panels)
 	return w
 }
 
 // unpack writes the panels' values into w (Rows×Cols, row-major): one panel of rows at a time,
 // reading its slots in order, the panels split among the workers.
-func (p *BF16Weight) unpack(w []uint16) {
+func (p *BF16Weight) unpack(w []uint16, panels []uint32) {
 	kp := (p.Cols + 1) / 2
 	mr := sgemmNR
 	if p.conv {
 		mr = sgemmMR
 	}
 	w = w[:p.Rows*p.Cols]
-	panels := (p.Rows + mr - 1) / mr
-	parallelFor(panels, max(1, 1<<16/max(1, mr*p.Cols)), func(lo, hi int) {
+	np := (p.Rows + mr - 1) / mr
+	parallelFor(np, max(1, 1<<16/max(1, mr*p.Cols)), func(lo, hi int) {
 		for q := lo; q < hi; q++ {
 			rows := min(mr, p.Rows-q*mr)
 			for pc := 0; pc < kp; pc += p.kc {
 				kc := min(p.kc, kp-pc)
-				blk := p.panels[p.pad*pc+q*mr*kc : p.pad*pc+(q+1)*mr*kc]
+				blk := panels[p.pad*pc+q*mr*kc : p.pad*pc+(q+1)*mr*kc]
 				for r := 0; r < rows; r++ {
 					p.unpackRow(w[(q*mr+r)*p.Cols:(q*mr+r+1)*p.Cols], blk[r:], mr, pc, kc)
 				}
@@ -140,14 +171,17 @@ func (p *BF16Weight) unpack(w []uint16) {
 func (p *BF16Weight) unpackRow(row []uint16, s []uint32, mr, pc, kc int) {
 	if p.taps > 0 { // pair step c2·taps + t holds channels 2·c2 (low) and 2·c2+1 (high) at tap t
 		taps := p.taps
-		c2, t := pc/taps, pc%taps
-		for i := 0; i < kc; i++ {
-			v := s[i*mr]
-			e := 2*c2*taps + t
-			row[e], row[e+taps] = uint16(v), uint16(v>>16)
-			if t++; t == taps {
-				t, c2 = 0, c2+1
+		for i := 0; i < kc; {
+			c2, t := (pc+i)/taps, (pc+i)%taps
+			n := min(taps-t, kc-i) // the steps of channel pair c2 in this block
+			lo := row[2*c2*taps+t : 2*c2*taps+t+n]
+			hi := row[(2*c2+1)*taps+t : (2*c2+1)*taps+t+n]
+			src := s[i*mr : (i+n-1)*mr+1]
+			for j := range lo {
+				v := src[j*mr]
+				lo[j], hi[j] = uint16(v), uint16(v>>16)
 			}
+			i += n
 		}
 		return
 	}
@@ -169,8 +203,9 @@ var bf16BitsPool = sync.Pool{New: func() any { return new(bf16BitsBuf) }}
 // withBits runs f on the weight's row-major bits: the kept ones, or the panels unpacked into a
 // pooled buffer (for the paths that read bits: Winograd, the widened fallback).
 func (p *BF16Weight) withBits(f func(w []uint16)) {
-	if p.panels == nil {
-		f(p.bits)
+	d := p.data.Load()
+	if d.panels == nil {
+		f(d.bits)
 		return
 	}
 	b := bf16BitsPool.Get().(*bf16BitsBuf)
@@ -179,7 +214,7 @@ func (p *BF16Weight) withBits(f func(w []uint16)) {
 		b.w = make([]uint16, p.Rows*p.Cols)
 	}
 	w := b.w[:p.Rows*p.Cols]
-	p.unpack(w)
+	p.unpack(w, d.panels)
 	f(w)
 }
 
@@ -204,11 +239,15 @@ func Conv2DBF16Packed(p ConvParams, x []float32, w *BF16Weight, bias, y []float3
 		w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
 		return
 	}
-	if w.panels == nil || !bf16Pairs() {
+	if w.kc == 0 || !bf16Pairs() { // not packable (no pair path when it was made)
 		w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
 		return
 	}
-	a := sgemmSrc{data: unsafe.Slice((*float32)(unsafe.Pointer(&w.panels[0])), len(w.panels)), ld: w.pad,
+	d := w.data.Load()
+	if d.panels == nil {
+		d = w.pack()
+	}
+	a := sgemmSrc{data: unsafe.Slice((*float32)(unsafe.Pointer(&d.panels[0])), len(d.panels)), ld: w.pad,
 		pairs: true, pairK: w.Cols, paired: true, pairTaps: w.taps}
 	if w.taps > 0 {
 		if conv2DPaired(p, x, &a, bias, y, 0) {

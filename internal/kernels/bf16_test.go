@@ -182,10 +182,24 @@ func TestConv2DBF16Paths(t *testing.T) {
 					if !slicesEqual(pw.Bits(), wh) {
 						t.Errorf("%s %s: the packed weight does not unpack to its bits", path, convString(p))
 					}
+					if WinogradApplies(p) { // Winograd on the weight not packed yet (its bits)
+						want, got := make([]float32, len(y)), make([]float32, len(y))
+						Conv2DWinogradBF16(p, x, wh, bias, want)
+						Conv2DWinogradBF16Packed(p, x, pw, bias, got)
+						if !slicesEqual(got, want) {
+							t.Errorf("%s %s: Winograd on the unpacked weight differs from Winograd on its bits", path, convString(p))
+						}
+					}
 					for j := range y {
 						y[j] = float32(math.NaN())
 					}
 					Conv2DBF16Packed(p, x, pw, bias, y)
+					if pw.Packed() != (path != "widen" && p.K > 0 && p.C > 0) {
+						t.Errorf("%s %s: packed %v after a GEMM", path, convString(p), pw.Packed())
+					}
+					if !slicesEqual(pw.Bits(), wh) {
+						t.Errorf("%s %s: the packed weight does not unpack to its bits after a GEMM", path, convString(p))
+					}
 					e = convRelErr(y, refs[path != "widen"])
 					worst[path+"-packed"] = math.Max(worst[path+"-packed"], e)
 					if !(e <= 1e-5) {

@@ -28,10 +28,11 @@ func (a *Attention) bf16() bool {
 }
 
 // packBF16 replaces the bits of a Linear's or a convolution's bf16 weight (out×in, K×C×KH×KW)
-// by the pair panels of the CPU's bf16 kernels (kernels.PackLinearBF16, PackConvBF16), so that
-// no call packs them again; on a CPU without the bf16 pair path (kernels.BF16Native false) the
-// weight is returned as it is. The panels take the bits' memory; the bits become garbage (unless
-// they alias a mapped file).
+// by the pair panels of the CPU's bf16 kernels (kernels.PackLinearBF16, PackConvBF16; a
+// convolution wider than 1×1 is packed by its first GEMM, so one that only runs as Winograd
+// keeps its bits), so that no call packs them again; on a CPU without the bf16 pair path
+// (kernels.BF16Native false) the weight is returned as it is. The panels take the bits' memory;
+// the bits become garbage (unless they alias a mapped file).
 func packBF16(p Param) Param {
 	h := p.Half
 	if h == nil || !h.BF16 || h.Pairs != nil || !kernels.BF16Native() {
@@ -44,9 +45,6 @@ func packBF16(p Param) Param {
 	case 4:
 		w = kernels.PackConvBF16(h.Bits, s[0], s[1], s[2], s[3])
 	default:
-		return p
-	}
-	if !w.Packed() {
 		return p
 	}
 	packed := *h
