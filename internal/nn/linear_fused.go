@@ -177,7 +177,10 @@ func (k linearPartsK) run(dst []float32, src [][]float32) error {
 
 // gegluScratch is the scratch block's size in floats (8 MiB): blocks of a few hundred rows at
 // the UNet's widths, enough for the GEMM to split rows among workers and reuse each packed
-// weight block.
+// weight block. Half and bf16 weights get 4× as much: their GEMM widens or re-packs the whole
+// weight on every call, once per block here. On the Zen 5 machine (BenchmarkTransformer2DModel
+// 64×64, load 2) fp16 took 242 ms with 32 MiB blocks, 251 ms with 8 MiB and 260 ms unfused; bf16
+// 144, 144 and 156 ms; 2×640×32×32 in fp16 128, 130 and 134 ms.
 const gegluScratch = 1 << 21
 
 // gegluMinRows is the fewest rows of a block: at least 64 units of the GEMM's 6-row panels, so
@@ -235,7 +238,11 @@ func (l *Linear) ForwardGEGLU(x *gorgonia.Node) (*gorgonia.Node, error) {
 			return nil, fmt.Errorf("nn: linear %s: weight neither packed nor bf16", l.Weight.Name)
 		}
 	}
-	k.Block = min(k.Rows, max(gegluMinRows, gegluScratch/l.Out/12*12)) // whole 12-row tiles
+	budget := gegluScratch
+	if k.W == nil || k.W.Half() { // bf16 or fp16 weights
+		budget *= 4
+	}
+	k.Block = min(k.Rows, max(gegluMinRows, budget/l.Out/12*12)) // whole 12-row tiles
 	in := []*gorgonia.Node{x}
 	if b := l.Bias.Node(x.Graph()); b != nil {
 		k.Bias = true
