@@ -113,6 +113,22 @@ func (p *BF16Weight) pack() *bf16Data {
 	return d
 }
 
+// PackNow packs a weight that PackConvBF16 left as bits (as its first GEMM would), reporting
+// whether this call packed it: the caller may then account for the bits it dropped.
+func (p *BF16Weight) PackNow() bool {
+	if p.kc == 0 || !bf16Pairs() || p.data.Load().panels != nil {
+		return false
+	}
+	p.mu.Lock()
+	done := p.data.Load().panels != nil
+	p.mu.Unlock()
+	if done {
+		return false
+	}
+	p.pack()
+	return true
+}
+
 // pairPanels returns the weight's pair panels, nil while it holds bits.
 func (p *BF16Weight) pairPanels() []uint32 { return p.data.Load().panels }
 

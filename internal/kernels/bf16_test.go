@@ -200,6 +200,13 @@ func TestConv2DBF16Paths(t *testing.T) {
 					if !slicesEqual(pw.Bits(), wh) {
 						t.Errorf("%s %s: the packed weight does not unpack to its bits after a GEMM", path, convString(p))
 					}
+					if pw.PackNow() {
+						t.Errorf("%s %s: PackNow packed a packed weight", path, convString(p))
+					}
+					lazy := path != "widen" && p.K > 0 && p.C > 0 && p.KH*p.KW > 1
+					if got := PackConvBF16(wh, p.K, p.C, p.KH, p.KW).PackNow(); got != lazy {
+						t.Errorf("%s %s: PackNow on a new weight reported %v, want %v", path, convString(p), got, lazy)
+					}
 					e = convRelErr(y, refs[path != "widen"])
 					worst[path+"-packed"] = math.Max(worst[path+"-packed"], e)
 					if !(e <= 1e-5) {

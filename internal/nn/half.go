@@ -165,6 +165,9 @@ func (k convHalfK) run(dst []float32, src [][]float32) error {
 		b = src[1]
 	}
 	if k.W.Pairs != nil {
+		if !k.Wino && k.W.Pairs.PackNow() { // a convolution's first GEMM packs its bits (bf16.go)
+			dropped(k.W.Pairs.Bytes())
+		}
 		if k.Wino {
 			kernels.Conv2DWinogradBF16Packed(k.P, src[0], k.W.Pairs, b, dst)
 		} else {
