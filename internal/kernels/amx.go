@@ -30,6 +30,10 @@ const (
 	amxKC = 256 // pairs per k block: a 32-row A block (32 KiB) stays in L1 while B streams
 	amxNC = 256 // columns per packed B block (256 KiB at amxKC: in L2, reused by every A block)
 
+	// amxKCMax bounds the k blocks of the buffers: amxKC, or those of a weight packed at load
+	// (PackLinearBF16: sgemmKBlock's, at most sgemmKC).
+	amxKCMax = max(amxKC, sgemmKC)
+
 	// amxMinRows is the fewest rows of C (LinearBF16's rows, Conv2DBF16's output channels) sent
 	// to the AMX kernel: below it most of the 32-row A tiles would be padding (a guess until
 	// measured on AMX hardware).
@@ -78,7 +82,7 @@ type amxBuf struct {
 }
 
 var amxBufPool = sync.Pool{New: func() any {
-	return &amxBuf{a: sgemmAligned(amxMR * amxKC), b: sgemmAligned(amxNC * amxKC), tmp: make([]float32, 2*amxKC*sgemmNR)}
+	return &amxBuf{a: sgemmAligned(amxMR * amxKCMax), b: sgemmAligned(amxNC * amxKC), tmp: make([]float32, 2*amxKC*sgemmNR)}
 }}
 
 // amxRoundMax bounds the input linearAMX rounds to bf16 at once (values: 16 MiB of bf16).
@@ -88,8 +92,25 @@ const amxRoundMax = 8 << 20
 var amxRoundPool = sync.Pool{New: func() any { return new([]uint16) }}
 
 // linearAMX is LinearBF16 on the AMX kernel kern: y = x·wᵀ + bias with x rounded to bf16
-// (rows, in, out > 0).
-func linearAMX(kern amxKernelFunc, x []float32, rows, in int, w []uint16, out int, bias, y []float32) {
+// (rows, in, out > 0), y with row stride ldy, batched by column blocks as sgemmRun's C when cCols >
+// 0 (LinearBF16Parts).
+func linearAMX(kern amxKernelFunc, x []float32, rows, in int, w []uint16, out int, bias, y []float32, ldy, cCols, cStride int) {
+	linearAMXOn(kern, x, rows, in, w, nil, out, bias, y, ldy, cCols, cStride)
+}
+
+// linearAMXPacked is linearAMX with a weight packed at load (PackLinearBF16, LinearBF16Packed):
+// its pair panels are the tile kernel's B as they are, read in place when every k block of the
+// packing is whole k tiles. It reports false (having done nothing) otherwise.
+func linearAMXPacked(kern amxKernelFunc, x []float32, rows int, w *BF16Weight, bias, y []float32, ldy, cCols, cStride int) bool {
+	if w.pairPanels() == nil || w.conv || w.kc%amxKT != 0 || w.kc > amxKCMax || (w.Cols+1)/2%amxKT != 0 {
+		return false
+	}
+	linearAMXOn(kern, x, rows, w.Cols, nil, w, w.Rows, bias, y, ldy, cCols, cStride)
+	return true
+}
+
+// linearAMXOn is linearAMX with the weight as bits w or, if bw is set, packed at load.
+func linearAMXOn(kern amxKernelFunc, x []float32, rows, in int, w []uint16, bw *BF16Weight, out int, bias, y []float32, ldy, cCols, cStride int) {
 	a := sgemmSrc{data: x, ld: in, pairs: true, pairK: in}
 	if in%(2*amxKT) == 0 && rows >= amxMR && out > amxNC && rows*in <= amxRoundMax {
 		// Each 32-row block of x would be rounded again for every B block: round x once, to be
@@ -104,7 +125,7 @@ func linearAMX(kern amxKernelFunc, x []float32, rows, in int, w []uint16, out in
 		a = sgemmSrc{half: h, brain: true, ld: in, pairs: true, pairK: in}
 	}
 	b := sgemmSrc{half: w, brain: true, ld: in, trans: true, pairs: true, pairK: in}
-	amxGemm(kern, rows, out, in, &a, &b, y, out, 0, 0, bias, false)
+	amxGemm(kern, rows, out, in, &a, &b, bw, y, ldy, cCols, cStride, bias, false)
 }
 
 // amxConv2D is Conv2DBF16 on the AMX kernel kern, with conv2D's GEMMs: the weights (K×C·KH·KW
@@ -120,12 +141,12 @@ func amxConv2D(kern amxKernelFunc, p ConvParams, x []float32, w []uint16, bias, 
 	}
 	if p.N > 1 && ohw%sgemmNR == 0 {
 		b.batchCols, b.batchStride = ohw, chw
-		amxGemm(kern, p.K, p.N*ohw, ckk, &a, &b, y, ohw, ohw, p.K*ohw, bias, true)
+		amxGemm(kern, p.K, p.N*ohw, ckk, &a, &b, nil, y, ohw, ohw, p.K*ohw, bias, true)
 		return
 	}
 	for n := 0; n < p.N; n++ {
 		b.data = x[n*chw : (n+1)*chw]
-		amxGemm(kern, p.K, ohw, ckk, &a, &b, y[n*p.K*ohw:(n+1)*p.K*ohw], ohw, 0, 0, bias, true)
+		amxGemm(kern, p.K, ohw, ckk, &a, &b, nil, y[n*p.K*ohw:(n+1)*p.K*ohw], ohw, 0, 0, bias, true)
 	}
 }
 
@@ -135,8 +156,9 @@ func amxConv2D(kern amxKernelFunc, p ConvParams, x []float32, w []uint16, bias, 
 // k×n (k counting bf16 values), C with row stride ldc, batched like B when cCols > 0 (see
 // sgemmRun); m, n, k > 0. Each worker takes 32-row (or 32-column) units; B blocks of amxNC
 // columns × amxKC pairs, each multiplied by every 32-row A block of the worker's range, the A
-// block by every 32-column pair of panels of the B block.
-func amxGemm(kern amxKernelFunc, m, n, k int, a, b *sgemmSrc, c []float32, ldc, cCols, cStride int, bias []float32, biasRows bool) {
+// block by every 32-column pair of panels of the B block. With bw (a Linear's weight packed at
+// load, amxPrepacked), B is bw's panels, read in place, k blocked as bw is (b is then unused).
+func amxGemm(kern amxKernelFunc, m, n, k int, a, b *sgemmSrc, bw *BF16Weight, c []float32, ldc, cCols, cStride int, bias []float32, biasRows bool) {
 	j := sgemmJobPool.Get().(*sgemmJob)
 	j.m, j.n, j.k, j.a, j.b, j.c, j.ldc = m, n, (k+1)/2, *a, *b, c, ldc
 	j.bias, j.biasRows, j.cCols, j.cStride = bias, biasRows, cCols, cStride
@@ -147,16 +169,16 @@ func amxGemm(kern amxKernelFunc, m, n, k int, a, b *sgemmSrc, c []float32, ldc, 
 		units = mb
 	}
 	if m*n*k < 1<<20 || workers() <= 1 { // small problems inline, as sgemmRun
-		amxRun(kern, j, 0, units)
+		amxRun(kern, j, bw, 0, units)
 	} else {
-		parallelFor(units, 1, func(lo, hi int) { amxRun(kern, j, lo, hi) })
+		parallelFor(units, 1, func(lo, hi int) { amxRun(kern, j, bw, lo, hi) })
 	}
 	j.a, j.b, j.c, j.bias = sgemmSrc{}, sgemmSrc{}, nil, nil // drop references
 	sgemmJobPool.Put(j)
 }
 
-// amxRun computes the units [lo, hi) of j (k in pairs) with kern.
-func amxRun(kern amxKernelFunc, j *sgemmJob, lo, hi int) {
+// amxRun computes the units [lo, hi) of j (k in pairs) with kern, B packed here or bw's panels.
+func amxRun(kern amxKernelFunc, j *sgemmJob, bw *BF16Weight, lo, hi int) {
 	i0, i1, j0, j1 := 0, j.m, lo*amxNR, min(hi*amxNR, j.n)
 	if j.splitM {
 		i0, i1, j0, j1 = lo*amxMR, min(hi*amxMR, j.m), 0, j.n
@@ -164,21 +186,37 @@ func amxRun(kern amxKernelFunc, j *sgemmJob, lo, hi int) {
 	buf := amxBufPool.Get().(*amxBuf)
 	defer amxBufPool.Put(buf)
 	kcMax := min(amxKC, (j.k+amxKT-1)/amxKT*amxKT)
+	if bw != nil {
+		kcMax = bw.kc
+	}
 	for jc := j0; jc < j1; jc += amxNC {
 		nc := min(amxNC, j1-jc)
 		for pc := 0; pc < j.k; pc += kcMax {
 			kc := (min(kcMax, j.k-pc) + amxKT - 1) / amxKT * amxKT
-			packBPairs(buf.b, buf.tmp, &j.b, pc, kc, jc, nc)
-			// A last block of at most 16 columns has no second panel: make it zeros.
-			np := (nc + sgemmNR - 1) / sgemmNR
-			clear(buf.b[np*sgemmNR*kc : (nc+amxNR-1)/amxNR*amxNR*kc])
+			// bblk(jr) is the pair panel of columns jc+jr.. of this k block.
+			bblk := func(jr int) []uint32 { return u32s(buf.b[jr*kc:]) }
+			if bw != nil {
+				// bw's panels of the k block: column jj's panel at jj·kc; past the last, zeros.
+				clear(buf.b[:sgemmNR*kc])
+				bblk = func(jr int) []uint32 {
+					if jc+jr >= bw.pad {
+						return u32s(buf.b[:sgemmNR*kc])
+					}
+					return bw.pairPanels()[bw.pad*pc+(jc+jr)*kc:]
+				}
+			} else {
+				packBPairs(buf.b, buf.tmp, &j.b, pc, kc, jc, nc)
+				// A last block of at most 16 columns has no second panel: make it zeros.
+				np := (nc + sgemmNR - 1) / sgemmNR
+				clear(buf.b[np*sgemmNR*kc : (nc+amxNR-1)/amxNR*amxNR*kc])
+			}
 			first := pc == 0
 			for ic := i0; ic < i1; ic += amxMR {
 				mr := min(amxMR, i1-ic)
 				a, lda := amxA(buf, &j.a, ic, mr, pc, kc)
 				for jr := 0; jr < nc; jr += amxNR {
 					nr, jj := min(amxNR, nc-jr), jc+jr
-					b0, b1 := u32s(buf.b[jr*kc:]), u32s(buf.b[(jr+sgemmNR)*kc:])
+					b0, b1 := bblk(jr), bblk(jr+sgemmNR)
 					whole := j.cCols == 0 || jj%j.cCols+amxNR <= j.cCols // not across two images
 					if mr == amxMR && nr == amxNR && whole {
 						if first && j.bias != nil {
@@ -354,7 +392,7 @@ func amxSelfTest(kern amxKernelFunc) error {
 			cw[i] = bf16FromF32(rnd(exact))
 			cwf[i] = bf16Float(uint32(cw[i]))
 		}
-		linearAMX(kern, x, rows, in, w, out, bias, got)
+		linearAMX(kern, x, rows, in, w, out, bias, got, out, 0, 0)
 		linearAMXGeneric(x, rows, in, w, out, bias, want)
 		amxConv2D(kern, p, cx, cw, bias[:p.K], cgot)
 		conv2DGeneric(p, cx, cwf, bias[:p.K], cwant)

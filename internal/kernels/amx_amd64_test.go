@@ -314,6 +314,8 @@ func TestLinearBF16AMX(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d values equal the plain-Go twin's bit for bit", exact, total)
+	// Not yet measured on AMX hardware: the bound of the other bf16 paths' tests (the simulated
+	// kernel measures 3.2e-7).
 	logWorst(t, "LinearBF16 on AMX", "largest relative", worst, 1e-5)
 }
 

@@ -47,7 +47,7 @@ func LinearBF16(x []float32, rows, in int, w []uint16, out int, bias []float32, 
 		return
 	}
 	if rows >= amxMinRows && in > 0 && amxOn() { // AMX tiles (amx.go)
-		linearAMX(amxKernelAsm, x, rows, in, w, out, bias, y)
+		linearAMX(amxKernelAsm, x, rows, in, w, out, bias, y, out, 0, 0)
 		return
 	}
 	if !bf16Pairs() {
@@ -70,7 +70,8 @@ func Conv2DBF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
 	}
 	a := sgemmSrc{half: w, brain: true, ld: ckk}
 	if bf16Pairs() {
-		if conv2DPaired(p, x, w, bias, y) {
+		pa := sgemmSrc{half: w, brain: true, ld: ckk, pairs: true, pairK: ckk, pairTaps: p.KH * p.KW}
+		if conv2DPaired(p, x, &pa, bias, y, bf16PairedMinPixels) {
 			return
 		}
 		a.pairs, a.pairK = true, ckk

@@ -69,3 +69,39 @@ func bf16Kernel(avx bool, kc int, a, b, c []float32, ldc int, alpha, beta float3
 //
 //go:noescape
 func bf16Pair2Rows(dst *uint32, even, odd *float32, n int)
+
+// bf16Kernel12x32Direct, bf16Kernel6x32Direct and bf16Kernel6x16Direct are the bf16 kernels with
+// A read in place: bf16 pair rows at a, a+lda, … (lda in 32-bit slots), kc pairs each.
+//
+//go:noescape
+func bf16Kernel12x32Direct(kc int, a *uint32, lda int, b *uint32, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+//go:noescape
+func bf16Kernel6x16Direct(kc int, a *uint32, lda int, b *uint32, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func bf16Kernel6x32Direct(kc int, a *uint32, lda int, b *uint32, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
+
+// bf16Kernel512Direct runs the rows×32 in-place-A bf16 kernel (rows 12 or 6): A's rows of pairs
+// at a[r·lda:], the B pair panels b (32 columns, kc steps), C's column halves at c[off0:] and
+// c[off1:], the bias as sgemmKernel512Direct adds it.
+func bf16Kernel512Direct(rows, kc int, a []uint32, lda int, b []uint32, c []float32, off0, off1, ldc int, alpha, beta float32, bias []float32, mode int) {
+	bp := sgemm512Bias(rows, bias, mode)
+	_ = a[(rows-1)*lda+kc-1]
+	_ = b[2*sgemmNR*kc-1]
+	_ = c[off0+(rows-1)*ldc+sgemmNR-1]
+	_ = c[off1+(rows-1)*ldc+sgemmNR-1]
+	if rows == 2*sgemmMR {
+		bf16Kernel12x32Direct(kc, &a[0], lda, &b[0], &c[off0], &c[off1], ldc, alpha, beta, bp, mode)
+		return
+	}
+	bf16Kernel6x32Direct(kc, &a[0], lda, &b[0], &c[off0], &c[off1], ldc, alpha, beta, bp, mode)
+}
+
+// bf16Kernel6x16DirectAny runs the 6×16 in-place-A bf16 kernel (bounds checked).
+func bf16Kernel6x16DirectAny(kc int, a []uint32, lda int, b []uint32, c []float32, ldc int, beta float32) {
+	_ = a[(sgemmMR-1)*lda+kc-1]
+	_ = b[sgemmNR*kc-1]
+	_ = c[(sgemmMR-1)*ldc+sgemmNR-1]
+	bf16Kernel6x16Direct(kc, &a[0], lda, &b[0], &c[0], ldc, 1, beta)
+}

@@ -29,18 +29,20 @@ type bf16ConvBuf struct{ x []uint32 }
 
 var bf16ConvBufs = sync.Pool{New: func() any { return new(bf16ConvBuf) }}
 
-// conv2DPaired runs Conv2DBF16 on the bf16 pair path with paired channels, reporting false
-// (having done nothing) when it does not apply: an odd channel count or a large input.
-func conv2DPaired(p ConvParams, x []float32, w []uint16, bias, y []float32) bool {
+// conv2DPaired runs a bf16 convolution on the pair path with paired channels, the weights being
+// a (pairs with pairTaps: bits, or panels packed at load), reporting false (having done
+// nothing) when it does not apply: an odd channel count, a large input, or fewer than minPixels
+// output pixels.
+func conv2DPaired(p ConvParams, x []float32, a *sgemmSrc, bias, y []float32, minPixels int) bool {
 	oh, ow := p.OutSize()
-	if p.C%2 != 0 || 2*p.N*p.C*p.H*p.W > bf16PairedMaxBytes || oh*ow < bf16PairedMinPixels {
+	if p.C%2 != 0 || 2*p.N*p.C*p.H*p.W > bf16PairedMaxBytes || oh*ow < minPixels {
 		return false
 	}
 	if p.N <= 0 || p.K <= 0 || oh <= 0 || ow <= 0 {
 		return true
 	}
-	c2, hw, kk := p.C/2, p.H*p.W, p.KH*p.KW
-	ohw, ckk := oh*ow, p.C*kk
+	c2, hw := p.C/2, p.H*p.W
+	ohw, ckk := oh*ow, p.C*p.KH*p.KW
 	buf := bf16ConvBufs.Get().(*bf16ConvBuf)
 	defer bf16ConvBufs.Put(buf)
 	if cap(buf.x) < p.N*c2*hw {
@@ -57,7 +59,6 @@ func conv2DPaired(p ConvParams, x []float32, w []uint16, bias, y []float32) bool
 	pp := p
 	pp.C = c2
 	xd := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(xp))), len(xp))
-	a := sgemmSrc{half: w, brain: true, ld: ckk, pairs: true, pairK: ckk, pairTaps: kk}
 	dense := p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
 	src := func(data []float32) sgemmSrc {
 		b := sgemmSrc{data: data, ld: hw, pairs: true, pairK: ckk, paired: true}
@@ -69,12 +70,12 @@ func conv2DPaired(p ConvParams, x []float32, w []uint16, bias, y []float32) bool
 	if p.N > 1 && ohw%sgemmNR == 0 {
 		b := src(xd)
 		b.batchCols, b.batchStride = ohw, c2*hw
-		sgemmRun(p.K, p.N*ohw, ckk, 1, &a, &b, 0, y, ohw, ohw, p.K*ohw, bias, true)
+		sgemmRun(p.K, p.N*ohw, ckk, 1, a, &b, 0, y, ohw, ohw, p.K*ohw, bias, true)
 		return true
 	}
 	for n := 0; n < p.N; n++ {
 		b := src(xd[n*c2*hw : (n+1)*c2*hw])
-		sgemmRun(p.K, ohw, ckk, 1, &a, &b, 0, y[n*p.K*ohw:(n+1)*p.K*ohw], ohw, 0, 0, bias, true)
+		sgemmRun(p.K, ohw, ckk, 1, a, &b, 0, y[n*p.K*ohw:(n+1)*p.K*ohw], ohw, 0, 0, bias, true)
 	}
 	return true
 }

@@ -24,3 +24,11 @@ func bf16Kernel(_ bool, kc int, a, b, c []float32, ldc int, alpha, beta float32)
 func bf16Pair2Rows(dst *uint32, even, odd *float32, n int) {
 	panic("kernels: AVX512-BF16 path on a non-amd64 build")
 }
+
+func bf16Kernel512Direct(rows, kc int, a []uint32, lda int, b []uint32, c []float32, off0, off1, ldc int, alpha, beta float32, bias []float32, mode int) {
+	panic("kernels: AVX512-BF16 path on a non-amd64 build")
+}
+
+func bf16Kernel6x16DirectAny(kc int, a []uint32, lda int, b []uint32, c []float32, ldc int, beta float32) {
+	panic("kernels: AVX512-BF16 path on a non-amd64 build")
+}

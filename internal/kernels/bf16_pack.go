@@ -38,6 +38,10 @@ func bf16Pair(row []uint16, p int) uint32 {
 // weights (brain) or float32 data rounded to bf16 here, row-major (not transposed). tmp holds
 // the rounded rows.
 func packAPairs(dst, tmp []float32, s *sgemmSrc, i0, mc, p0, kc int) {
+	if s.paired {
+		packAPrepacked(dst, s, i0, mc, p0, kc)
+		return
+	}
 	if s.pairTaps > 0 {
 		packAPairsTaps(dst, s, i0, mc, p0, kc)
 		return

@@ -75,7 +75,7 @@ func TestF32ToBF16(t *testing.T) {
 // bf16LinearShapes are rows×in→out cases: odd sizes, edges of 12×32 tiles, odd k, the
 // shared-operand and the many-rows splits.
 var bf16LinearShapes = [][3]int{{1, 1, 1}, {5, 7, 9}, {13, 33, 47}, {12, 32, 32}, {25, 640, 70}, {37, 333, 100},
-	{100, 320, 1100}, {7, 1281, 33}, {200, 96, 40}, {160, 641, 64}}
+	{100, 320, 1100}, {7, 1281, 33}, {200, 96, 40}, {160, 641, 64}, {30, 66, 96}, {40, 64, 50}, {2, 1280, 1280}}
 
 func TestLinearBF16Paths(t *testing.T) {
 	r := rand.New(rand.NewSource(5))
@@ -116,6 +116,23 @@ func TestLinearBF16Paths(t *testing.T) {
 					worst[path] = math.Max(worst[path], e)
 					if !(e <= 1e-5) {
 						t.Errorf("%s procs=%d %dx%d→%d: relative error %.3g vs float64 on bf16-rounded inputs", path, procs, rows, in, out, e)
+					}
+					// The same with the weights packed at load (bf16_packed.go).
+					pw := PackLinearBF16(wh, out, in)
+					if pw.Packed() != (path != "widen") {
+						t.Errorf("%s: PackLinearBF16 packed %v", path, pw.Packed())
+					}
+					if !slicesEqual(pw.Bits(), wh) {
+						t.Errorf("%s %dx%d: the packed weight does not unpack to its bits", path, out, in)
+					}
+					for j := range y {
+						y[j] = float32(math.NaN())
+					}
+					LinearBF16Packed(x, rows, pw, bias, y)
+					e = sgemmRelErr(y, out, refs[path != "widen"], rows, out)
+					worst[path+"-packed"] = math.Max(worst[path+"-packed"], e)
+					if !(e <= 1e-5) {
+						t.Errorf("%s packed procs=%d %dx%d→%d: relative error %.3g vs float64 on bf16-rounded inputs", path, procs, rows, in, out, e)
 					}
 				})
 				if !ok && i == 0 && procs == 1 {
@@ -160,6 +177,49 @@ func TestConv2DBF16Paths(t *testing.T) {
 					if !(e <= 1e-5) {
 						t.Errorf("%s %s (paired up to %d bytes): relative error %.3g vs float64 on bf16-rounded inputs", path, convString(p), maxBytes, e)
 					}
+					// The same with the weights packed at load (bf16_packed.go).
+					pw := PackConvBF16(wh, p.K, p.C, p.KH, p.KW)
+					if !slicesEqual(pw.Bits(), wh) {
+						t.Errorf("%s %s: the packed weight does not unpack to its bits", path, convString(p))
+					}
+					if WinogradApplies(p) { // Winograd on the weight not packed yet (its bits)
+						want, got := make([]float32, len(y)), make([]float32, len(y))
+						Conv2DWinogradBF16(p, x, wh, bias, want)
+						Conv2DWinogradBF16Packed(p, x, pw, bias, got)
+						if !slicesEqual(got, want) {
+							t.Errorf("%s %s: Winograd on the unpacked weight differs from Winograd on its bits", path, convString(p))
+						}
+					}
+					for j := range y {
+						y[j] = float32(math.NaN())
+					}
+					Conv2DBF16Packed(p, x, pw, bias, y)
+					if pw.Packed() != (path != "widen" && p.K > 0 && p.C > 0) {
+						t.Errorf("%s %s: packed %v after a GEMM", path, convString(p), pw.Packed())
+					}
+					if !slicesEqual(pw.Bits(), wh) {
+						t.Errorf("%s %s: the packed weight does not unpack to its bits after a GEMM", path, convString(p))
+					}
+					if pw.PackNow() {
+						t.Errorf("%s %s: PackNow packed a packed weight", path, convString(p))
+					}
+					lazy := path != "widen" && p.K > 0 && p.C > 0 && p.KH*p.KW > 1
+					if got := PackConvBF16(wh, p.K, p.C, p.KH, p.KW).PackNow(); got != lazy {
+						t.Errorf("%s %s: PackNow on a new weight reported %v, want %v", path, convString(p), got, lazy)
+					}
+					e = convRelErr(y, refs[path != "widen"])
+					worst[path+"-packed"] = math.Max(worst[path+"-packed"], e)
+					if !(e <= 1e-5) {
+						t.Errorf("%s packed %s (paired up to %d bytes): relative error %.3g vs float64 on bf16-rounded inputs", path, convString(p), maxBytes, e)
+					}
+					if WinogradApplies(p) { // Winograd reads the unpacked bits: the same output
+						want, got := make([]float32, len(y)), make([]float32, len(y))
+						Conv2DWinogradBF16(p, x, wh, bias, want)
+						Conv2DWinogradBF16Packed(p, x, pw, bias, got)
+						if !slicesEqual(got, want) {
+							t.Errorf("%s %s: Winograd on the packed weight differs from Winograd on its bits", path, convString(p))
+						}
+					}
 				})
 			}
 		}
@@ -182,11 +242,14 @@ func BenchmarkConv2DBF16(b *testing.B) {
 		wh, _ := bf16Rounded(wf)
 		y := make([]float32, p.N*p.K*p.H*p.W)
 		flops := 2 * float64(p.N*p.K*p.H*p.W*p.C*9)
-		for _, mode := range []string{"", "_bf16", "_winograd_bf16"} {
+		pw := PackConvBF16(wh, p.K, p.C, p.KH, p.KW)
+		for _, mode := range []string{"", "_bf16", "_bf16_packed", "_winograd_bf16"} {
 			run := func() { Conv2D(p, x, wf, nil, y) }
 			switch mode {
 			case "_bf16":
 				run = func() { Conv2DBF16(p, x, wh, nil, y) }
+			case "_bf16_packed": // weights packed at load (PackConvBF16)
+				run = func() { Conv2DBF16Packed(p, x, pw, nil, y) }
 			case "_winograd_bf16": // bf16 weights widened into the float32 Winograd path
 				run = func() { Conv2DWinogradBF16(p, x, wh, nil, y) }
 			}
@@ -206,17 +269,21 @@ func BenchmarkConv2DBF16(b *testing.B) {
 
 // BenchmarkLinearBF16 runs UNet-sized projections with float32 and with bf16 weights.
 func BenchmarkLinearBF16(b *testing.B) {
-	for _, s := range [][3]int{{8192, 320, 320}, {2048, 640, 5120}, {154, 768, 3072}} {
+	for _, s := range [][3]int{{8192, 320, 320}, {2048, 640, 5120}, {2048, 2560, 640}, {154, 768, 3072}} {
 		r := rand.New(rand.NewSource(1))
 		x, wf := sgemmRandSlice(r, s[0]*s[1]), sgemmRandSlice(r, s[1]*s[2])
 		wh, _ := bf16Rounded(wf)
 		y := make([]float32, s[0]*s[2])
-		for _, bf := range []bool{false, true} {
+		pw := PackLinearBF16(wh, s[2], s[1])
+		for _, mode := range []string{"", "_bf16", "_bf16_packed"} {
 			run := func() { Linear(x, s[0], s[1], wf, s[2], nil, y) }
-			name := fmt.Sprintf("%dx%dx%d", s[0], s[1], s[2])
-			if bf {
-				run, name = func() { LinearBF16(x, s[0], s[1], wh, s[2], nil, y) }, name+"_bf16"
+			switch mode {
+			case "_bf16":
+				run = func() { LinearBF16(x, s[0], s[1], wh, s[2], nil, y) }
+			case "_bf16_packed": // weights packed at load (PackLinearBF16)
+				run = func() { LinearBF16Packed(x, s[0], pw, nil, y) }
 			}
+			name := fmt.Sprintf("%dx%dx%d%s", s[0], s[1], s[2], mode)
 			b.Run(name, func(b *testing.B) {
 				run()
 				b.ResetTimer()
@@ -228,4 +295,71 @@ func BenchmarkLinearBF16(b *testing.B) {
 			})
 		}
 	}
+}
+
+func slicesEqual[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestLinearBF16PackedParts checks LinearBF16PackedParts (packed bf16 weights, output split into
+// parts) against float64 on the bf16-rounded inputs, on every bf16 path and one and three workers.
+func TestLinearBF16PackedParts(t *testing.T) {
+	r := rand.New(rand.NewSource(29))
+	worst := map[string]float64{}
+	shapes := append(linearPartsShapes, [4]int{300, 320, 3, 320}, [4]int{40, 77, 2, 48})
+	for i, s := range shapes {
+		rows, in, parts, part := s[0], s[1], s[2], s[3]
+		out := parts * part
+		x, wf := sgemmRandSlice(r, rows*in), sgemmRandSlice(r, out*in)
+		wh, wr := bf16Rounded(wf)
+		_, xr := bf16Rounded(x)
+		var bias []float32
+		if i%2 == 0 {
+			bias = sgemmRandSlice(r, out)
+		}
+		refs := map[bool][]float64{}
+		for _, rx := range []bool{false, true} {
+			xx := x
+			if rx {
+				xx = xr
+			}
+			refs[rx] = sgemmRef(false, true, rows, out, in, 1, xx, in, wr, in, 0, nil, out)
+			for j := range refs[rx] {
+				if bias != nil {
+					refs[rx][j] += float64(bias[j%out])
+				}
+			}
+		}
+		for _, procs := range []int{1, 3} {
+			old := runtime.GOMAXPROCS(procs)
+			for _, path := range bf16Paths {
+				withBF16Path(path, func() {
+					pw := PackLinearBF16(wh, out, in)
+					y := make([]float32, rows*out)
+					for j := range y {
+						y[j] = float32(math.NaN())
+					}
+					LinearBF16PackedParts(x, rows, pw, bias, part, y)
+					e := 0.0
+					if rows*out > 0 {
+						e = sgemmRelErr(unsplit(y, rows, parts, part), out, refs[path != "widen"], rows, out)
+					}
+					worst[path] = math.Max(worst[path], e)
+					if !(e <= 1e-5) {
+						t.Errorf("%s procs=%d %dx%d→%d×%d: relative error %.3g vs float64 on bf16-rounded inputs", path, procs, rows, in, parts, part, e)
+					}
+				})
+			}
+			runtime.GOMAXPROCS(old)
+		}
+	}
+	logWorst(t, "LinearBF16PackedParts vs float64 on the rounded inputs", "largest relative", worst, 1e-5)
 }

@@ -38,6 +38,10 @@ func LinearBF16Parts(x []float32, rows, in int, w []uint16, out int, bias []floa
 		fillParts(rows, out, bias, part, y)
 		return
 	}
+	if rows >= amxMinRows && amxOn() { // AMX tiles (amx.go)
+		linearAMX(amxKernelAsm, x, rows, in, w, out, bias, y, part, part, rows*part)
+		return
+	}
 	ws := sgemmSrc{half: w, brain: true, ld: in, trans: true}
 	a := sgemmSrc{data: x, ld: in}
 	if bf16Pairs() {

@@ -71,15 +71,16 @@ func (j *sgemmJob) direct512(rows int, bblk []float32, nc, kc, ic, jc, pc int, b
 
 // bias512 returns how a rows×32 kernel call for the tile at (i, jj) adds the job's bias in the
 // first k block: the bias values from the tile's first on and the kernel's mode (1 per row, 2 per
-// column), with beta 0 since the bias replaces C. A column bias for a batched C (whose halves may
-// lie in two images) is written into C by fillBias instead, and beta is kept.
+// column), with beta 0 since the bias replaces C. A column bias for a batched C whose tile has
+// its halves in two images (or parts of a fused Linear) is written into C by fillBias instead,
+// and beta is kept.
 func (j *sgemmJob) bias512(rows, i, jj int, first bool, beta float32) ([]float32, int, float32) {
 	switch {
 	case !first || j.bias == nil:
 		return nil, 0, beta
 	case j.biasRows:
 		return j.bias[i : i+rows], 1, 0
-	case j.cCols == 0:
+	case j.cCols == 0 || jj/j.cCols == (jj+2*sgemmNR-1)/j.cCols:
 		return j.bias[jj : jj+2*sgemmNR], 2, 0
 	}
 	j.fillBias(i, jj, rows, sgemmNR)

@@ -54,17 +54,24 @@ func BenchmarkResnetBlock2D(b *testing.B) {
 }
 
 // BenchmarkTransformer2DModel is small-sd's down_blocks.0.attentions.0 at 256×256 and 512×512
-// (1024 and 4096 tokens of 320, 8 heads, 77 text tokens of 768, CFG batch 2).
+// (1024 and 4096 tokens of 320, 8 heads, 77 text tokens of 768, CFG batch 2), with float32,
+// fp16 and bf16 weights.
 func BenchmarkTransformer2DModel(b *testing.B) {
-	tr, err := NewTransformer2DModel(weights.NewSynthetic().View(), Transformer2DConfig{InChannels: 320, Heads: 8, HeadDim: 40, CrossDim: 768})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, size := range []int{32, 64} {
-		b.Run(fmt.Sprintf("%dx%d", size, size), func(b *testing.B) {
-			benchProgram(b, [][]int{{2, 320, size, size}, {2, 77, 768}}, func(in []*gorgonia.Node) (*gorgonia.Node, error) {
-				return tr.Forward(in[0], in[1])
+	syn := weights.NewSynthetic().View()
+	for _, f := range []struct {
+		name string
+		w    weights.View
+	}{{"fp32", syn}, {"fp16", syn.Half()}, {"bf16", syn.BF16()}} {
+		tr, err := NewTransformer2DModel(f.w, Transformer2DConfig{InChannels: 320, Heads: 8, HeadDim: 40, CrossDim: 768})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, size := range []int{32, 64} {
+			b.Run(fmt.Sprintf("%s/%dx%d", f.name, size, size), func(b *testing.B) {
+				benchProgram(b, [][]int{{2, 320, size, size}, {2, 77, 768}}, func(in []*gorgonia.Node) (*gorgonia.Node, error) {
+					return tr.Forward(in[0], in[1])
+				})
 			})
-		})
+		}
 	}
 }

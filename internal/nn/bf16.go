@@ -6,9 +6,10 @@ import "github.com/smallsd/smallsd/internal/kernels"
 // bf16 weights on a CPU that multiplies bf16 natively (kernels.BF16Native) the implicit GEMM
 // runs at about 1.7× its float32 speed while Winograd stays float32 on the widened weights
 // (bf16 inside Winograd F(4×4, 3×3) was measured at 2.5% relative RMS error per convolution), so
-// Winograd pays only from 256 output tiles: on the AMD EPYC Zen 5 (2 cores, GFLOP per CPU-second,
-// BenchmarkConv2DBF16) 2×640×32×32 (128 tiles) ran at 252 as bf16 GEMM and 170 as Winograd,
-// 2×320×64×64 (512 tiles) at 251 and 291, the VAE's 1×512×64×64 (256 tiles) at 244 and 309.
+// Winograd pays only from 128 output tiles: on the AMD EPYC Zen 5 (2 cores, GFLOP per CPU-second,
+// BenchmarkConv2DBF16, weights packed at load, load 4–5) 2×640×32×32 (128 tiles) ran at 290–300
+// as bf16 GEMM and 343–354 as Winograd, 2×320×64×64 (512 tiles) at 337 and 382, 2×1280×16×16
+// (32 tiles) at 313–325 and 180–219.
 func convWinograd(p kernels.ConvParams, w *HalfWeight) bool {
 	if !useWinograd(p) {
 		return false
@@ -17,11 +18,38 @@ func convWinograd(p kernels.ConvParams, w *HalfWeight) bool {
 		return true
 	}
 	oh, ow := p.OutSize()
-	return p.N*((oh+3)/4)*((ow+3)/4) >= 256
+	return p.N*((oh+3)/4)*((ow+3)/4) >= 128
 }
 
 // bf16 reports whether the attention multiplies in bf16 (kernels.AttentionBF16): when its
 // projections hold bf16 weights, i.e. the model was built for pipeline.BF16.
 func (a *Attention) bf16() bool {
 	return a.Q.Weight.Half != nil && a.Q.Weight.Half.BF16
+}
+
+// packBF16 replaces the bits of a Linear's or a convolution's bf16 weight (out×in, K×C×KH×KW)
+// by the pair panels of the CPU's bf16 kernels (kernels.PackLinearBF16, PackConvBF16; a
+// convolution wider than 1×1 is packed by its first GEMM, so one that only runs as Winograd
+// keeps its bits), so that no call packs them again; on a CPU without the bf16 pair path
+// (kernels.BF16Native false) the weight is returned as it is. The panels take the bits' memory;
+// the bits become garbage (unless they alias a mapped file).
+func packBF16(p Param) Param {
+	h := p.Half
+	if h == nil || !h.BF16 || h.Pairs != nil || !kernels.BF16Native() {
+		return p
+	}
+	var w *kernels.BF16Weight
+	switch s := h.Shape; len(s) {
+	case 2:
+		w = kernels.PackLinearBF16(h.Bits, s[0], s[1])
+	case 4:
+		w = kernels.PackConvBF16(h.Bits, s[0], s[1], s[2], s[3])
+	default:
+		return p
+	}
+	packed := *h
+	packed.Bits, packed.Pairs = nil, w
+	p.Half = &packed
+	dropped(w.Bytes())
+	return p
 }

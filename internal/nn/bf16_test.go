@@ -9,19 +9,21 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// TestConvWinogradBF16 checks the convolution path choice for bf16 weights: Winograd from 256
+// TestConvWinogradBF16 checks the convolution path choice for bf16 weights: Winograd from 128
 // output tiles where the CPU multiplies bf16, as for float32 elsewhere.
 func TestConvWinogradBF16(t *testing.T) {
 	conv := func(n, c, h int) kernels.ConvParams {
 		return kernels.ConvParams{N: n, C: c, H: h, W: h, K: c, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 	}
 	bf, half := &HalfWeight{BF16: true}, &HalfWeight{}
-	small, big := conv(2, 640, 32), conv(2, 320, 64) // 128 and 512 output tiles
-	if convWinograd(small, half) != useWinograd(small) || convWinograd(big, half) != useWinograd(big) {
-		t.Error("fp16 weights do not follow useWinograd")
+	small, mid, big := conv(2, 1280, 16), conv(2, 640, 32), conv(2, 320, 64) // 32, 128 and 512 output tiles
+	for _, p := range []kernels.ConvParams{small, mid, big} {
+		if convWinograd(p, half) != useWinograd(p) {
+			t.Errorf("fp16 weights do not follow useWinograd on %+v", p)
+		}
 	}
-	if !convWinograd(big, bf) {
-		t.Error("bf16 weights: no Winograd at 512 tiles")
+	if !convWinograd(big, bf) || !convWinograd(mid, bf) {
+		t.Error("bf16 weights: no Winograd at 128 or 512 tiles")
 	}
 	if !kernels.BF16Native() {
 		if convWinograd(small, bf) != useWinograd(small) {
@@ -30,7 +32,7 @@ func TestConvWinogradBF16(t *testing.T) {
 		t.Skip("CPU lacks AVX512-BF16: the bf16-native choice not checked")
 	}
 	if convWinograd(small, bf) {
-		t.Error("bf16 weights with AVX512-BF16: Winograd at 128 tiles, where the bf16 GEMM is faster")
+		t.Error("bf16 weights with AVX512-BF16: Winograd at 32 tiles, where the bf16 GEMM is faster")
 	}
 }
 

@@ -29,13 +29,36 @@ type HalfWeight struct {
 	Bits  []uint16
 	Shape tensor.Shape
 	BF16  bool
+
+	// Pairs, when set, holds a bf16 weight packed at load into the bf16 kernels' pair panels
+	// (packBF16 in bf16.go), in place of Bits, which is then nil.
+	Pairs *kernels.BF16Weight
+}
+
+// bits returns the weight's row-major bits: Bits, or the pair panels unpacked (a new slice).
+func (h *HalfWeight) bits() []uint16 {
+	if h.Pairs != nil {
+		return h.Pairs.Bits()
+	}
+	return h.Bits
+}
+
+// size returns the number of values the weight holds.
+func (h *HalfWeight) size() int {
+	if h.Pairs != nil {
+		return h.Pairs.Rows * h.Pairs.Cols
+	}
+	return len(h.Bits)
 }
 
 // String names the weight with its shape and the address of its data: ops holding different
 // weights never hash alike, so gorgonia never merges their nodes.
 func (h *HalfWeight) String() string {
 	var p unsafe.Pointer
-	if len(h.Bits) > 0 {
+	switch {
+	case h.Pairs != nil:
+		p = unsafe.Pointer(h.Pairs)
+	case len(h.Bits) > 0:
 		p = unsafe.Pointer(&h.Bits[0])
 	}
 	kind := ""
@@ -60,8 +83,9 @@ func (h *HalfWeight) widen(dst []float32, src []uint16) {
 
 // Float32s returns the weight's values widened to float32 (a new slice).
 func (h *HalfWeight) Float32s() []float32 {
-	out := make([]float32, len(h.Bits))
-	h.widen(out, h.Bits)
+	bits := h.bits()
+	out := make([]float32, len(bits))
+	h.widen(out, bits)
 	return out
 }
 
@@ -95,6 +119,10 @@ func (k linearHalfK) run(dst []float32, src [][]float32) error {
 	if k.Bias {
 		b = src[1]
 	}
+	if k.W.Pairs != nil {
+		kernels.LinearBF16Packed(src[0], k.Rows, k.W.Pairs, b, dst)
+		return nil
+	}
 	if k.W.BF16 {
 		kernels.LinearBF16(src[0], k.Rows, k.In, k.W.Bits, k.Out, b, dst)
 		return nil
@@ -106,7 +134,7 @@ func (k linearHalfK) run(dst []float32, src [][]float32) error {
 // AffineHalf is Affine with the weight w (out×in) held as half bits: x·wᵀ + b.
 func AffineHalf(x *gorgonia.Node, w *HalfWeight, b *gorgonia.Node) (*gorgonia.Node, error) {
 	xs := x.Shape()
-	if w == nil || len(w.Shape) != 2 || len(w.Bits) != shapeSize(w.Shape) {
+	if w == nil || len(w.Shape) != 2 || w.size() != shapeSize(w.Shape) {
 		return nil, fmt.Errorf("nn: linear: half weight %v is not an out×in matrix", w)
 	}
 	if len(xs) < 1 || xs[len(xs)-1] != w.Shape[1] {
@@ -136,6 +164,17 @@ func (k convHalfK) run(dst []float32, src [][]float32) error {
 	if k.Bias {
 		b = src[1]
 	}
+	if k.W.Pairs != nil {
+		if !k.Wino && k.W.Pairs.PackNow() { // a convolution's first GEMM packs its bits (bf16.go)
+			dropped(k.W.Pairs.Bytes())
+		}
+		if k.Wino {
+			kernels.Conv2DWinogradBF16Packed(k.P, src[0], k.W.Pairs, b, dst)
+		} else {
+			kernels.Conv2DBF16Packed(k.P, src[0], k.W.Pairs, b, dst)
+		}
+		return nil
+	}
 	if k.Wino && k.W.BF16 {
 		kernels.Conv2DWinogradBF16(k.P, src[0], k.W.Bits, b, dst)
 		return nil
@@ -155,7 +194,7 @@ func (k convHalfK) run(dst []float32, src [][]float32) error {
 // ConvHalf is Conv with the weight w (K×C×KH×KW) held as half bits.
 func ConvHalf(x *gorgonia.Node, w *HalfWeight, b *gorgonia.Node, stride, padding int) (*gorgonia.Node, error) {
 	xs := x.Shape()
-	if w == nil || len(w.Shape) != 4 || len(w.Bits) != shapeSize(w.Shape) {
+	if w == nil || len(w.Shape) != 4 || w.size() != shapeSize(w.Shape) {
 		return nil, fmt.Errorf("nn: conv2d: half weight %v is not a K×C×KH×KW tensor", w)
 	}
 	ws := w.Shape
@@ -188,6 +227,9 @@ func (p Param) Bytes() int64 {
 	case p.Packed != nil:
 		return p.Packed.Bytes()
 	case p.Half != nil:
+		if p.Half.Pairs != nil {
+			return p.Half.Pairs.Bytes()
+		}
 		return 2 * int64(len(p.Half.Bits))
 	case p.T != nil:
 		return 4 * int64(p.T.Size())

@@ -77,6 +77,7 @@ func NewLinear(w weights.View, in, out int, bias bool) (*Linear, error) {
 	if l.Weight, err = loadLinearWeight(l.srcs, out, in); err != nil {
 		return nil, err
 	}
+	l.Weight = packBF16(l.Weight)
 	if bias {
 		if l.Bias, err = loadParam(w, "bias", out); err != nil {
 			return nil, err
@@ -128,6 +129,7 @@ func NewConv2d(w weights.View, in, out, kernel, stride, padding int) (*Conv2d, e
 	if c.Weight, err = loadWeight(w, "weight", out, in, kernel, kernel); err != nil {
 		return nil, err
 	}
+	c.Weight = packBF16(c.Weight)
 	if c.Bias, err = loadParam(w, "bias", out); err != nil {
 		return nil, err
 	}

@@ -58,11 +58,12 @@ func (p Param) Dense() *tensor.Dense {
 	case p.Packed != nil:
 		return tensor.New(tensor.WithShape(p.Packed.Out, p.Packed.In), tensor.WithBacking(p.Packed.Unpack()))
 	case p.Half != nil:
-		d := make([]float32, len(p.Half.Bits))
+		bits := p.Half.bits()
+		d := make([]float32, len(bits))
 		if p.Half.BF16 {
-			kernels.BF16ToF32(d, p.Half.Bits)
+			kernels.BF16ToF32(d, bits)
 		} else {
-			kernels.F16ToF32(d, p.Half.Bits)
+			kernels.F16ToF32(d, bits)
 		}
 		return tensor.New(tensor.WithShape(p.Half.Shape.Clone()...), tensor.WithBacking(d))
 	}

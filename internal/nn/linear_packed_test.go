@@ -3,6 +3,7 @@ package nn
 import (
 	"context"
 	"fmt"
+	"github.com/smallsd/smallsd/internal/kernels"
 	"math"
 	"math/rand"
 	"slices"
@@ -54,6 +55,12 @@ func TestLinearPackedReplaces(t *testing.T) {
 		l, err := NewFusedLinear([]weights.View{c.view.Sub("q"), c.view.Sub("k"), c.view.Sub("v")}, 19, 32, false)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if c.name == "bf16" && kernels.BF16Native() { // bf16 pair panels (packBF16): 19 inputs in 10 pairs
+			c.bytes = 4 * 3 * 32 * 10
+			if l.Weight.Half == nil || l.Weight.Half.Pairs == nil {
+				t.Errorf("fused bf16: weight not packed into pair panels: %+v", l.Weight)
+			}
 		}
 		if got := l.Weight.Bytes(); got != c.bytes || l.Weight.T != nil || (l.Weight.Packed == nil) != (c.name == "bf16") {
 			t.Errorf("fused %s: weight %+v of %d bytes, want %d bytes packed (bf16: as bits)", c.name, l.Weight, got, c.bytes)

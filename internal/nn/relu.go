@@ -80,5 +80,6 @@ func NewConv2dNoBias(w weights.View, in, out, kernel, stride, padding int) (*Con
 	if c.Weight, err = loadWeight(w, "weight", out, in, kernel, kernel); err != nil {
 		return nil, err
 	}
+	c.Weight = packBF16(c.Weight)
 	return c, nil
 }

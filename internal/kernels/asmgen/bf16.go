@@ -26,6 +26,11 @@ func bf16File(g *gen) {
 	g.kernel512("bf16Kernel12x32", false, 12)
 	g.kernel512("bf16Kernel6x32", false, 6)
 	g.kernel("bf16Kernel6x16", false, 16)
+	// In-place A (row pointers, pairs of consecutive k in one 32-bit slot): a Linear with
+	// weights packed at load reads its input rounded to bf16 rows this way (bf16_linear.go).
+	g.kernel512("bf16Kernel12x32Direct", true, 12)
+	g.kernel512("bf16Kernel6x32Direct", true, 6)
+	g.kernel("bf16Kernel6x16Direct", true, 16)
 	g.bf16PairRows()
 	g.bf16Pair2Rows()
 	g.bf16Round()
