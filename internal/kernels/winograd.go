@@ -43,8 +43,9 @@ var (
 	// winoChanBlock is the input-channel block of a blocked filter transform.
 	winoChanBlock = 320
 	// winoRowTiles is the narrowest tile row run on its own: narrower rows (images of less than
-	// 64 columns) are laid side by side with one unused tile between them, so that the
-	// transforms still see runs of 16 tiles.
+	// 64 columns) are laid side by side in the input strip with one unused tile between them, so
+	// that the transforms still see runs of 16 tiles; the unused tiles are dropped before the
+	// GEMMs (they were a fifth of the columns at 16×16).
 	winoRowTiles = 16
 )
 
@@ -176,9 +177,9 @@ func WinogradApplies(p ConvParams) bool {
 // Conv2DWinograd computes y = conv(x, w) + bias like Conv2D, for a convolution WinogradApplies
 // to, with the weights given as their transform f (f.K = p.K, f.C = p.C).
 //
-// Tiles are numbered image by image, tile row by tile row; rows of fewer than 16 tiles get one
-// unused tile at their end so that consecutive rows can share one input strip (the transforms
-// then run on groups of 16 or 8 tiles whatever the image width). The tiles go in blocks of at
+// Tiles are numbered image by image, tile row by tile row; rows of fewer than 16 tiles share one
+// input strip with one unused tile between rows (the transforms then run on groups of 16 or 8
+// tiles whatever the image width), whose transforms are left out of V. The tiles go in blocks of at
 // most 512 whose transformed data stay within 24 MiB; for each block and block of input channels
 // the workers share the input transform (by channel), then for each block of output channels the
 // filter transform (by output channel, unless the filters came transformed) and the 36 GEMMs
@@ -225,11 +226,8 @@ func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
 	}
 	j := &winoJob{p: p, x: x, wt: wt, bias: bias, y: y, oh: oh, ow: ow}
 	j.th, j.tw = (oh+winoOut-1)/winoOut, (ow+winoOut-1)/winoOut
-	j.tww = j.tw
-	if j.tw < winoRowTiles {
-		j.tww = j.tw + 1
-	}
-	tiles := p.N * j.th * j.tww
+	j.gap = j.tw < winoRowTiles
+	tiles := p.N * j.th * j.tw
 	j.cb, j.kb = p.C, p.K
 	j.whole = wt.u != nil || winoXi*p.K*p.C <= winoFilterWhole
 	if !j.whole {
@@ -281,28 +279,29 @@ func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
 // m[ξ·K·tb + k·tb + t] (t counted from t0); the transformed filters are u[ξ·K·C + k·C + c] when
 // whole, else the current block's u[ξ·kn·cn + (k−k0)·cn + c−c0].
 type winoJob struct {
-	p                   ConvParams
-	x, y, bias          []float32
-	wt                  winoWeights
-	whole               bool
-	oh, ow, th, tw, tww int // tww: tiles per row in the numbering (tw, or tw+1 with an unused one)
-	cb, kb              int
-	tb, t0, nb          int
-	c0, cn, k0, kn      int
-	u, v, m             []float32
+	p              ConvParams
+	x, y, bias     []float32
+	wt             winoWeights
+	whole          bool
+	oh, ow, th, tw int
+	gap            bool // narrow rows: runs span rows, an unused tile between rows in the input strip
+	cb, kb         int
+	tb, t0, nb     int
+	c0, cn, k0, kn int
+	u, v, m        []float32
 }
 
 // filter transforms the filters of output channels k0+[lo, hi), input channels [c0, c0+cn).
 func (j *winoJob) filter(lo, hi int) { j.wt.transform(j.u, j.k0, j.kn, j.c0, j.cn, lo, hi) }
 
 // runs calls fn for runs [g, g+cnt) of the block's tiles that share one strip: a tile row's
-// tiles, or (when rows carry an unused tile) up to 64 tiles across rows.
+// tiles, or (narrow rows) up to 64 tiles across rows.
 func (j *winoJob) runs(fn func(g, cnt int)) {
 	end := j.t0 + j.nb
 	for g := j.t0; g < end; {
 		e := min(end, g+64)
-		if j.tww == j.tw {
-			e = min(end, (g/j.tww+1)*j.tww)
+		if !j.gap {
+			e = min(end, (g/j.tw+1)*j.tw)
 		}
 		fn(g, e-g)
 		g = e
@@ -310,36 +309,64 @@ func (j *winoJob) runs(fn func(g, cnt int)) {
 }
 
 // rows calls fn for each tile row met by the tiles [g0, g0+cnt): image n, tile row ty, its
-// tiles [a, b) (the used ones only), the first of them at strip column col.
-func (j *winoJob) rows(g0, cnt int, fn func(n, ty, a, b, col int)) {
-	for g := g0; g < g0+cnt; {
-		row := g / j.tww
-		e := min(g0+cnt, (row+1)*j.tww)
-		a, b := g-row*j.tww, min(e-row*j.tww, j.tw)
-		if a < b {
-			fn(row/j.th, row%j.th, a, b, winoOut*(g-g0))
-		}
+// tiles [a, b), the first of them tile cc of the run and tile gc of the run's input strip, where
+// each row but the first is preceded by an unused tile (so that the rows' 6×6 patches, which
+// overlap their neighbours' by 2 columns, do not overlap across rows).
+func (j *winoJob) rows(g0, cnt int, fn func(n, ty, a, b, cc, gc int)) {
+	for g, seg := g0, 0; g < g0+cnt; seg++ {
+		row := g / j.tw
+		e := min(g0+cnt, (row+1)*j.tw)
+		fn(row/j.th, row%j.th, g-row*j.tw, e-row*j.tw, g-g0, g-g0+seg)
 		g = e
 	}
 }
 
-// input transforms input channels c0+[lo, hi) of the block's tiles into V.
+// winoLanes is the AVX2 transforms' tile order within each whole group of 8 tiles of a run:
+// tile g+i of the run is in column g+winoLanes[i] of V and M.
+var winoLanes = [8]int{0, 4, 1, 5, 2, 6, 3, 7}
+
+// winoCol is the column of V and M (from the run's start) holding tile t of a run of n tiles.
+func winoCol(t, n int) int {
+	if useAVX2 && !useAVX512 && t < n/8*8 {
+		return t&^7 + winoLanes[t&7]
+	}
+	return t
+}
+
+// input transforms input channels c0+[lo, hi) of the block's tiles into V. Runs across narrow
+// rows are transformed with an unused tile between rows into a scratch V, whose used tiles are
+// then copied to V.
 func (j *winoJob) input(lo, hi int) {
 	sp := winoStrips.Get().(*[]float32)
 	p := &j.p
 	ldv := j.cb * j.tb
+	var gv []float32 // the scratch V of a run across rows: 36 × ng
 	j.runs(func(g0, cnt int) {
-		ldr := (winoOut*cnt + 2 + 15) &^ 15
-		if cap(*sp) < winoIn*ldr {
-			*sp = make([]float32, winoIn*ldr)
+		ng := cnt // tiles in the strip
+		if j.gap {
+			ng += (g0+cnt-1)/j.tw - g0/j.tw
+		}
+		ldr := (winoOut*ng + 2 + 15) &^ 15
+		if cap(*sp) < winoIn*ldr+winoXi*ng {
+			*sp = make([]float32, winoIn*ldr+winoXi*ng)
 		}
 		strip := (*sp)[:winoIn*ldr]
+		var from [64]int32 // from[d]: the scratch column copied to V's column d
+		if j.gap {
+			gv = (*sp)[winoIn*ldr : winoIn*ldr+winoXi*ng]
+			j.rows(g0, cnt, func(_, _, a, b, cc, gc int) {
+				for i := 0; i < b-a; i++ {
+					from[winoCol(cc+i, cnt)] = int32(winoCol(gc+i, ng))
+				}
+			})
+		}
 		for c := lo; c < hi; c++ {
-			j.rows(g0, cnt, func(n, ty, a, b, col int) {
+			j.rows(g0, cnt, func(n, ty, a, b, _, gc int) {
 				o := ((n*p.C + j.c0 + c) * p.H * p.W)
 				img := j.x[o : o+p.H*p.W]
 				iy0, ix0 := ty*winoOut-p.PadH, a*winoOut-p.PadW
 				width := winoOut*(b-a) + 2
+				col := winoOut * gc
 				lo2, hi2 := max(0, -ix0), min(width, p.W-ix0) // valid columns
 				for i := 0; i < winoIn; i++ {
 					row := strip[i*ldr+col : i*ldr+col+width]
@@ -353,7 +380,18 @@ func (j *winoJob) input(lo, hi int) {
 					clear(row[hi2:])
 				}
 			})
-			winoInput(j.v[c*j.tb+g0-j.t0:], ldv, strip, ldr, cnt)
+			dst := j.v[c*j.tb+g0-j.t0:]
+			if !j.gap {
+				winoInput(dst, ldv, strip, ldr, cnt)
+				continue
+			}
+			winoInput(gv, ng, strip, ldr, ng)
+			for xi := 0; xi < winoXi; xi++ {
+				row, src := dst[xi*ldv:xi*ldv+cnt], gv[xi*ng:xi*ng+ng]
+				for d, f := range from[:cnt] {
+					row[d] = src[f]
+				}
+			}
 		}
 	})
 	winoStrips.Put(sp)
@@ -390,9 +428,9 @@ func (j *winoJob) output(lo, hi int) {
 	ldm := p.K * j.tb
 	j.runs(func(g0, cnt int) {
 		ldo := winoOut * cnt
-		if j.tww == j.tw {
-			row := g0 / j.tww
-			n, ty, tx := row/j.th, row%j.th, g0%j.tww
+		if !j.gap {
+			row := g0 / j.tw
+			n, ty, tx := row/j.th, row%j.th, g0%j.tw
 			oy, ox := ty*winoOut, tx*winoOut
 			if oy+winoOut <= j.oh && ox+ldo <= j.ow {
 				for k := lo; k < hi; k++ {
@@ -408,7 +446,8 @@ func (j *winoJob) output(lo, hi int) {
 		strip := (*sp)[:winoOut*ldo]
 		for k := lo; k < hi; k++ {
 			winoOutput(strip, ldo, j.m[k*j.tb+g0-j.t0:], ldm, cnt, j.biasOf(k))
-			j.rows(g0, cnt, func(n, ty, a, b, col int) {
+			j.rows(g0, cnt, func(n, ty, a, b, cc, _ int) {
+				col := winoOut * cc
 				out := j.y[(n*p.K+k)*j.oh*j.ow : (n*p.K+k+1)*j.oh*j.ow]
 				oy, ox := ty*winoOut, a*winoOut
 				rows, cols := min(winoOut, j.oh-oy), min(winoOut*(b-a), j.ow-ox)
