@@ -22,8 +22,9 @@ import "math"
 // step, i.e. already tile rows) and A tiles of 16 rows × 32 bf16 from a row-major pack.
 // The attention does not use AMX yet.
 
-// useBF16 reports whether the AVX512-BF16 kernels may run: they are used only with the
-// AVX-512 SGEMM path (useAVX2 && useAVX512), and the packers need AVX512BW (VPERMW).
+// useBF16 reports whether the CPU has AVX512-BF16 (with the subsets the bf16 code uses): the
+// bf16 conversions use it, and the VDPBF16PS kernels may run where bf16Pays and the AVX-512
+// SGEMM path (useAVX2 && useAVX512) agree.
 var useBF16 = cpuHasBF16
 
 // bf16Twin makes the bf16 pair path run on the plain-Go kernels and converters, which round and
@@ -31,11 +32,19 @@ var useBF16 = cpuHasBF16
 // without AVX512-BF16.
 var bf16Twin = false
 
-// bf16Pairs reports whether LinearBF16 and Conv2DBF16 take the bf16 pair path.
-func bf16Pairs() bool { return bf16Twin || useBF16 && useAVX2 && useAVX512 }
+// bf16Kernels reports whether the bf16 operations multiply with VDPBF16PS (or the twin): the
+// CPU has it and it beats the float32 FMA here (bf16_select.go).
+func bf16Kernels() bool { return bf16Twin || useBF16 && useAVX2 && useAVX512 && bf16Pays() }
 
-// BF16Native reports whether LinearBF16 and Conv2DBF16 multiply in bf16 on this CPU (with
-// AVX512-BF16) rather than widening the weights into the float32 kernels.
+// bf16Pairs reports whether LinearBF16 and Conv2DBF16 take the bf16 pair path (and the packers
+// make pair panels): with the VDPBF16PS kernels, or where AMX serves (amx.go reads the same
+// panels; the shapes it leaves run the VDPBF16PS kernels on them rather than converting).
+func bf16Pairs() bool {
+	return bf16Kernels() || useBF16 && useAVX2 && useAVX512 && amxOn()
+}
+
+// BF16Native reports whether LinearBF16 and Conv2DBF16 multiply in bf16 on this CPU (AVX512-BF16
+// that pays, see BF16Status, or AMX) rather than widening the weights into the float32 kernels.
 func BF16Native() bool { return bf16Pairs() }
 
 // LinearBF16 is Linear with the weights w (out×in) held as bfloat16 bits: y = x·wᵀ + bias. With

@@ -105,3 +105,21 @@ func bf16Kernel6x16DirectAny(kc int, a []uint32, lda int, b []uint32, c []float3
 	_ = c[(sgemmMR-1)*ldc+sgemmNR-1]
 	bf16Kernel6x16Direct(kc, &a[0], lda, &b[0], &c[0], ldc, 1, beta)
 }
+
+// bf16ProbeDot and bf16ProbeFMA run n iterations of 16 independent zmm VDPBF16PS (64 FLOP each)
+// or VFMADD231PS (32 FLOP each) on zeroed registers: bf16_select.go times them.
+//
+//go:noescape
+func bf16ProbeDot(n int)
+
+//go:noescape
+func bf16ProbeFMA(n int)
+
+// bf16ProbeRun runs the probe loop: the bf16 dot products when dot is set, else the FMAs.
+func bf16ProbeRun(dot bool, n int) {
+	if dot {
+		bf16ProbeDot(n)
+		return
+	}
+	bf16ProbeFMA(n)
+}

@@ -69,6 +69,14 @@ func linearBF16Packed(x []float32, rows int, w *BF16Weight, bias []float32, part
 		o.ldc, o.cCols, o.cStride = part, part, rows*part
 	}
 	d := w.data.Load()
+	if d.widen != nil { // packed off the pair path: the float32 kernels, widening a block at a time
+		if part != out {
+			LinearPackedParts(x, rows, d.widen, bias, part, y)
+			return
+		}
+		LinearPacked(x, rows, d.widen, bias, y)
+		return
+	}
 	if d.panels == nil || !bf16Pairs() {
 		w.withBits(func(bits []uint16) {
 			if part != out {

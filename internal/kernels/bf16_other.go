@@ -32,3 +32,7 @@ func bf16Kernel512Direct(rows, kc int, a []uint32, lda int, b []uint32, c []floa
 func bf16Kernel6x16DirectAny(kc int, a []uint32, lda int, b []uint32, c []float32, ldc int, beta float32) {
 	panic("kernels: AVX512-BF16 path on a non-amd64 build")
 }
+
+func bf16ProbeRun(dot bool, n int) {
+	panic("kernels: AVX512-BF16 probe on a non-amd64 build")
+}

@@ -20,7 +20,11 @@ import (
 //     copies a block instead of packing it.
 //
 // The panels take the memory of the bits they replace (rounded up to whole panels). Without the
-// pair path the bits are kept as they are and the calls widen them as LinearBF16 and Conv2DBF16 do.
+// pair path (no AVX512-BF16, or it does not pay: BF16Status) a Linear's bits are packed into the
+// float32 kernels' B panels instead, kept as bf16 bits (PackedWeight's layout, as fp16 weights
+// are: widened one contiguous block at a time per call, far cheaper than LinearBF16's strided
+// widen-and-transpose of row-major bits), and a convolution keeps its bits, which
+// Conv2DBF16 widens while packing as Conv2DF16 does.
 
 // BF16Weight is a bf16 weight matrix of Rows×Cols (a Linear's out×in, a convolution's
 // K×C·KH·KW) prepared for the CPU's bf16 path: pair panels, or row-major bits. A convolution
@@ -38,14 +42,17 @@ type BF16Weight struct {
 	mu   sync.Mutex               // serialises packing
 }
 
-// bf16Data is a BF16Weight's values: the pair panels, or the row-major bits.
+// bf16Data is a BF16Weight's values: the pair panels, the row-major bits, or (a Linear off the
+// pair path) float32-layout panels of bf16 bits.
 type bf16Data struct {
 	panels []uint32
 	bits   []uint16
+	widen  *PackedWeight
 }
 
-// PackLinearBF16 prepares a Linear's bf16 weight matrix w (out×in, row-major bits). On the bf16
-// pair path it returns pair panels that replace w (the caller may drop w); otherwise w itself.
+// PackLinearBF16 prepares a Linear's bf16 weight matrix w (out×in, row-major bits): on the bf16
+// pair path pair panels, otherwise the float32 kernels' panels of its bf16 bits; either replaces
+// w (the caller may drop w).
 func PackLinearBF16(w []uint16, out, in int) *BF16Weight {
 	if out < 0 || in < 0 || len(w) < out*in {
 		panic(fmt.Sprintf("kernels: bf16 weight of %d values as %d×%d", len(w), out, in))
@@ -53,7 +60,11 @@ func PackLinearBF16(w []uint16, out, in int) *BF16Weight {
 	p := &BF16Weight{Rows: out, Cols: in}
 	p.data.Store(&bf16Data{bits: w[:out*in]})
 	kp := (in + 1) / 2
-	if !bf16Pairs() || out == 0 || kp == 0 {
+	if out == 0 || kp == 0 {
+		return p
+	}
+	if !bf16Pairs() {
+		p.data.Store(&bf16Data{widen: packWeight16(w, out, in, true)})
 		return p
 	}
 	p.pad = (out + sgemmNR - 1) / sgemmNR * sgemmNR
@@ -135,10 +146,18 @@ func (p *BF16Weight) pairPanels() []uint32 { return p.data.Load().panels }
 // Packed reports whether the weight is held as pair panels (now).
 func (p *BF16Weight) Packed() bool { return p.data.Load().panels != nil }
 
+// Widened reports whether the weight is held as float32-layout panels of bf16 bits, widened to
+// float32 a block at a time by every call (a Linear packed off the pair path).
+func (p *BF16Weight) Widened() bool { return p.data.Load().widen != nil }
+
 // Bytes returns the memory the weight takes (now).
 func (p *BF16Weight) Bytes() int64 {
 	d := p.data.Load()
-	return 4*int64(len(d.panels)) + 2*int64(len(d.bits))
+	n := 4*int64(len(d.panels)) + 2*int64(len(d.bits))
+	if d.widen != nil {
+		n += d.widen.Bytes()
+	}
+	return n
 }
 
 // String names the weight by its shape and address.
@@ -150,17 +169,22 @@ func (p *BF16Weight) String() string {
 // new slice.
 func (p *BF16Weight) Bits() []uint16 {
 	d := p.data.Load()
-	if d.panels == nil {
+	if d.panels == nil && d.widen == nil {
 		return d.bits
 	}
 	w := make([]uint16, p.Rows*p.Cols)
-	p.unpack(w, d.panels)
+	p.unpack(w, d)
 	return w
 }
 
 // unpack writes the panels' values into w (Rows×Cols, row-major): one panel of rows at a time,
 // reading its slots in order, the panels split among the workers.
-func (p *BF16Weight) unpack(w []uint16, panels []uint32) {
+func (p *BF16Weight) unpack(w []uint16, d *bf16Data) {
+	if d.widen != nil {
+		d.widen.unpack16(w)
+		return
+	}
+	panels := d.panels
 	kp := (p.Cols + 1) / 2
 	mr := sgemmNR
 	if p.conv {
@@ -220,7 +244,7 @@ var bf16BitsPool = sync.Pool{New: func() any { return new(bf16BitsBuf) }}
 // pooled buffer (for the paths that read bits: Winograd, the widened fallback).
 func (p *BF16Weight) withBits(f func(w []uint16)) {
 	d := p.data.Load()
-	if d.panels == nil {
+	if d.panels == nil && d.widen == nil {
 		f(d.bits)
 		return
 	}
@@ -230,7 +254,7 @@ func (p *BF16Weight) withBits(f func(w []uint16)) {
 		b.w = make([]uint16, p.Rows*p.Cols)
 	}
 	w := b.w[:p.Rows*p.Cols]
-	p.unpack(w, d.panels)
+	p.unpack(w, d)
 	f(w)
 }
 

@@ -9,22 +9,24 @@ import (
 )
 
 // bf16Paths are the ways LinearBF16 and Conv2DBF16 run: the AVX512-BF16 kernels, their plain-Go
-// twin on the same pair panels, and the float32 kernels on widened weights (no AVX512-BF16).
+// twin on the same pair panels, and the float32 kernels on widened weights (no AVX512-BF16, or
+// it does not pay: bf16_select.go). Each is forced, whatever the measurement decided here.
 var bf16Paths = []string{"bf16-asm", "bf16-twin", "widen"}
 
 // withBF16Path runs f on path name, reporting false where the CPU lacks it.
 func withBF16Path(name string, f func()) bool {
-	sb, st := useBF16, bf16Twin
-	defer func() { useBF16, bf16Twin = sb, st }()
+	st, sf := bf16Twin, bf16Force
+	defer func() { bf16Twin, bf16Force = st, sf }()
 	switch name {
 	case "bf16-asm":
 		if !(useBF16 && useAVX2 && useAVX512) {
 			return false
 		}
+		bf16Force = 1
 	case "bf16-twin":
 		bf16Twin = true
 	case "widen":
-		useBF16 = false
+		bf16Force = -1
 	}
 	f()
 	return true
@@ -119,8 +121,8 @@ func TestLinearBF16Paths(t *testing.T) {
 					}
 					// The same with the weights packed at load (bf16_packed.go).
 					pw := PackLinearBF16(wh, out, in)
-					if pw.Packed() != (path != "widen") {
-						t.Errorf("%s: PackLinearBF16 packed %v", path, pw.Packed())
+					if pw.Packed() != (path != "widen") || pw.Widened() != (path == "widen" && in > 0) {
+						t.Errorf("%s: PackLinearBF16 packed %v, widened %v", path, pw.Packed(), pw.Widened())
 					}
 					if !slicesEqual(pw.Bits(), wh) {
 						t.Errorf("%s %dx%d: the packed weight does not unpack to its bits", path, out, in)

@@ -15,7 +15,8 @@ type PackedWeight struct {
 	kc      int       // k block size of the panels
 	nPad    int       // Out rounded up to sgemmNR
 	f32     []float32 // the panels as float32, or
-	f16     []uint16  // as IEEE half bits
+	f16     []uint16  // as IEEE half bits (bfloat16 bits with brain)
+	brain   bool
 }
 
 // PackWeight packs the float32 weight matrix w (out×in, row-major).
@@ -37,7 +38,14 @@ func PackWeight(w []float32, out, in int) *PackedWeight {
 // PackWeightF16 packs the weight matrix w (out×in, row-major) held as IEEE half bits, keeping
 // them as half bits.
 func PackWeightF16(w []uint16, out, in int) *PackedWeight {
+	return packWeight16(w, out, in, false)
+}
+
+// packWeight16 packs the weight matrix w (out×in, row-major) of IEEE half or, with brain,
+// bfloat16 bits, keeping the bits.
+func packWeight16(w []uint16, out, in int, brain bool) *PackedWeight {
 	p := newPackedWeight(out, in)
+	p.brain = brain
 	if p.nPad*in == 0 {
 		return p
 	}
@@ -67,7 +75,8 @@ func newPackedWeight(out, in int) *PackedWeight {
 	return &PackedWeight{In: in, Out: out, kc: sgemmKBlock(nPad, in, out <= sgemmDirectMaxN), nPad: nPad}
 }
 
-// Half reports whether the panels are held as half bits.
+// Half reports whether the panels are held as 16-bit floats (IEEE half bits; bfloat16 for the
+// widened form of a BF16Weight).
 func (p *PackedWeight) Half() bool { return p.f16 != nil }
 
 // Bytes returns the memory the panels take.
@@ -90,6 +99,22 @@ func (p *PackedWeight) Unpack() []float32 {
 	return w
 }
 
+// unpack16 writes the 16-bit panels' values into w (Out×In bits, row-major).
+func (p *PackedWeight) unpack16(w []uint16) {
+	w = w[:p.Out*p.In]
+	for pc := 0; pc < p.In; pc += p.kc {
+		kc := min(p.kc, p.In-pc)
+		blk := p.f16[p.nPad*pc:]
+		for o := 0; o < p.Out; o++ {
+			pan := blk[o/sgemmNR*sgemmNR*kc+o%sgemmNR:]
+			row := w[o*p.In+pc : o*p.In+pc+kc]
+			for k := range row {
+				row[k] = pan[k*sgemmNR]
+			}
+		}
+	}
+}
+
 // String names the matrix by its shape and the address of its panels, so that ops holding
 // different weights never hash alike.
 func (p *PackedWeight) String() string {
@@ -101,7 +126,10 @@ func (p *PackedWeight) String() string {
 		ptr = &p.f16[0]
 	}
 	kind := "f32"
-	if p.f16 != nil {
+	switch {
+	case p.brain:
+		kind = "bf16"
+	case p.f16 != nil:
 		kind = "f16"
 	}
 	return fmt.Sprintf("packed-%s[%d×%d]@%p", kind, p.Out, p.In, ptr)
@@ -115,7 +143,11 @@ func (p *PackedWeight) block(dst []float32, pc, kc, j0, nc int) []float32 {
 	if p.f32 != nil {
 		return p.f32[lo:hi:hi]
 	}
-	F16ToF32(dst[:hi-lo], p.f16[lo:hi])
+	if p.brain {
+		BF16ToF32(dst[:hi-lo], p.f16[lo:hi])
+	} else {
+		F16ToF32(dst[:hi-lo], p.f16[lo:hi])
+	}
 	return dst[: hi-lo : hi-lo]
 }
 

@@ -28,14 +28,15 @@ func (a *Attention) bf16() bool {
 }
 
 // packBF16 replaces the bits of a Linear's or a convolution's bf16 weight (out×in, K×C×KH×KW)
-// by the pair panels of the CPU's bf16 kernels (kernels.PackLinearBF16, PackConvBF16; a
-// convolution wider than 1×1 is packed by its first GEMM, so one that only runs as Winograd
-// keeps its bits), so that no call packs them again; on a CPU without the bf16 pair path
-// (kernels.BF16Native false) the weight is returned as it is. The panels take the bits' memory;
-// the bits become garbage (unless they alias a mapped file).
+// by the panels the CPU's bf16 path reads (kernels.PackLinearBF16, PackConvBF16): pair panels
+// where the bf16 kernels run (kernels.BF16Native; a convolution wider than 1×1 is packed by its
+// first GEMM, so one that only runs as Winograd keeps its bits), else, for a Linear, the float32
+// kernels' panels held as bf16 bits and widened per call (a convolution keeps its bits), so that
+// no call packs them again. The panels take the bits' memory; the bits become garbage (unless
+// they alias a mapped file).
 func packBF16(p Param) Param {
 	h := p.Half
-	if h == nil || !h.BF16 || h.Pairs != nil || !kernels.BF16Native() {
+	if h == nil || !h.BF16 || h.Pairs != nil {
 		return p
 	}
 	var w *kernels.BF16Weight
@@ -50,6 +51,8 @@ func packBF16(p Param) Param {
 	packed := *h
 	packed.Bits, packed.Pairs = nil, w
 	p.Half = &packed
-	dropped(w.Bytes())
+	if w.Packed() || w.Widened() {
+		dropped(w.Bytes())
+	}
 	return p
 }

@@ -19,8 +19,9 @@ import (
 //
 // bf16 weights are the same idea with bfloat16 bits (weights.WithBF16, View.BF16; HalfWeight.BF16
 // set): the kernels (kernels.LinearBF16, Conv2DBF16) then also round the layer's input to bf16
-// and multiply with the CPU's bf16 dot products (AVX512-BF16) where it has them, accumulating in
-// float32; elsewhere they widen the weights as for fp16.
+// and multiply with the CPU's bf16 dot products (AVX512-BF16) where it has them and they beat its
+// float32 FMAs (kernels.BF16Status), accumulating in float32; elsewhere they widen the weights as
+// for fp16.
 
 // HalfWeight is a weight tensor held as 16-bit floats, row-major, outside the graph: IEEE 754
 // binary16 bits, or bfloat16 bits when BF16 is set.
@@ -30,8 +31,9 @@ type HalfWeight struct {
 	Shape tensor.Shape
 	BF16  bool
 
-	// Pairs, when set, holds a bf16 weight packed at load into the bf16 kernels' pair panels
-	// (packBF16 in bf16.go), in place of Bits, which is then nil.
+	// Pairs, when set, holds a bf16 weight prepared at load for the CPU's bf16 path (packBF16 in
+	// bf16.go: the bf16 kernels' pair panels, or the float32 kernels' panels of bf16 bits, or
+	// for a convolution off the pair path its bits), in place of Bits, which is then nil.
 	Pairs *kernels.BF16Weight
 }
 

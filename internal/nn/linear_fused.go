@@ -178,7 +178,8 @@ func (k linearPartsK) run(dst []float32, src [][]float32) error {
 // gegluScratch is the scratch block's size in floats (8 MiB): blocks of a few hundred rows at
 // the UNet's widths, enough for the GEMM to split rows among workers and reuse each packed
 // weight block. Weights whose GEMM prepares the whole matrix on every call, once per block here
-// (fp16 panels widened, bf16 bits not packed at load), get 4× as much. On the Zen 5 machine
+// (fp16 panels and bf16 ones off the pair path widened, bf16 bits not packed at load), get 4×
+// as much. On the Zen 5 machine
 // (BenchmarkTransformer2DModel 64×64, load 2) fp16 took 242 ms with 32 MiB blocks, 251 ms with
 // 8 MiB and 260 ms unfused; bf16 (then packed per call) 144, 144 and 156 ms; 2×640×32×32 in fp16
 // 128, 130 and 134 ms.
@@ -240,7 +241,7 @@ func (l *Linear) ForwardGEGLU(x *gorgonia.Node) (*gorgonia.Node, error) {
 		}
 	}
 	budget := gegluScratch
-	if k.W != nil && k.W.Half() || k.H != nil && k.H.Pairs == nil {
+	if k.W != nil && k.W.Half() || k.H != nil && (k.H.Pairs == nil || k.H.Pairs.Widened()) {
 		budget *= 4
 	}
 	k.Block = min(k.Rows, max(gegluMinRows, budget/l.Out/12*12)) // whole 12-row tiles

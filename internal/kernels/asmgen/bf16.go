@@ -34,6 +34,40 @@ func bf16File(g *gen) {
 	g.bf16PairRows()
 	g.bf16Pair2Rows()
 	g.bf16Round()
+	g.bf16Probe("bf16ProbeDot", true)
+	g.bf16Probe("bf16ProbeFMA", false)
+}
+
+// bf16Probe emits name(n int): n iterations of 16 independent zmm products, VDPBF16PS when dot
+// is set, else VFMADD231PS, on zeroed registers. bf16_select.go times the two at first use to
+// decide whether the VDPBF16PS kernels beat the float32 ones on this CPU (the instruction runs
+// at twice the FMA's FLOP rate on AMD Zen 4/5, at half of it on some Intel Xeons). 16 chains
+// cover a latency of 8 cycles at two instructions per cycle.
+func (g *gen) bf16Probe(name string, dot bool) {
+	lbl := strings.ToLower(name)
+	g.p("")
+	g.p("// func %s(n int)", name)
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-8", name)
+	g.p("\tMOVQ n+0(FP), CX")
+	g.p("\tVPXORD Z0, Z0, Z0")
+	g.p("\tVPXORD Z1, Z1, Z1")
+	for i := 8; i < 24; i++ {
+		g.p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJLE %s_done", lbl)
+	g.p("%s_loop:", lbl)
+	saved := g.bf16
+	g.bf16 = dot
+	for i := 8; i < 24; i++ {
+		g.fma("Z", 0, 1, i)
+	}
+	g.bf16 = saved
+	g.p("\tDECQ CX")
+	g.p("\tJNZ %s_loop", lbl)
+	g.p("%s_done:", lbl)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
 }
 
 // fma emits acc += t·b for registers of kind "Y" or "Z": VFMADD231PS, or with g.bf16 VDPBF16PS
