@@ -35,8 +35,9 @@ type BF16Weight struct {
 	Rows, Cols int
 	conv       bool // A panels of a convolution (else B panels of a Linear)
 	taps       int  // convolution with channel pairs: KH·KW (0: plain k order)
-	kc         int  // pair steps per k block
+	kc         int  // pair steps per k block (0: the weight is never packed)
 	pad        int  // Rows rounded up to whole panels
+	wide       bool // a convolution packed for the float32 kernels (bf16_widen.go), not in pairs
 
 	data atomic.Pointer[bf16Data] // replaced (not changed) when the bits are packed
 	mu   sync.Mutex               // serialises packing
@@ -47,8 +48,12 @@ type BF16Weight struct {
 type bf16Data struct {
 	panels []uint32
 	bits   []uint16
-	widen  *PackedWeight
+	widen  *PackedWeight // a Linear's
+	a16    *bf16APanels  // a convolution's (bf16_widen.go)
 }
+
+// packed reports whether the values are panels of either kind.
+func (d *bf16Data) packed() bool { return d.panels != nil || d.widen != nil || d.a16 != nil }
 
 // PackLinearBF16 prepares a Linear's bf16 weight matrix w (out×in, row-major bits): on the bf16
 // pair path pair panels, otherwise the float32 kernels' panels of its bf16 bits; either replaces
@@ -84,7 +89,14 @@ func PackConvBF16(w []uint16, k, c, kh, kw int) *BF16Weight {
 	p := &BF16Weight{Rows: k, Cols: ckk, conv: true}
 	p.data.Store(&bf16Data{bits: w[:k*ckk]})
 	kp := (ckk + 1) / 2
-	if !bf16Pairs() || k == 0 || kp == 0 {
+	if k == 0 || kp == 0 {
+		return p
+	}
+	if !bf16Pairs() { // the float32 kernels' A panels (bf16_widen.go)
+		p.wide, p.kc = true, sgemmKBlock(0, ckk, false)
+		if kh*kw == 1 {
+			p.pack()
+		}
 		return p
 	}
 	if c%2 == 0 {
@@ -103,7 +115,12 @@ func (p *BF16Weight) pack() *bf16Data {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d := p.data.Load()
-	if d.panels != nil || p.kc == 0 {
+	if d.packed() || p.kc == 0 {
+		return d
+	}
+	if p.wide {
+		d = &bf16Data{a16: newBF16APanels(d.bits, p.Rows, p.Cols)}
+		p.data.Store(d)
 		return d
 	}
 	kp := (p.Cols + 1) / 2
@@ -127,11 +144,11 @@ func (p *BF16Weight) pack() *bf16Data {
 // PackNow packs a weight that PackConvBF16 left as bits (as its first GEMM would), reporting
 // whether this call packed it: the caller may then account for the bits it dropped.
 func (p *BF16Weight) PackNow() bool {
-	if p.kc == 0 || !bf16Pairs() || p.data.Load().panels != nil {
+	if p.kc == 0 || p.wide == bf16Pairs() || p.data.Load().packed() {
 		return false
 	}
 	p.mu.Lock()
-	done := p.data.Load().panels != nil
+	done := p.data.Load().packed()
 	p.mu.Unlock()
 	if done {
 		return false
@@ -147,8 +164,11 @@ func (p *BF16Weight) pairPanels() []uint32 { return p.data.Load().panels }
 func (p *BF16Weight) Packed() bool { return p.data.Load().panels != nil }
 
 // Widened reports whether the weight is held as float32-layout panels of bf16 bits, widened to
-// float32 a block at a time by every call (a Linear packed off the pair path).
-func (p *BF16Weight) Widened() bool { return p.data.Load().widen != nil }
+// float32 a block at a time by every call (packed off the pair path).
+func (p *BF16Weight) Widened() bool {
+	d := p.data.Load()
+	return d.widen != nil || d.a16 != nil
+}
 
 // Bytes returns the memory the weight takes (now).
 func (p *BF16Weight) Bytes() int64 {
@@ -156,6 +176,9 @@ func (p *BF16Weight) Bytes() int64 {
 	n := 4*int64(len(d.panels)) + 2*int64(len(d.bits))
 	if d.widen != nil {
 		n += d.widen.Bytes()
+	}
+	if d.a16 != nil {
+		n += 2 * int64(len(d.a16.bits))
 	}
 	return n
 }
@@ -169,7 +192,7 @@ func (p *BF16Weight) String() string {
 // new slice.
 func (p *BF16Weight) Bits() []uint16 {
 	d := p.data.Load()
-	if d.panels == nil && d.widen == nil {
+	if !d.packed() {
 		return d.bits
 	}
 	w := make([]uint16, p.Rows*p.Cols)
@@ -180,8 +203,12 @@ func (p *BF16Weight) Bits() []uint16 {
 // unpack writes the panels' values into w (Rows×Cols, row-major): one panel of rows at a time,
 // reading its slots in order, the panels split among the workers.
 func (p *BF16Weight) unpack(w []uint16, d *bf16Data) {
-	if d.widen != nil {
+	switch {
+	case d.widen != nil:
 		d.widen.unpack16(w)
+		return
+	case d.a16 != nil:
+		d.a16.unpack(w)
 		return
 	}
 	panels := d.panels
@@ -244,7 +271,7 @@ var bf16BitsPool = sync.Pool{New: func() any { return new(bf16BitsBuf) }}
 // pooled buffer (for the paths that read bits: Winograd, the widened fallback).
 func (p *BF16Weight) withBits(f func(w []uint16)) {
 	d := p.data.Load()
-	if d.panels == nil && d.widen == nil {
+	if !d.packed() {
 		f(d.bits)
 		return
 	}
@@ -279,13 +306,17 @@ func Conv2DBF16Packed(p ConvParams, x []float32, w *BF16Weight, bias, y []float3
 		w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
 		return
 	}
-	if w.kc == 0 || !bf16Pairs() { // not packable (no pair path when it was made)
+	if w.kc == 0 || w.wide == bf16Pairs() { // not packable, or packed for the other path (tests switch)
 		w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
 		return
 	}
 	d := w.data.Load()
-	if d.panels == nil {
+	if !d.packed() {
 		d = w.pack()
+	}
+	if w.wide { // the float32 kernels, widening a block of A panels at a time (bf16_widen.go)
+		conv2D(p, x, &sgemmSrc{a16: d.a16}, bias, y)
+		return
 	}
 	a := sgemmSrc{data: unsafe.Slice((*float32)(unsafe.Pointer(&d.panels[0])), len(d.panels)), ld: w.pad,
 		pairs: true, pairK: w.Cols, paired: true, pairTaps: w.taps}

@@ -196,8 +196,8 @@ func TestConv2DBF16Paths(t *testing.T) {
 						y[j] = float32(math.NaN())
 					}
 					Conv2DBF16Packed(p, x, pw, bias, y)
-					if pw.Packed() != (path != "widen" && p.K > 0 && p.C > 0) {
-						t.Errorf("%s %s: packed %v after a GEMM", path, convString(p), pw.Packed())
+					if has := p.K > 0 && p.C > 0; pw.Packed() != (path != "widen" && has) || pw.Widened() != (path == "widen" && has) {
+						t.Errorf("%s %s: packed %v, widened %v after a GEMM", path, convString(p), pw.Packed(), pw.Widened())
 					}
 					if !slicesEqual(pw.Bits(), wh) {
 						t.Errorf("%s %s: the packed weight does not unpack to its bits after a GEMM", path, convString(p))
@@ -205,7 +205,7 @@ func TestConv2DBF16Paths(t *testing.T) {
 					if pw.PackNow() {
 						t.Errorf("%s %s: PackNow packed a packed weight", path, convString(p))
 					}
-					lazy := path != "widen" && p.K > 0 && p.C > 0 && p.KH*p.KW > 1
+					lazy := p.K > 0 && p.C > 0 && p.KH*p.KW > 1
 					if got := PackConvBF16(wh, p.K, p.C, p.KH, p.KW).PackNow(); got != lazy {
 						t.Errorf("%s %s: PackNow on a new weight reported %v, want %v", path, convString(p), got, lazy)
 					}

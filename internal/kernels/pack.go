@@ -8,6 +8,10 @@ func packA(dst, tmp []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 		packAPairs(dst, tmp, s, i0, mc, p0, kc)
 		return
 	}
+	if s.a16 != nil {
+		s.a16.block(dst, i0, mc, p0, kc)
+		return
+	}
 	for ir := 0; ir < mc; ir += sgemmMR {
 		rows := min(sgemmMR, mc-ir)
 		d := dst[ir*kc : ir*kc+sgemmMR*kc]

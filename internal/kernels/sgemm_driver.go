@@ -62,6 +62,10 @@ type sgemmSrc struct {
 	// the packing's.
 	packed *PackedWeight
 
+	// a16 (A only): A is a convolution's bf16 weights packed at load into packA's panels
+	// (BF16Weight off the pair path, bf16_packed.go); packA widens a block of them.
+	a16 *bf16APanels
+
 	// Batched B (conv, not transposed): columns [i·batchCols, (i+1)·batchCols) come from image i,
 	// whose data start at data[i·batchStride]; batchCols is a multiple of sgemmNR.
 	batchCols, batchStride int
@@ -164,7 +168,7 @@ func sgemmRunOn(w, m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c [
 	}
 	// With few B panels a packed A block would be used only a few times, and few rows of A stay
 	// in cache whole: read A in place.
-	job.aDirect = !a.trans && !a.conv && a.half == nil && !a.pairs && (n <= sgemmDirectMaxN || (m <= sgemmDirectMaxM && !job.splitM && !b.conv))
+	job.aDirect = !a.trans && !a.conv && a.half == nil && a.a16 == nil && !a.pairs && (n <= sgemmDirectMaxN || (m <= sgemmDirectMaxM && !job.splitM && !b.conv))
 	if job.aDirect {
 		// When the whole packed B fits in L2 (and the B buffer), a packed edge panel of A the A
 		// buffer (and a widened row the half buffer): no k blocking, so the kernel streams long
