@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -263,5 +264,49 @@ func BenchmarkUNetSmallSDBlocks(b *testing.B) {
 			})
 		})
 		in = shape(name)
+	}
+}
+
+// BenchmarkUNetSmallSDFormats alternates forwards of the fp32, fp16 and bf16 small-sd UNets
+// (batch 2, 64×64 latents) in one process, one of each per iteration, so that other work on the
+// machine weighs on the three alike, and reports each format's median and best CPU seconds and
+// median wall seconds per forward. The process holds all three models (about 6 GB).
+//
+//	go test ./unet -run '^$' -bench UNetSmallSDFormats -benchtime 3x
+func BenchmarkUNetSmallSDFormats(b *testing.B) {
+	names := []string{"fp32", "fp16", "bf16"}
+	var ms []*Model
+	for f := range names {
+		ms = append(ms, smallSDFormat(b, f))
+	}
+	rng := rand.New(rand.NewSource(1))
+	sample, text := randomDense(rng, 2, 4, 64, 64), randomDense(rng, 2, 77, 768)
+	ctx := context.Background()
+	forward := func(m *Model) (cpu, wall float64) {
+		c0, t0 := cpuSeconds(), time.Now()
+		if _, err := m.Forward(ctx, sample, 981, text); err != nil {
+			b.Fatal(err)
+		}
+		return cpuSeconds() - c0, time.Since(t0).Seconds()
+	}
+	for _, m := range ms { // compile + first run
+		forward(m)
+	}
+	cpu, wall := make([][]float64, len(ms)), make([][]float64, len(ms))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for f, m := range ms {
+			c, w := forward(m)
+			cpu[f], wall[f] = append(cpu[f], c), append(wall[f], w)
+		}
+	}
+	b.StopTimer()
+	for f, name := range names {
+		slices.Sort(cpu[f])
+		slices.Sort(wall[f])
+		b.ReportMetric(cpu[f][len(cpu[f])/2], name+"-cpu-s")
+		b.ReportMetric(cpu[f][0], name+"-best-cpu-s")
+		b.ReportMetric(wall[f][len(wall[f])/2], name+"-s")
+		b.Logf("%s: CPU-s per forward %.3f, wall s %.3f", name, cpu[f], wall[f])
 	}
 }

@@ -23,12 +23,37 @@ hdone:
 
 // func f16BF16ToF32AVX2(dst *float32, src *uint16, n int)
 // Widens n (a multiple of 8) bfloat16 values: zero-extend to 32 bits, shift into the top half.
+// 32 values per iteration while there are (the loop's own instructions cost as much as the
+// conversion at 8), then 8.
 TEXT ·f16BF16ToF32AVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 	SHRQ $3, CX
 	JZ   bdone
+	CMPQ CX, $4
+	JLT  bloop
+
+bloop4:
+	VPMOVZXWD (SI), Y0
+	VPMOVZXWD 16(SI), Y1
+	VPMOVZXWD 32(SI), Y2
+	VPMOVZXWD 48(SI), Y3
+	VPSLLD    $16, Y0, Y0
+	VPSLLD    $16, Y1, Y1
+	VPSLLD    $16, Y2, Y2
+	VPSLLD    $16, Y3, Y3
+	VMOVDQU   Y0, (DI)
+	VMOVDQU   Y1, 32(DI)
+	VMOVDQU   Y2, 64(DI)
+	VMOVDQU   Y3, 96(DI)
+	ADDQ      $64, SI
+	ADDQ      $128, DI
+	SUBQ      $4, CX
+	CMPQ      CX, $4
+	JGE       bloop4
+	TESTQ     CX, CX
+	JZ        bdone
 
 bloop:
 	VPMOVZXWD (SI), Y0

@@ -57,12 +57,18 @@ func TestBF16ToF32(t *testing.T) {
 	for i := range src {
 		src[i] = uint16(r.Uint32())
 	}
-	for _, avx := range []bool{true, false} {
-		dst := make([]float32, len(src))
-		withAVX2(avx, func() { BF16ToF32(dst, src) })
-		for i, h := range src {
-			if math.Float32bits(dst[i]) != uint32(h)<<16 {
-				t.Fatalf("avx=%v: %#04x → %#08x", avx, h, math.Float32bits(dst[i]))
+	for _, n := range []int{len(src), 576, 40, 31, 8, 7} { // the 32-value loop, its 8-value tail, the Go tail
+		for _, avx := range []bool{true, false} {
+			dst := make([]float32, n+1)
+			dst[n] = -1
+			withAVX2(avx, func() { BF16ToF32(dst[:n], src[:n]) })
+			for i, h := range src[:n] {
+				if math.Float32bits(dst[i]) != uint32(h)<<16 {
+					t.Fatalf("avx=%v n=%d: %#04x → %#08x", avx, n, h, math.Float32bits(dst[i]))
+				}
+			}
+			if dst[n] != -1 {
+				t.Fatalf("avx=%v n=%d: wrote past the end", avx, n)
 			}
 		}
 	}
