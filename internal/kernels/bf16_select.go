@@ -30,7 +30,7 @@ const bf16MinGain = 1.25
 // second, 55 µs; bf16ProbeReps repetitions of both then take well under 1 ms.
 const (
 	bf16ProbeIters = 4096
-	bf16ProbeReps  = 5
+	bf16ProbeReps  = 7
 )
 
 // bf16Force overrides the measurement (tests): 0 uses it, 1 takes the VDPBF16PS kernels where
