@@ -87,7 +87,7 @@ func BenchmarkGenerateSmallSD512(b *testing.B) { benchGenerate(b, false, false) 
 func BenchmarkGenerateSmallSD512Half(b *testing.B) { benchGenerate(b, true, false) }
 
 // BenchmarkGenerateSmallSD512BF16 is BenchmarkGenerateSmallSD512 with WithPrecision(BF16): bf16
-// weights, and bf16 matrix products where the CPU has AVX512-BF16. Run it in a process of its own:
+// weights, and bf16 matrix products where AVX512-BF16 pays. Run it in a process of its own:
 //
 //	go test ./pipeline -run '^$' -bench 'GenerateSmallSD512BF16$' -benchtime 1x -count 3 -timeout 2h
 func BenchmarkGenerateSmallSD512BF16(b *testing.B) { benchGenerate(b, false, true) }

@@ -9,11 +9,11 @@ const (
 	// FP32 (the default) computes in float32 throughout: results agree with diffusers' fp32.
 	FP32 Precision = iota
 	// BF16 keeps the weight matrices of every Linear and Conv2d as bfloat16 in memory (half the
-	// weight memory, from fp32, fp16 or bf16 files) and, on CPUs with AVX512-BF16, rounds those
-	// layers' inputs to bf16 and multiplies with the CPU's bf16 dot products, accumulating in
-	// float32. Norms, softmax, activations, attention, biases and the scheduler stay float32. On
-	// CPUs without AVX512-BF16 the weights are widened to float32 while packing (memory halves,
-	// speed is that of FP32). Images differ slightly from FP32's (see the README's accuracy table).
+	// weight memory, from fp32, fp16 or bf16 files) and, on CPUs with AVX512-BF16 where its dot
+	// products beat float32 FMAs (measured at first use), rounds those layers' and the
+	// attention's inputs to bf16 and multiplies with them, accumulating in float32. Norms,
+	// softmax, activations, biases and the scheduler stay float32. Elsewhere the weights are
+	// widened to float32 while packing (memory halves, speed is that of FP32). Images differ slightly from FP32's (see the README's accuracy table).
 	BF16
 )
 

@@ -32,7 +32,7 @@ var benchModels [3]struct {
 const (
 	benchFP32 = iota
 	benchHalf // weight matrices kept as fp16 (View.Half)
-	benchBF16 // weight matrices kept as bf16 (View.BF16): bf16 products with AVX512-BF16
+	benchBF16 // weight matrices kept as bf16 (View.BF16): bf16 products where AVX512-BF16 pays
 )
 
 // smallSD builds the full-size small-sd UNet with synthetic weights, float32 or (half) with
@@ -114,7 +114,7 @@ func BenchmarkUNetSmallSD(b *testing.B) { benchForward(b, smallSD(b, false)) }
 func BenchmarkUNetSmallSDHalf(b *testing.B) { benchForward(b, smallSD(b, true)) }
 
 // BenchmarkUNetSmallSDBF16 is BenchmarkUNetSmallSD with bf16 weights (pipeline.BF16): bf16
-// matrix products where the CPU has AVX512-BF16. Run it on its own, as BenchmarkUNetSmallSDHalf.
+// matrix products where the CPU has AVX512-BF16 and it pays (kernels.BF16Status). Run it on its own, as BenchmarkUNetSmallSDHalf.
 //
 //	go test ./unet -run '^$' -bench UNetSmallSDBF16 -benchtime 1x -count 3
 func BenchmarkUNetSmallSDBF16(b *testing.B) { benchForward(b, smallSDFormat(b, benchBF16)) }

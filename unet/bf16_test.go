@@ -9,8 +9,8 @@ import (
 	"github.com/smallsd/smallsd/weights"
 )
 
-// TestFullSizeSyntheticBF16 runs the full-size small-sd UNet with bf16 weights (and, with
-// AVX512-BF16, bf16 matrix products) on the recorded sample and measures its distance from the
+// TestFullSizeSyntheticBF16 runs the full-size small-sd UNet with bf16 weights (and, where
+// AVX512-BF16 pays, bf16 matrix products) on the recorded sample and measures its distance from the
 // float32 reference: the bar is 2e-2 relative RMS.
 func TestFullSizeSyntheticBF16(t *testing.T) {
 	if testing.Short() {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smallsd/smallsd/internal/golden"
 	"github.com/smallsd/smallsd/weights"
@@ -78,7 +80,7 @@ func peakRSS() int64 {
 func BenchmarkDecode(b *testing.B) { benchDecode(b, weights.NewSynthetic().View()) }
 
 // BenchmarkDecodeBF16 is BenchmarkDecode with bf16 weights (pipeline.BF16): bf16 convolutions
-// where the CPU has AVX512-BF16.
+// where the CPU has AVX512-BF16 and it pays (kernels.BF16Status).
 func BenchmarkDecodeBF16(b *testing.B) { benchDecode(b, weights.NewSynthetic().View().BF16()) }
 
 func benchDecode(b *testing.B, w weights.View) {
@@ -237,5 +239,57 @@ func TestEncodeFLOPs(t *testing.T) {
 	t.Logf("SD VAE encode of a 512×512 image: %.0f GFLOP", g)
 	if g < 1000 || g > 1200 {
 		t.Errorf("%.0f GFLOP, expected about 1117 (counted by hand from the SD VAE encoder)", g)
+	}
+}
+
+// BenchmarkDecodeFormats alternates 64×64 decodes with fp32 and bf16 weights in one process, one
+// of each per iteration, so that other work on the machine weighs on both alike, and reports
+// each format's median and best CPU seconds and median wall seconds per decode.
+//
+//	go test ./vae -run '^$' -bench DecodeFormats -benchtime 3x
+func BenchmarkDecodeFormats(b *testing.B) {
+	cfg, err := LoadConfig(golden.Path("configs", "vae", "config.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := []string{"fp32", "bf16"}
+	var ds []*Decoder
+	for _, w := range []weights.View{weights.NewSynthetic().View(), weights.NewSynthetic().View().BF16()} {
+		d, err := NewDecoder(cfg, w)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	x := tensor.New(tensor.WithShape(1, cfg.LatentChannels, 64, 64), tensor.WithBacking(make([]float32, cfg.LatentChannels*64*64)))
+	for i := range x.Float32s() {
+		x.Float32s()[i] = float32(i%17)/8 - 1
+	}
+	decode := func(d *Decoder) (cpu, wall float64) {
+		c0, t0 := cpuSeconds(), time.Now()
+		if _, err := d.Decode(context.Background(), x); err != nil {
+			b.Fatal(err)
+		}
+		return cpuSeconds() - c0, time.Since(t0).Seconds()
+	}
+	for _, d := range ds { // warm up
+		decode(d)
+	}
+	cpu, wall := make([][]float64, len(ds)), make([][]float64, len(ds))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for f, d := range ds {
+			c, w := decode(d)
+			cpu[f], wall[f] = append(cpu[f], c), append(wall[f], w)
+		}
+	}
+	b.StopTimer()
+	for f, name := range names {
+		slices.Sort(cpu[f])
+		slices.Sort(wall[f])
+		b.ReportMetric(cpu[f][len(cpu[f])/2], name+"-cpu-s")
+		b.ReportMetric(cpu[f][0], name+"-best-cpu-s")
+		b.ReportMetric(wall[f][len(wall[f])/2], name+"-s")
+		b.Logf("%s: CPU-s per decode %.3f, wall s %.3f", name, cpu[f], wall[f])
 	}
 }
