@@ -7,6 +7,8 @@ import (
 	"os"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // mapFile maps the whole file privately (copy-on-write): tensors may alias the mapping, and a
@@ -53,5 +55,5 @@ func dropPages(b []byte) {
 	if hi <= lo {
 		return
 	}
-	_ = syscall.Madvise(b[lo-start:hi-start], syscall.MADV_DONTNEED) // advice only: errors are harmless
+	_ = unix.Madvise(b[lo-start:hi-start], unix.MADV_DONTNEED) // advice only: errors are harmless
 }
