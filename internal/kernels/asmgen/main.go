@@ -26,6 +26,9 @@ const unroll = 4
 type gen struct {
 	b    strings.Builder
 	bf16 bool // the k-loop products are VDPBF16PS on bf16 pairs instead of VFMADD231PS (bf16.go)
+	// pf: the in-place-A kernel takes one more argument, an address from which it prefetches one
+	// cache line into L2 per unrolled pass (avx512.go's sgemmKernel12x32DirectPF).
+	pf bool
 }
 
 func (g *gen) p(format string, args ...any) { fmt.Fprintf(&g.b, format+"\n", args...) }
