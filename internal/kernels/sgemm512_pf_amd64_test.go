@@ -43,7 +43,7 @@ func BenchmarkKernel12x32Direct(b *testing.B) {
 	if !useAVX512 {
 		b.Skip("no AVX-512")
 	}
-	for _, s := range []struct{ kc, lda, blockKB int }{{128, 128, 16}, {256, 768, 32}, {256, 768, 256}, {256, 768, 1024}, {256, 784, 256}, {308, 3072, 308}} {
+	for _, s := range []struct{ kc, lda, blockKB int }{{128, 128, 16}, {256, 768, 32}, {256, 768, 256}, {256, 768, 1024}, {256, 784, 256}, {308, 3072, 308}, {308, 3088, 308}} {
 		b.Run(fmt.Sprintf("kc%d_lda%d_B%dKiB", s.kc, s.lda, s.blockKB), func(b *testing.B) {
 			a := sgemmAligned(12 * s.lda)
 			tiles := max(1, s.blockKB*256/(32*s.kc))
