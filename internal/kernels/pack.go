@@ -70,6 +70,9 @@ func packB(dst, tmp []float32, s *sgemmSrc, p0, kc, j0, nc int) {
 		d := dst[jr*kc : jr*kc+sgemmNR*kc]
 		if !s.trans {
 			col := s.batchBase(j0 + jr)
+			if cols == sgemmNR && packBN16(d, s.data[p0*s.ld+col:], s.ld, kc) {
+				continue
+			}
 			for p := 0; p < kc; p++ {
 				src := s.data[(p0+p)*s.ld+col:]
 				dp := d[p*sgemmNR : p*sgemmNR+sgemmNR]

@@ -21,6 +21,12 @@ func sgemmKernel12x32(kc int, a, b, c0, c1 *float32, ldc int, alpha, beta float3
 //go:noescape
 func sgemmKernel12x32Direct(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)
 
+// sgemmKernel12x32DirectPF is sgemmKernel12x32Direct that also prefetches into L2 one cache line
+// per four k steps from pf on (16·kc bytes in all; prefetches never fault).
+//
+//go:noescape
+func sgemmKernel12x32DirectPF(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int, pf uintptr)
+
 // sgemmKernel6x32 and sgemmKernel6x32Direct are the 6-row variants (one A panel), for the last
 // rows of a block.
 //
@@ -81,8 +87,8 @@ func sgemmKernel512(rows, kc int, a, b, c []float32, off0, off1, ldc int, alpha,
 }
 
 // sgemmKernel512Direct runs the rows×32 in-place-A kernel (1 ≤ rows ≤ 12) with A's rows at
-// a[r·lda:].
-func sgemmKernel512Direct(rows, kc int, a []float32, lda int, b, c []float32, off0, off1, ldc int, alpha, beta float32, bias []float32, mode int) {
+// a[r·lda:]. A 12-row call with pf not empty also prefetches 16·kc bytes from pf[0] on into L2.
+func sgemmKernel512Direct(rows, kc int, a []float32, lda int, b, c []float32, off0, off1, ldc int, alpha, beta float32, bias []float32, mode int, pf []float32) {
 	bp := sgemm512Bias(rows, bias, mode)
 	_ = a[(rows-1)*lda+kc-1]
 	_ = b[2*sgemmNR*kc-1]
@@ -91,6 +97,10 @@ func sgemmKernel512Direct(rows, kc int, a []float32, lda int, b, c []float32, of
 	ap, bb, c0, c1 := unsafe.SliceData(a), unsafe.SliceData(b), &c[off0], &c[off1]
 	switch rows {
 	case 12:
+		if len(pf) > 0 {
+			sgemmKernel12x32DirectPF(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode, uintptr(unsafe.Pointer(&pf[0])))
+			return
+		}
 		sgemmKernel12x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)
 	case 11:
 		sgemmKernel11x32Direct(kc, ap, lda, bb, c0, c1, ldc, alpha, beta, bp, mode)

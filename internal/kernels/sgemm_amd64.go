@@ -73,6 +73,23 @@ func sgemmKernelDirectNarrow(kc int, a []float32, lda int, b, c []float32, ldc i
 //go:noescape
 func sgemmPackBT16(dst, src *float32, ld, n8 int)
 
+// sgemmPackBN16 copies kc rows of 16 floats from src (row stride ld floats) to dst, contiguous.
+//
+//go:noescape
+func sgemmPackBN16(dst, src *float32, ld, kc int)
+
+// packBN16 packs the 16-column micro-panel d (kc steps) from src[p·ld : p·ld+16], p < kc, with
+// the assembly copier; it reports false (doing nothing) without AVX2.
+func packBN16(d, src []float32, ld, kc int) bool {
+	if !useAVX2 || kc < 1 {
+		return false
+	}
+	_ = src[(kc-1)*ld+sgemmNR-1]
+	_ = d[sgemmNR*kc-1]
+	sgemmPackBN16(unsafe.SliceData(d), unsafe.SliceData(src), ld, kc)
+	return true
+}
+
 // packBT16 packs the 16-column micro-panel d (kc steps) from the 16 rows src[x·ld + p], p < kc,
 // with the assembly transposer; it reports false (doing nothing) without AVX2.
 func packBT16(d, src []float32, ld, kc int) bool {

@@ -888,3 +888,51 @@ packbt16_loop:
 packbt16_done:
 	VZEROUPPER
 	RET
+// func sgemmPackBN16(dst, src *float32, ld, kc int)
+TEXT ·sgemmPackBN16(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R9
+	MOVQ kc+24(FP), CX
+	SHLQ $2, R9
+	CMPQ CX, $4
+	JLT packbn16_tail
+packbn16_loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS (SI)(R9*1), Y2
+	VMOVUPS 32(SI)(R9*1), Y3
+	LEAQ (SI)(R9*2), SI
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS (SI)(R9*1), Y6
+	VMOVUPS 32(SI)(R9*1), Y7
+	LEAQ (SI)(R9*2), SI
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	ADDQ $256, DI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE packbn16_loop
+packbn16_tail:
+	TESTQ CX, CX
+	JZ packbn16_done
+packbn16_tailloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ R9, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ packbn16_tailloop
+packbn16_done:
+	VZEROUPPER
+	RET
+

@@ -85,3 +85,27 @@ func sgemmReport(b *testing.B, flops float64, cpu0 float64) {
 		b.ReportMetric(total/cpu/1e9, "GFLOP/cpu-s")
 	}
 }
+
+// BenchmarkLinearCold is LinearPacked on the text encoder's shapes cycling through enough
+// distinct weights (about 340 MB, a CLIP ViT-L/14's) that each one comes from memory rather than
+// the last-level cache, as in a model forward.
+func BenchmarkLinearCold(b *testing.B) {
+	for _, s := range [][3]int{{154, 768, 3072}, {154, 3072, 768}, {154, 768, 2304}} {
+		rows, in, out := s[0], s[1], s[2]
+		b.Run(fmt.Sprintf("%dx%d→%d", rows, in, out), func(b *testing.B) {
+			r := rand.New(rand.NewSource(1))
+			x, bias, y := sgemmRandSlice(r, rows*in), sgemmRandSlice(r, out), make([]float32, rows*out)
+			wf := sgemmRandSlice(r, out*in)
+			ws := make([]*PackedWeight, (340<<20)/(4*in*out))
+			for i := range ws {
+				ws[i] = PackWeight(wf, out, in)
+			}
+			b.ResetTimer()
+			cpu0 := sgemmCPUSeconds()
+			for i := 0; i < b.N; i++ {
+				LinearPacked(x, rows, ws[i%len(ws)], bias, y)
+			}
+			sgemmReport(b, 2*float64(rows)*float64(in)*float64(out), cpu0)
+		})
+	}
+}

@@ -107,6 +107,14 @@ type sgemmBuf struct {
 	tile [sgemmMR * sgemmNR]float32
 
 	tile512 [sgemmMR * 2 * sgemmNR]float32 // a 6×32 AVX-512 edge tile
+
+	// pf is the packed B block this worker computes next (a view of a weight packed at load),
+	// which the in-place-A kernels prefetch into L2 while they compute the current block, pfAt
+	// how far they got (sgemm_shared.go's workColumns). B comes from memory on its first use in
+	// a forward: on an Intel Xeon (Sapphire Rapids) the first row panel of every block then ran
+	// at a fraction of the kernel's speed.
+	pf   []float32
+	pfAt int
 }
 
 var sgemmBufPool = sync.Pool{New: func() any {
@@ -331,7 +339,7 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, bblk []float32, mc, nc, kc, ic, jc
 			jr0 = done512
 		} else if j.avx512 {
 			rows := min(2*sgemmMR, mc-ir)
-			done512, done512Row = j.direct512(rows, bblk, nc, kc, ic+ir, jc, pc, beta), ir+rows
+			done512, done512Row = j.direct512(buf, rows, bblk, nc, kc, ic+ir, jc, pc, beta), ir+rows
 			jr0 = done512
 		}
 		if mr < sgemmMR { // last rows: pack the partial panel (padded with zeros)

@@ -22,3 +22,6 @@ func sgemmKernelDirectNarrow(kc int, a []float32, lda int, b, c []float32, ldc i
 
 // packBT16 has no assembly transposer here.
 func packBT16(d, src []float32, ld, kc int) bool { return false }
+
+// packBN16 has no assembly copier here.
+func packBN16(d, src []float32, ld, kc int) bool { return false }

@@ -173,16 +173,54 @@ func (j *sgemmJob) runColumns(w int) {
 	}
 }
 
-// workColumns computes column chunks taken from the job's counter until none is left.
+// workColumns computes column chunks taken from the job's counter until none is left. With B a
+// float32 weight packed at load, each k block's computation prefetches the block after it (the
+// next k block of the chunk, or the first of the next chunk, taken from the counter when the
+// chunk's last k block starts so that a late worker still finds chunks left).
 func (j *sgemmJob) workColumns(_, _ int) {
 	buf := sgemmBufPool.Get().(*sgemmBuf)
-	for {
-		ch := int(j.next.Add(1)) - 1
-		if ch >= j.nChunks {
-			break
-		}
-		lo, hi := ch*j.chunk, min((ch+1)*j.chunk, j.units)
-		j.runBlocks(buf, 0, j.m, lo*sgemmNR, min(hi*sgemmNR, j.n))
+	var w *PackedWeight
+	if p := j.b.packed; p != nil && p.f32 != nil && j.avx512 {
+		w = p
 	}
+	ch := int(j.next.Add(1)) - 1
+	for ch < j.nChunks {
+		j0, j1 := ch*j.chunk*sgemmNR, min((ch+1)*j.chunk*sgemmNR, j.n)
+		next := -1 // not taken yet
+		for jc := j0; jc < j1; jc += sgemmNC {
+			nc := min(sgemmNC, j1-jc)
+			for pc := 0; pc < j.k; pc += j.kcMax {
+				kc := min(j.kcMax, j.k-pc)
+				bblk := j.packB(buf, buf.b, pc, kc, jc, nc)
+				beta := j.beta
+				if pc > 0 {
+					beta = 1
+				}
+				buf.pf, buf.pfAt = nil, 0
+				if w != nil {
+					switch {
+					case pc+kc < j.k:
+						buf.pf = w.block(nil, pc+kc, min(j.kcMax, j.k-pc-kc), jc, nc)
+					case jc+nc < j1:
+						buf.pf = w.block(nil, 0, min(j.kcMax, j.k), jc+nc, min(sgemmNC, j1-jc-nc))
+					default:
+						next = int(j.next.Add(1)) - 1
+						if next < j.nChunks {
+							n0 := next * j.chunk * sgemmNR
+							buf.pf = w.block(nil, 0, min(j.kcMax, j.k), n0, min(sgemmNC, min((next+1)*j.chunk*sgemmNR, j.n)-n0))
+						}
+					}
+				}
+				for ic := 0; ic < j.m; ic += sgemmMC {
+					j.macroDirect(buf, bblk, min(sgemmMC, j.m-ic), nc, kc, ic, jc, pc, beta)
+				}
+			}
+		}
+		if next < 0 {
+			next = int(j.next.Add(1)) - 1
+		}
+		ch = next
+	}
+	buf.pf = nil // no reference to the weight from the pool
 	sgemmBufPool.Put(buf)
 }

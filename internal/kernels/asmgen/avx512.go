@@ -20,6 +20,11 @@ func avx512File(g *gen) {
 	g.p("")
 	g.kernel512("sgemmKernel12x32", false, 12)
 	g.kernel512("sgemmKernel12x32Direct", true, 12)
+	// The same with a prefetch stream: the driver passes the next k block's B panels, so that
+	// they are in L2 before the first row panel of A reads them (sgemm512.go's direct512).
+	g.pf = true
+	g.kernel512("sgemmKernel12x32DirectPF", true, 12)
+	g.pf = false
 	g.kernel512("sgemmKernel6x32", false, 6)
 	g.kernel512("sgemmKernel6x32Direct", true, 6)
 	// In-place A with any other number of rows: the last rows of a GEMM with few rows (2×77
@@ -40,8 +45,13 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 	var ab int // frame offset of alpha
 	if direct {
 		ab = 56
-		g.p("// func %s(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)", name)
-		g.p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
+		if g.pf {
+			g.p("// func %s(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int, pf uintptr)", name)
+			g.p("TEXT ·%s(SB), NOSPLIT, $0-88", name)
+		} else {
+			g.p("// func %s(kc int, a *float32, lda int, b, c0, c1 *float32, ldc int, alpha, beta float32, bias *float32, mode int)", name)
+			g.p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
+		}
 		g.p("\tMOVQ kc+0(FP), CX")
 		g.p("\tMOVQ a+8(FP), SI")
 		g.p("\tMOVQ lda+16(FP), R9")
@@ -92,6 +102,9 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 		g.p("\tSHLQ $3, AX")
 		g.p("\tLEAQ (SI)(AX*1), R10")
 	}
+	if g.pf {
+		g.p("\tMOVQ pf+80(FP), AX") // AX is free until the store
+	}
 	last := 8 + 2*rows // one past the last accumulator
 	for r := 8; r < last; r++ {
 		g.p("\tVPXORD Z%d, Z%d, Z%d", r, r, r)
@@ -137,6 +150,12 @@ func (g *gen) kernel512(name string, direct bool, rows int) {
 		g.p("\tADDQ $%d, R11", 64*k)
 	}
 	g.kLoop(name, unroll, func() {
+		if g.pf {
+			// One line per unrolled pass: 16·kc bytes per call, enough for the next block's
+			// panels over the calls of one block (the driver hands out the addresses).
+			g.p("\tPREFETCHT1 (AX)")
+			g.p("\tADDQ $64, AX")
+		}
 		if !direct {
 			g.p("\tPREFETCHT0 384(SI)")
 			if rows > 6 {
