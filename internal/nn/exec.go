@@ -34,6 +34,7 @@ type Program struct {
 	args     [][]float32 // scratch for a step's input data
 
 	peak, arena int64
+	peakLive    []int // the computed values alive at the peak (PeakValues)
 }
 
 type valueKind int
@@ -245,7 +246,9 @@ func (p *Program) plan() {
 				live -= int64(p.vals[taken].size) * 4
 				for k := range spans {
 					if spans[k].val == taken {
-						spans[k].val = st.val
+						// A smaller result (a banded convolution to fewer channels) frees the
+						// rest of the place for later values.
+						spans[k].val, spans[k].end = st.val, spans[k].off+extent(v)
 					}
 				}
 			} else {
@@ -268,7 +271,13 @@ func (p *Program) plan() {
 				p.arenaLen = max(p.arenaLen, off+n)
 			}
 			live += int64(v.size) * 4
-			peak = max(peak, live)
+			if live > peak {
+				peak = live
+				p.peakLive = p.peakLive[:0]
+				for _, sp := range spans {
+					p.peakLive = append(p.peakLive, sp.val)
+				}
+			}
 		}
 		seen := map[int]bool{taken: true}
 		for _, a := range append([]int{st.val}, st.args...) {
@@ -293,6 +302,25 @@ func (p *Program) plan() {
 // PeakBytes is the largest number of bytes of intermediate values alive at once during a Run
 // (inputs, weights and kernel workspaces not counted).
 func (p *Program) PeakBytes() int64 { return p.peak }
+
+// PeakValues describes the intermediate values alive at the PeakBytes peak, one line each
+// (the op computing it, its shape and its MiB), in arena order: it says which layer sets a
+// program's peak, for tuning the memory of a model's forward.
+func (p *Program) PeakValues() []string {
+	out := make([]string, 0, len(p.peakLive))
+	for _, vi := range p.peakLive {
+		v := &p.vals[vi]
+		op := "?"
+		if v.node.Op() != nil {
+			op = v.node.Op().String()
+			if len(op) > 60 {
+				op = op[:60] + "…"
+			}
+		}
+		out = append(out, fmt.Sprintf("%8.1f MiB %v %s", float64(v.size)*4/(1<<20), v.shape, op))
+	}
+	return out
+}
 
 // BufferBytes is the size of the buffers the Program allocates for intermediates, at least
 // PeakBytes (a buffer is reused for values of different sizes).
