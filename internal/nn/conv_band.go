@@ -56,7 +56,7 @@ var bandPool sync.Pool // *[]float32 workspaces of convBandK
 func (k convBandK) run(dst []float32, src [][]float32) error {
 	p := k.P
 	c, h, w, kk := p.C, p.H, p.W, p.K // h×w: the convolution's input (= output) size
-	ih, iw := h, w                     // x's size
+	ih, iw := h, w                    // x's size
 	if k.Up {
 		ih, iw = h/2, w/2
 	}

@@ -22,7 +22,7 @@ func TestConvBandedBitIdentical(t *testing.T) {
 		w    weights.View
 	}{{"fp32", syn}, {"fp16", syn.Half()}, {"bf16", syn.BF16()}} {
 		for _, c := range []struct{ n, in, out, h, w, rows int }{
-			{1, 8, 4, 13, 10, 4},   // direct, K < C, ragged last band
+			{1, 8, 4, 13, 10, 4},     // direct, K < C, ragged last band
 			{2, 8, 8, 16, 16, 4},     // direct, batch 2
 			{2, 64, 64, 24, 20, 8},   // Winograd on narrow rows: falls back to the plain path
 			{1, 64, 64, 64, 128, 16}, // Winograd, rows of 32 tiles (the VAE's are 32–128)
