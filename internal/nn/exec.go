@@ -173,15 +173,19 @@ func Compile(g *gorgonia.ExprGraph, inputs, outputs []*gorgonia.Node) (*Program,
 	for _, o := range outputs {
 		p.outs = append(p.outs, index[o])
 	}
-	// Two placements, keeping the smaller arena: a result computed in place takes the first
-	// input that allows it, or the one lowest in the arena (which keeps the values of a chain of
-	// residual adds low, leaving room above them: the 512×512 VAE decoder's arena shrinks from
-	// 496 to 384 MiB that way, while other graphs may do better with the first).
-	p.plan(false)
-	first := p.arenaLen
-	if p.plan(true); p.arenaLen > first {
-		p.plan(false)
+	// Several placements, keeping the smallest arena (planning is cheap next to compiling): a
+	// result computed in place takes the first input that allows it, or the one lowest in the
+	// arena (which keeps a chain of residual adds low, leaving room above it); a value placed
+	// after all others goes right after them, or at the next multiple of half its size (which
+	// leaves room below a large value for the next one: the 512×512 VAE decoder's upsampled
+	// tensor and its resnet's shortcut, so its arena is 384 MiB rather than 496).
+	best, bestArena := planOptions{}, -1
+	for _, o := range []planOptions{{}, {lowest: true}, {align: true}, {lowest: true, align: true}} {
+		if p.plan(o); bestArena < 0 || p.arenaLen < bestArena {
+			best, bestArena = o, p.arenaLen
+		}
 	}
+	p.plan(best)
 	p.data = make([][]float32, len(p.vals))
 	p.outT = make([]*tensor.Dense, len(p.outs))
 	p.outPtr = make([]*float32, len(p.outs))
@@ -209,17 +213,23 @@ func (p *Program) root(v int) int {
 	return v
 }
 
+// planOptions chooses among the placements plan can make.
+type planOptions struct {
+	lowest bool // compute in place over the input placed lowest, not the first allowed
+	align  bool // place a value that fits no gap at a multiple of half its size
+}
+
 // arenaAlign keeps every value's data at a 64-byte boundary of the arena.
 const arenaAlign = 16
 
 // plan places each computed value in one arena: in the data of an input read for the last time
 // when the op may work in place (element-wise ops, norms) and the input is large enough (the
-// first such input, or with lowest the one placed lowest), else
+// first such input, or with opt.lowest the one placed lowest), else
 // in the smallest gap between the values alive at that step that holds it, else after the
-// last of them. A value's place is free again after the last step that reads it or a view of
+// last of them (with opt.align, at the next multiple of half its size). A value's place is free again after the last step that reads it or a view of
 // it; outputs are never freed. Placing by offset (rather than reusing and growing whole
 // buffers) keeps the arena close to the peak of live values.
-func (p *Program) plan(lowest bool) {
+func (p *Program) plan(opt planOptions) {
 	p.arenaLen, p.peakLive = 0, nil
 	const pinned = int(^uint(0) >> 1)
 	last := make([]int, len(p.vals))
@@ -248,7 +258,7 @@ func (p *Program) plan(lowest bool) {
 					if p.vals[a].kind == kindComputed && last[a] == si && p.vals[a].size >= v.size &&
 						(taken < 0 || p.vals[a].slot < p.vals[taken].slot) {
 						taken = a
-						if !lowest {
+						if !opt.lowest {
 							break
 						}
 					}
@@ -274,6 +284,9 @@ func (p *Program) plan(lowest bool) {
 				}
 				if off < 0 {
 					off = prev
+					if a := (n/2 + arenaAlign - 1) &^ (arenaAlign - 1); opt.align && a > 0 {
+						off = (prev + a - 1) / a * a
+					}
 				}
 				v.slot = off
 				k := 0
