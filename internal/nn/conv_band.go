@@ -25,17 +25,19 @@ func (k convHalfK) withParams(p kernels.ConvParams) kernel { k.P = p; return k }
 // 512×512, large enough that each band still has hundreds of Winograd tiles.
 var bandBytes = 16 << 20 // a variable so tests can force many small bands
 
-// convBandK runs a 3×3, stride-1, padding-1 convolution (Conv: the whole-image parameters, on
-// the convolution's input, i.e. after the upsampling when Up) band by band of Rows output rows:
+// convBandK runs a 3×3, stride-1, padding-1 convolution (P: the whole-image parameters, on the
+// convolution's input, i.e. after the upsampling when Up) band by band of Rows output rows:
 // each band's input rows plus one halo row either side are gathered into a workspace (zero rows
 // beyond the image replace the vertical padding), convolved, and the band's output rows copied
 // into place. Rows is a multiple of 4, so every band starts on the same Winograd tile grid as the
 // whole image, and each output element sees the same inputs in the same order: the result is
-// bit-identical to the unbanded convolution.
+// bit-identical to the unbanded convolution (TestConvBandedBitIdentical; the native-bf16 packed
+// kernels, used only where VDPBF16PS pays, have not been run banded on a machine that picks them).
 //
 // Up reads x at half the size and upsamples it (nearest ×2) while gathering, so the ×2 tensor is
 // never formed. Without Up the result may overwrite x (inPlaceArgs): output plane k only
-// overwrites input plane k (K ≤ C, same spatial size), bands go top to bottom, and the one input
+// overwrites input plane k (K ≤ C, same spatial size; in a batch, image n's planes land on image
+// n's or earlier ones, never on rows not yet gathered), bands go top to bottom, and the one input
 // row a later band needs from above (its top halo) is kept aside before the band's output is
 // written.
 type convBandK struct {
