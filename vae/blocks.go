@@ -113,13 +113,13 @@ func (b *UpDecoderBlock2D) Forward(x *gorgonia.Node) (*gorgonia.Node, error) {
 func (b *UpDecoderBlock2D) forward(x *gorgonia.Node, rec recorder, path string) (*gorgonia.Node, error) {
 	var err error
 	for i, r := range b.Resnets {
-		if x, err = r.Forward(x, nil); err != nil {
+		if x, err = r.ForwardBanded(x, nil); err != nil {
 			return nil, err
 		}
 		rec.add(join(path, fmt.Sprintf("resnets.%d", i)), x)
 	}
 	for i, u := range b.Upsamplers {
-		if x, err = u.Forward(x); err != nil {
+		if x, err = u.ForwardBanded(x); err != nil {
 			return nil, err
 		}
 		rec.add(join(path, fmt.Sprintf("upsamplers.%d", i)), x)

@@ -34,6 +34,7 @@ type Program struct {
 	args     [][]float32 // scratch for a step's input data
 
 	peak, arena int64
+	peakLive    []int // the computed values alive at the peak (PeakValues)
 }
 
 type valueKind int
@@ -172,7 +173,19 @@ func Compile(g *gorgonia.ExprGraph, inputs, outputs []*gorgonia.Node) (*Program,
 	for _, o := range outputs {
 		p.outs = append(p.outs, index[o])
 	}
-	p.plan()
+	// Several placements, keeping the smallest arena (planning is cheap next to compiling): a
+	// result computed in place takes the first input that allows it, or the one lowest in the
+	// arena (which keeps a chain of residual adds low, leaving room above it); a value placed
+	// after all others goes right after them, or at the next multiple of half its size (which
+	// leaves room below a large value for the next one: the 512×512 VAE decoder's upsampled
+	// tensor and its resnet's shortcut, so its arena is 384 MiB rather than 496).
+	best, bestArena := planOptions{}, -1
+	for _, o := range []planOptions{{}, {lowest: true}, {align: true}, {lowest: true, align: true}} {
+		if p.plan(o); bestArena < 0 || p.arenaLen < bestArena {
+			best, bestArena = o, p.arenaLen
+		}
+	}
+	p.plan(best)
 	p.data = make([][]float32, len(p.vals))
 	p.outT = make([]*tensor.Dense, len(p.outs))
 	p.outPtr = make([]*float32, len(p.outs))
@@ -200,16 +213,24 @@ func (p *Program) root(v int) int {
 	return v
 }
 
+// planOptions chooses among the placements plan can make.
+type planOptions struct {
+	lowest bool // compute in place over the input placed lowest, not the first allowed
+	align  bool // place a value that fits no gap at a multiple of half its size
+}
+
 // arenaAlign keeps every value's data at a 64-byte boundary of the arena.
 const arenaAlign = 16
 
 // plan places each computed value in one arena: in the data of an input read for the last time
-// when the op may work in place (element-wise ops, norms) and the input is large enough, else
+// when the op may work in place (element-wise ops, norms) and the input is large enough (the
+// first such input, or with opt.lowest the one placed lowest), else
 // in the smallest gap between the values alive at that step that holds it, else after the
-// last of them. A value's place is free again after the last step that reads it or a view of
+// last of them (with opt.align, at the next multiple of half its size). A value's place is free again after the last step that reads it or a view of
 // it; outputs are never freed. Placing by offset (rather than reusing and growing whole
 // buffers) keeps the arena close to the peak of live values.
-func (p *Program) plan() {
+func (p *Program) plan(opt planOptions) {
+	p.arenaLen, p.peakLive = 0, nil
 	const pinned = int(^uint(0) >> 1)
 	last := make([]int, len(p.vals))
 	for si, st := range p.steps {
@@ -234,9 +255,12 @@ func (p *Program) plan() {
 			if ip, ok := st.k.(inPlacer); ok {
 				for _, i := range ip.inPlaceArgs() {
 					a := st.args[i]
-					if p.vals[a].kind == kindComputed && last[a] == si && p.vals[a].size >= v.size {
+					if p.vals[a].kind == kindComputed && last[a] == si && p.vals[a].size >= v.size &&
+						(taken < 0 || p.vals[a].slot < p.vals[taken].slot) {
 						taken = a
-						break
+						if !opt.lowest {
+							break
+						}
 					}
 				}
 			}
@@ -245,7 +269,9 @@ func (p *Program) plan() {
 				live -= int64(p.vals[taken].size) * 4
 				for k := range spans {
 					if spans[k].val == taken {
-						spans[k].val = st.val
+						// A smaller result (a banded convolution to fewer channels) frees the
+						// rest of the place for later values.
+						spans[k].val, spans[k].end = st.val, spans[k].off+extent(v)
 					}
 				}
 			} else {
@@ -258,6 +284,9 @@ func (p *Program) plan() {
 				}
 				if off < 0 {
 					off = prev
+					if a := (n/2 + arenaAlign - 1) &^ (arenaAlign - 1); opt.align && a > 0 {
+						off = (prev + a - 1) / a * a
+					}
 				}
 				v.slot = off
 				k := 0
@@ -268,7 +297,13 @@ func (p *Program) plan() {
 				p.arenaLen = max(p.arenaLen, off+n)
 			}
 			live += int64(v.size) * 4
-			peak = max(peak, live)
+			if live > peak {
+				peak = live
+				p.peakLive = p.peakLive[:0]
+				for _, sp := range spans {
+					p.peakLive = append(p.peakLive, sp.val)
+				}
+			}
 		}
 		seen := map[int]bool{taken: true}
 		for _, a := range append([]int{st.val}, st.args...) {
@@ -293,6 +328,25 @@ func (p *Program) plan() {
 // PeakBytes is the largest number of bytes of intermediate values alive at once during a Run
 // (inputs, weights and kernel workspaces not counted).
 func (p *Program) PeakBytes() int64 { return p.peak }
+
+// PeakValues describes the intermediate values alive at the PeakBytes peak, one line each
+// (the op computing it, its shape and its MiB), in arena order: it says which layer sets a
+// program's peak, for tuning the memory of a model's forward.
+func (p *Program) PeakValues() []string {
+	out := make([]string, 0, len(p.peakLive))
+	for _, vi := range p.peakLive {
+		v := &p.vals[vi]
+		op := "?"
+		if v.node.Op() != nil {
+			op = v.node.Op().String()
+			if len(op) > 60 {
+				op = op[:60] + "…"
+			}
+		}
+		out = append(out, fmt.Sprintf("%8.1f MiB %v %s", float64(v.size)*4/(1<<20), v.shape, op))
+	}
+	return out
+}
 
 // BufferBytes is the size of the buffers the Program allocates for intermediates, at least
 // PeakBytes (a buffer is reused for values of different sizes).

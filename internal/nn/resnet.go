@@ -82,6 +82,21 @@ func NewResnetBlock2D(w weights.View, in int, cfg ResnetBlock2DConfig) (*ResnetB
 
 // Forward runs the block on x (N×in×H×W) with temb (N×TembChannels, nil without one).
 func (r *ResnetBlock2D) Forward(x, temb *gorgonia.Node) (*gorgonia.Node, error) {
+	return r.forward(x, temb, false)
+}
+
+// ForwardBanded is Forward with both 3×3 convolutions computed in bands of rows
+// (Conv2d.ForwardBanded), each writing over its normalised input: the same values, bit for bit,
+// with one fewer full-size tensor alive during each convolution.
+func (r *ResnetBlock2D) ForwardBanded(x, temb *gorgonia.Node) (*gorgonia.Node, error) {
+	return r.forward(x, temb, true)
+}
+
+func (r *ResnetBlock2D) forward(x, temb *gorgonia.Node, banded bool) (*gorgonia.Node, error) {
+	conv := (*Conv2d).Forward
+	if banded {
+		conv = (*Conv2d).ForwardBanded
+	}
 	if (temb == nil) != (r.TimeEmbProj == nil) {
 		return nil, fmt.Errorf("nn: resnet block built with time embedding %v, given one %v", r.TimeEmbProj != nil, temb != nil)
 	}
@@ -96,7 +111,7 @@ func (r *ResnetBlock2D) Forward(x, temb *gorgonia.Node) (*gorgonia.Node, error) 
 	}
 	h, err := r.Norm1.ForwardSiLU(x)
 	if err == nil {
-		h, err = r.Conv1.Forward(h)
+		h, err = conv(r.Conv1, h)
 	}
 	if err == nil && temb != nil {
 		var t *gorgonia.Node
@@ -111,7 +126,7 @@ func (r *ResnetBlock2D) Forward(x, temb *gorgonia.Node) (*gorgonia.Node, error) 
 		h, err = r.Norm2.ForwardSiLU(h) // dropout is the identity at inference
 	}
 	if err == nil {
-		h, err = r.Conv2.Forward(h)
+		h, err = conv(r.Conv2, h)
 	}
 	if err == nil {
 		h, err = Add(shortcut, h)
