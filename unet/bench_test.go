@@ -8,13 +8,13 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/smallsd/smallsd/internal/benchutil"
 	"github.com/smallsd/smallsd/internal/nn"
 	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/gorgonia"
@@ -135,7 +135,7 @@ func benchForward(b *testing.B, m *Model) {
 				b.Fatal(err)
 			}
 			first := time.Since(start)
-			cpu0 := cpuSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := m.Forward(ctx, sample, 981, text); err != nil {
@@ -143,7 +143,7 @@ func benchForward(b *testing.B, m *Model) {
 				}
 			}
 			b.StopTimer()
-			cpu := (cpuSeconds() - cpu0) / float64(b.N)
+			cpu := (benchutil.CPUSeconds() - cpu0) / float64(b.N)
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			flops := m.Config().FLOPs(2, size, size, 77)
 			prog := m.program(sample.Shape(), text.Shape())
@@ -215,7 +215,7 @@ func BenchmarkUNetSmallSDBlocks(b *testing.B) {
 		if _, err := prog.Run(context.Background(), vals...); err != nil { // allocate buffers
 			b.Fatal(err)
 		}
-		cpu0 := cpuSeconds()
+		cpu0 := benchutil.CPUSeconds()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			if _, err := prog.Run(context.Background(), vals...); err != nil {
@@ -225,7 +225,7 @@ func BenchmarkUNetSmallSDBlocks(b *testing.B) {
 		b.StopTimer()
 		sec := b.Elapsed().Seconds() / float64(b.N)
 		b.ReportMetric(sec, "s/op")
-		b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+		b.ReportMetric((benchutil.CPUSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 		b.ReportMetric(flops[name]/sec/1e9, "GFLOP/s")
 		b.ReportMetric(flops[name]/1e9, "GFLOP")
 	}
@@ -282,31 +282,8 @@ func BenchmarkUNetSmallSDFormats(b *testing.B) {
 	rng := rand.New(rand.NewSource(1))
 	sample, text := randomDense(rng, 2, 4, 64, 64), randomDense(rng, 2, 77, 768)
 	ctx := context.Background()
-	forward := func(m *Model) (cpu, wall float64) {
-		c0, t0 := cpuSeconds(), time.Now()
-		if _, err := m.Forward(ctx, sample, 981, text); err != nil {
-			b.Fatal(err)
-		}
-		return cpuSeconds() - c0, time.Since(t0).Seconds()
-	}
-	for _, m := range ms { // compile + first run
-		forward(m)
-	}
-	cpu, wall := make([][]float64, len(ms)), make([][]float64, len(ms))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for f, m := range ms {
-			c, w := forward(m)
-			cpu[f], wall[f] = append(cpu[f], c), append(wall[f], w)
-		}
-	}
-	b.StopTimer()
-	for f, name := range names {
-		slices.Sort(cpu[f])
-		slices.Sort(wall[f])
-		b.ReportMetric(cpu[f][len(cpu[f])/2], name+"-cpu-s")
-		b.ReportMetric(cpu[f][0], name+"-best-cpu-s")
-		b.ReportMetric(wall[f][len(wall[f])/2], name+"-s")
-		b.Logf("%s: CPU-s per forward %.3f, wall s %.3f", name, cpu[f], wall[f])
-	}
+	benchutil.Alternate(b, names, "forward", func(f int) error {
+		_, err := ms[f].Forward(ctx, sample, 981, text)
+		return err
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallsd/smallsd/internal/benchutil"
 	"github.com/smallsd/smallsd/lora"
 	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/tensor"
@@ -72,7 +73,7 @@ func BenchmarkUNetSmallSDLoRA(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Logf("first run (with compile) %v", time.Since(start).Round(time.Millisecond))
-			cpu0 := cpuSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := m.ForwardLoRA(ctx, sample, 981, text, u); err != nil {
@@ -80,7 +81,7 @@ func BenchmarkUNetSmallSDLoRA(b *testing.B) {
 				}
 			}
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/forward")
-			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/forward")
+			b.ReportMetric((benchutil.CPUSeconds()-cpu0)/float64(b.N), "cpu-s/forward")
 		})
 	}
 	b.Run("fuse-rank8", func(b *testing.B) {

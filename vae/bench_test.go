@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/smallsd/smallsd/internal/benchutil"
 	"github.com/smallsd/smallsd/internal/golden"
 	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/tensor"
@@ -108,7 +107,7 @@ func benchDecode(b *testing.B, w weights.View) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
-			cpu0 := cpuSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			for i := 0; i < b.N; i++ {
 				if _, err := d.Decode(context.Background(), x); err != nil {
 					b.Fatal(err)
@@ -118,7 +117,7 @@ func benchDecode(b *testing.B, w weights.View) {
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(sec, "s/op")
 			// CPU time (all threads): the work of a decode when other processes share the cores.
-			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+			b.ReportMetric((benchutil.CPUSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 			b.ReportMetric(decodeFLOPs(cfg, s, s)/sec/1e9, "GFLOP/s")
 			b.ReportMetric(float64(peak)/1e6, "PeakMB")
 			b.ReportMetric(float64(peakRSS())/1e6, "peakRSS-MB")
@@ -265,31 +264,8 @@ func BenchmarkDecodeFormats(b *testing.B) {
 	for i := range x.Float32s() {
 		x.Float32s()[i] = float32(i%17)/8 - 1
 	}
-	decode := func(d *Decoder) (cpu, wall float64) {
-		c0, t0 := cpuSeconds(), time.Now()
-		if _, err := d.Decode(context.Background(), x); err != nil {
-			b.Fatal(err)
-		}
-		return cpuSeconds() - c0, time.Since(t0).Seconds()
-	}
-	for _, d := range ds { // warm up
-		decode(d)
-	}
-	cpu, wall := make([][]float64, len(ds)), make([][]float64, len(ds))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for f, d := range ds {
-			c, w := decode(d)
-			cpu[f], wall[f] = append(cpu[f], c), append(wall[f], w)
-		}
-	}
-	b.StopTimer()
-	for f, name := range names {
-		slices.Sort(cpu[f])
-		slices.Sort(wall[f])
-		b.ReportMetric(cpu[f][len(cpu[f])/2], name+"-cpu-s")
-		b.ReportMetric(cpu[f][0], name+"-best-cpu-s")
-		b.ReportMetric(wall[f][len(wall[f])/2], name+"-s")
-		b.Logf("%s: CPU-s per decode %.3f, wall s %.3f", name, cpu[f], wall[f])
-	}
+	benchutil.Alternate(b, names, "decode", func(f int) error {
+		_, err := ds[f].Decode(context.Background(), x)
+		return err
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smallsd/smallsd/internal/benchutil"
 	"github.com/smallsd/smallsd/internal/golden"
 	"github.com/smallsd/smallsd/weights"
 	"gorgonia.org/tensor"
@@ -178,7 +179,7 @@ func BenchmarkTAESDDecode(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
-			cpu0 := cpuSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			for i := 0; i < b.N; i++ {
 				if _, err := m.Decode(context.Background(), x); err != nil {
 					b.Fatal(err)
@@ -188,7 +189,7 @@ func BenchmarkTAESDDecode(b *testing.B) {
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(sec, "s/op")
 			// CPU seconds per decode: on a busy machine, cpu-s/op ÷ cores is what idle cores would take.
-			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+			b.ReportMetric((benchutil.CPUSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 			b.ReportMetric(tinyDecodeFLOPs(cfg, s, s)/sec/1e9, "GFLOP/s")
 			b.ReportMetric(float64(peak)/1e6, "PeakMB")
 			b.ReportMetric(float64(peakRSS())/1e6, "peakRSS-MB")

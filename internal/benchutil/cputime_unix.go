@@ -1,14 +1,14 @@
 //go:build unix
 
-package unet
+package benchutil
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuSeconds is the user+system CPU time of the process so far.
-func cpuSeconds() float64 {
+// CPUSeconds is the user+system CPU time of the process so far.
+func CPUSeconds() float64 {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
