@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smallsd/smallsd/internal/benchutil"
 	"github.com/smallsd/smallsd/weights"
 )
 
@@ -55,7 +56,7 @@ func benchText(b *testing.B, w weights.View) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := benchutil.CPUTime()
 	for i := 0; i < b.N; i++ {
 		if _, err := m.Encode(ctx, ids); err != nil {
 			b.Fatal(err)
@@ -64,7 +65,7 @@ func benchText(b *testing.B, w weights.View) {
 	b.StopTimer()
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(sec, "s/forward")
-	if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+	if cpu := (benchutil.CPUTime() - cpu0).Seconds(); cpu > 0 {
 		// CPU-seconds per forward: what a quiet 2-core machine's wall time is about half of.
 		b.ReportMetric(cpu/float64(b.N), "cpu-s/forward")
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallsd/smallsd/internal/benchutil"
 	"github.com/smallsd/smallsd/internal/golden"
 )
 
@@ -132,7 +133,7 @@ func benchRequest(b *testing.B, half, bf16 bool, req func(*Pipeline) Request) {
 	}
 	var text, step, encode, decode, total time.Duration
 	var steps int
-	cpu0 := cpuTime()
+	cpu0 := benchutil.CPUTime()
 	b.ResetTimer()
 	for range b.N {
 		rs.setStage("text")
@@ -153,7 +154,7 @@ func benchRequest(b *testing.B, half, bf16 bool, req func(*Pipeline) Request) {
 	b.StopTimer()
 	b.Logf("FreeOSMemory between steps took %.3f s in all", float64(p.stepFree.Load())/1e9)
 	b.Logf("peak RSS per stage (the largest sample of each):\n%s", rs.finish())
-	cpu := cpuTime() - cpu0
+	cpu := benchutil.CPUTime() - cpu0
 	n := float64(b.N)
 	b.ReportMetric(total.Seconds()/n, "s/image")
 	b.ReportMetric(step.Seconds()/float64(steps), "s/step")

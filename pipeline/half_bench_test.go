@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallsd/smallsd/internal/benchutil"
 	"github.com/smallsd/smallsd/internal/golden"
 	"github.com/smallsd/smallsd/unet"
 	"github.com/smallsd/smallsd/weights"
@@ -66,7 +67,7 @@ func BenchmarkUNetSmallSDWeights(b *testing.B) {
 					if _, err := m.Forward(ctx, sample, 981, text); err != nil { // compile + first run
 						b.Fatal(err)
 					}
-					cpu0 := cpuTime()
+					cpu0 := benchutil.CPUTime()
 					b.ResetTimer()
 					for range b.N {
 						if _, err := m.Forward(ctx, sample, 981, text); err != nil {
@@ -76,7 +77,7 @@ func BenchmarkUNetSmallSDWeights(b *testing.B) {
 					b.StopTimer()
 					sec := b.Elapsed().Seconds() / float64(b.N)
 					b.ReportMetric(sec, "s/forward")
-					b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/forward")
+					b.ReportMetric((benchutil.CPUTime()-cpu0).Seconds()/float64(b.N), "cpu-s/forward")
 					b.ReportMetric(m.Config().FLOPs(2, size, size, 77)/sec/1e9, "GFLOP/s")
 					b.ReportMetric(float64(store.LoadedBytes())/1e6, "MB-weights")
 					b.ReportMetric(float64(ms.HeapInuse)/1e6, "MB-heap-built")

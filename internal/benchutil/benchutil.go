@@ -43,3 +43,6 @@ func Alternate(b *testing.B, names []string, unit string, run func(f int) error)
 		b.Logf("%s: CPU-s per %s %.3f, wall s %.3f", name, unit, cpu[f], wall[f])
 	}
 }
+
+// CPUSeconds is CPUTime in seconds.
+func CPUSeconds() float64 { return CPUTime().Seconds() }

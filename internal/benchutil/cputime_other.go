@@ -2,5 +2,7 @@
 
 package benchutil
 
-// CPUSeconds is not measured on this system: always 0.
-func CPUSeconds() float64 { return 0 }
+import "time"
+
+// CPUTime is not measured on this system: always 0.
+func CPUTime() time.Duration { return 0 }

@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// CPUSeconds is the user+system CPU time of the process so far.
-func CPUSeconds() float64 {
+// CPUTime is the user+system CPU time of the process so far (0 if it cannot be read).
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

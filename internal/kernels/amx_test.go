@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/smallsd/smallsd/internal/benchutil"
 )
 
 // The AMX kernel's tests that run on every machine: TDPBF16PS's arithmetic, the generated tile
@@ -372,7 +374,7 @@ func BenchmarkAMXDriver(b *testing.B) {
 		b.Run(fmt.Sprintf("linear_%dx%dx%d", s[0], s[1], s[2]), func(b *testing.B) {
 			linearAMX(nop, x, s[0], s[1], wh, s[2], nil, y, s[2], 0, 0) // warm-up: pooled buffers
 			b.ResetTimer()
-			cpu0 := sgemmCPUSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			for i := 0; i < b.N; i++ {
 				linearAMX(nop, x, s[0], s[1], wh, s[2], nil, y, s[2], 0, 0)
 			}
@@ -387,7 +389,7 @@ func BenchmarkAMXDriver(b *testing.B) {
 		b.Run(fmt.Sprintf("conv_%dx%dx%dx%d_3x3", s[0], s[1], s[2], s[3]), func(b *testing.B) {
 			amxConv2D(nop, p, x, wh, nil, y)
 			b.ResetTimer()
-			cpu0 := sgemmCPUSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			for i := 0; i < b.N; i++ {
 				amxConv2D(nop, p, x, wh, nil, y)
 			}

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/smallsd/smallsd/internal/benchutil"
 	"github.com/smallsd/smallsd/internal/golden"
 )
 
@@ -214,21 +215,21 @@ func BenchmarkAttnKernels512(b *testing.B) {
 		m[i] = 100 // probabilities 2^(s − 100) stay finite when the fp32 softmax overwrites s
 	}
 	b.Run("qk", func(b *testing.B) {
-		c0 := cpuTime()
+		c0 := benchutil.CPUTime()
 		for i := 0; i < b.N; i++ {
 			attnQKT512(attnKBC/attnKP, d, &q[0], &kp[0], &s[0])
 		}
 		reportRates(b, float64(b.N)*2*attnBQ*attnKBC*d, c0)
 	})
 	b.Run("pv", func(b *testing.B) {
-		c0 := cpuTime()
+		c0 := benchutil.CPUTime()
 		for i := 0; i < b.N; i++ {
 			attnPVT512(attnKBC, d/attnKP, d, &s[0], &v[0], &o[0])
 		}
 		reportRates(b, float64(b.N)*2*attnBQ*attnKBC*d, c0)
 	})
 	b.Run("softmax", func(b *testing.B) {
-		c0 := cpuTime()
+		c0 := benchutil.CPUTime()
 		for i := 0; i < b.N; i++ {
 			attnSoftmaxT512(&s[0], attnKBC, &m[0], &l[0], &o[0], d/attnKP)
 		}
@@ -238,21 +239,21 @@ func BenchmarkAttnKernels512(b *testing.B) {
 		return
 	}
 	b.Run("qk-bf16", func(b *testing.B) {
-		c0 := cpuTime()
+		c0 := benchutil.CPUTime()
 		for i := 0; i < b.N; i++ {
 			attnQKT512BF16(attnKBC/attnKP, d/2, &u32s(q)[0], &u32s(kp)[0], &s[0])
 		}
 		reportRates(b, float64(b.N)*2*attnBQ*attnKBC*d, c0)
 	})
 	b.Run("pv-bf16", func(b *testing.B) {
-		c0 := cpuTime()
+		c0 := benchutil.CPUTime()
 		for i := 0; i < b.N; i++ {
 			attnPVT512BF16(attnKBC/2, d/attnKP, d, &pt[0], &u32s(v)[0], &o[0])
 		}
 		reportRates(b, float64(b.N)*2*attnBQ*attnKBC*d, c0)
 	})
 	b.Run("softmax-bf16", func(b *testing.B) {
-		c0 := cpuTime()
+		c0 := benchutil.CPUTime()
 		for i := 0; i < b.N; i++ {
 			attnSoftmaxT512BF16(&s[0], attnKBC, &m[0], &l[0], &o[0], d/attnKP, &pt[0])
 		}

@@ -1,6 +1,10 @@
 package kernels
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/smallsd/smallsd/internal/benchutil"
+)
 
 // BenchmarkAttnKernels measures the three inner kernels of Attention on one L1-resident tile
 // (HeadDim 40): the GFLOP/cpu-s of dot and accum say how close they come to the FMA peak; for
@@ -17,7 +21,7 @@ func BenchmarkAttnKernels(b *testing.B) {
 	m := make([]float32, attnBQ)
 	l := make([]float32, attnBQ)
 	b.Run("dot", func(b *testing.B) {
-		c0 := cpuTime()
+		c0 := benchutil.CPUTime()
 		for i := 0; i < b.N; i++ {
 			for c := 0; c < attnBK; c += 16 {
 				attnDotAVX2(attnBQ, 40, &q[0], &kp[c*40], &s[c], attnBK)
@@ -26,14 +30,14 @@ func BenchmarkAttnKernels(b *testing.B) {
 		reportRates(b, float64(b.N)*2*attnBQ*attnBK*40, c0)
 	})
 	b.Run("accum", func(b *testing.B) {
-		c0 := cpuTime()
+		c0 := benchutil.CPUTime()
 		for i := 0; i < b.N; i++ {
 			attnAccumAVX2(attnBQ, attnBK, 40, &s[0], &v[0], &o[0])
 		}
 		reportRates(b, float64(b.N)*2*attnBQ*attnBK*40, c0)
 	})
 	b.Run("softmax", func(b *testing.B) {
-		c0 := cpuTime()
+		c0 := benchutil.CPUTime()
 		for i := 0; i < b.N; i++ {
 			attnSoftmaxAVX2(&s[0], attnBQ, attnBK, &m[0], &l[0], &o[0], 40)
 		}

@@ -6,6 +6,8 @@ import (
 	"math/rand"
 	"runtime"
 	"testing"
+
+	"github.com/smallsd/smallsd/internal/benchutil"
 )
 
 // TestAttentionBF16 runs AttentionBF16 on every path (AVX512-BF16 kernels, their plain-Go twin,
@@ -103,7 +105,7 @@ func BenchmarkAttentionBF16(b *testing.B) {
 			b.Run(fmt.Sprintf("%dx%dx%dx%dx%d/%s", p.Batch, p.Heads, p.Nq, p.Nk, p.HeadDim, f.name), func(b *testing.B) {
 				f.fn(p, q, k, v, out)
 				b.ResetTimer()
-				c0 := cpuTime()
+				c0 := benchutil.CPUTime()
 				for i := 0; i < b.N; i++ {
 					f.fn(p, q, k, v, out)
 				}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallsd/smallsd/internal/benchutil"
 	"github.com/smallsd/smallsd/internal/golden"
 )
 
@@ -202,7 +203,7 @@ func BenchmarkAttention(b *testing.B) {
 			out := make([]float32, len(q))
 			Attention(p, q, k, v, out)
 			b.ResetTimer()
-			c0 := cpuTime()
+			c0 := benchutil.CPUTime()
 			for i := 0; i < b.N; i++ {
 				Attention(p, q, k, v, out)
 			}
@@ -216,7 +217,7 @@ func BenchmarkAttention(b *testing.B) {
 // achieves per busy core, whatever else the machine runs).
 func reportRates(b *testing.B, flops float64, c0 time.Duration) {
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-	if c := cpuTime() - c0; c > 0 {
+	if c := benchutil.CPUTime() - c0; c > 0 {
 		b.ReportMetric(flops/c.Seconds()/1e9, "GFLOP/cpu-s")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"math/rand"
 	"runtime"
 	"testing"
+
+	"github.com/smallsd/smallsd/internal/benchutil"
 )
 
 // bf16Paths are the ways LinearBF16 and Conv2DBF16 run: the AVX512-BF16 kernels, their plain-Go
@@ -259,7 +261,7 @@ func BenchmarkConv2DBF16(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				run()
 				b.ResetTimer()
-				cpu0 := sgemmCPUSeconds()
+				cpu0 := benchutil.CPUSeconds()
 				for i := 0; i < b.N; i++ {
 					run()
 				}
@@ -289,7 +291,7 @@ func BenchmarkLinearBF16(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				run()
 				b.ResetTimer()
-				cpu0 := sgemmCPUSeconds()
+				cpu0 := benchutil.CPUSeconds()
 				for i := 0; i < b.N; i++ {
 					run()
 				}

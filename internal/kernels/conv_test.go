@@ -6,6 +6,8 @@ import (
 	"math/rand"
 	"runtime"
 	"testing"
+
+	"github.com/smallsd/smallsd/internal/benchutil"
 )
 
 // convRef is the float64 reference convolution.
@@ -145,7 +147,7 @@ func BenchmarkConv2D(b *testing.B) {
 			y := make([]float32, p.N*p.K*oh*ow)
 			Conv2D(p, x, w, bias, y)
 			b.ResetTimer()
-			cpu0 := sgemmCPUSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			for i := 0; i < b.N; i++ {
 				Conv2D(p, x, w, bias, y)
 			}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/smallsd/smallsd/internal/benchutil"
 	"github.com/smallsd/smallsd/internal/golden"
 )
 
@@ -138,7 +139,7 @@ func BenchmarkGroupNormSiLU(b *testing.B) {
 			g, be := randSlice(r, s.c, 1), randSlice(r, s.c, 1)
 			y := make([]float32, size)
 			b.SetBytes(int64(8 * size)) // one read, one write of each value
-			c0 := cpuTime()
+			c0 := benchutil.CPUTime()
 			for i := 0; i < b.N; i++ {
 				GroupNorm(x, y, s.n, s.c, s.h*s.w, 32, 1e-5, g, be, true)
 			}

@@ -5,6 +5,8 @@ import (
 	"math/rand"
 	"testing"
 	"unsafe"
+
+	"github.com/smallsd/smallsd/internal/benchutil"
 )
 
 // TestKernel12x32DirectPF checks that the prefetching kernel writes exactly what
@@ -56,7 +58,7 @@ func BenchmarkKernel12x32Direct(b *testing.B) {
 				bb[i] = 1e-3
 			}
 			b.ResetTimer()
-			cpu0 := sgemmCPUSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			for i := 0; i < b.N; i++ {
 				for t := 0; t < tiles; t++ {
 					bp := bb[t*32*s.kc:]
@@ -76,7 +78,7 @@ func BenchmarkKernel12x32DirectParallel(b *testing.B) {
 		b.Skip("no AVX-512")
 	}
 	const kc = 256
-	cpu0 := sgemmCPUSeconds()
+	cpu0 := benchutil.CPUSeconds()
 	b.RunParallel(func(pb *testing.PB) {
 		a, bb, c := sgemmAligned(12*kc), sgemmAligned(32*kc), sgemmAligned(12*32)
 		for pb.Next() {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
+
+	"github.com/smallsd/smallsd/internal/benchutil"
 )
 
 // BenchmarkSGEMM runs C = A·B for the shapes named m×n×k (attention-like: 4096×40×4096 is
@@ -16,7 +18,7 @@ func BenchmarkSGEMM(b *testing.B) {
 			a, bb, c := sgemmRandSlice(r, m*k), sgemmRandSlice(r, k*n), make([]float32, m*n)
 			Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
 			b.ResetTimer()
-			cpu0 := sgemmCPUSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			for i := 0; i < b.N; i++ {
 				Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
 			}
@@ -34,7 +36,7 @@ func BenchmarkLinear(b *testing.B) {
 			x, w, bias, y := sgemmRandSlice(r, rows*in), sgemmRandSlice(r, out*in), sgemmRandSlice(r, out), make([]float32, rows*out)
 			Linear(x, rows, in, w, out, bias, y)
 			b.ResetTimer()
-			cpu0 := sgemmCPUSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			for i := 0; i < b.N; i++ {
 				Linear(x, rows, in, w, out, bias, y)
 			}
@@ -46,7 +48,7 @@ func BenchmarkLinear(b *testing.B) {
 			w, _ := sgemmRandHalf(r, out*in)
 			LinearF16(x, rows, in, w, out, bias, y)
 			b.ResetTimer()
-			cpu0 := sgemmCPUSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			for i := 0; i < b.N; i++ {
 				LinearF16(x, rows, in, w, out, bias, y)
 			}
@@ -67,7 +69,7 @@ func BenchmarkLinear(b *testing.B) {
 				}
 				LinearPacked(x, rows, pw, bias, y)
 				b.ResetTimer()
-				cpu0 := sgemmCPUSeconds()
+				cpu0 := benchutil.CPUSeconds()
 				for i := 0; i < b.N; i++ {
 					LinearPacked(x, rows, pw, bias, y)
 				}
@@ -81,7 +83,7 @@ func BenchmarkLinear(b *testing.B) {
 func sgemmReport(b *testing.B, flops float64, cpu0 float64) {
 	total := flops * float64(b.N)
 	b.ReportMetric(total/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-	if cpu := sgemmCPUSeconds() - cpu0; cpu > 0 && cpu0 > 0 {
+	if cpu := benchutil.CPUSeconds() - cpu0; cpu > 0 && cpu0 > 0 {
 		b.ReportMetric(total/cpu/1e9, "GFLOP/cpu-s")
 	}
 }
@@ -101,7 +103,7 @@ func BenchmarkLinearCold(b *testing.B) {
 				ws[i] = PackWeight(wf, out, in)
 			}
 			b.ResetTimer()
-			cpu0 := sgemmCPUSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			for i := 0; i < b.N; i++ {
 				LinearPacked(x, rows, ws[i%len(ws)], bias, y)
 			}

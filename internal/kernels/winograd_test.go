@@ -6,6 +6,8 @@ import (
 	"math/rand"
 	"runtime"
 	"testing"
+
+	"github.com/smallsd/smallsd/internal/benchutil"
 )
 
 func winoCases() []ConvParams {
@@ -101,7 +103,7 @@ func BenchmarkConv2DWinograd(b *testing.B) {
 			y := make([]float32, p.N*p.K*oh*ow)
 			Conv2DWinogradW(p, x, w, bias, y)
 			b.ResetTimer()
-			cpu0 := sgemmCPUSeconds()
+			cpu0 := benchutil.CPUSeconds()
 			for i := 0; i < b.N; i++ {
 				Conv2DWinogradW(p, x, w, bias, y)
 			}
@@ -213,7 +215,7 @@ func BenchmarkConvChoice(b *testing.B) {
 					f = NewWinogradFilter(w, p.K, p.C)
 					b.StartTimer()
 				}
-				cpu0 := sgemmCPUSeconds()
+				cpu0 := benchutil.CPUSeconds()
 				for i := 0; i < b.N; i++ {
 					switch mode {
 					case "winograd":
