@@ -48,3 +48,8 @@ func parallelFor(n, grain int, fn func(lo, hi int)) {
 	fn(0, hi)
 	wg.Wait()
 }
+
+// ParallelFor calls fn on disjoint ranges [lo, hi) covering [0, n) on up to GOMAXPROCS
+// goroutines, ranges of at least grain items (n ≤ grain runs inline), and returns when all are
+// done: the kernels' own work splitting, for the memory-bound loops of the layers above them.
+func ParallelFor(n, grain int, fn func(lo, hi int)) { parallelFor(n, grain, fn) }

@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 
 	"github.com/smallsd/smallsd/internal/kernels"
@@ -84,7 +83,7 @@ func (k convBandK) run(dst []float32, src [][]float32) error {
 			rw := (r + 2) * w
 			// Gather rows y0-1 … y0+r of every channel (the copies split over the cores: on one
 			// they cost a tenth of the convolution's time).
-			splitChannels(c, func(lo, hi int) {
+			kernels.ParallelFor(c, 1, func(lo, hi int) {
 				for ch := lo; ch < hi; ch++ {
 					plane := x[ch*ih*iw : (ch+1)*ih*iw]
 					for i := 0; i < r+2; i++ {
@@ -118,7 +117,7 @@ func (k convBandK) run(dst []float32, src [][]float32) error {
 			if err := k.Inner.withParams(bp).run(out[:kk*r*w], args); err != nil {
 				return err
 			}
-			splitChannels(kk, func(lo, hi int) {
+			kernels.ParallelFor(kk, 1, func(lo, hi int) {
 				for o := lo; o < hi; o++ {
 					copy(y[o*h*w+y0*w:o*h*w+(y0+r)*w], out[o*r*w:(o+1)*r*w])
 				}
@@ -127,25 +126,6 @@ func (k convBandK) run(dst []float32, src [][]float32) error {
 	}
 	clear(args)
 	return nil
-}
-
-// splitChannels runs fn over [0, n) split in one part per core (GOMAXPROCS), waiting for all.
-func splitChannels(n int, fn func(lo, hi int)) {
-	parts := min(n, runtime.GOMAXPROCS(0))
-	if parts <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for i := 0; i < parts; i++ {
-		lo, hi := i*n/parts, (i+1)*n/parts
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(lo, hi)
-		}()
-	}
-	wg.Wait()
 }
 
 // winoRowTiles is the fewest 4-wide Winograd tiles in an output row that the Winograd kernels
