@@ -42,6 +42,18 @@ var (
 	winoFilterBlock = 4 << 20
 	// winoChanBlock is the input-channel block of a blocked filter transform.
 	winoChanBlock = 320
+	// winoFusedTiles is the most tiles in a call whose filters are transformed inside the
+	// GEMM workers (fused, see fusedGemm) rather than beforehand for all workers; winoFusedRows
+	// and winoFusedChan are the output and input channels of one worker's transformed block,
+	// 36·rows·chan floats (552 KiB) kept in its L2. On the Zen 5 (2 cores, ms per call, fused
+	// against transformed for all workers): 2×1280×16×16→1280 20.7 against 32.4 (direct: 43),
+	// 2×2560×16×16→1280 42 against 63, 2×1280×32×32→1280 70 against 88, 2×640×32×32→640 16.1
+	// against 18.5; but with 256 and 512 tiles (the VAE's and the UNet's 64×64 layers) 21–44 against
+	// 18–34, as every worker's block then streams megabytes of V. 24 rows, or 160 channels, were
+	// no faster.
+	winoFusedTiles = 128
+	winoFusedRows  = 12
+	winoFusedChan  = 320
 	// winoRowTiles is the narrowest tile row run on its own: narrower rows (images of less than
 	// 64 columns) are laid side by side in the input strip with one unused tile between them, so
 	// that the transforms still see runs of 16 tiles; the unused tiles are dropped before the
@@ -72,10 +84,13 @@ func NewWinogradFilterF16(w []uint16, k, c int) *WinogradFilter {
 	return f
 }
 
-// Conv2DWinogradW is Conv2DWinograd with the weights w (K×C×3×3) transformed during the call:
-// in one piece when the transform is at most 40 MB (36·K·C floats), else in blocks of output and
-// input channels as the GEMMs need them (each filter is transformed once per block of up to 512
-// tiles). Nothing is kept between calls beyond pooled workspace.
+// Conv2DWinogradW is Conv2DWinograd with the weights w (K×C×3×3) transformed during the call.
+// With few tiles (at most winoFusedTiles, 128: the UNet's 32×32 and 16×16 layers) each GEMM
+// worker transforms the filters of a block of 12 output channels by 320 input channels into a
+// buffer that stays in its cache and multiplies them at once (fusedGemm); with more, the
+// transform is made for all workers: in one piece when it is at most 40 MB (36·K·C floats), else
+// in blocks of output and input channels as the GEMMs need them (each filter is transformed once
+// per block of up to 512 tiles). Nothing is kept between calls beyond pooled workspace.
 func Conv2DWinogradW(p ConvParams, x, w, bias, y []float32) {
 	winoRun(p, x, winoWeights{c: p.C, w: w}, bias, y)
 }
@@ -230,7 +245,11 @@ func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
 	tiles := p.N * j.th * j.tw
 	j.cb, j.kb = p.C, p.K
 	j.whole = wt.u != nil || winoXi*p.K*p.C <= winoFilterWhole
-	if !j.whole {
+	j.fused = wt.u == nil && tiles <= winoFusedTiles
+	if j.fused {
+		j.whole = false
+		j.cb = min(p.C, winoFusedChan)
+	} else if !j.whole {
 		j.cb = min(p.C, winoChanBlock)
 		j.kb = max(12, min(p.K, winoFilterBlock/(winoXi*j.cb)/12*12))
 	}
@@ -241,6 +260,11 @@ func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
 	j.v, j.m = v, m
 	var u []float32
 	switch {
+	case j.fused:
+		// V_ξ packed into the GEMM's B panels once per channel block, read by every worker.
+		j.ldp = (j.tb + sgemmNR - 1) / sgemmNR * sgemmNR * j.cb
+		u = winoMem.get(winoXi * j.ldp)
+		j.vp = u
 	case wt.u != nil:
 		j.u = wt.u
 	case j.whole:
@@ -256,6 +280,11 @@ func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
 		for c0 := 0; c0 < p.C; c0 += j.cb {
 			j.c0, j.cn = c0, min(j.cb, p.C-c0)
 			winoParallel(j.cn, max(1, j.cn/(8*workers())), j.input)
+			if j.fused {
+				winoParallel(winoXi, 1, j.packV)
+				winoParallel((p.K+winoFusedRows-1)/winoFusedRows, 1, j.fusedGemm)
+				continue
+			}
 			for k0 := 0; k0 < p.K; k0 += j.kb {
 				j.k0, j.kn = k0, min(j.kb, p.K-k0)
 				if !j.whole {
@@ -283,6 +312,9 @@ type winoJob struct {
 	x, y, bias     []float32
 	wt             winoWeights
 	whole          bool
+	fused          bool // filters transformed by the GEMM workers (fusedGemm)
+	vp             []float32
+	ldp            int // floats per ξ of vp: V_ξ's B panels
 	oh, ow, th, tw int
 	gap            bool // narrow rows: runs span rows, an unused tile between rows in the input strip
 	cb, kb         int
@@ -418,6 +450,50 @@ func (j *winoJob) gemm(lo, hi int) {
 		sgemmRunOn(1, j.kn, j.nb, j.cn, 1, &a, &b, beta, c, j.tb, 0, 0, nil, false)
 	}
 }
+
+// packV packs V_ξ of the current blocks into the GEMM's B panels (vp[ξ·ldp:]), for ξ in [lo, hi).
+func (j *winoJob) packV(lo, hi int) {
+	for xi := lo; xi < hi; xi++ {
+		b := sgemmSrc{data: j.v[xi*j.cb*j.tb : xi*j.cb*j.tb+j.cn*j.tb], ld: j.tb}
+		packB(j.vp[xi*j.ldp:(xi+1)*j.ldp], nil, &b, 0, j.cn, 0, j.nb)
+	}
+}
+
+// fusedGemm computes M_ξ (+)= U_ξ·V_ξ for all ξ on the output channels of the winoFusedRows-row
+// panels [lo, hi) and the current blocks, transforming their filters into a buffer of its own
+// just before: the transformed filters never leave the worker's cache, where transforming them
+// for all workers at once wrote and read back 36·K·C floats (236 MB for 1280 channels) through
+// memory on every call. The GEMMs read U_ξ in place and the shared B panels of V_ξ.
+func (j *winoJob) fusedGemm(lo, hi int) {
+	p := &j.p
+	buf := sgemmBufPool.Get().(*sgemmBuf)
+	up := winoFusedBufs.Get().(*[]float32)
+	if len(*up) < winoXi*winoFusedRows*j.cb {
+		*up = sgemmAligned(winoXi * winoFusedRows * winoFusedChan)
+	}
+	beta := float32(1)
+	if j.c0 == 0 {
+		beta = 0
+	}
+	g := sgemmJob{n: j.nb, k: j.cn, alpha: 1, avx: useAVX2, avx512: useAVX2 && useAVX512, aDirect: true, ldc: j.tb}
+	for panel := lo; panel < hi; panel++ {
+		k0 := panel * winoFusedRows
+		kn := min(winoFusedRows, p.K-k0)
+		u := (*up)[:winoXi*kn*j.cn]
+		j.wt.transform(u, k0, kn, j.c0, j.cn, 0, kn)
+		g.m = kn
+		for xi := 0; xi < winoXi; xi++ {
+			g.a = sgemmSrc{data: u[xi*kn*j.cn : (xi+1)*kn*j.cn], ld: j.cn}
+			g.c = j.m[xi*p.K*j.tb+k0*j.tb : xi*p.K*j.tb+(k0+kn)*j.tb]
+			g.macroDirect(buf, j.vp[xi*j.ldp:(xi+1)*j.ldp], kn, j.nb, j.cn, 0, 0, 0, beta)
+		}
+	}
+	winoFusedBufs.Put(up)
+	sgemmBufPool.Put(buf)
+}
+
+// winoFusedBufs holds the workers' transformed-filter blocks.
+var winoFusedBufs = sync.Pool{New: func() any { return new([]float32) }}
 
 // output transforms output channels [lo, hi) of the block's tiles from M into y, adding the bias.
 // A run of tiles wholly inside one tile row of the output is written in place; the others go

@@ -4,7 +4,7 @@
 
 // Winograd F(4×4, 3×3) filter transforms U = G·g·Gᵀ (winoFilterTransform is the plain-Go twin,
 // with the same operations in the same order, so the results are identical): 16 (AVX-512) or 8
-// (AVX2) consecutive 3×3 filters per iteration, one per lane, gathered from the weights; the first
+// (AVX2) consecutive 3×3 filters per iteration, one per lane, from the weights transposed tap-major by winoFilters; the first
 // pass applies G down each column of g into scratch, the second along each row, storing the 36
 // vectors to u[ξ·ld + t].
 
@@ -14,24 +14,6 @@ DATA winoFC<>+8(SB)/4, $0x3d2aaaab
 DATA winoFC<>+12(SB)/4, $0x3e2aaaab
 DATA winoFC<>+16(SB)/4, $0x3daaaaab
 GLOBL winoFC<>(SB), RODATA|NOPTR, $20
-
-DATA winoFIdx<>+0(SB)/4, $0
-DATA winoFIdx<>+4(SB)/4, $9
-DATA winoFIdx<>+8(SB)/4, $18
-DATA winoFIdx<>+12(SB)/4, $27
-DATA winoFIdx<>+16(SB)/4, $36
-DATA winoFIdx<>+20(SB)/4, $45
-DATA winoFIdx<>+24(SB)/4, $54
-DATA winoFIdx<>+28(SB)/4, $63
-DATA winoFIdx<>+32(SB)/4, $72
-DATA winoFIdx<>+36(SB)/4, $81
-DATA winoFIdx<>+40(SB)/4, $90
-DATA winoFIdx<>+44(SB)/4, $99
-DATA winoFIdx<>+48(SB)/4, $108
-DATA winoFIdx<>+52(SB)/4, $117
-DATA winoFIdx<>+56(SB)/4, $126
-DATA winoFIdx<>+60(SB)/4, $135
-GLOBL winoFIdx<>(SB), RODATA|NOPTR, $64
 
 DATA winoFV<>+0(SB)/4, $0x3e800000
 DATA winoFV<>+4(SB)/4, $0x3e800000
@@ -76,6 +58,7 @@ DATA winoFV<>+156(SB)/4, $0x3daaaaab
 GLOBL winoFV<>(SB), RODATA|NOPTR, $160
 
 // func winoFilter16x(u *float32, ld int, w *float32, n int, scratch *float32)
+// w holds each group of 16 filters tap-major (w[16·tap + t], 144 floats a group): see winoFilters.
 TEXT ·winoFilter16x(SB), NOSPLIT, $0-40
 	MOVQ u+0(FP), DI
 	MOVQ ld+8(FP), R8
@@ -88,16 +71,12 @@ TEXT ·winoFilter16x(SB), NOSPLIT, $0-40
 	VBROADCASTSS winoFC<>+8(SB), Z29
 	VBROADCASTSS winoFC<>+12(SB), Z28
 	VBROADCASTSS winoFC<>+16(SB), Z27
-	VMOVDQU32 winoFIdx<>(SB), Z26
 loop:
 	TESTQ CX, CX
 	JZ done
-	KXNORW K1, K1, K1
-	VGATHERDPS 0(SI)(Z26*4), K1, Z0
-	KXNORW K1, K1, K1
-	VGATHERDPS 12(SI)(Z26*4), K1, Z1
-	KXNORW K1, K1, K1
-	VGATHERDPS 24(SI)(Z26*4), K1, Z2
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 192(SI), Z1
+	VMOVUPS 384(SI), Z2
 	VADDPS Z2, Z0, Z16
 	VMULPS Z31, Z0, Z10
 	VADDPS Z1, Z16, Z11
@@ -116,12 +95,9 @@ loop:
 	VMOVUPS Z13, 576(BX)
 	VMOVUPS Z14, 768(BX)
 	VMOVUPS Z2, 960(BX)
-	KXNORW K1, K1, K1
-	VGATHERDPS 4(SI)(Z26*4), K1, Z0
-	KXNORW K1, K1, K1
-	VGATHERDPS 16(SI)(Z26*4), K1, Z1
-	KXNORW K1, K1, K1
-	VGATHERDPS 28(SI)(Z26*4), K1, Z2
+	VMOVUPS 64(SI), Z0
+	VMOVUPS 256(SI), Z1
+	VMOVUPS 448(SI), Z2
 	VADDPS Z2, Z0, Z16
 	VMULPS Z31, Z0, Z10
 	VADDPS Z1, Z16, Z11
@@ -140,12 +116,9 @@ loop:
 	VMOVUPS Z13, 640(BX)
 	VMOVUPS Z14, 832(BX)
 	VMOVUPS Z2, 1024(BX)
-	KXNORW K1, K1, K1
-	VGATHERDPS 8(SI)(Z26*4), K1, Z0
-	KXNORW K1, K1, K1
-	VGATHERDPS 20(SI)(Z26*4), K1, Z1
-	KXNORW K1, K1, K1
-	VGATHERDPS 32(SI)(Z26*4), K1, Z2
+	VMOVUPS 128(SI), Z0
+	VMOVUPS 320(SI), Z1
+	VMOVUPS 512(SI), Z2
 	VADDPS Z2, Z0, Z16
 	VMULPS Z31, Z0, Z10
 	VADDPS Z1, Z16, Z11
@@ -336,6 +309,8 @@ done:
 	RET
 
 // func winoFilter8x(u *float32, ld int, w *float32, n int, scratch *float32)
+// w holds the filters in groups of 16, each tap-major (w[16·tap + t], 144 floats a group): see
+// winoFilters.
 TEXT ·winoFilter8x(SB), NOSPLIT, $0-40
 	MOVQ u+0(FP), DI
 	MOVQ ld+8(FP), R8
@@ -343,16 +318,13 @@ TEXT ·winoFilter8x(SB), NOSPLIT, $0-40
 	MOVQ w+16(FP), SI
 	MOVQ n+24(FP), CX
 	MOVQ scratch+32(FP), BX
-	VMOVDQU winoFIdx<>(SB), Y15
+	XORQ R11, R11
 loop:
 	TESTQ CX, CX
 	JZ done
-	VPCMPEQD Y8, Y8, Y8
-	VGATHERDPS Y8, 0(SI)(Y15*4), Y0
-	VPCMPEQD Y8, Y8, Y8
-	VGATHERDPS Y8, 12(SI)(Y15*4), Y1
-	VPCMPEQD Y8, Y8, Y8
-	VGATHERDPS Y8, 24(SI)(Y15*4), Y2
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 192(SI), Y1
+	VMOVUPS 384(SI), Y2
 	VADDPS Y2, Y0, Y5
 	VMULPS winoFV<>+0(SB), Y0, Y10
 	VADDPS Y1, Y5, Y11
@@ -371,12 +343,9 @@ loop:
 	VMOVUPS Y13, 288(BX)
 	VMOVUPS Y14, 384(BX)
 	VMOVUPS Y2, 480(BX)
-	VPCMPEQD Y8, Y8, Y8
-	VGATHERDPS Y8, 4(SI)(Y15*4), Y0
-	VPCMPEQD Y8, Y8, Y8
-	VGATHERDPS Y8, 16(SI)(Y15*4), Y1
-	VPCMPEQD Y8, Y8, Y8
-	VGATHERDPS Y8, 28(SI)(Y15*4), Y2
+	VMOVUPS 64(SI), Y0
+	VMOVUPS 256(SI), Y1
+	VMOVUPS 448(SI), Y2
 	VADDPS Y2, Y0, Y5
 	VMULPS winoFV<>+0(SB), Y0, Y10
 	VADDPS Y1, Y5, Y11
@@ -395,12 +364,9 @@ loop:
 	VMOVUPS Y13, 320(BX)
 	VMOVUPS Y14, 416(BX)
 	VMOVUPS Y2, 512(BX)
-	VPCMPEQD Y8, Y8, Y8
-	VGATHERDPS Y8, 8(SI)(Y15*4), Y0
-	VPCMPEQD Y8, Y8, Y8
-	VGATHERDPS Y8, 20(SI)(Y15*4), Y1
-	VPCMPEQD Y8, Y8, Y8
-	VGATHERDPS Y8, 32(SI)(Y15*4), Y2
+	VMOVUPS 128(SI), Y0
+	VMOVUPS 320(SI), Y1
+	VMOVUPS 512(SI), Y2
 	VADDPS Y2, Y0, Y5
 	VMULPS winoFV<>+0(SB), Y0, Y10
 	VADDPS Y1, Y5, Y11
@@ -582,7 +548,11 @@ loop:
 	ADDQ R8, R10
 	VMOVUPS Y2, (R10)
 	ADDQ R8, R10
-	ADDQ $288, SI
+	ADDQ $32, SI // the next 8 filters: the second half of the 16, or the next 16
+	XORQ $1, R11
+	JNZ next
+	ADDQ $512, SI
+next:
 	ADDQ $32, DI
 	DECQ CX
 	JMP loop

@@ -126,7 +126,7 @@ func TestWinogradTransforms(t *testing.T) {
 			continue
 		}
 		useAVX2, useAVX512 = true, path == "avx512"
-		for _, nt := range []int{1, 7, 8, 9, 15, 16, 17, 33, 48, 70} {
+		for _, nt := range []int{1, 7, 8, 9, 15, 16, 17, 33, 48, 70, 100, 130} {
 			// pos[t] is the column of M/V holding tile t.
 			pos := make([]int, nt)
 			for i := range pos {
@@ -265,14 +265,17 @@ func TestConv2DWinogradHalfBits(t *testing.T) {
 
 // TestConv2DWinogradBlocked runs Conv2DWinogradW (filters transformed during the call) with the
 // workspace bounds shrunk so that the filters go in blocks of input and output channels, the tiles
-// in several blocks, and tile rows one by one or side by side, on every path, against the float64
-// direct convolution.
+// in several blocks, and tile rows one by one or side by side, with the filters transformed for
+// all workers (modes 0–2) or inside the GEMM workers (fused, modes 3–4), on every path, against
+// the float64 direct convolution.
 func TestConv2DWinogradBlocked(t *testing.T) {
 	saved, saved512 := useAVX2, useAVX512
 	bm, tm, fw, fb, cb, rt := winoBlockMax, winoTilesMax, winoFilterWhole, winoFilterBlock, winoChanBlock, winoRowTiles
+	ft, fr, fc := winoFusedTiles, winoFusedRows, winoFusedChan
 	defer func() {
 		useAVX2, useAVX512 = saved, saved512
 		winoBlockMax, winoTilesMax, winoFilterWhole, winoFilterBlock, winoChanBlock, winoRowTiles = bm, tm, fw, fb, cb, rt
+		winoFusedTiles, winoFusedRows, winoFusedChan = ft, fr, fc
 	}()
 	r := rand.New(rand.NewSource(12))
 	worst := map[string]float64{}
@@ -287,12 +290,18 @@ func TestConv2DWinogradBlocked(t *testing.T) {
 				continue
 			}
 			useAVX2, useAVX512 = path != "go", path == "avx512"
-			for mode := 0; mode < 3; mode++ {
+			for mode := 0; mode < 5; mode++ {
 				winoFilterWhole, winoFilterBlock, winoChanBlock = 0, winoXi*12*5, 5 // blocked filters
-				winoBlockMax, winoTilesMax = winoXi*(5+p.K)*48, 48+16*mode
-				winoRowTiles = []int{1, 16, 1 << 20}[mode] // rows alone, as in use, all side by side
-				if mode == 2 {
+				winoBlockMax, winoTilesMax = winoXi*(5+p.K)*48, 48+16*(mode%3)
+				winoRowTiles = []int{1, 16, 1 << 20, 1, 16}[mode] // rows alone, as in use, all side by side
+				winoFusedTiles, winoFusedRows, winoFusedChan = 0, fr, fc
+				switch mode {
+				case 2:
 					winoFilterWhole = fw // filters whole
+				case 3: // fused, in blocks of 5 input channels
+					winoFusedTiles, winoFusedChan = 1<<30, 5
+				case 4: // fused, 24 output channels a worker's block
+					winoFusedTiles, winoFusedRows, winoBlockMax = 1<<30, 24, bm
 				}
 				y := make([]float32, p.N*p.K*oh*ow)
 				for i := range y {
@@ -324,7 +333,7 @@ func TestWinogradFilters(t *testing.T) {
 			continue
 		}
 		useAVX2, useAVX512 = true, path == "avx512"
-		for _, nt := range []int{1, 7, 8, 9, 15, 16, 17, 33, 48, 70} {
+		for _, nt := range []int{1, 7, 8, 9, 15, 16, 17, 33, 48, 70, 100, 130} {
 			w := sgemmRandSlice(r, 9*nt)
 			ld := nt + 5
 			got, want := make([]float32, winoXi*ld), make([]float32, winoXi*ld)
