@@ -670,13 +670,15 @@ func winoOutput1D(m0, m1, m2, m3, m4, m5 float32) (o0, o1, o2, o3 float32) {
 }
 
 // WinogradMinTiles is the fewest 4×4 output tiles (N·⌈OH/4⌉·⌈OW/4⌉) from which Conv2DWinogradW
-// (filters transformed during the call) beats Conv2D on this CPU's kernels: 32 on both paths.
-// Measured on an AMD EPYC Zen 5 (2 cores, loaded machine; BenchmarkConvChoice and the UNet):
-// with AVX-512 the UNet's 16×16 layers (32 tiles at batch 2) took 45, 88, 110 and 124 ms as
-// Winograd against 49, 98, 150 and 145 ms direct (640, 1280, 2560 and 1920 channels in, 1280
-// out), and the whole UNet forward 5.70–5.78 CPU-seconds against 6.00–6.20 with 64; with AVX2
-// only, 32 tiles ran at 149 GFLOP per CPU-second against 96. The 8×8 layers (8 tiles) lose
-// (1280 channels: 58 against 160).
+// (filters transformed during the call) beats Conv2D on this CPU's kernels: 16 with AVX-512, 8
+// with AVX2 only. Measured with the filters transformed inside the GEMM workers (fused) on an AMD
+// EPYC Zen 5 (2 cores, ms per call, Winograd against direct): with AVX-512, 1×1280×16×16→1280
+// (16 tiles) 20.5 against 23.5, 1×2560×16×16→1280 41 against 46, 1×640×16×16→1280 9.6 against
+// 11.2, but 2×1280×8×8→1280 (8 tiles) 19.5 against 13.4; with AVX2 only, 16 tiles 18.7 against
+// 39.9 and 8 tiles 17.1 against 25.5 (2×2560×8×8→1280: 35.9 against 43.4).
 func WinogradMinTiles() int {
-	return 32
+	if useAVX2 && !useAVX512 {
+		return 8
+	}
+	return 16
 }
