@@ -71,8 +71,13 @@ func actGEGLURows(dst, src []float32, lo, hi, cols int) {
 		a := src[r*2*cols : r*2*cols+cols]
 		g := src[r*2*cols+cols : (r+1)*2*cols]
 		d := dst[r*cols : (r+1)*cols]
-		if useAVX2 && cols >= 8 {
-			m := cols &^ 7
+		if useAVX2 && useAVX512 && useAVX512DQ && len(d) >= 16 {
+			m := len(d) &^ 15
+			actGEGLU512(&d[0], &a[0], &g[0], m)
+			a, g, d = a[m:], g[m:], d[m:]
+		}
+		if useAVX2 && len(d) >= 8 {
+			m := len(d) &^ 7
 			actGEGLUAVX2(&d[0], &a[0], &g[0], m)
 			a, g, d = a[m:], g[m:], d[m:]
 		}

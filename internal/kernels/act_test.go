@@ -160,3 +160,35 @@ func TestErfcApprox(t *testing.T) {
 		golden.Within(t, fmt.Sprintf("GELU avx=%v on [-6, 0)", avx), "max rel", wr, 3e-6)
 	}
 }
+
+// TestGEGLU512 checks that the AVX-512 GEGLU kernel gives the AVX2 kernel's bits (the same
+// operations in the same order), on random values, both tails, zeros, infinities and NaN, and
+// lengths that leave an AVX2 and a plain-Go remainder.
+func TestGEGLU512(t *testing.T) {
+	if !useAVX2 || !useAVX512 || !useAVX512DQ {
+		t.Skip("CPU lacks AVX-512 (F, VL, DQ): the AVX-512 GEGLU kernel cannot run here")
+	}
+	r := rand.New(rand.NewSource(10))
+	special := []float32{0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 5, -5, 9.5, -9.5, 14, -14, 88, -88, 200, -200,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	for _, cols := range []int{16, 37, 1280} {
+		rows := 9
+		src := randSlice(r, rows*2*cols, 6)
+		for i := range src {
+			if i%5 == 0 {
+				src[i] = special[(i/5)%len(special)]
+			}
+		}
+		fast, avx2 := make([]float32, rows*cols), make([]float32, rows*cols)
+		GEGLU(fast, src, rows, cols)
+		old := useAVX512
+		useAVX512 = false
+		GEGLU(avx2, src, rows, cols)
+		useAVX512 = old
+		for i := range fast {
+			if math.Float32bits(fast[i]) != math.Float32bits(avx2[i]) && !(fast[i] != fast[i] && avx2[i] != avx2[i]) {
+				t.Fatalf("%d columns, element %d (gate %g): AVX-512 %g, AVX2 %g", cols, i, src[(i/cols)*2*cols+cols+i%cols], fast[i], avx2[i])
+			}
+		}
+	}
+}
