@@ -62,7 +62,7 @@ func attnKeyTile(dp int) int { return min(attnKBC, max(4*attnKP, 8192/dp&^(attnK
 
 // attnColumns reports whether the float32 attention runs in the column layout (AVX-512, or no
 // AVX2 at all); the bf16 attention always does.
-func attnColumns() bool { return useAVX512 || !useAVX2 }
+func attnColumns() bool { return true }
 
 // packHeadCol packs head h of batch b's keys and values into slot of sc in the column layout
 // (see above), float32 or bf16 as j.bf16 says.
@@ -134,10 +134,12 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 	p := j.p
 	d, w := p.HeadDim, p.Heads*p.HeadDim
 	nq := min(attnBQ, p.Nq-q0)
+	// asm: the AVX-512 kernels; avx2: the AVX2 ones (float32 only), else the plain-Go twins.
 	asm := useAVX2 && useAVX512
 	if j.bf16 {
 		asm = attnBF16Asm()
 	}
+	avx2 := useAVX2 && !useAVX512 && !j.bf16
 	if useAVX2 {
 		j.prefetchNext(b, h, q0, nq)
 	}
@@ -155,6 +157,8 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		attnLoadQT512BF16(&qsrc[0], w, nq, d, qs, &u32s(qt)[0])
 	case asm:
 		attnLoadQT512(&qsrc[0], w, nq, d, qs, &qt[0])
+	case avx2:
+		attnLoadQTAVX2(&qsrc[0], w, nq, d, qs, &qt[0])
 	case j.bf16:
 		attnLoadQTBF16Go(qsrc, w, nq, d, qs, u32s(qt))
 	default:
@@ -188,6 +192,8 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 			attnQKT512BF16(nkr/attnKP, steps, &u32s(qt)[0], &u32s(kpan)[0], &s[0])
 		case asm:
 			attnQKT512(nkr/attnKP, steps, &qt[0], &kpan[0], &s[0])
+		case avx2:
+			attnQKTAVX2(nkr/attnKP, steps, &qt[0], &kpan[0], &s[0])
 		case j.bf16:
 			attnQKTBF16Go(nkr/attnKP, steps, u32s(qt), u32s(kpan), s)
 		default:
@@ -201,6 +207,9 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		case asm:
 			attnSoftmaxT512(&s[0], nkr, &m[0], &l[0], &o[0], dp/attnKP)
 			attnPVT512(nkr, dp/attnKP, dp, &s[0], &vp[k0*dp], &o[0])
+		case avx2:
+			attnSoftmaxTAVX2(&s[0], nkr, &m[0], &l[0], &o[0], dp/attnKP)
+			attnPVTAVX2(nkr, dp/attnKP, dp, &s[0], &vp[k0*dp], &o[0])
 		case j.bf16:
 			attnSoftmaxTGo(s, nkr, m, l, o, dp/attnKP, pt)
 			attnPVTBF16Go(nkr/2, dp/attnKP, dp, pt, u32s(vp)[k0/2*dp:], o)
@@ -211,9 +220,12 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 	}
 	dst := j.out[(b*p.Nq+q0)*w+h*d:]
 	_ = dst[(nq-1)*w+d-1]
-	if useAVX2 && useAVX512 {
+	switch {
+	case useAVX2 && useAVX512:
 		attnStoreOT512(&o[0], &l[0], nq, d, &dst[0], w)
-	} else {
+	case useAVX2:
+		attnStoreOTAVX2(&o[0], &l[0], nq, d, &dst[0], w) // o has dp rows
+	default:
 		attnStoreOTGo(o, l, nq, d, dst, w)
 	}
 }
