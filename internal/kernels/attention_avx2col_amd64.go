@@ -31,3 +31,63 @@ func attnLoadQTAVX2(q *float32, ldq, nq, d int, scale float32, qt *float32)
 //
 //go:noescape
 func attnStoreOTAVX2(o, l *float32, nq, d int, out *float32, ldo int)
+
+// The forms for the first 8·nv lanes of a tile only (nv = 1…5; the kernels above are nv = 6),
+// for tiles of few queries: lanes from 8·nv on are neither read nor written.
+
+//go:noescape
+func attnQKTAVX2N1(np, d int, q, k, s *float32)
+
+//go:noescape
+func attnPVTAVX2N1(nk, nc, ldv int, p, v, o *float32)
+
+//go:noescape
+func attnSoftmaxTAVX2N1(s *float32, n int, m, l, o *float32, nc int)
+
+//go:noescape
+func attnQKTAVX2N2(np, d int, q, k, s *float32)
+
+//go:noescape
+func attnPVTAVX2N2(nk, nc, ldv int, p, v, o *float32)
+
+//go:noescape
+func attnSoftmaxTAVX2N2(s *float32, n int, m, l, o *float32, nc int)
+
+//go:noescape
+func attnQKTAVX2N3(np, d int, q, k, s *float32)
+
+//go:noescape
+func attnPVTAVX2N3(nk, nc, ldv int, p, v, o *float32)
+
+//go:noescape
+func attnSoftmaxTAVX2N3(s *float32, n int, m, l, o *float32, nc int)
+
+//go:noescape
+func attnQKTAVX2N4(np, d int, q, k, s *float32)
+
+//go:noescape
+func attnPVTAVX2N4(nk, nc, ldv int, p, v, o *float32)
+
+//go:noescape
+func attnSoftmaxTAVX2N4(s *float32, n int, m, l, o *float32, nc int)
+
+//go:noescape
+func attnQKTAVX2N5(np, d int, q, k, s *float32)
+
+//go:noescape
+func attnPVTAVX2N5(nk, nc, ldv int, p, v, o *float32)
+
+//go:noescape
+func attnSoftmaxTAVX2N5(s *float32, n int, m, l, o *float32, nc int)
+
+// attnAVX2Col holds the product and softmax kernels by the number of 8-lane vectors of the tile
+// they cover (index 1…6).
+var attnAVX2Col = [7]attnColKernels{
+	{},
+	{attnQKTAVX2N1, attnPVTAVX2N1, attnSoftmaxTAVX2N1},
+	{attnQKTAVX2N2, attnPVTAVX2N2, attnSoftmaxTAVX2N2},
+	{attnQKTAVX2N3, attnPVTAVX2N3, attnSoftmaxTAVX2N3},
+	{attnQKTAVX2N4, attnPVTAVX2N4, attnSoftmaxTAVX2N4},
+	{attnQKTAVX2N5, attnPVTAVX2N5, attnSoftmaxTAVX2N5},
+	{attnQKTAVX2, attnPVTAVX2, attnSoftmaxTAVX2},
+}

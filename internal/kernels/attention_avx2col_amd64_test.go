@@ -10,10 +10,12 @@ import (
 	"github.com/smallsd/smallsd/internal/golden"
 )
 
-// TestAttnColKernelsAVX2 compares the AVX2 column-layout kernels with their plain-Go twins on odd
-// step, key and query counts: the products sum in the same order, so they agree to the last bits
+// TestAttnColKernelsAVX2 compares the AVX2 column-layout kernels (every lane count) with their
+// plain-Go twins on odd step, key and query counts: the products sum in the same order, so they agree to the last bits
 // (the twins' fused multiply-adds round twice, rarely); the softmax's probabilities below 2^-126
-// are 0 where the twin keeps subnormals.
+// are 0 where the twin keeps subnormals, and a kernel for fewer lanes does not rescale its lanes'
+// l and O^T by α = 2^0 (c0 = 1 − 2^-24) when only a lane past it moves its maximum, as the twin
+// of all 48 lanes does (the output, O^T/l, is the same).
 func TestAttnColKernelsAVX2(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("no AVX2+FMA on this CPU: the AVX2 column kernels were not run")
@@ -26,62 +28,74 @@ func TestAttnColKernelsAVX2(t *testing.T) {
 			t.Errorf("%s: assembly vs twin %.3g exceeds %.3g", name, d, tol)
 		}
 	}
-	for _, d := range []int{1, 3, 8, 20, 40, 64, 80, 160} {
-		for _, np := range []int{1, 3, 16} {
-			q, k := randSlice(r, d*attnBQ, 1), randSlice(r, np*attnKP*d, 1)
-			s1, s2 := make([]float32, np*attnKP*attnBQ), make([]float32, np*attnKP*attnBQ)
-			attnQKTAVX2(np, d, &q[0], &k[0], &s1[0])
-			attnQKTGo(np, d, q, k, s2)
-			note("QKT", relDiff(s1, s2), 1e-6)
-		}
-	}
-	for _, nc := range []int{1, 2, 5, 20} {
-		for _, nk := range []int{1, 7, 64, 128} {
-			ldv := attnKP*nc + 3
-			p, v := randSlice(r, nk*attnBQ, 1), randSlice(r, nk*ldv, 1)
-			o1 := randSlice(r, attnKP*nc*attnBQ, 1)
-			o2 := append([]float32(nil), o1...)
-			attnPVTAVX2(nk, nc, ldv, &p[0], &v[0], &o1[0])
-			attnPVTGo(nk, nc, ldv, p, v, o2)
-			note("PVT", relDiff(o1, o2), 1e-6)
-		}
-	}
-	// The softmax: a first tile (m at attnMasked), tiles whose maximum rises past the slack or
-	// not, and masked scores.
-	for _, n := range []int{8, 16, 64, 128} {
-		const nc = 5
-		m1, l1 := make([]float32, attnBQ), make([]float32, attnBQ)
-		for i := range m1 {
-			m1[i] = attnMasked
-		}
-		o1 := make([]float32, attnKP*nc*attnBQ)
-		m2, l2, o2 := append([]float32(nil), m1...), append([]float32(nil), l1...), append([]float32(nil), o1...)
-		for step, spread := range []float64{3, 3, 30, 1, 300} {
-			s := make([]float32, n*attnBQ)
-			for i := range s {
-				s[i] = float32(r.NormFloat64()*spread) + float32(step)*5
-				if i >= attnBQ && r.Intn(9) == 0 {
-					s[i] = attnMasked
-				}
+	for nv := 1; nv <= 6; nv++ {
+		ak := attnAVX2Col[nv]
+		// lanes keeps the first 8·nv lanes of each 48-lane row: the rest are not computed.
+		lanes := func(x []float32) []float32 {
+			var y []float32
+			for i := 0; i < len(x); i += attnBQ {
+				y = append(y, x[i:i+8*nv]...)
 			}
-			s1, s2 := append([]float32(nil), s...), append([]float32(nil), s...)
-			attnSoftmaxTAVX2(&s1[0], n, &m1[0], &l1[0], &o1[0], nc)
-			attnSoftmaxTGo(s2, n, m2, l2, o2, nc, nil)
+			return y
+		}
+		diff := func(a, b []float32) float64 { return relDiff(lanes(a), lanes(b)) }
+		for _, d := range []int{1, 3, 8, 20, 40, 64, 80, 160} {
+			for _, np := range []int{1, 3, 16} {
+				q, k := randSlice(r, d*attnBQ, 1), randSlice(r, np*attnKP*d, 1)
+				s1, s2 := make([]float32, np*attnKP*attnBQ), make([]float32, np*attnKP*attnBQ)
+				ak.qkt(np, d, &q[0], &k[0], &s1[0])
+				attnQKTGo(np, d, q, k, s2)
+				note("QKT", diff(s1, s2), 1e-6)
+			}
+		}
+		for _, nc := range []int{1, 2, 5, 20} {
+			for _, nk := range []int{1, 7, 64, 128} {
+				ldv := attnKP*nc + 3
+				p, v := randSlice(r, nk*attnBQ, 1), randSlice(r, nk*ldv, 1)
+				o1 := randSlice(r, attnKP*nc*attnBQ, 1)
+				o2 := append([]float32(nil), o1...)
+				ak.pvt(nk, nc, ldv, &p[0], &v[0], &o1[0])
+				attnPVTGo(nk, nc, ldv, p, v, o2)
+				note("PVT", diff(o1, o2), 1e-6)
+			}
+		}
+		// The softmax: a first tile (m at attnMasked), tiles whose maximum rises past the slack
+		// or not, and masked scores.
+		for _, n := range []int{8, 16, 64, 128} {
+			const nc = 5
+			m1, l1 := make([]float32, attnBQ), make([]float32, attnBQ)
 			for i := range m1 {
-				if m1[i] != m2[i] {
-					t.Fatalf("softmax n=%d step %d lane %d: max %g vs %g", n, step, i, m1[i], m2[i])
-				}
+				m1[i] = attnMasked
 			}
-			for i, x := range s {
-				if x == attnMasked && s1[i] != 0 {
-					t.Fatalf("softmax n=%d step %d: masked score %d gives %g, not 0", n, step, i, s1[i])
+			o1 := make([]float32, attnKP*nc*attnBQ)
+			m2, l2, o2 := append([]float32(nil), m1...), append([]float32(nil), l1...), append([]float32(nil), o1...)
+			for step, spread := range []float64{3, 3, 30, 1, 300} {
+				s := make([]float32, n*attnBQ)
+				for i := range s {
+					s[i] = float32(r.NormFloat64()*spread) + float32(step)*5
+					if i >= attnBQ && r.Intn(9) == 0 {
+						s[i] = attnMasked
+					}
 				}
-			}
-			note("softmax l", relDiff(l1, l2), 1e-6)
-			note("softmax o", relDiff(o1, o2), 1e-6)
-			note("softmax p", relDiff(s1, s2), 1e-6)
-			for i := range o1 { // give the next step an accumulator to rescale
-				o1[i], o2[i] = float32(i%7), float32(i%7)
+				s1, s2 := append([]float32(nil), s...), append([]float32(nil), s...)
+				ak.softmax(&s1[0], n, &m1[0], &l1[0], &o1[0], nc)
+				attnSoftmaxTGo(s2, n, m2, l2, o2, nc, nil)
+				for i := 0; i < 8*nv; i++ {
+					if m1[i] != m2[i] {
+						t.Fatalf("softmax nv=%d n=%d step %d lane %d: max %g vs %g", nv, n, step, i, m1[i], m2[i])
+					}
+				}
+				for i, x := range s {
+					if x == attnMasked && i%attnBQ < 8*nv && s1[i] != 0 {
+						t.Fatalf("softmax nv=%d n=%d step %d: masked score %d gives %g, not 0", nv, n, step, i, s1[i])
+					}
+				}
+				note("softmax l", diff(l1, l2), 1e-6)
+				note("softmax o", diff(o1, o2), 1e-6)
+				note("softmax p", diff(s1, s2), 1e-6)
+				for i := range o1 { // give the next step an accumulator to rescale
+					o1[i], o2[i] = float32(i%7), float32(i%7)
+				}
 			}
 		}
 	}

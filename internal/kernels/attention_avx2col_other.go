@@ -17,3 +17,6 @@ func attnLoadQTAVX2(q *float32, ldq, nq, d int, scale float32, qt *float32) {
 func attnStoreOTAVX2(o, l *float32, nq, d int, out *float32, ldo int) {
 	panic("kernels: AVX2 path on a non-amd64 build")
 }
+
+// attnAVX2Col is empty: useAVX2 is false here.
+var attnAVX2Col [7]attnColKernels

@@ -60,6 +60,14 @@ func fma32(a, b, c float32) float32 { return float32(math.FMA(float64(a), float6
 // passes of attnPVT512 (about 32 KiB of float32 values).
 func attnKeyTile(dp int) int { return min(attnKBC, max(4*attnKP, 8192/dp&^(attnKP-1))) }
 
+// attnColKernels are a product and softmax kernel set of the column layout, for some number of a
+// tile's lanes (attnAVX2Col).
+type attnColKernels struct {
+	qkt     func(np, d int, q, k, s *float32)
+	pvt     func(nk, nc, ldv int, p, v, o *float32)
+	softmax func(s *float32, n int, m, l, o *float32, nc int)
+}
+
 // attnColumns reports whether the float32 attention runs in the column layout (AVX-512, or no
 // AVX2 at all); the bf16 attention always does.
 func attnColumns() bool { return true }
@@ -140,6 +148,7 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		asm = attnBF16Asm()
 	}
 	avx2 := useAVX2 && !useAVX512 && !j.bf16
+	ak := &attnAVX2Col[(nq+7)/8] // the AVX2 kernels for the tile's lanes rounded up to 8
 	if useAVX2 {
 		j.prefetchNext(b, h, q0, nq)
 	}
@@ -193,7 +202,7 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		case asm:
 			attnQKT512(nkr/attnKP, steps, &qt[0], &kpan[0], &s[0])
 		case avx2:
-			attnQKTAVX2(nkr/attnKP, steps, &qt[0], &kpan[0], &s[0])
+			ak.qkt(nkr/attnKP, steps, &qt[0], &kpan[0], &s[0])
 		case j.bf16:
 			attnQKTBF16Go(nkr/attnKP, steps, u32s(qt), u32s(kpan), s)
 		default:
@@ -208,8 +217,8 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 			attnSoftmaxT512(&s[0], nkr, &m[0], &l[0], &o[0], dp/attnKP)
 			attnPVT512(nkr, dp/attnKP, dp, &s[0], &vp[k0*dp], &o[0])
 		case avx2:
-			attnSoftmaxTAVX2(&s[0], nkr, &m[0], &l[0], &o[0], dp/attnKP)
-			attnPVTAVX2(nkr, dp/attnKP, dp, &s[0], &vp[k0*dp], &o[0])
+			ak.softmax(&s[0], nkr, &m[0], &l[0], &o[0], dp/attnKP)
+			ak.pvt(nkr, dp/attnKP, dp, &s[0], &vp[k0*dp], &o[0])
 		case j.bf16:
 			attnSoftmaxTGo(s, nkr, m, l, o, dp/attnKP, pt)
 			attnPVTBF16Go(nkr/2, dp/attnKP, dp, pt, u32s(vp)[k0/2*dp:], o)
