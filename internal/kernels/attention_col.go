@@ -4,14 +4,14 @@ import (
 	"math"
 )
 
-// The column layout of the attention tiles, used by the AVX-512 kernels (float32 and bf16) and by
-// the plain-Go path. A tile's attnBQ queries lie across the vector lanes (three zmm of 16), and
-// the head dimension and the keys are broadcasts: the scaled queries as Q̃^T (HeadDim rows of
-// attnBQ), the scores and probabilities as S^T (a row per key), the output accumulator as O^T (a
-// row per value column). So no lane is wasted whatever the head dimension (40 = 2.5 zmm in the
-// row layout), and the online softmax's maximum and sum per query are lane-wise maxima and sums
-// down the key rows instead of horizontal reductions. The AVX2 kernels keep the row layout
-// (attention.go).
+// The column layout of the attention tiles, used by the AVX-512 kernels (float32 and bf16), the
+// AVX2 ones (float32) and the plain-Go path. A tile's attnBQ queries lie across the vector lanes
+// (three zmm of 16, six ymm of 8), and the head dimension and the keys are broadcasts: the scaled
+// queries as Q̃^T (HeadDim rows of attnBQ), the scores and probabilities as S^T (a row per key),
+// the output accumulator as O^T (a row per value column). So no lane is wasted whatever the head
+// dimension (40 = 2.5 zmm with the queries down the rows instead), and the online softmax's maximum and sum per query are lane-wise maxima and sums
+// down the key rows instead of horizontal reductions. Without AVX-512 the AVX2 kernels
+// (attention_avx2col_amd64.go) run the same layout in ymm registers.
 //
 // Packed per head (packHeadCol), in 32-bit slots:
 //   - keys in panels of attnKP: panel j holds, per step t, the values of keys 8j…8j+7 (a step is
@@ -67,10 +67,6 @@ type attnColKernels struct {
 	pvt     func(nk, nc, ldv int, p, v, o *float32)
 	softmax func(s *float32, n int, m, l, o *float32, nc int)
 }
-
-// attnColumns reports whether the float32 attention runs in the column layout (AVX-512, or no
-// AVX2 at all); the bf16 attention always does.
-func attnColumns() bool { return true }
 
 // packHeadCol packs head h of batch b's keys and values into slot of sc in the column layout
 // (see above), float32 or bf16 as j.bf16 says.
