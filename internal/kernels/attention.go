@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -15,21 +14,14 @@ type AttentionParams struct {
 	Causal                        bool    // query i attends to keys 0..i only (CLIP's text encoder)
 }
 
-// Tile sizes. attnBQ is the queries of a tile: a multiple of the AVX2 micro-kernels' 6 rows (row
-// layout, attnBK keys a tile, attnNR a panel), and three zmm of lanes (column layout,
-// attention_col.go).
-const (
-	attnBQ = 48
-	attnBK = 64 // also LDS in attention_amd64.s
-	attnMR = 6
-	attnNR = 16
-)
+// attnBQ is the queries of a tile: three zmm or six ymm of lanes (attention_col.go).
+const attnBQ = 48
 
 // Attention computes out = softmax(Scale·Q·Kᵀ (+ causal mask))·V per batch and head without ever
 // forming the Nq×Nk score matrix: queries are processed in tiles of attnBQ rows, keys in tiles of
-// attnBK, with a running maximum, running sum and output accumulator per query (the online softmax
+// attnKeyTile, with a running maximum, running sum and output accumulator per query (the online softmax
 // of flash attention). Each worker holds the packed keys and values of one head, O(Nk·HeadDim)
-// floats (of all heads when that stays under attnAllHeadsBytes), plus O(attnBQ·(attnBK + HeadDim))
+// floats (of all heads when that stays under attnAllHeadsBytes), plus O(attnBQ·(attnKBC + HeadDim))
 // floats of tiles, from a pool. out may be q itself (each query row block of a head is read into a
 // tile before its output is written, and by no other task), but must not overlap k or v.
 func Attention(p AttentionParams, q, k, v, out []float32) {
@@ -57,7 +49,7 @@ func attention(p AttentionParams, q, k, v, out []float32, bf16 bool) {
 	// of one query tile one after the other: the tile's rows of Q and out are then fetched from
 	// memory once for all heads instead of once per head.
 	dp := (p.HeadDim + 7) &^ 7
-	job.allHeads = p.Heads > 1 && p.Heads*((p.Nk+attnNR-1)&^(attnNR-1))*(p.HeadDim+dp)*4 <= attnAllHeadsBytes
+	job.allHeads = p.Heads > 1 && p.Heads*((p.Nk+attnKP-1)&^(attnKP-1))*(p.HeadDim+dp)*4 <= attnAllHeadsBytes
 	job.tasks = p.Batch * p.Heads * job.nqb
 	if nw := min(workers(), job.tasks); nw <= 1 {
 		job.run(0, job.tasks)
@@ -91,11 +83,11 @@ var attnJobs = sync.Pool{New: func() any { return new(attnJob) }}
 
 // attnScratch is one worker's memory.
 type attnScratch struct {
-	kp   []float32 // per packed head, Kᵀ in panels of attnNR keys: panel j is HeadDim×attnNR
+	kp   []float32 // per packed head, the keys in panels (attention_col.go)
 	vp   []float32 // per packed head, V as nkPad×dp (dp = HeadDim rounded up to 8, zero padded)
-	qt   []float32 // query tile, attnBQ×HeadDim, scaled by Scale·log2(e)
-	s    []float32 // score / probability tile, attnBQ×attnBK
-	o    []float32 // output accumulator, attnBQ×dp
+	qt   []float32 // query tile Q̃^T, HeadDim rows of attnBQ, scaled by Scale·log2(e)
+	s    []float32 // score / probability tile S^T, attnKBC rows of attnBQ
+	o    []float32 // output accumulator O^T, dp rows of attnBQ
 	m, l []float32 // running max (log2 domain) and running sum per query
 	bf   []uint32  // the bf16 path's query and probability tiles and row buffers (attention_bf16.go)
 }
@@ -136,7 +128,7 @@ func (j *attnJob) scratch() *attnScratch {
 	p := j.p
 	d := p.HeadDim
 	dp := (d + 7) &^ 7
-	nkPad := (p.Nk + attnNR - 1) &^ (attnNR - 1)
+	nkPad := (p.Nk + attnKP - 1) &^ (attnKP - 1)
 	slots := 1
 	if j.allHeads {
 		slots = p.Heads
@@ -145,7 +137,7 @@ func (j *attnJob) scratch() *attnScratch {
 	sc.kp = attnGrow(sc.kp, slots*nkPad*d)
 	sc.vp = attnGrow(sc.vp, slots*nkPad*dp)
 	sc.qt = attnGrow(sc.qt, attnBQ*d)
-	sc.s = attnGrow(sc.s, attnBQ*max(attnBK, attnKBC))
+	sc.s = attnGrow(sc.s, attnBQ*attnKBC)
 	sc.o = attnGrow(sc.o, attnBQ*dp)
 	sc.m = attnGrow(sc.m, attnBQ)
 	sc.l = attnGrow(sc.l, attnBQ)
@@ -159,102 +151,26 @@ func (j *attnJob) scratch() *attnScratch {
 func (j *attnJob) runTasks(sc *attnScratch, packed *int, lo, hi int) {
 	p := j.p
 	dp := (p.HeadDim + 7) &^ 7
-	nkPad := (p.Nk + attnNR - 1) &^ (attnNR - 1)
+	nkPad := (p.Nk + attnKP - 1) &^ (attnKP - 1)
 	for t := lo; t < hi; t++ {
 		var b, h, qt int
 		if j.allHeads {
 			b, qt, h = t/(p.Heads*j.nqb), t/p.Heads%j.nqb, t%p.Heads
 			if b != *packed {
 				for hh := 0; hh < p.Heads; hh++ {
-					j.packHead(sc, b, hh, hh, dp, nkPad)
+					j.packHeadCol(sc, b, hh, hh, dp, nkPad)
 				}
 				*packed = b
 			}
-			j.tile(sc, b, h, h, qt*attnBQ, dp, nkPad)
+			j.tileCol(sc, b, h, h, qt*attnBQ, dp, nkPad)
 			continue
 		}
 		b, h, qt = t/(p.Heads*j.nqb), t/j.nqb%p.Heads, t%j.nqb
 		if bh := b*p.Heads + h; bh != *packed {
-			j.packHead(sc, b, h, 0, dp, nkPad)
+			j.packHeadCol(sc, b, h, 0, dp, nkPad)
 			*packed = bh
 		}
-		j.tile(sc, b, h, 0, qt*attnBQ, dp, nkPad)
-	}
-}
-
-// packHead copies head h of batch b's keys, transposed into panels, and values into slot of sc.
-func (j *attnJob) packHead(sc *attnScratch, b, h, slot, dp, nkPad int) {
-	if j.bf16 || attnColumns() {
-		j.packHeadCol(sc, b, h, slot, dp, nkPad)
-		return
-	}
-	p := j.p
-	d, w := p.HeadDim, p.Heads*p.HeadDim
-	k := j.k[b*p.Nk*w+h*d:]
-	v := j.v[b*p.Nk*w+h*d:]
-	kp := sc.kp[slot*nkPad*d : (slot+1)*nkPad*d]
-	vp := sc.vp[slot*nkPad*dp : (slot+1)*nkPad*dp]
-	for key := 0; key < nkPad; key++ {
-		panel := kp[(key/attnNR)*d*attnNR+key%attnNR:]
-		vrow := vp[key*dp : (key+1)*dp]
-		if key >= p.Nk {
-			for i := 0; i < d; i++ {
-				panel[i*attnNR] = 0
-			}
-			clear(vrow)
-			continue
-		}
-		kr := k[key*w : key*w+d]
-		for i, x := range kr {
-			panel[i*attnNR] = x
-		}
-		copy(vrow, v[key*w:key*w+d])
-		clear(vrow[d:])
-	}
-}
-
-// tile computes the outputs of queries q0 … q0+attnBQ−1 (clipped to Nq) of head h of batch b,
-// whose keys and values are packed in slot of sc.
-func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
-	if j.bf16 || attnColumns() {
-		j.tileCol(sc, b, h, slot, q0, dp, nkPad)
-		return
-	}
-	// The row layout, for the AVX2 kernels.
-	p := j.p
-	d, w := p.HeadDim, p.Heads*p.HeadDim
-	kp, vp := sc.kp[slot*nkPad*d:], sc.vp[slot*nkPad*dp:]
-	nq := min(attnBQ, p.Nq-q0)
-	rows := (nq + attnMR - 1) / attnMR * attnMR
-	// Scale by log2(e) as well so the softmax can use 2^x.
-	qs := p.Scale * math.Log2E
-	qsrc := j.q[(b*p.Nq+q0)*w+h*d:]
-	j.prefetchNext(b, h, q0, nq)
-	for i := 0; i < rows; i++ {
-		qr := sc.qt[i*d : (i+1)*d]
-		if i >= nq {
-			clear(qr)
-			continue
-		}
-		elemScale(qr, qsrc[i*w:i*w+d], qs)
-	}
-	o, kEnd := sc.startTile(p, rows, dp, q0, nq)
-	for k0 := 0; k0 < kEnd; k0 += attnBK {
-		nk := min(attnBK, kEnd-k0)
-		nkr := (nk + attnNR - 1) &^ (attnNR - 1)
-		// Scores S = Q̃·Kᵀ for this key tile, row stride attnBK. Rows of padding queries are zero.
-		for c := 0; c < nkr; c += attnNR {
-			attnDotAVX2(rows, d, &sc.qt[0], &kp[(k0+c)*d], &sc.s[c], attnBK)
-		}
-		if nk < nkr || p.Causal {
-			attnMask(sc.s, nq, nk, nkr, q0-k0, p.Causal)
-		}
-		attnSoftmaxAVX2(&sc.s[0], nq, nkr, &sc.m[0], &sc.l[0], &o[0], dp)
-		attnAccumAVX2(rows, nk, dp, &sc.s[0], &vp[k0*dp], &o[0])
-	}
-	dst := j.out[(b*p.Nq+q0)*w+h*d:]
-	for i := 0; i < nq; i++ {
-		elemScale(dst[i*w:i*w+d], o[i*dp:i*dp+d], 1/sc.l[i])
+		j.tileCol(sc, b, h, 0, qt*attnBQ, dp, nkPad)
 	}
 }
 
@@ -278,98 +194,4 @@ func (j *attnJob) prefetchNext(b, h, q0, nq int) {
 	}
 	attnPrefetch(&j.q[off], n, 4*w, bytes)
 	attnPrefetch(&j.out[off], n, 4*w, bytes)
-}
-
-// attnDot sets s[i·lds + c] = Σ_t q[i·d + t]·kp[t·attnNR + c] for i < rows (a multiple of 6) and
-// c < attnNR: one panel of scores.
-func attnDot(rows, d int, q, kp, s []float32, lds int) {
-	for i := 0; i < rows; i++ {
-		qr := q[i*d : (i+1)*d]
-		var acc [attnNR]float32
-		for t, x := range qr {
-			kr := kp[t*attnNR : (t+1)*attnNR]
-			for c := range acc {
-				acc[c] += x * kr[c]
-			}
-		}
-		copy(s[i*lds:i*lds+attnNR], acc[:])
-	}
-}
-
-// attnMask sets to −Inf the scores of padding keys (columns nk … nkr−1) and, if causal, those of
-// keys after the query (column c of row i is masked when c > i + diag). The softmax turns −Inf into
-// an exact 0. Every row keeps at least one finite score in the first key tile (key 0), so the
-// running maximum is finite from then on.
-func attnMask(s []float32, nq, nk, nkr, diag int, causal bool) {
-	inf := float32(math.Inf(-1))
-	for i := 0; i < nq; i++ {
-		valid := nk
-		if causal {
-			valid = max(0, min(nk, i+diag+1))
-		}
-		row := s[i*attnBK : i*attnBK+nkr]
-		for c := valid; c < nkr; c++ {
-			row[c] = inf
-		}
-	}
-}
-
-// attnSoftmax is the online-softmax step for the first nq rows of a score tile s (row stride
-// attnBK, n columns): per row i, mNew = max(m[i], max s_i), s_i = 2^(s_i − mNew),
-// α = 2^(m[i] − mNew), l[i] = α·l[i] + Σ s_i, m[i] = mNew, and the accumulator row o_i *= α.
-func attnSoftmax(s []float32, nq, n int, m, l, o []float32, dp int) {
-	for i := 0; i < nq; i++ {
-		row := s[i*attnBK : i*attnBK+n]
-		mNew := m[i]
-		for _, x := range row {
-			if x > mNew {
-				mNew = x
-			}
-		}
-		var sum float32
-		for c, x := range row {
-			e := exp2NegGo(x - mNew)
-			row[c] = e
-			sum += e
-		}
-		alpha := exp2NegGo(m[i] - mNew)
-		m[i] = mNew
-		l[i] = l[i]*alpha + sum
-		elemScale(o[i*dp:(i+1)*dp], o[i*dp:(i+1)*dp], alpha)
-	}
-}
-
-// attnAccum adds P·V to o: o[i·dp + c] += Σ_{t<nk} s[i·attnBK + t]·v[t·dp + c] for i < rows and
-// c < dp.
-func attnAccum(rows, nk, dp int, s, v, o []float32) {
-	for i := 0; i < rows; i++ {
-		or := o[i*dp : (i+1)*dp]
-		for t, pr := range s[i*attnBK : i*attnBK+nk] {
-			if pr == 0 {
-				continue
-			}
-			vr := v[t*dp : (t+1)*dp]
-			vr = vr[:len(or)] // lets the compiler drop the bounds check below
-			for c := range or {
-				or[c] += pr * vr[c]
-			}
-		}
-	}
-}
-
-// startTile clears the output accumulator and the online-softmax state (running maximum and sum)
-// of a query tile's rows, and returns the accumulator and the end of the keys the tile attends to
-// (with a causal mask, up to its last query). The float32 and bf16 tiles share it.
-func (sc *attnScratch) startTile(p AttentionParams, rows, dp, q0, nq int) (o []float32, kEnd int) {
-	o = sc.o[:rows*dp]
-	clear(o)
-	for i := 0; i < rows; i++ {
-		sc.m[i] = float32(math.Inf(-1))
-		sc.l[i] = 0
-	}
-	kEnd = p.Nk
-	if p.Causal {
-		kEnd = min(p.Nk, q0+nq)
-	}
-	return o, kEnd
 }

@@ -4,14 +4,14 @@ import (
 	"math"
 )
 
-// The column layout of the attention tiles, used by the AVX-512 kernels (float32 and bf16) and by
-// the plain-Go path. A tile's attnBQ queries lie across the vector lanes (three zmm of 16), and
-// the head dimension and the keys are broadcasts: the scaled queries as Q̃^T (HeadDim rows of
-// attnBQ), the scores and probabilities as S^T (a row per key), the output accumulator as O^T (a
-// row per value column). So no lane is wasted whatever the head dimension (40 = 2.5 zmm in the
-// row layout), and the online softmax's maximum and sum per query are lane-wise maxima and sums
-// down the key rows instead of horizontal reductions. The AVX2 kernels keep the row layout
-// (attention.go).
+// The column layout of the attention tiles, used by the AVX-512 kernels (float32 and bf16), the
+// AVX2 ones (float32) and the plain-Go path. A tile's attnBQ queries lie across the vector lanes
+// (three zmm of 16, six ymm of 8), and the head dimension and the keys are broadcasts: the scaled
+// queries as Q̃^T (HeadDim rows of attnBQ), the scores and probabilities as S^T (a row per key),
+// the output accumulator as O^T (a row per value column). So no lane is wasted whatever the head
+// dimension (40 = 2.5 zmm with the queries down the rows instead), and the online softmax's maximum and sum per query are lane-wise maxima and sums
+// down the key rows instead of horizontal reductions. Without AVX-512 the AVX2 kernels
+// (attention_avx2col_amd64.go) run the same layout in ymm registers.
 //
 // Packed per head (packHeadCol), in 32-bit slots:
 //   - keys in panels of attnKP: panel j holds, per step t, the values of keys 8j…8j+7 (a step is
@@ -60,9 +60,13 @@ func fma32(a, b, c float32) float32 { return float32(math.FMA(float64(a), float6
 // passes of attnPVT512 (about 32 KiB of float32 values).
 func attnKeyTile(dp int) int { return min(attnKBC, max(4*attnKP, 8192/dp&^(attnKP-1))) }
 
-// attnColumns reports whether the float32 attention runs in the column layout (AVX-512, or no
-// AVX2 at all); the bf16 attention always does.
-func attnColumns() bool { return useAVX512 || !useAVX2 }
+// attnColKernels are a product and softmax kernel set of the column layout, for some number of a
+// tile's lanes (attnAVX2Col).
+type attnColKernels struct {
+	qkt     func(np, d int, q, k, s *float32)
+	pvt     func(nk, nc, ldv int, p, v, o *float32)
+	softmax func(s *float32, n int, m, l, o *float32, nc int)
+}
 
 // packHeadCol packs head h of batch b's keys and values into slot of sc in the column layout
 // (see above), float32 or bf16 as j.bf16 says.
@@ -134,10 +138,13 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 	p := j.p
 	d, w := p.HeadDim, p.Heads*p.HeadDim
 	nq := min(attnBQ, p.Nq-q0)
+	// asm: the AVX-512 kernels; avx2: the AVX2 ones (float32 only), else the plain-Go twins.
 	asm := useAVX2 && useAVX512
 	if j.bf16 {
 		asm = attnBF16Asm()
 	}
+	avx2 := useAVX2 && !useAVX512 && !j.bf16
+	ak := &attnAVX2Col[(nq+7)/8] // the AVX2 kernels for the tile's lanes rounded up to 8
 	if useAVX2 {
 		j.prefetchNext(b, h, q0, nq)
 	}
@@ -155,6 +162,8 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		attnLoadQT512BF16(&qsrc[0], w, nq, d, qs, &u32s(qt)[0])
 	case asm:
 		attnLoadQT512(&qsrc[0], w, nq, d, qs, &qt[0])
+	case avx2:
+		attnLoadQTAVX2(&qsrc[0], w, nq, d, qs, &qt[0])
 	case j.bf16:
 		attnLoadQTBF16Go(qsrc, w, nq, d, qs, u32s(qt))
 	default:
@@ -188,6 +197,8 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 			attnQKT512BF16(nkr/attnKP, steps, &u32s(qt)[0], &u32s(kpan)[0], &s[0])
 		case asm:
 			attnQKT512(nkr/attnKP, steps, &qt[0], &kpan[0], &s[0])
+		case avx2:
+			ak.qkt(nkr/attnKP, steps, &qt[0], &kpan[0], &s[0])
 		case j.bf16:
 			attnQKTBF16Go(nkr/attnKP, steps, u32s(qt), u32s(kpan), s)
 		default:
@@ -201,6 +212,9 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 		case asm:
 			attnSoftmaxT512(&s[0], nkr, &m[0], &l[0], &o[0], dp/attnKP)
 			attnPVT512(nkr, dp/attnKP, dp, &s[0], &vp[k0*dp], &o[0])
+		case avx2:
+			ak.softmax(&s[0], nkr, &m[0], &l[0], &o[0], dp/attnKP)
+			ak.pvt(nkr, dp/attnKP, dp, &s[0], &vp[k0*dp], &o[0])
 		case j.bf16:
 			attnSoftmaxTGo(s, nkr, m, l, o, dp/attnKP, pt)
 			attnPVTBF16Go(nkr/2, dp/attnKP, dp, pt, u32s(vp)[k0/2*dp:], o)
@@ -211,9 +225,12 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 	}
 	dst := j.out[(b*p.Nq+q0)*w+h*d:]
 	_ = dst[(nq-1)*w+d-1]
-	if useAVX2 && useAVX512 {
+	switch {
+	case useAVX2 && useAVX512:
 		attnStoreOT512(&o[0], &l[0], nq, d, &dst[0], w)
-	} else {
+	case useAVX2:
+		attnStoreOTAVX2(&o[0], &l[0], nq, d, &dst[0], w) // o has dp rows
+	default:
 		attnStoreOTGo(o, l, nq, d, dst, w)
 	}
 }

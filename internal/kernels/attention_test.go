@@ -222,81 +222,6 @@ func reportRates(b *testing.B, flops float64, c0 time.Duration) {
 	}
 }
 
-// TestAttnSoftmaxKernel compares the assembly online-softmax step with its Go twin and both with
-// float64 exp2, on a tile with masked (−Inf) scores.
-func TestAttnSoftmaxKernel(t *testing.T) {
-	r := rand.New(rand.NewSource(16))
-	const nq, n, dp = 13, 48, 24
-	s := make([]float32, attnBQ*attnBK)
-	for i := range s {
-		s[i] = float32(r.NormFloat64() * 30)
-		if r.Intn(7) == 0 {
-			s[i] = float32(math.Inf(-1))
-		}
-	}
-	for i := 0; i < nq; i++ {
-		s[i*attnBK] = float32(r.NormFloat64()) // a finite score in every row
-	}
-	m, l := make([]float32, nq), make([]float32, nq)
-	o := randSlice(r, nq*dp, 1)
-	for i := range m {
-		m[i] = float32(r.NormFloat64() * 30)
-		l[i] = float32(r.Float64() * 10)
-	}
-	s2, m2, l2, o2 := append([]float32(nil), s...), append([]float32(nil), m...), append([]float32(nil), l...), append([]float32(nil), o...)
-	withAVX2(true, func() {
-		if !useAVX2 {
-			t.Skip("no AVX2 on this CPU: nothing to compare")
-		}
-		attnSoftmaxAVX2(&s[0], nq, n, &m[0], &l[0], &o[0], dp)
-	})
-	attnSoftmax(s2, nq, n, m2, l2, o2, dp)
-	var worst float64
-	for i := 0; i < nq; i++ {
-		for c := 0; c < n; c++ {
-			a, b := float64(s[i*attnBK+c]), float64(s2[i*attnBK+c])
-			worst = math.Max(worst, math.Abs(a-b))
-		}
-		if m[i] != m2[i] {
-			t.Errorf("row %d: max %g vs %g", i, m[i], m2[i])
-		}
-		if e := math.Abs(float64(l[i]-l2[i])) / float64(l2[i]); e > 1e-6 {
-			t.Errorf("row %d: sum %g vs %g", i, l[i], l2[i])
-		}
-	}
-	for i := range o {
-		if e := math.Abs(float64(o[i] - o2[i])); e > 1e-6*math.Abs(float64(o2[i]))+1e-30 {
-			t.Errorf("accumulator %d: %g vs %g", i, o[i], o2[i])
-			break
-		}
-	}
-	golden.Within(t, "probabilities P_asm vs P_go", "max abs", worst, 3e-7)
-}
-
-func TestExp2Neg(t *testing.T) {
-	var worst float64
-	for x := float32(-130); x <= 0; x += 0.0137 {
-		for _, v := range []float32{x, -x * x / 200} {
-			got, want := float64(exp2NegGo(v)), math.Exp2(float64(v))
-			if want < 1e-37 { // at and below 2^-126, flushing to 0 is fine
-				if math.Abs(got-want) > 1.2e-38 {
-					t.Fatalf("2^%g = %g, want %g", v, got, want)
-				}
-				continue
-			}
-			e := math.Abs(got-want) / want
-			worst = math.Max(worst, e)
-			if e > 3e-7 {
-				t.Fatalf("2^%g = %g, want %g (rel error %.3g)", v, got, want, e)
-			}
-		}
-	}
-	if exp2NegGo(float32(math.Inf(-1))) != 0 {
-		t.Error("2^-Inf is not 0")
-	}
-	golden.Within(t, "exp2NegGo", "max rel", worst, 3e-7)
-}
-
 // TestAttentionLargeScores runs the online softmax where the running maximum jumps by hundreds
 // between key tiles (α underflows to 0) and where every score is equal.
 func TestAttentionLargeScores(t *testing.T) {
@@ -317,8 +242,7 @@ func TestAttentionLargeScores(t *testing.T) {
 		e, mag := maxErr(out, ref)
 		// Scores reach about ±2000; float32 rounding of a score moves its weight by up to about
 		// 2000·2^-24 relative, which bounds what any float32 implementation can do; this one
-		// measures 6.8e-8 × max|ref| (column layout; 3.7e-8 in the AVX2 kernels' row layout), and
-		// 5e-7 is about 7× that.
+		// measures 6.8e-8 × max|ref|, and 5e-7 is about 7× that.
 		golden.Within(t, fmt.Sprintf("large scores avx=%v", avx), "max abs", e, 5e-7*math.Max(1, mag))
 	}
 	// Equal scores: the output is the mean of the values.

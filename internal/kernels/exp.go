@@ -65,30 +65,3 @@ func expPoly(r float32) float32 {
 // expPow2 returns 2^n for n in [-126, 127]. expGo scales by 2^n as 2^(n/2)·2^(n−n/2), one factor
 // at a time, so that results down to the subnormal range and up to overflow come out right.
 func expPow2(n int32) float32 { return math.Float32frombits(uint32(n+127) << 23) }
-
-// Cephes exp2f: 2^f = 1 + f·P(f) for |f| ≤ 1/2.
-const (
-	exp2E0 = 1.535336188319500e-4
-	exp2E1 = 1.339887440266574e-3
-	exp2E2 = 9.618437357674640e-3
-	exp2E3 = 5.550332471162809e-2
-	exp2E4 = 2.402264791363012e-1
-	exp2E5 = 6.931472028550421e-1
-)
-
-// exp2NegGo returns 2^x for x ≤ 0 (the attention softmax's argument); x ≤ -127, including -Inf,
-// gives exactly 0.
-func exp2NegGo(x float32) float32 {
-	if x < -127 {
-		x = -127
-	}
-	n := float32(math.RoundToEven(float64(x)))
-	f := x - n
-	p := float32(exp2E0)
-	p = p*f + exp2E1
-	p = p*f + exp2E2
-	p = p*f + exp2E3
-	p = p*f + exp2E4
-	p = p*f + exp2E5
-	return (p*f + 1) * math.Float32frombits(uint32(int32(n)+127)<<23)
-}

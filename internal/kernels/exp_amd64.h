@@ -84,20 +84,3 @@
 	VPSLLD $23, n, n; \
 	VMULPS n, x, x
 
-// EXP2NEG(x, n, r): x = 2^x for x ≤ 0, the vector twin of exp2NegGo (x ≤ −127 gives 0): with
-// n = round(x) and f = x − n, 2^f = 1 + f·P(f) (Cephes exp2f), times 2^n. n, r are scratch.
-#define EXP2NEG(x, n, r) \
-	VMAXPS EXPC_M127, x, x; \
-	VROUNDPS $0, x, n; \
-	VSUBPS n, x, x; \
-	VMOVUPS EXPC_E0, r; \
-	VFMADD213PS EXPC_E1, x, r; \
-	VFMADD213PS EXPC_E2, x, r; \
-	VFMADD213PS EXPC_E3, x, r; \
-	VFMADD213PS EXPC_E4, x, r; \
-	VFMADD213PS EXPC_E5, x, r; \
-	VFMADD213PS EXPC_ONE, r, x; \
-	VCVTPS2DQ n, n; \
-	VPADDD EXPC_I127, n, n; \
-	VPSLLD $23, n, n; \
-	VMULPS n, x, x

@@ -1,5 +1,7 @@
 // Command asmgen writes sgemm_amd64.s, the AVX2/FMA SGEMM micro-kernels of package kernels, or
-// with the argument avx512 sgemm512_amd64.s, the AVX-512 ones (see avx512.go); bf16 writes
+// with the argument avx512 sgemm512_amd64.s, the AVX-512 ones (see avx512.go); attn512 writes
+// attention512_amd64.s and attn2 attention_avx2col_amd64.s, the column-layout attention kernels
+// for AVX-512 and for AVX2 (attention.go, attention2.go); bf16 writes
 // bf16_amd64.s (bf16.go), amx amx_amd64.s and amxprog the same kernel's operation list for the
 // tests' simulator, amx_program_test.go (amx.go).
 // It is its own module so that the main module's go.mod stays untouched; run it with
@@ -42,6 +44,11 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "attn512" { // attention512_amd64.s
 		attnFile(g)
+		os.Stdout.WriteString(g.b.String())
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "attn2" { // attention_avx2col_amd64.s
+		attn2File(g)
 		os.Stdout.WriteString(g.b.String())
 		return
 	}
