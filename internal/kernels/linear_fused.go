@@ -23,8 +23,12 @@ func LinearPackedParts(x []float32, rows int, w *PackedWeight, bias []float32, p
 		fillParts(rows, w.Out, bias, part, y)
 		return
 	}
-	a := sgemmSrc{data: x, ld: w.In}
-	sgemmRun(rows, w.Out, w.In, 1, &a, &sgemmSrc{packed: w}, 0, y, part, part, rows*part, bias, false)
+	chunk := linearRowChunk(rows, w)
+	for r0 := 0; r0 < rows; r0 += chunk {
+		n := min(chunk, rows-r0)
+		a := sgemmSrc{data: x[r0*w.In:], ld: w.In}
+		sgemmRun(n, w.Out, w.In, 1, &a, &sgemmSrc{packed: w}, 0, y[r0*part:], part, part, rows*part, bias, false)
+	}
 }
 
 // LinearBF16Parts is LinearBF16 (w out×in as bfloat16 bits) with the output split into parts as

@@ -31,8 +31,9 @@ func unsplit(y []float32, rows, parts, part int) []float32 {
 // and half panels), on plain Go, AVX2 and AVX-512, on one and three workers, and against a
 // float64 reference.
 func TestLinearPackedParts(t *testing.T) {
-	s2, s512 := useAVX2, useAVX512
-	defer func() { useAVX2, useAVX512 = s2, s512 }()
+	s2, s512, cw := useAVX2, useAVX512, linearChunkWeight
+	defer func() { useAVX2, useAVX512, linearChunkWeight = s2, s512, cw }()
+	linearChunkWeight = 0 // rows in chunks from 257 to 768 rows (300×64→3×80)
 	r := rand.New(rand.NewSource(23))
 	var worst, worstDiff float64
 	for _, path := range []struct {

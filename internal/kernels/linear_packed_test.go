@@ -11,8 +11,9 @@ import (
 // AVX-512, for odd shapes that reach every split of the GEMM (rows or columns, shared operand or
 // not, A read in place, k blocked or not), and that Unpack restores the matrix.
 func TestLinearPacked(t *testing.T) {
-	s2, s512 := useAVX2, useAVX512
-	defer func() { useAVX2, useAVX512 = s2, s512 }()
+	s2, s512, cw := useAVX2, useAVX512, linearChunkWeight
+	defer func() { useAVX2, useAVX512, linearChunkWeight = s2, s512, cw }()
+	linearChunkWeight = 0 // rows in chunks from 257 to 768 rows (300×650→47)
 	r := rand.New(rand.NewSource(21))
 	var worst float64
 	for _, path := range []struct {
