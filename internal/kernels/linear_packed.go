@@ -166,16 +166,19 @@ func LinearPacked(x []float32, rows int, w *PackedWeight, bias []float32, y []fl
 var linearChunkWeight = 1 << 20
 
 // linearRowChunk is how many rows of x a LinearPacked call multiplies at a time: all of them, or,
-// for a few hundred rows by a large float32 weight, balanced chunks of at most sgemmDirectMaxM.
+// for a few hundred rows by a large weight, balanced chunks of at most sgemmDirectMaxM.
 // A chunk's GEMM then reads A in place and splits columns among the workers, so each streams its
 // share of the weight once per chunk, prefetched (sgemm_shared.go's runColumns); split by rows,
 // every chunk of rows streamed the whole weight, which comes from memory in a model's forward.
 // On the Zen 5 (2 cores, weights cycled so they come from memory), 512×5120→1280 took 28–30 ms
 // in two chunks against 33.6 whole, 512×1280→3840 20.6–20.9 against 24.5–26.0, 408×640→5120
 // 8.5 against 10.1–10.3, 512×1280→1280 6.6 against 7.4–7.9; from 816 rows, or 2048, chunks were
-// no faster (816×320→2560 4.1–4.3 against 4.1–4.5, 2048×640→1920 16.1–16.4 against 15.2).
+// no faster (816×320→2560 4.1–4.3 against 4.1–4.5, 2048×640→1920 16.1–16.4 against 15.2). With
+// half weights (widened per chunk) the same five 384–512-row shapes took 100 ms in chunks against
+// 105.5 whole (1280→3840 17.8 against 20.4, 640→5120 9.2 against 11.7, but 1280→1280 7.9
+// against 6.8).
 func linearRowChunk(rows int, w *PackedWeight) int {
-	if w.Half() || rows <= sgemmDirectMaxM || rows > 3*sgemmDirectMaxM || w.In*w.Out < linearChunkWeight {
+	if rows <= sgemmDirectMaxM || rows > 3*sgemmDirectMaxM || w.In*w.Out < linearChunkWeight {
 		return max(rows, 1)
 	}
 	n := (rows + sgemmDirectMaxM - 1) / sgemmDirectMaxM
