@@ -198,8 +198,10 @@ func WinogradApplies(p ConvParams) bool {
 // most 512 whose transformed data stay within 24 MiB; for each block and block of input channels
 // the workers share the input transform (by channel), then for each block of output channels the
 // filter transform (by output channel, unless the filters came transformed) and the 36 GEMMs
-// M_ξ += U_ξ·V_ξ (by ξ), and at the end of the block the output transform (by output channel,
-// bias added), all taking work from a counter.
+// M_ξ += U_ξ·V_ξ (by ξ) — or, fused (Conv2DWinogradW with few tiles), the packing of V_ξ into B
+// panels (by ξ) and each worker's filter transforms and GEMMs for 12 output channels at a time —
+// and at the end of the block the output transform (by output channel, bias added), all taking
+// work from a counter.
 func Conv2DWinograd(p ConvParams, x []float32, f *WinogradFilter, bias, y []float32) {
 	if f.K != p.K || f.C != p.C {
 		panic("kernels: Conv2DWinograd: filter does not fit the convolution")
