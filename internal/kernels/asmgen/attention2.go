@@ -375,25 +375,7 @@ func (g *gen) attn2StoreOT() {
 	for x := 0; x < 8; x++ {
 		g.p("\tVMULPS %d(R11), Y8, Y%d", 192*x, x)
 	}
-	// Transpose Y0–Y7 into Y8–Y15 (Y(8+y) = lane y of every row: output row i+y).
-	for i := 0; i < 4; i++ {
-		g.p("\tVUNPCKLPS Y%d, Y%d, Y%d", 2*i+1, 2*i, 8+2*i)
-		g.p("\tVUNPCKHPS Y%d, Y%d, Y%d", 2*i+1, 2*i, 9+2*i)
-	}
-	for half := 0; half < 2; half++ {
-		t := 8 + 4*half
-		g.p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+2, t, 4*half)
-		g.p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+2, t, 4*half+1)
-		g.p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+3, t+1, 4*half+2)
-		g.p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+3, t+1, 4*half+3)
-	}
-	for c := 0; c < 8; c++ {
-		imm := "$0x20"
-		if c >= 4 {
-			imm = "$0x31"
-		}
-		g.p("\tVPERM2F128 %s, Y%d, Y%d, Y%d", imm, 4+c%4, c%4, 8+c)
-	}
+	g.transpose8(nil) // Y(8+y) = lane y of every row: output row i+y
 	g.p("\tMOVQ R12, AX")
 	g.p("\tCMPQ R13, $8")
 	g.p("\tJLT %s_part", name)

@@ -297,26 +297,9 @@ func (g *gen) packBT16() {
 			addr := [...]string{"(%s)", "(%s)(R9*1)", "(%s)(R9*2)", "(%s)(R10*1)"}[x%4]
 			g.p("\tVMOVUPS "+addr+", Y%d", base, x)
 		}
-		for i := 0; i < 4; i++ { // t(2i), t(2i+1) = unpack lo/hi of rows 2i, 2i+1
-			g.p("\tVUNPCKLPS Y%d, Y%d, Y%d", 2*i+1, 2*i, 8+2*i)
-			g.p("\tVUNPCKHPS Y%d, Y%d, Y%d", 2*i+1, 2*i, 9+2*i)
-		}
-		// s0..s3 from t0..t3 (rows 0–3), s4..s7 from t4..t7 (rows 4–7), into Y0..Y7.
-		for half := 0; half < 2; half++ {
-			t := 8 + 4*half
-			g.p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+2, t, 4*half)
-			g.p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+2, t, 4*half+1)
-			g.p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+3, t+1, 4*half+2)
-			g.p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+3, t+1, 4*half+3)
-		}
-		for c := 0; c < 8; c++ { // column c of the block: k step c of the panel
-			imm := "$0x20"
-			if c >= 4 {
-				imm = "$0x31"
-			}
-			g.p("\tVPERM2F128 %s, Y%d, Y%d, Y%d", imm, 4+c%4, c%4, 8+c)
+		g.transpose8(func(c int) { // column c of the block: k step c of the panel
 			g.p("\tVMOVUPS Y%d, %d(DI)", 8+c, 64*c+32*h)
-		}
+		})
 	}
 	g.p("\tADDQ $32, SI")
 	g.p("\tADDQ $32, R11")
@@ -328,4 +311,32 @@ func (g *gen) packBT16() {
 	g.p("packbt16_done:")
 	g.p("\tVZEROUPPER")
 	g.p("\tRET")
+}
+
+// transpose8 emits the 8×8 float transpose of Y0–Y7 (row r in Yr) into Y8–Y15 (column c in
+// Y(8+c)), clobbering Y0–Y7: unpacks, shuffles, then one VPERM2F128 per column, each followed by
+// what col emits for that column (nil: nothing).
+func (g *gen) transpose8(col func(c int)) {
+	for i := 0; i < 4; i++ { // t(2i), t(2i+1) = unpack lo/hi of rows 2i, 2i+1
+		g.p("\tVUNPCKLPS Y%d, Y%d, Y%d", 2*i+1, 2*i, 8+2*i)
+		g.p("\tVUNPCKHPS Y%d, Y%d, Y%d", 2*i+1, 2*i, 9+2*i)
+	}
+	// s0..s3 from t0..t3 (rows 0–3), s4..s7 from t4..t7 (rows 4–7), into Y0..Y7.
+	for half := 0; half < 2; half++ {
+		t := 8 + 4*half
+		g.p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+2, t, 4*half)
+		g.p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+2, t, 4*half+1)
+		g.p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+3, t+1, 4*half+2)
+		g.p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+3, t+1, 4*half+3)
+	}
+	for c := 0; c < 8; c++ {
+		imm := "$0x20"
+		if c >= 4 {
+			imm = "$0x31"
+		}
+		g.p("\tVPERM2F128 %s, Y%d, Y%d, Y%d", imm, 4+c%4, c%4, 8+c)
+		if col != nil {
+			col(c)
+		}
+	}
 }
