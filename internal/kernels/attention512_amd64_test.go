@@ -85,20 +85,9 @@ func TestAttnColKernels(t *testing.T) {
 				continue
 			}
 			const nc = 5
-			m1, l1 := make([]float32, attnBQ), make([]float32, attnBQ)
-			for i := range m1 {
-				m1[i] = attnMasked
-			}
-			o1 := make([]float32, attnKP*nc*attnBQ)
-			m2, l2, o2 := append([]float32(nil), m1...), append([]float32(nil), l1...), append([]float32(nil), o1...)
-			for step, spread := range []float64{3, 3, 30, 1, 300} {
-				s := make([]float32, n*attnBQ)
-				for i := range s {
-					s[i] = float32(r.NormFloat64()*spread) + float32(step)*5
-					if i >= attnBQ && r.Intn(9) == 0 {
-						s[i] = attnMasked
-					}
-				}
+			m1, l1, o1 := attnSoftmaxStart(nc)
+			m2, l2, o2 := attnSoftmaxStart(nc)
+			for step, s := range attnSoftmaxScores(r, n) {
 				s1, s2 := append([]float32(nil), s...), append([]float32(nil), s...)
 				var p1, p2 []uint32
 				if bf {
@@ -259,4 +248,32 @@ func BenchmarkAttnKernels512(b *testing.B) {
 		}
 		reportRates(b, float64(b.N)*attnBQ*attnKBC, c0)
 	})
+}
+
+// attnSoftmaxStart is an online softmax's state before its first key tile, for the softmax
+// kernel tests: the running maxima at attnMasked, the sums and O^T (nc passes of attnKP rows) 0.
+func attnSoftmaxStart(nc int) (m, l, o []float32) {
+	m, l, o = make([]float32, attnBQ), make([]float32, attnBQ), make([]float32, attnKP*nc*attnBQ)
+	for i := range m {
+		m[i] = attnMasked
+	}
+	return m, l, o
+}
+
+// attnSoftmaxScores is the softmax kernel tests' sequence of score tiles (n keys by attnBQ
+// queries): a first tile, then tiles whose maximum rises past the slack or not, with masked scores
+// after the first key row.
+func attnSoftmaxScores(r *rand.Rand, n int) [][]float32 {
+	var tiles [][]float32
+	for step, spread := range []float64{3, 3, 30, 1, 300} {
+		s := make([]float32, n*attnBQ)
+		for i := range s {
+			s[i] = float32(r.NormFloat64()*spread) + float32(step)*5
+			if i >= attnBQ && r.Intn(9) == 0 {
+				s[i] = attnMasked
+			}
+		}
+		tiles = append(tiles, s)
+	}
+	return tiles
 }

@@ -63,20 +63,9 @@ func TestAttnColKernelsAVX2(t *testing.T) {
 		// or not, and masked scores.
 		for _, n := range []int{8, 16, 64, 128} {
 			const nc = 5
-			m1, l1 := make([]float32, attnBQ), make([]float32, attnBQ)
-			for i := range m1 {
-				m1[i] = attnMasked
-			}
-			o1 := make([]float32, attnKP*nc*attnBQ)
-			m2, l2, o2 := append([]float32(nil), m1...), append([]float32(nil), l1...), append([]float32(nil), o1...)
-			for step, spread := range []float64{3, 3, 30, 1, 300} {
-				s := make([]float32, n*attnBQ)
-				for i := range s {
-					s[i] = float32(r.NormFloat64()*spread) + float32(step)*5
-					if i >= attnBQ && r.Intn(9) == 0 {
-						s[i] = attnMasked
-					}
-				}
+			m1, l1, o1 := attnSoftmaxStart(nc)
+			m2, l2, o2 := attnSoftmaxStart(nc)
+			for step, s := range attnSoftmaxScores(r, n) {
 				s1, s2 := append([]float32(nil), s...), append([]float32(nil), s...)
 				ak.softmax(&s1[0], n, &m1[0], &l1[0], &o1[0], nc)
 				attnSoftmaxTGo(s2, n, m2, l2, o2, nc, nil)
