@@ -33,16 +33,16 @@ done:
 // for x < 0 and 1 − ½·erfc(|x|/√2) otherwise, with erfc(z) = t·e^(P(t) − z²), t = 1/(1 + z/2)
 // (Numerical Recipes' erfcc). z² = x²/2 is carried as hi + lo (exact) and the rounding of
 // P(t) − hi is recovered (Fast2Sum), so that e^(…) keeps its relative accuracy in the tail. The
-// erfc argument is clamped to [−104, 88.8] (erfc is 0 or 2 in float32 well before) so that x²
-// stays finite for infinite x. x is kept; t, p, n, r, u are scratch.
+// erfc is computed at min(|x|, 12) and taken as 0 beyond 12 (actErfcMax): x² stays finite for
+// infinite x, no intermediate is ever subnormal, and −Inf gives NaN as in PyTorch. x is kept;
+// t, p, n, r, u are scratch.
 #define GELUPS(x, y, t, p, n, r, u) \
-	VMINPS EXPC_MAX, x, y; \
-	VMAXPS EXPC_MIN, y, y; \
+	VANDPS EXPC_ABS, x, y; \
+	VMINPS EXPC_ERFCMAX, y, y; \
 	VMULPS EXPC_HALF, y, u; \
 	VMULPS u, y, r; \
 	VMOVAPS r, n; \
 	VFMSUB231PS u, y, n; \
-	VANDPS EXPC_ABS, y, y; \
 	VMULPS EXPC_RSQRT2, y, y; \
 	VMULPS EXPC_HALF, y, t; \
 	VADDPS EXPC_ONE, t, t; \
@@ -68,6 +68,9 @@ done:
 	VFMADD231PS u, p, p; \
 	VMULPS t, p, p; \
 	VMULPS EXPC_HALF, p, p; \
+	VANDPS EXPC_ABS, x, n; \
+	VCMPPS $0x12, EXPC_ERFCMAX, n, n; \
+	VANDPS n, p, p; \
 	VMOVUPS EXPC_ONE, y; \
 	VSUBPS p, y, y; \
 	VBLENDVPS x, p, y, y; \
@@ -150,13 +153,12 @@ edone:
 	VMULPS n, x, x
 
 #define GELUPS512(x, y, t, p, n, r, u) \
-	VMINPS.BCST EXPC_MAX, x, y; \
-	VMAXPS.BCST EXPC_MIN, y, y; \
+	VPANDD.BCST EXPC_ABS, x, y; \
+	VMINPS.BCST EXPC_ERFCMAX, y, y; \
 	VMULPS.BCST EXPC_HALF, y, u; \
 	VMULPS u, y, r; \
 	VMOVAPS r, n; \
 	VFMSUB231PS u, y, n; \
-	VPANDD.BCST EXPC_ABS, y, y; \
 	VMULPS.BCST EXPC_RSQRT2, y, y; \
 	VMULPS.BCST EXPC_HALF, y, t; \
 	VADDPS.BCST EXPC_ONE, t, t; \
@@ -181,7 +183,9 @@ edone:
 	EXPPS512(p, n, r, y); \
 	VFMADD231PS u, p, p; \
 	VMULPS t, p, p; \
-	VMULPS.BCST EXPC_HALF, p, p; \
+	VPANDD.BCST EXPC_ABS, x, n; \
+	VCMPPS.BCST $0x12, EXPC_ERFCMAX, n, K2; \
+	VMULPS.BCST.Z EXPC_HALF, p, K2, p; \
 	VBROADCASTSS EXPC_ONE, y; \
 	VSUBPS p, y, y; \
 	VPMOVD2M x, K1; \

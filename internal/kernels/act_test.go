@@ -16,7 +16,7 @@ func actInputs(n int) []float32 {
 	for i := 0; i < n; i++ {
 		x = append(x, float32(r.NormFloat64()*math.Pow(10, float64(r.Intn(4)-1))))
 	}
-	return append(x, 0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 4, -4, 5, -5, 9, -9, 30, -30,
+	return append(x, 0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 4, -4, 5, -5, 9, -9, 12, -12, 12.01, -12.01, 13.3, -13.3, 30, -30,
 		80, -80, 88, -88, 88.7, -87.3, 100, -100, 200, -200, 1e10, -1e10,
 		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()))
 }

@@ -37,8 +37,12 @@ const (
 var attnExp2Coef = [6]float32{0.99999994, 0.6931531, 0.24015361, 0.055826318, 0.00898934, 0.0018775767}
 
 // attnExp2 is the plain-Go twin of the kernels' 2^x: f = x − ⌊x⌋, a degree-5 polynomial on f
-// (fused multiply-adds), scaled by 2^⌊x⌋ with one rounding (VSCALEFPS). x ≤ attnMasked/2 gives 0.
+// (fused multiply-adds), scaled by 2^⌊x⌋ with one rounding (VSCALEFPS). x < −126 gives 0 (no
+// subnormal results, and a masked score's exactly 0).
 func attnExp2(x float32) float32 {
+	if x < -126 {
+		return 0
+	}
 	n := float32(math.Floor(float64(x)))
 	f := x - n
 	c := &attnExp2Coef

@@ -41,6 +41,7 @@
 #define EXPC_C1 ·expc+1216(SB)
 #define EXPC_C0 ·expc+1248(SB)
 #define EXPC_ABS ·expc+1280(SB)
+#define EXPC_ERFCMAX ·expc+1312(SB)
 
 // EXP_POLY(r, p): p = e^r for |r| ≤ ln2/2 (Cephes expf polynomial). r is kept.
 #define EXP_POLY(r, p) \

@@ -370,7 +370,16 @@ DATA ·expc+1296(SB)/4, $0x7fffffff
 DATA ·expc+1300(SB)/4, $0x7fffffff
 DATA ·expc+1304(SB)/4, $0x7fffffff
 DATA ·expc+1308(SB)/4, $0x7fffffff
-GLOBL ·expc(SB), RODATA|NOPTR, $1312
+// 1312: erfc argument clamp, 12 (GELU: keeps every intermediate a normal number)
+DATA ·expc+1312(SB)/4, $0x41400000
+DATA ·expc+1316(SB)/4, $0x41400000
+DATA ·expc+1320(SB)/4, $0x41400000
+DATA ·expc+1324(SB)/4, $0x41400000
+DATA ·expc+1328(SB)/4, $0x41400000
+DATA ·expc+1332(SB)/4, $0x41400000
+DATA ·expc+1336(SB)/4, $0x41400000
+DATA ·expc+1340(SB)/4, $0x41400000
+GLOBL ·expc(SB), RODATA|NOPTR, $1344
 
 #include "exp_amd64.h"
 

@@ -173,7 +173,9 @@ func (k linearPartsK) run(dst []float32, src [][]float32) error {
 // 84 MB at 64×64 latents in small-sd) only for GEGLU to halve them again. LinearGEGLU computes
 // the product a block of rows at a time into a scratch block that stays in cache and writes only
 // GEGLU's result; the scratch lives after the result in the op's output, so the Program plans it
-// like any buffer (and Run still allocates nothing).
+// like any buffer (and Run still allocates nothing). With a small float32 weight
+// (kernels.LinearPackedGEGLU) the same scratch holds a row tile per worker instead, each worker
+// gating its own tiles as it makes them, with no barrier between the two steps.
 
 // gegluScratch is the scratch block's size in floats (8 MiB): blocks of a few hundred rows at
 // the UNet's widths, enough for the GEMM to split rows among workers and reuse each packed
@@ -203,6 +205,9 @@ func (k linearGEGLUK) run(dst []float32, src [][]float32) error {
 	}
 	c := k.Out / 2
 	y, scratch := dst[:k.Rows*c], dst[k.Rows*c:]
+	if k.W != nil && kernels.LinearPackedGEGLU(src[0], k.Rows, k.W, b, y, scratch) {
+		return nil // a small float32 weight: row tiles gated as they are made
+	}
 	for r0 := 0; r0 < k.Rows; r0 += k.Block {
 		n := min(k.Block, k.Rows-r0)
 		x, h := src[0][r0*k.In:(r0+n)*k.In], scratch[:n*k.Out]
@@ -245,6 +250,13 @@ func (l *Linear) ForwardGEGLU(x *gorgonia.Node) (*gorgonia.Node, error) {
 		budget *= 4
 	}
 	k.Block = min(k.Rows, max(gegluMinRows, budget/l.Out/12*12)) // whole 12-row tiles
+	if n := (k.Rows + k.Block - 1) / k.Block; n > 1 { // equal blocks, no short last one
+		k.Block = ((k.Rows+n-1)/n + 11) / 12 * 12
+	}
+	scratch := k.Block * l.Out
+	if k.W != nil {
+		scratch = max(scratch, kernels.GEGLUTileScratch(k.W))
+	}
 	in := []*gorgonia.Node{x}
 	if b := l.Bias.Node(x.Graph()); b != nil {
 		k.Bias = true
@@ -252,7 +264,7 @@ func (l *Linear) ForwardGEGLU(x *gorgonia.Node) (*gorgonia.Node, error) {
 	}
 	out := append(tensor.Shape{}, xs...)
 	out[len(out)-1] = l.Out / 2
-	y, err := apply("linear_geglu", k, tensor.Shape{shapeSize(out) + k.Block*l.Out}, in...)
+	y, err := apply("linear_geglu", k, tensor.Shape{shapeSize(out) + scratch}, in...)
 	if err != nil {
 		return nil, err
 	}
