@@ -248,6 +248,7 @@ func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
 	j.cb, j.kb = p.C, p.K
 	j.whole = wt.u != nil || winoXi*p.K*p.C <= winoFilterWhole
 	j.fused = wt.u == nil && tiles <= winoFusedTiles
+	j.direct = j.fused && j.gap
 	if j.fused {
 		j.whole = false
 		j.cb = min(p.C, winoFusedChan)
@@ -283,7 +284,9 @@ func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
 			j.c0, j.cn = c0, min(j.cb, p.C-c0)
 			winoParallel(j.cn, max(1, j.cn/(8*workers())), j.input)
 			if j.fused {
-				winoParallel(winoXi, 1, j.packV)
+				if !j.direct {
+					winoParallel(winoXi, 1, j.packV)
+				}
 				winoParallel((p.K+winoFusedRows-1)/winoFusedRows, 1, j.fusedGemm)
 				continue
 			}
@@ -315,6 +318,7 @@ type winoJob struct {
 	wt             winoWeights
 	whole          bool
 	fused          bool // filters transformed by the GEMM workers (fusedGemm)
+	direct         bool // fused across narrow rows: input writes V_ξ's B panels (putPanels), no packV
 	vp             []float32
 	ldp            int // floats per ξ of vp: V_ξ's B panels
 	oh, ow, th, tw int
@@ -420,6 +424,10 @@ func (j *winoJob) input(lo, hi int) {
 				continue
 			}
 			winoInput(gv, ng, strip, ldr, ng)
+			if j.direct {
+				j.putPanels(c, g0-j.t0, cnt, gv, ng, from[:cnt])
+				continue
+			}
 			for xi := 0; xi < winoXi; xi++ {
 				row, src := dst[xi*ldv:xi*ldv+cnt], gv[xi*ng:xi*ng+ng]
 				for d, f := range from[:cnt] {
@@ -429,6 +437,29 @@ func (j *winoJob) input(lo, hi int) {
 		}
 	})
 	winoStrips.Put(sp)
+}
+
+// putPanels writes the transformed tiles of input channel c (block-relative) of a run across
+// narrow rows, gv and from as in input, straight into the B panels of V_ξ (vp, packV's layout)
+// at block columns [b0, b0+cnt) (b0 a multiple of sgemmNR), zeroing the last panel's unused
+// columns.
+func (j *winoJob) putPanels(c, b0, cnt int, gv []float32, ng int, from []int32) {
+	pan := sgemmNR * j.cn // floats per panel
+	for xi := 0; xi < winoXi; xi++ {
+		src := gv[xi*ng : xi*ng+ng]
+		vp := j.vp[xi*j.ldp+b0/sgemmNR*pan+c*sgemmNR : (xi+1)*j.ldp]
+		for p0 := 0; p0 < cnt; p0 += sgemmNR { // a panel's 16 columns at a time
+			row := vp[p0/sgemmNR*pan:]
+			row = row[:sgemmNR]
+			for d, f := range from[p0:min(cnt, p0+sgemmNR)] {
+				row[d] = src[f]
+			}
+		}
+		if b0+cnt == j.nb && j.nb%sgemmNR != 0 {
+			o := (cnt-1)/sgemmNR*pan + cnt%sgemmNR
+			clear(vp[o : o+sgemmNR-cnt%sgemmNR])
+		}
+	}
 }
 
 // gemm computes M_ξ (+)= U_ξ·V_ξ for ξ in [lo, hi) on the current channel blocks, each on the
