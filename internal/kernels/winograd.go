@@ -154,6 +154,18 @@ func winoFiltersGo(dst []float32, ld int, w []float32, nt int) {
 	}
 }
 
+// winoTapsGo is the plain-Go twin of winoTaps16: n groups of 16 consecutive 3×3 filters
+// transposed tap-major, dst[144·g + 16·tap + t] = src[144·g + 9·t + tap].
+func winoTapsGo(dst, src []float32, n int) {
+	for g := 0; g < n; g++ {
+		for t := 0; t < 16; t++ {
+			for tap := 0; tap < 9; tap++ {
+				dst[144*g+16*tap+t] = src[144*g+9*t+tap]
+			}
+		}
+	}
+}
+
 // winoFilterTransform returns U = G·g·Gᵀ of the 3×3 filter g (row-major), U[6i + j], in
 // float32 straight-line code: G down each column, then along each row, the operations
 // winograd_filter_amd64.s repeats in the same order.

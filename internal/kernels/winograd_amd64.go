@@ -79,11 +79,19 @@ func winoFilter16x(u *float32, ld int, w *float32, n int, scratch *float32)
 //go:noescape
 func winoFilter8x(u *float32, ld int, w *float32, n int, scratch *float32)
 
+// winoTaps16 transposes n groups of 16 consecutive 3×3 filters tap-major (winoTapsGo), with
+// AVX-512.
+//
+//go:noescape
+func winoTaps16(dst, src *float32, n int)
+
 // winoFilters transforms nt filters (winoFiltersGo's contract): whole groups of 16 with the
-// AVX-512 or the AVX2 kernel, plain Go on the rest. The groups are first transposed tap-major by
-// the SGEMM's transposer, a few at a time: gathering the taps in the kernels (VGATHERDPS) took
-// most of the transform's time, which on the Zen 5 fell from 3.6 to 3.0 ns a filter (AVX-512) with
-// the weights in cache and from 7.5 to 4.2 from memory.
+// AVX-512 or the AVX2 kernel, plain Go on the rest. The groups are first transposed tap-major, a
+// few at a time, by winoTaps16 (AVX-512) or the SGEMM's transposer: gathering the taps in the
+// kernels (VGATHERDPS) took most of the transform's time, which on the Zen 5 fell from 3.6 to 3.0
+// ns a filter (AVX-512) with the weights in cache and from 7.5 to 4.2 from memory with the SGEMM's
+// transposer, and with winoTaps16 (which also prefetches two groups ahead) from 4.2–6.6 to
+// 3.8–5.1 in cache and 7.0–10.5 to 5.4–6.5 from memory (alternated runs of a slow hour).
 func winoFilters(dst []float32, ld int, w []float32, nt int) {
 	const groups = 4
 	n16 := nt / 16
@@ -94,8 +102,12 @@ func winoFilters(dst []float32, ld int, w []float32, nt int) {
 		var taps [groups * 9 * 16]float32
 		for g0 := 0; g0 < n16; g0 += groups {
 			ng := min(groups, n16-g0)
-			for g := 0; g < ng; g++ {
-				packBT16(taps[g*144:(g+1)*144], w[(g0+g)*144:(g0+g+1)*144], 9, 9)
+			if useAVX512 {
+				winoTaps16(&taps[0], &w[g0*144], ng)
+			} else {
+				for g := 0; g < ng; g++ {
+					packBT16(taps[g*144:(g+1)*144], w[(g0+g)*144:(g0+g+1)*144], 9, 9)
+				}
 			}
 			if useAVX512 {
 				winoFilter16x(&dst[16*g0], ld, &taps[0], ng, &scratch[0])
