@@ -90,7 +90,7 @@ func winoTaps16(dst, src *float32, n int)
 // few at a time, by winoTaps16 (AVX-512) or the SGEMM's transposer: gathering the taps in the
 // kernels (VGATHERDPS) took most of the transform's time, which on the Zen 5 fell from 3.6 to 3.0
 // ns a filter (AVX-512) with the weights in cache and from 7.5 to 4.2 from memory with the SGEMM's
-// transposer, and with winoTaps16 (which also prefetches two groups ahead) from 4.2–6.6 to
+// transposer, and with winoTaps16 (which also prefetches four groups ahead) from 4.2–6.6 to
 // 3.8–5.1 in cache and 7.0–10.5 to 5.4–6.5 from memory (alternated runs of a slow hour).
 func winoFilters(dst []float32, ld int, w []float32, nt int) {
 	const groups = 4

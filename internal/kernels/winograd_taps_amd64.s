@@ -9,7 +9,7 @@
 // are loaded as the rows of a 16×16 matrix (nine lanes each, masked so that nothing past the
 // group is read) and transposed in three shuffle stages (ps pairs, pd pairs, 128-bit lanes), of
 // which only the nine tap columns are completed: 16 loads, 51 shuffles and 9 stores a group; the
-// weights come from memory in a forward, so it prefetches the group two ahead.
+// weights come from memory in a forward, so it prefetches the group four ahead.
 TEXT ·winoTaps16(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
