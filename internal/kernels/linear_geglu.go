@@ -17,25 +17,27 @@ const gegluTile = 96
 const gegluTileMaxWeight = 1 << 22
 
 // GEGLUTileScratch is the scratch LinearPackedGEGLU needs for w to run on all workers: a tile of
-// its product per worker (0 where it does not take w).
+// its product per worker, after the panels widened to float32 for a half weight (0 where it does
+// not take w).
 func GEGLUTileScratch(w *PackedWeight) int {
 	if !gegluTiles(w) {
 		return 0
 	}
-	return workers() * gegluTile * w.Out
+	return len(w.f16) + workers()*gegluTile*w.Out
 }
 
 func gegluTiles(w *PackedWeight) bool {
-	return w != nil && w.f32 != nil && w.Out%2 == 0 && w.In*w.Out <= gegluTileMaxWeight
+	return w != nil && (w.f32 != nil || w.f16 != nil) && w.Out%2 == 0 && w.In*w.Out <= gegluTileMaxWeight
 }
 
 // LinearPackedGEGLU computes y = GEGLU(x·Wᵀ + bias) (rows×Out/2, diffusers' GEGLU: the first half
-// of each product row times the GELU of the second) for a float32 packed weight of at most
-// gegluTileMaxWeight values, and reports false (doing nothing) for any other weight. Workers take
-// tiles of gegluTile rows from a counter, each multiplying its tile alone into its share of
-// scratch and gating it while it is in cache: no barrier between product and gate, and the
-// product never goes through memory. As many workers run as scratch holds tiles for
-// (GEGLUTileScratch for all of them).
+// of each product row times the GELU of the second) for a packed weight of at most
+// gegluTileMaxWeight values, and reports false (doing nothing) for any other weight. Half
+// panels are first widened into the start of scratch, once for all tiles. Workers take tiles of
+// gegluTile rows from a counter, each multiplying its tile alone into its share of scratch and
+// gating it while it is in cache: no barrier between product and gate, and the product never goes
+// through memory. As many workers run as scratch holds tiles for (GEGLUTileScratch for all of
+// them).
 func LinearPackedGEGLU(x []float32, rows int, w *PackedWeight, bias, y, scratch []float32) bool {
 	if !gegluTiles(w) {
 		return false
@@ -48,9 +50,21 @@ func LinearPackedGEGLU(x []float32, rows int, w *PackedWeight, bias, y, scratch 
 	_ = y[rows*c-1]
 	tile := gegluTile * w.Out
 	nt := (rows + gegluTile - 1) / gegluTile
-	nw := min(workers(), len(scratch)/tile, nt)
+	nw := min(workers(), (len(scratch)-len(w.f16))/tile, nt)
 	if nw < 1 {
 		return false
+	}
+	if h := w.f16; h != nil {
+		wide := scratch[:len(h)]
+		parallelFor(len(h), 1<<16, func(lo, hi int) {
+			if w.brain {
+				BF16ToF32(wide[lo:hi], h[lo:hi])
+			} else {
+				F16ToF32(wide[lo:hi], h[lo:hi])
+			}
+		})
+		w = &PackedWeight{In: w.In, Out: w.Out, kc: w.kc, nPad: w.nPad, f32: wide}
+		scratch = scratch[len(h):]
 	}
 	var next atomic.Int64
 	parallelFor(nw, 1, func(lo, hi int) {

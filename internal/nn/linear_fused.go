@@ -206,7 +206,10 @@ func (k linearGEGLUK) run(dst []float32, src [][]float32) error {
 	c := k.Out / 2
 	y, scratch := dst[:k.Rows*c], dst[k.Rows*c:]
 	if k.W != nil && kernels.LinearPackedGEGLU(src[0], k.Rows, k.W, b, y, scratch) {
-		return nil // a small float32 weight: row tiles gated as they are made
+		return nil // a small weight: row tiles gated as they are made
+	}
+	if len(scratch) < min(k.Block, k.Rows)*k.Out {
+		return fmt.Errorf("nn: linear_geglu: %d floats of scratch for blocks of %d×%d", len(scratch), k.Block, k.Out)
 	}
 	for r0 := 0; r0 < k.Rows; r0 += k.Block {
 		n := min(k.Block, k.Rows-r0)
@@ -254,8 +257,8 @@ func (l *Linear) ForwardGEGLU(x *gorgonia.Node) (*gorgonia.Node, error) {
 		k.Block = ((k.Rows+n-1)/n + 11) / 12 * 12
 	}
 	scratch := k.Block * l.Out
-	if k.W != nil {
-		scratch = max(scratch, kernels.GEGLUTileScratch(k.W))
+	if t := kernels.GEGLUTileScratch(k.W); t > 0 {
+		scratch = t // row tiles (LinearPackedGEGLU), not blocks
 	}
 	in := []*gorgonia.Node{x}
 	if b := l.Bias.Node(x.Graph()); b != nil {
