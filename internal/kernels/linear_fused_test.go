@@ -31,20 +31,12 @@ func unsplit(y []float32, rows, parts, part int) []float32 {
 // and half panels), on plain Go, AVX2 and AVX-512, on one and three workers, and against a
 // float64 reference.
 func TestLinearPackedParts(t *testing.T) {
-	s2, s512, cw := useAVX2, useAVX512, linearChunkWeight
-	defer func() { useAVX2, useAVX512, linearChunkWeight = s2, s512, cw }()
+	cw := linearChunkWeight
+	defer func() { linearChunkWeight = cw }()
 	linearChunkWeight = 0 // rows in chunks from 257 to 768 rows (300×64→3×80)
 	r := rand.New(rand.NewSource(23))
 	var worst, worstDiff float64
-	for _, path := range []struct {
-		name         string
-		avx2, avx512 bool
-	}{{"go", false, false}, {"avx2", true, false}, {"avx512", true, true}} {
-		if path.avx2 && !s2 || path.avx512 && !s512 {
-			t.Logf("%s: not supported by this CPU, skipped", path.name)
-			continue
-		}
-		useAVX2, useAVX512 = path.avx2, path.avx512
+	forEachGEMMPath(t, func(path string) {
 		for i, s := range linearPartsShapes {
 			rows, in, parts, part := s[0], s[1], s[2], s[3]
 			out := parts * part
@@ -85,17 +77,17 @@ func TestLinearPackedParts(t *testing.T) {
 					d := sgemmMaxDiff(got, want)
 					worstDiff = math.Max(worstDiff, d)
 					if !(d == 0) {
-						t.Errorf("%s half=%v procs=%d %dx%d→%d×%d: differs from LinearPacked by %g", path.name, half, procs, rows, in, parts, part, d)
+						t.Errorf("%s half=%v procs=%d %dx%d→%d×%d: differs from LinearPacked by %g", path, half, procs, rows, in, parts, part, d)
 					}
 					e := sgemmRelErr(got, out, ref, rows, out)
 					worst = math.Max(worst, e)
 					if !(e <= 1e-5) {
-						t.Errorf("%s half=%v procs=%d %dx%d→%d×%d: relative error %.3g vs float64", path.name, half, procs, rows, in, parts, part, e)
+						t.Errorf("%s half=%v procs=%d %dx%d→%d×%d: relative error %.3g vs float64", path, half, procs, rows, in, parts, part, e)
 					}
 				}
 			}
 		}
-	}
+	})
 	t.Logf("LinearPackedParts: largest difference from LinearPacked %.3g (must be 0), largest relative error vs float64 %.3g (tolerance 1e-5)", worstDiff, worst)
 }
 

@@ -13,19 +13,9 @@ import (
 // panels; and that it declines weights over gegluTileMaxWeight, an odd number of outputs and
 // scratch too small for one tile.
 func TestLinearPackedGEGLU(t *testing.T) {
-	s2, s512 := useAVX2, useAVX512
-	defer func() { useAVX2, useAVX512 = s2, s512 }()
 	r := rand.New(rand.NewSource(31))
 	var worstDiff, worstRef float64
-	for _, path := range []struct {
-		name         string
-		avx2, avx512 bool
-	}{{"go", false, false}, {"avx2", true, false}, {"avx512", true, true}} {
-		if path.avx2 && !s2 || path.avx512 && !s512 {
-			t.Logf("%s: not supported by this CPU, skipped", path.name)
-			continue
-		}
-		useAVX2, useAVX512 = path.avx2, path.avx512
+	forEachGEMMPath(t, func(path string) {
 		for i, s := range [][3]int{{1, 8, 2}, {95, 33, 96}, {96, 320, 64}, {97, 40, 640}, {300, 64, 160}, {2 * gegluTile, 16, 34}} {
 			rows, in, out := s[0], s[1], s[2]
 			c := out / 2
@@ -63,12 +53,12 @@ func TestLinearPackedGEGLU(t *testing.T) {
 						ok := LinearPackedGEGLU(x, rows, pw, bias, got, make([]float32, len(pw.f16)+tiles*gegluTile*out))
 						runtime.GOMAXPROCS(old)
 						if !ok {
-							t.Fatalf("%s %dx%d→%d: declined a small float32 weight", path.name, rows, in, out)
+							t.Fatalf("%s %dx%d→%d: declined a small float32 weight", path, rows, in, out)
 						}
 						d := sgemmMaxDiff(got, want)
 						worstDiff = math.Max(worstDiff, d)
 						if !(d == 0) {
-							t.Errorf("%s half=%v procs=%d tiles=%d %dx%d→%d: differs from LinearPacked+GEGLU by %g", path.name, half, procs, tiles, rows, in, out, d)
+							t.Errorf("%s half=%v procs=%d tiles=%d %dx%d→%d: differs from LinearPacked+GEGLU by %g", path, half, procs, tiles, rows, in, out, d)
 						}
 						var e, scale float64
 						for j, v := range got {
@@ -77,13 +67,13 @@ func TestLinearPackedGEGLU(t *testing.T) {
 						e /= scale
 						worstRef = math.Max(worstRef, e)
 						if !(e <= 5e-5) {
-							t.Errorf("%s half=%v procs=%d tiles=%d %dx%d→%d: error %.3g vs float64", path.name, half, procs, tiles, rows, in, out, e)
+							t.Errorf("%s half=%v procs=%d tiles=%d %dx%d→%d: error %.3g vs float64", path, half, procs, tiles, rows, in, out, e)
 						}
 					}
 				}
 			}
 		}
-	}
+	})
 	t.Logf("LinearPackedGEGLU: largest difference from LinearPacked+GEGLU %.3g (must be 0: same products, same gate), largest error vs float64 %.3g (relative to the largest |y|, tolerance 5e-5)", worstDiff, worstRef)
 
 	x, y := make([]float32, 4*8), make([]float32, 4*8)

@@ -11,20 +11,12 @@ import (
 // AVX-512, for odd shapes that reach every split of the GEMM (rows or columns, shared operand or
 // not, A read in place, k blocked or not), and that Unpack restores the matrix.
 func TestLinearPacked(t *testing.T) {
-	s2, s512, cw := useAVX2, useAVX512, linearChunkWeight
-	defer func() { useAVX2, useAVX512, linearChunkWeight = s2, s512, cw }()
+	cw := linearChunkWeight
+	defer func() { linearChunkWeight = cw }()
 	linearChunkWeight = 0 // rows in chunks from 257 to 768 rows (300×650→47)
 	r := rand.New(rand.NewSource(21))
 	var worst float64
-	for _, path := range []struct {
-		name         string
-		avx2, avx512 bool
-	}{{"go", false, false}, {"avx2", true, false}, {"avx512", true, true}} {
-		if path.avx2 && !s2 || path.avx512 && !s512 {
-			t.Logf("%s: not supported by this CPU, skipped", path.name)
-			continue
-		}
-		useAVX2, useAVX512 = path.avx2, path.avx512
+	forEachGEMMPath(t, func(path string) {
 		for _, s := range [][3]int{{1, 1, 1}, {5, 13, 17}, {7, 33, 70}, {154, 768, 96}, {77, 40, 320},
 			{154, 700, 530}, {300, 650, 47}, {1030, 96, 200}, {13, 1000, 600}} {
 			rows, in, out := s[0], s[1], s[2]
@@ -46,7 +38,7 @@ func TestLinearPacked(t *testing.T) {
 				}
 				LinearPacked(x, rows, pw, bias, got)
 				if d := sgemmMaxDiff(got, want); !(d == 0) {
-					t.Errorf("%s half=%v LinearPacked %dx%d→%d: differs from Linear by %g", path.name, half, rows, in, out, d)
+					t.Errorf("%s half=%v LinearPacked %dx%d→%d: differs from Linear by %g", path, half, rows, in, out, d)
 				}
 				ref := make([]float64, rows*out)
 				for i := 0; i < rows; i++ {
@@ -67,6 +59,24 @@ func TestLinearPacked(t *testing.T) {
 				}
 			}
 		}
-	}
+	})
 	t.Logf("LinearPacked matches Linear exactly; largest relative error vs float64 %.3g", worst)
+}
+
+// forEachGEMMPath runs f once on each GEMM path this CPU has — plain Go, AVX2, AVX-512 — with
+// useAVX2 and useAVX512 set for it (and restored after), logging the paths it skips.
+func forEachGEMMPath(t *testing.T, f func(path string)) {
+	s2, s512 := useAVX2, useAVX512
+	defer func() { useAVX2, useAVX512 = s2, s512 }()
+	for _, p := range []struct {
+		name         string
+		avx2, avx512 bool
+	}{{"go", false, false}, {"avx2", true, false}, {"avx512", true, true}} {
+		if p.avx2 && !s2 || p.avx512 && !s512 {
+			t.Logf("%s: not supported by this CPU, skipped", p.name)
+			continue
+		}
+		useAVX2, useAVX512 = p.avx2, p.avx512
+		f(p.name)
+	}
 }
