@@ -40,13 +40,7 @@ func TestLinearPackedParts(t *testing.T) {
 		for i, s := range linearPartsShapes {
 			rows, in, parts, part := s[0], s[1], s[2], s[3]
 			out := parts * part
-			x := sgemmRandSlice(r, rows*in)
-			wh, wf := sgemmRandHalf(r, out*in)
-			var bias []float32
-			if i%2 == 0 {
-				bias = sgemmRandSlice(r, out)
-			}
-			ref := sgemmRef(false, true, rows, out, in, 1, x, in, wf, in, 0, nil, out)
+			x, wh, wf, bias, ref := linearRandCase(r, rows, in, out, i%2 == 0)
 			for j := range ref {
 				if bias != nil {
 					ref[j] += float64(bias[j%out])

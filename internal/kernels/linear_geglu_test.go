@@ -19,13 +19,7 @@ func TestLinearPackedGEGLU(t *testing.T) {
 		for i, s := range [][3]int{{1, 8, 2}, {95, 33, 96}, {96, 320, 64}, {97, 40, 640}, {300, 64, 160}, {2 * gegluTile, 16, 34}} {
 			rows, in, out := s[0], s[1], s[2]
 			c := out / 2
-			x := sgemmRandSlice(r, rows*in)
-			wh, wf := sgemmRandHalf(r, out*in)
-			var bias []float32
-			if i%2 == 0 {
-				bias = sgemmRandSlice(r, out)
-			}
-			ref := sgemmRef(false, true, rows, out, in, 1, x, in, wf, in, 0, nil, out)
+			x, wh, wf, bias, ref := linearRandCase(r, rows, in, out, i%2 == 0)
 			want64 := make([]float64, rows*c)
 			for j := range want64 {
 				row, col := j/c, j%c

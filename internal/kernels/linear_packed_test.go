@@ -80,3 +80,14 @@ func forEachGEMMPath(t *testing.T, f func(path string)) {
 		f(p.name)
 	}
 }
+
+// linearRandCase returns a random rows×in input, an out×in weight as half bits and their float32
+// values, a bias (or nil) and the float64 product x·wᵀ without the bias.
+func linearRandCase(r *rand.Rand, rows, in, out int, withBias bool) (x []float32, wh []uint16, wf, bias []float32, ref []float64) {
+	x = sgemmRandSlice(r, rows*in)
+	wh, wf = sgemmRandHalf(r, out*in)
+	if withBias {
+		bias = sgemmRandSlice(r, out)
+	}
+	return x, wh, wf, bias, sgemmRef(false, true, rows, out, in, 1, x, in, wf, in, 0, nil, out)
+}
