@@ -253,9 +253,6 @@ func (l *Linear) ForwardGEGLU(x *gorgonia.Node) (*gorgonia.Node, error) {
 		budget *= 4
 	}
 	k.Block = min(k.Rows, max(gegluMinRows, budget/l.Out/12*12)) // whole 12-row tiles
-	if n := (k.Rows + k.Block - 1) / k.Block; n > 1 {            // equal blocks, no short last one
-		k.Block = ((k.Rows+n-1)/n + 11) / 12 * 12
-	}
 	scratch := k.Block * l.Out
 	if t := kernels.GEGLUTileScratch(k.W); t > 0 {
 		scratch = t // row tiles (LinearPackedGEGLU), not blocks
