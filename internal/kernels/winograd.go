@@ -211,7 +211,8 @@ func WinogradApplies(p ConvParams) bool {
 // the workers share the input transform (by channel), then for each block of output channels the
 // filter transform (by output channel, unless the filters came transformed) and the 36 GEMMs
 // M_ξ += U_ξ·V_ξ (by ξ) — or, fused (Conv2DWinogradW with few tiles), the packing of V_ξ into B
-// panels (by ξ) and each worker's filter transforms and GEMMs for 12 output channels at a time —
+// panels (by ξ; across narrow rows the input transform writes them itself) and each worker's
+// filter transforms and GEMMs for 12 output channels at a time —
 // and at the end of the block the output transform (by output channel, bias added), all taking
 // work from a counter.
 func Conv2DWinograd(p ConvParams, x []float32, f *WinogradFilter, bias, y []float32) {

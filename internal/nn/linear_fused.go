@@ -173,7 +173,7 @@ func (k linearPartsK) run(dst []float32, src [][]float32) error {
 // 84 MB at 64×64 latents in small-sd) only for GEGLU to halve them again. LinearGEGLU computes
 // the product a block of rows at a time into a scratch block that stays in cache and writes only
 // GEGLU's result; the scratch lives after the result in the op's output, so the Program plans it
-// like any buffer (and Run still allocates nothing). With a small float32 weight
+// like any buffer (and Run still allocates nothing). With a small weight (float32 or half)
 // (kernels.LinearPackedGEGLU) the same scratch holds a row tile per worker instead, each worker
 // gating its own tiles as it makes them, with no barrier between the two steps.
 
