@@ -27,7 +27,9 @@ func actSigmulRange(d, s []float32, k float32) {
 }
 
 // GELU sets dst[i] = x·Φ(x) = 0.5·x·(1 + erf(x/√2)) for x = src[i], the exact (erf) form that
-// torch.nn.functional.gelu computes by default. dst may alias src.
+// torch.nn.functional.gelu computes by default; Φ comes from erfc, so it keeps its relative
+// accuracy in the negative tail, and below x = −12 (Φ < 2e-33) the result is −0, as torch's
+// float32 gives. dst may alias src.
 func GELU(dst, src []float32) {
 	j := elemStart(elemOpGELU)
 	j.dst, j.a = dst[:len(src)], src
