@@ -32,6 +32,16 @@ func TestF16ToF32AllValues(t *testing.T) {
 		src[i] = uint16(i)
 	}
 	for _, avx := range []bool{true, false} {
+		for _, n := range []int{40, 31, 8, 7} { // the 32-value loop's 8-value tail, the Go tail
+			short, whole := make([]float32, n), make([]float32, n)
+			withAVX2(avx, func() { F16ToF32(short, src[:n]) })
+			withAVX2(false, func() { F16ToF32(whole, src[:n]) })
+			for i := range short {
+				if math.Float32bits(short[i]) != math.Float32bits(whole[i]) {
+					t.Fatalf("avx=%v, %d values: %#04x → %g, plain Go %g", avx, n, src[i], short[i], whole[i])
+				}
+			}
+		}
 		dst := make([]float32, len(src))
 		withAVX2(avx, func() { F16ToF32(dst, src) })
 		for i, h := range src {
