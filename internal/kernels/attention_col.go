@@ -51,7 +51,7 @@ func attnExp2(x float32) float32 {
 	p = fma32(p, f, c[2])
 	p = fma32(p, f, c[1])
 	p = fma32(p, f, c[0])
-	return float32(math.Ldexp(float64(p), int(max(n, -400))))
+	return float32(math.Ldexp(float64(p), int(n)))
 }
 
 // fma32 is a·b + c rounded once to float32 (the product of two float32 values is exact in

@@ -104,16 +104,13 @@ func winoFilters(dst []float32, ld int, w []float32, nt int) {
 			ng := min(groups, n16-g0)
 			if useAVX512 {
 				winoTaps16(&taps[0], &w[g0*144], ng)
-			} else {
-				for g := 0; g < ng; g++ {
-					packBT16(taps[g*144:(g+1)*144], w[(g0+g)*144:(g0+g+1)*144], 9, 9)
-				}
-			}
-			if useAVX512 {
 				winoFilter16x(&dst[16*g0], ld, &taps[0], ng, &scratch[0])
-			} else {
-				winoFilter8x(&dst[16*g0], ld, &taps[0], 2*ng, &scratch[0])
+				continue
 			}
+			for g := 0; g < ng; g++ {
+				packBT16(taps[g*144:(g+1)*144], w[(g0+g)*144:(g0+g+1)*144], 9, 9)
+			}
+			winoFilter8x(&dst[16*g0], ld, &taps[0], 2*ng, &scratch[0])
 		}
 		dst, w, nt = dst[16*n16:], w[9*16*n16:], nt-16*n16
 	}
