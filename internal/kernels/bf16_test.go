@@ -12,13 +12,15 @@ import (
 
 // bf16Paths are the ways LinearBF16 and Conv2DBF16 run: the AVX512-BF16 kernels, their plain-Go
 // twin on the same pair panels, and the float32 kernels on widened weights (no AVX512-BF16, or
-// it does not pay: bf16_select.go). Each is forced, whatever the measurement decided here.
+// it does not pay: bf16_select.go). Each is forced, whatever the measurement decided here, and
+// with AMX off (it has its own tests, amx_amd64_test.go).
 var bf16Paths = []string{"bf16-asm", "bf16-twin", "widen"}
 
 // withBF16Path runs f on path name, reporting false where the CPU lacks it.
 func withBF16Path(name string, f func()) bool {
-	st, sf := bf16Twin, bf16Force
-	defer func() { bf16Twin, bf16Force = st, sf }()
+	st, sf, sa := bf16Twin, bf16Force, useAMX
+	defer func() { bf16Twin, bf16Force, useAMX = st, sf, sa }()
+	useAMX = false
 	switch name {
 	case "bf16-asm":
 		if !(useBF16 && useAVX2 && useAVX512) {
