@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -50,7 +51,7 @@ var amxCheck = sync.OnceValue(func() error {
 	if err := amxCPU(); err != nil {
 		return err
 	}
-	if err := amxSelfTest(amxKernelAsm); err != nil {
+	if err := errors.Join(amxSelfTest(amxKernelAsm), amxConvSelfTest(amxConvKernelAsm)); err != nil {
 		err = fmt.Errorf("kernels: AMX self-test failed, AMX disabled: %w", err)
 		slog.Warn(err.Error())
 		return err
@@ -62,6 +63,10 @@ var amxCheck = sync.OnceValue(func() error {
 // AMX-BF16, the OS refused the tile state, or the self-test of the kernel failed), or nil when
 // LinearBF16 and Conv2DBF16 use it. The first call runs the detection and the self-test.
 func AMXStatus() error { return amxCheck() }
+
+// AMX reports whether LinearBF16, Conv2DBF16 (from amxMinRows output rows or channels) and
+// AttentionBF16 multiply on AMX tiles here (AMXStatus says why not).
+func AMX() bool { return amxOn() }
 
 // amxOn reports whether LinearBF16 and Conv2DBF16 take the AMX path (the bf16 twin tests keep it
 // off).

@@ -58,6 +58,12 @@ func amxExpected(prog []amxOp) []amxWant {
 			ins("add %s,%s", amxATT(op.S), amxATT(op.R))
 		case "addi":
 			ins("add $0x%x,%s", op.Imm, amxATT(op.R))
+		case "ldq":
+			d := ""
+			if op.Imm != 0 {
+				d = fmt.Sprintf("0x%x", op.Imm)
+			}
+			ins("mov %s(%s),%s", d, amxATT(op.S), amxATT(op.R))
 		case "label":
 			w = append(w, amxWant{label: op.Label})
 		case "jz":
@@ -94,10 +100,10 @@ func amxExpected(prog []amxOp) []amxWant {
 	return w
 }
 
-// amxKernelCode returns the machine code of amxKernel32x32 in this test binary and its address,
+// amxKernelCode returns the machine code of the assembly function name in this test binary and its address,
 // found through the binary's Go symbol table (.gopclntab, kept when the binary is stripped), and
 // a reader of the bytes at any address of the binary's sections.
-func amxKernelCode(t *testing.T) (code []byte, entry uint64, at func(addr uint64, n int) []byte) {
+func amxKernelCode(t *testing.T, name string) (code []byte, entry uint64, at func(addr uint64, n int) []byte) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -134,15 +140,15 @@ func amxKernelCode(t *testing.T) (code []byte, entry uint64, at func(addr uint64
 	}
 	for _, fn := range tab.Funcs {
 		// The assembly, not the ABI wrapper the compiler generates under the same name.
-		if file, _, _ := tab.PCToLine(fn.Entry); fn.BaseName() == "amxKernel32x32" && strings.HasSuffix(file, "amx_amd64.s") {
+		if file, _, _ := tab.PCToLine(fn.Entry); fn.BaseName() == name && strings.HasSuffix(file, "amx_amd64.s") {
 			return at(fn.Entry, int(fn.End-fn.Entry)), fn.Entry, at
 		}
 	}
-	t.Fatalf("amxKernel32x32 (amx_amd64.s) not in %s's symbol table", exe)
+	t.Fatalf("%s (amx_amd64.s) not in %s's symbol table", name, exe)
 	return nil, 0, nil
 }
 
-// TestAMXAsmBytes disassembles amxKernel32x32 as built into this test binary with binutils'
+// TestAMXAsmBytes disassembles amxKernel32x32 and amxConv32x32 as built into this test binary with binutils'
 // objdump (Go's assembler has no AMX mnemonics: the tile instructions are BYTE directives) and
 // checks every instruction against the operation list the simulator runs: the AMX encodings,
 // the scalar instructions around them, every branch target, and the 64 bytes LDTILECFG loads.
@@ -166,7 +172,18 @@ func TestAMXAsmBytes(t *testing.T) {
 	if !strings.Contains(disasm([]byte{0xc4, 0xe2, 0x78, 0x49, 0xc0}, 0), "tilerelease") {
 		t.Skip("objdump does not know AMX (binutils 2.36 on): the AMX kernel's byte encodings are not checked")
 	}
-	code, entry, at := amxKernelCode(t)
+	for _, k := range []struct {
+		name string
+		prog []amxOp
+	}{{"amxKernel32x32", amxKernelProgram()}, {"amxConv32x32", amxConvKernelProgram()}} {
+		t.Run(k.name, func(t *testing.T) { amxCheckAsm(t, disasm, k.name, k.prog) })
+	}
+}
+
+// amxCheckAsm checks the assembly function name against its operation list prog (see
+// TestAMXAsmBytes).
+func amxCheckAsm(t *testing.T, disasm func([]byte, uint64) string, name string, prog []amxOp) {
+	code, entry, at := amxKernelCode(t, name)
 	out := disasm(code, entry)
 	type insn struct {
 		addr, target uint64
@@ -195,7 +212,7 @@ func TestAMXAsmBytes(t *testing.T) {
 		}
 		got = append(got, in)
 	}
-	want := amxExpected(amxKernelProgram())
+	want := amxExpected(prog)
 	labels := map[string]uint64{}
 	var branches []int
 	i := 0
@@ -207,7 +224,7 @@ func TestAMXAsmBytes(t *testing.T) {
 			continue
 		}
 		if i >= len(got) {
-			t.Fatalf("the function ends before %q:\n%s", w.text+w.branch, out)
+			t.Fatalf("%s ends before %q:\n%s", name, w.text+w.branch, out)
 		}
 		g := got[i]
 		switch {
@@ -237,7 +254,7 @@ func TestAMXAsmBytes(t *testing.T) {
 		}
 	}
 	if !t.Failed() {
-		t.Logf("%d instructions (%d bytes) of amxKernel32x32 decode as the program the simulator runs", i, len(code))
+		t.Logf("%d instructions (%d bytes) of %s decode as the program the simulator runs", i, len(code), name)
 	}
 }
 

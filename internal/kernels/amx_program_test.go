@@ -62,6 +62,75 @@ func amxKernelProgram() []amxOp {
 // amxKernelArgs are amxKernel32x32's arguments in order.
 func amxKernelArgs() []string { return []string{"a", "lda", "b0", "b1", "c", "ldc", "kt", "load"} }
 
+// amxConvKernelProgram is the operation list amx_amd64.s's amxConv32x32 was generated from (asmgen/amx.go).
+func amxConvKernelProgram() []amxOp {
+	return []amxOp{
+		{Kind: "arg", R: "SI", Arg: "a"},
+		{Kind: "arg", R: "R8", Imm: 8, Arg: "lda"},
+		{Kind: "shl", R: "R8", Imm: 2},
+		{Kind: "arg", R: "DI", Imm: 16, Arg: "b0"},
+		{Kind: "arg", R: "R11", Imm: 24, Arg: "b1"},
+		{Kind: "arg", R: "R9", Imm: 40, Arg: "bs"},
+		{Kind: "arg", R: "DX", Imm: 32, Arg: "boff"},
+		{Kind: "arg", R: "CX", Imm: 96, Arg: "kt"},
+		{Kind: "mov", R: "BX", S: "R8"},
+		{Kind: "shl", R: "BX", Imm: 4},
+		{Kind: "add", R: "BX", S: "SI"},
+		{Kind: "jz", R: "CX", Label: "done"},
+		{Kind: "ldtilecfg", R: "R13"},
+		{Kind: "arg", R: "R10", Imm: 72, Arg: "i0"},
+		{Kind: "arg", R: "R12", Imm: 80, Arg: "i1"},
+		{Kind: "arg", R: "AX", Imm: 88, Arg: "ldi"},
+		{Kind: "shl", R: "AX", Imm: 2},
+		{Kind: "tileload", R: "R10", S: "AX"},
+		{Kind: "tileload", R: "R12", S: "AX", T: [3]int{1, 0, 0}},
+		{Kind: "mov", R: "R13", S: "AX"},
+		{Kind: "shl", R: "R13", Imm: 4},
+		{Kind: "add", R: "R10", S: "R13"},
+		{Kind: "add", R: "R12", S: "R13"},
+		{Kind: "tileload", R: "R10", S: "AX", T: [3]int{2, 0, 0}},
+		{Kind: "tileload", R: "R12", S: "AX", T: [3]int{3, 0, 0}},
+		{Kind: "label", Label: "loop"},
+		{Kind: "ldq", R: "AX", S: "DX"},
+		{Kind: "addi", R: "DX", Imm: 8},
+		{Kind: "mov", R: "R10", S: "DI"},
+		{Kind: "add", R: "R10", S: "AX"},
+		{Kind: "mov", R: "R12", S: "R11"},
+		{Kind: "add", R: "R12", S: "AX"},
+		{Kind: "tileload", R: "SI", S: "R8", T: [3]int{4, 0, 0}},
+		{Kind: "tileload", R: "BX", S: "R8", T: [3]int{5, 0, 0}},
+		{Kind: "tileload", R: "R10", S: "R9", T: [3]int{6, 0, 0}},
+		{Kind: "tileload", R: "R12", S: "R9", T: [3]int{7, 0, 0}},
+		{Kind: "tdpbf16ps", T: [3]int{0, 4, 6}},
+		{Kind: "tdpbf16ps", T: [3]int{1, 4, 7}},
+		{Kind: "tdpbf16ps", T: [3]int{2, 5, 6}},
+		{Kind: "tdpbf16ps", T: [3]int{3, 5, 7}},
+		{Kind: "addi", R: "SI", Imm: 64},
+		{Kind: "addi", R: "BX", Imm: 64},
+		{Kind: "loop", R: "CX", Label: "loop"},
+		{Kind: "arg", R: "R10", Imm: 48, Arg: "c0"},
+		{Kind: "arg", R: "R12", Imm: 56, Arg: "c1"},
+		{Kind: "arg", R: "AX", Imm: 64, Arg: "ldc"},
+		{Kind: "shl", R: "AX", Imm: 2},
+		{Kind: "tilestore", R: "R10", S: "AX"},
+		{Kind: "tilestore", R: "R12", S: "AX", T: [3]int{1, 0, 0}},
+		{Kind: "mov", R: "R13", S: "AX"},
+		{Kind: "shl", R: "R13", Imm: 4},
+		{Kind: "add", R: "R10", S: "R13"},
+		{Kind: "add", R: "R12", S: "R13"},
+		{Kind: "tilestore", R: "R10", S: "AX", T: [3]int{2, 0, 0}},
+		{Kind: "tilestore", R: "R12", S: "AX", T: [3]int{3, 0, 0}},
+		{Kind: "tilerelease"},
+		{Kind: "label", Label: "done"},
+		{Kind: "ret"},
+	}
+}
+
+// amxConvKernelArgs are amxConv32x32's arguments in order.
+func amxConvKernelArgs() []string {
+	return []string{"a", "lda", "b0", "b1", "boff", "bs", "c0", "c1", "ldc", "i0", "i1", "ldi", "kt"}
+}
+
 // amxTileConfig is the LDTILECFG operand amx_amd64.s loads (amxTileConfig<>).
 func amxTileConfig() [64]byte {
 	return [64]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 64, 0, 64, 0, 64, 0, 64, 0, 64, 0, 64, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0}

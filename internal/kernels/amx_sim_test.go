@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // A simulator of the AMX tile kernel: it interprets the operation list amx_amd64.s was generated
@@ -97,6 +98,19 @@ func amxSimulate(prog []amxOp, cfg [64]byte, names []string, args []amxSimArg, m
 				} else {
 					s.regs[op.R] = amxSimVal{-1, a.n}
 				}
+			case "ldq": // a 64-bit integer from memory (two words, little endian)
+				v, err := reg(op.S)
+				if err != nil {
+					return err
+				}
+				if v.mem < 0 {
+					return fmt.Errorf("load from %s, which holds no pointer", op.S)
+				}
+				mem, off := s.mems[v.mem], v.v+op.Imm
+				if off%4 != 0 || off < 0 || off+8 > 4*len(mem) {
+					return fmt.Errorf("bytes [%d, %d) outside the %d-byte slice", off, off+8, 4*len(mem))
+				}
+				s.regs[op.R] = amxSimVal{-1, int(int64(uint64(mem[off/4]) | uint64(mem[off/4+1])<<32))}
 			case "movi":
 				s.regs[op.R] = amxSimVal{-1, op.Imm}
 			case "mov":
@@ -282,6 +296,17 @@ func amxKernelSim(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int
 	}
 	args := []amxSimArg{{mem: a}, {n: lda}, {mem: b0}, {mem: b1}, {mem: u32s(c)}, {n: ldc}, {n: kt}, {n: l}}
 	if err := amxSimulate(amxKernelProgram(), amxTileConfig(), amxKernelArgs(), args, 1<<24); err != nil {
+		panic(fmt.Sprintf("AMX simulator: %v", err))
+	}
+}
+
+// amxConvKernelSim is an amxConvKernelFunc running the generated program in the simulator; a
+// fault panics with the simulator's error.
+func amxConvKernelSim(a []uint32, lda int, b0, b1 []uint32, boff []int, bmax, bs int, c0, c1 []float32, ldc int, i0, i1 []float32, ldi, kt int) {
+	offs := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(boff))), 2*len(boff))
+	args := []amxSimArg{{mem: a}, {n: lda}, {mem: b0}, {mem: b1}, {mem: offs}, {n: bs}, {mem: u32s(c0)}, {mem: u32s(c1)}, {n: ldc},
+		{mem: u32s(i0)}, {mem: u32s(i1)}, {n: ldi}, {n: kt}}
+	if err := amxSimulate(amxConvKernelProgram(), amxTileConfig(), amxConvKernelArgs(), args, 1<<24); err != nil {
 		panic(fmt.Sprintf("AMX simulator: %v", err))
 	}
 }

@@ -74,6 +74,12 @@ func LinearBF16(x []float32, rows, in int, w []uint16, out int, bias []float32, 
 func Conv2DBF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
 	ckk := p.C * p.KH * p.KW
 	if oh, ow := p.OutSize(); p.N > 0 && p.K >= amxMinRows && oh > 0 && ow > 0 && ckk > 0 && amxOn() { // AMX (amx.go)
+		if amxConvApplies(p) { // in place, no im2col (amx_conv.go)
+			a := make([]uint32, p.K*ckk/2)
+			amxTapPairs(a, w, p.K, p.C, p.KH*p.KW)
+			amxConvDirect(amxConvKernelAsm, p, x, a, bias, y)
+			return
+		}
 		amxConv2D(amxKernelAsm, p, x, w, bias, y)
 		return
 	}

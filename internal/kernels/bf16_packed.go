@@ -48,12 +48,16 @@ type BF16Weight struct {
 type bf16Data struct {
 	panels []uint32
 	bits   []uint16
+	taps   []uint32      // a convolution's, in the direct AMX convolution's order (amxTapPairs)
+	kk     int           // the taps of taps' kernel
 	widen  *PackedWeight // a Linear's
 	a16    *bf16APanels  // a convolution's (bf16_widen.go)
 }
 
 // packed reports whether the values are panels of either kind.
-func (d *bf16Data) packed() bool { return d.panels != nil || d.widen != nil || d.a16 != nil }
+func (d *bf16Data) packed() bool {
+	return d.panels != nil || d.widen != nil || d.a16 != nil || d.taps != nil
+}
 
 // PackLinearBF16 prepares a Linear's bf16 weight matrix w (out×in, row-major bits): on the bf16
 // pair path pair panels, otherwise the float32 kernels' panels of its bf16 bits; either replaces
@@ -90,6 +94,11 @@ func PackConvBF16(w []uint16, k, c, kh, kw int) *BF16Weight {
 	p.data.Store(&bf16Data{bits: w[:k*ckk]})
 	kp := (ckk + 1) / 2
 	if k == 0 || kp == 0 {
+		return p
+	}
+	if amxOn() && amxConvWeightFits(k, c, kh, kw) {
+		// The direct AMX convolution's first call puts the bits in its order (packTaps); a call
+		// it does not serve reads the bits (unpacked from that order if need be).
 		return p
 	}
 	if !bf16Pairs() { // the float32 kernels' A panels (bf16_widen.go)
@@ -141,6 +150,27 @@ func (p *BF16Weight) pack() *bf16Data {
 	return d
 }
 
+// packTaps replaces the bits by the direct AMX convolution's weights for kernels of taps taps
+// (once).
+func (p *BF16Weight) packTaps(taps int) *bf16Data {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.data.Load()
+	if d.taps != nil {
+		return d
+	}
+	bits := d.bits
+	if d.packed() {
+		bits = make([]uint16, p.Rows*p.Cols)
+		p.unpack(bits, d)
+	}
+	t := make([]uint32, p.Rows*p.Cols/2)
+	amxTapPairs(t, bits, p.Rows, p.Cols/taps, taps)
+	d = &bf16Data{taps: t, kk: taps}
+	p.data.Store(d)
+	return d
+}
+
 // PackNow packs a weight that PackConvBF16 left as bits (as its first GEMM would), reporting
 // whether this call packed it: the caller may then account for the bits it dropped.
 func (p *BF16Weight) PackNow() bool {
@@ -173,7 +203,7 @@ func (p *BF16Weight) Widened() bool {
 // Bytes returns the memory the weight takes (now).
 func (p *BF16Weight) Bytes() int64 {
 	d := p.data.Load()
-	n := 4*int64(len(d.panels)) + 2*int64(len(d.bits))
+	n := 4*int64(len(d.panels)) + 2*int64(len(d.bits)) + 4*int64(len(d.taps))
 	if d.widen != nil {
 		n += d.widen.Bytes()
 	}
@@ -209,6 +239,9 @@ func (p *BF16Weight) unpack(w []uint16, d *bf16Data) {
 		return
 	case d.a16 != nil:
 		d.a16.unpack(w)
+		return
+	case d.taps != nil:
+		amxTapBits(w, d.taps, p.Rows, p.Cols/d.kk, d.kk)
 		return
 	}
 	panels := d.panels
@@ -302,6 +335,14 @@ func (w *BF16Weight) checkConv(p ConvParams) {
 // Conv2DBF16Packed is Conv2DBF16 with a weight from PackConvBF16.
 func Conv2DBF16Packed(p ConvParams, x []float32, w *BF16Weight, bias, y []float32) {
 	w.checkConv(p)
+	if amxOn() && amxConvApplies(p) { // the direct AMX convolution on the weights in tap order
+		d := w.data.Load()
+		if d.taps == nil {
+			d = w.packTaps(p.KH * p.KW)
+		}
+		amxConvDirect(amxConvKernelAsm, p, x, d.taps, bias, y)
+		return
+	}
 	if p.K >= amxMinRows && amxOn() { // AMX reads the weights' rows (amx.go): Conv2DBF16 on the bits
 		w.withBits(func(bits []uint16) { Conv2DBF16(p, x, bits, bias, y) })
 		return

@@ -9,13 +9,18 @@ import "github.com/smallsd/smallsd/internal/kernels"
 // Winograd pays only from 128 output tiles: on the AMD EPYC Zen 5 (2 cores, GFLOP per CPU-second,
 // BenchmarkConv2DBF16, weights packed at load, load 4–5) 2×640×32×32 (128 tiles) ran at 290–300
 // as bf16 GEMM and 343–354 as Winograd, 2×320×64×64 (512 tiles) at 337 and 382, 2×1280×16×16
-// (32 tiles) at 313–325 and 180–219.
+// (32 tiles) at 313–325 and 180–219. On AMX the direct convolution (kernels.AMX) beats Winograd
+// at every size: 2.0–2.4 TFLOP/s on 2 cores of a Xeon against Winograd's 1.3–1.8 (the direct
+// convolution's FLOPs) on the same bf16 weights widened.
 func convWinograd(p kernels.ConvParams, w *HalfWeight) bool {
 	if !useWinograd(p) {
 		return false
 	}
 	if !w.BF16 || !kernels.BF16Native() {
 		return true
+	}
+	if kernels.AMX() {
+		return false
 	}
 	oh, ow := p.OutSize()
 	return p.N*((oh+3)/4)*((ow+3)/4) >= 128

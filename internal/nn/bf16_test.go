@@ -10,7 +10,8 @@ import (
 )
 
 // TestConvWinogradBF16 checks the convolution path choice for bf16 weights: Winograd from 128
-// output tiles where the CPU multiplies bf16, as for float32 elsewhere.
+// output tiles where the CPU multiplies bf16 with AVX512-BF16, never on AMX, as for float32
+// elsewhere.
 func TestConvWinogradBF16(t *testing.T) {
 	conv := func(n, c, h int) kernels.ConvParams {
 		return kernels.ConvParams{N: n, C: c, H: h, W: h, K: c, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
@@ -21,6 +22,14 @@ func TestConvWinogradBF16(t *testing.T) {
 		if convWinograd(p, half) != useWinograd(p) {
 			t.Errorf("fp16 weights do not follow useWinograd on %+v", p)
 		}
+	}
+	if kernels.AMX() {
+		for _, p := range []kernels.ConvParams{small, mid, big} {
+			if convWinograd(p, bf) {
+				t.Errorf("bf16 weights on AMX: Winograd on %+v, where the AMX convolution is faster", p)
+			}
+		}
+		return
 	}
 	if !convWinograd(big, bf) || !convWinograd(mid, bf) {
 		t.Error("bf16 weights: no Winograd at 128 or 512 tiles")
