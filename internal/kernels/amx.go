@@ -32,8 +32,8 @@ const (
 	amxNC = 256 // columns per packed B block (256 KiB at amxKC: in L2, reused by every A block)
 
 	// amxKCMax bounds the k blocks of the buffers: amxKC, or those of a weight packed at load
-	// (PackLinearBF16: sgemmKBlock's, at most sgemmKC).
-	amxKCMax = max(amxKC, sgemmKC)
+	// (PackLinearBF16: the whole k up to 2560 pairs, the SD UNet's largest).
+	amxKCMax = 2560
 
 	// amxMinRows is the fewest rows of C (LinearBF16's rows, Conv2DBF16's output channels) sent
 	// to the AMX kernel: below it most of the 32-row A tiles would be padding (a guess until

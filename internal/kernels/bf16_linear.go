@@ -77,7 +77,10 @@ func linearBF16Packed(x []float32, rows int, w *BF16Weight, bias []float32, part
 		LinearPacked(x, rows, d.widen, bias, y)
 		return
 	}
-	if d.panels == nil || !bf16Pairs() {
+	// Panels in k blocks larger than sgemmKC were packed for AMX (PackLinearBF16), which takes
+	// every row count then; off AMX (tests switch it) they are read as bits.
+	amxPacked := w.kc > sgemmKC
+	if d.panels == nil || !bf16Pairs() || amxPacked && !amxOn() {
 		w.withBits(func(bits []uint16) {
 			if part != out {
 				LinearBF16Parts(x, rows, in, bits, out, bias, part, y)
@@ -91,7 +94,7 @@ func linearBF16Packed(x []float32, rows int, w *BF16Weight, bias []float32, part
 		fillParts(rows, out, bias, part, y)
 		return
 	}
-	if rows >= amxMinRows && amxOn() && linearAMXPacked(amxKernelAsm, x, rows, w, bias, y, o.ldc, o.cCols, o.cStride) { // AMX (amx.go)
+	if (rows >= amxMinRows || amxPacked) && amxOn() && linearAMXPacked(amxKernelAsm, x, rows, w, bias, y, o.ldc, o.cCols, o.cStride) { // AMX (amx.go)
 		return
 	}
 	kp := (in + 1) / 2
