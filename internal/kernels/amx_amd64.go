@@ -35,27 +35,17 @@ func amxKernelAsm(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int
 	amxKernel32x32(unsafe.SliceData(a), lda, unsafe.SliceData(b0), unsafe.SliceData(b1), unsafe.SliceData(c), ldc, kt, l)
 }
 
-// amxConv32x32 is the direct convolution's tile kernel (asmgen/amx.go): C = I + A·B with B's
-// k tile t at b0+boff[t], b1+boff[t] (bytes), rows bs bytes apart (see amx_conv.go). It
-// configures, uses and releases the tiles itself.
+// amxConv32x32 runs n tile-kernel calls (asmgen/amx.go, amxConvKernelProgram) under one tile
+// configuration, which it loads and releases itself.
 //
 //go:noescape
-func amxConv32x32(a *uint32, lda int, b0, b1 *uint32, boff *int, bs int, c0, c1 *float32, ldc int, i0, i1 *float32, ldi, kt int)
+func amxConv32x32(calls *amxCall, n int)
 
-// amxConvKernelAsm is amxConv32x32 on slices, with their bounds checked first (see
-// amxConvKernelFunc).
-func amxConvKernelAsm(a []uint32, lda int, b0, b1 []uint32, boff []int, bmax, bs int, c0, c1 []float32, ldc int, i0, i1 []float32, ldi, kt int) {
-	if kt <= 0 || lda < amxKT*kt || ldc < sgemmNR || ldi < sgemmNR || bs < 64 || bmax < 0 || bmax%4 != 0 || bs%4 != 0 {
-		panic(fmt.Sprintf("kernels: AMX convolution kernel with kt %d, lda %d, ldc %d, ldi %d, bs %d, bmax %d", kt, lda, ldc, ldi, bs, bmax))
+// amxConvKernelAsm is amxConv32x32 on calls whose bounds amxBatch.add checked.
+func amxConvKernelAsm(calls []amxCall) {
+	if len(calls) > 0 {
+		amxConv32x32(&calls[0], len(calls))
 	}
-	_ = a[(amxMR-1)*lda+amxKT*kt-1]
-	_ = boff[kt-1]
-	bl := bmax/4 + (amxKT-1)*bs/4 + sgemmNR
-	_, _ = b0[bl-1], b1[bl-1]
-	_, _ = c0[(amxMR-1)*ldc+sgemmNR-1], c1[(amxMR-1)*ldc+sgemmNR-1]
-	_, _ = i0[(amxMR-1)*ldi+sgemmNR-1], i1[(amxMR-1)*ldi+sgemmNR-1]
-	amxConv32x32(unsafe.SliceData(a), lda, unsafe.SliceData(b0), unsafe.SliceData(b1), unsafe.SliceData(boff), bs,
-		unsafe.SliceData(c0), unsafe.SliceData(c1), ldc, unsafe.SliceData(i0), unsafe.SliceData(i1), ldi, kt)
 }
 
 // amxCPU reports why the AMX kernel cannot run here: CPUID's AMX-TILE and AMX-BF16 bits (leaf 7,

@@ -72,35 +72,38 @@ amxKernel32x32_loop:
 amxKernel32x32_done:
 	RET
 
-// func amxConv32x32(a *uint32, lda int, b0, b1 *uint32, boff *int, bs int, c0, c1 *float32, ldc int, i0, i1 *float32, ldi, kt int)
-TEXT ·amxConv32x32(SB), NOSPLIT, $0-104
-	MOVQ a+0(FP), SI
-	MOVQ lda+8(FP), R8
-	SHLQ $2, R8
-	MOVQ b0+16(FP), DI
-	MOVQ b1+24(FP), R11
-	MOVQ bs+40(FP), R9
-	MOVQ boff+32(FP), DX
-	MOVQ kt+96(FP), CX
-	MOVQ R8, BX
-	SHLQ $4, BX
-	ADDQ SI, BX
+// func amxConv32x32(calls *amxCall, n int)
+TEXT ·amxConv32x32(SB), NOSPLIT, $0-16
+	MOVQ n+8(FP), CX
 	TESTQ CX, CX
 	JZ amxConv32x32_done
 	LEAQ amxTileConfig<>(SB), R13
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x78; BYTE $0x49; BYTE $0x45; BYTE $0x00 // LDTILECFG (R13)
-	MOVQ i0+72(FP), R10
-	MOVQ i1+80(FP), R12
-	MOVQ ldi+88(FP), AX
+	MOVQ calls+0(FP), R13
+amxConv32x32_call:
+	MOVQ 0(R13), SI
+	MOVQ 8(R13), R8
+	SHLQ $2, R8
+	MOVQ 16(R13), DI
+	MOVQ 24(R13), R11
+	MOVQ 40(R13), R9
+	MOVQ 32(R13), DX
+	MOVQ R8, BX
+	SHLQ $4, BX
+	ADDQ SI, BX
+	MOVQ 72(R13), R10
+	MOVQ 80(R13), R12
+	MOVQ 88(R13), AX
 	SHLQ $2, AX
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x02 // TILELOADD (R10)(AX*1), TMM0
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4b; BYTE $0x0c; BYTE $0x04 // TILELOADD (R12)(AX*1), TMM1
-	MOVQ AX, R13
-	SHLQ $4, R13
-	ADDQ R13, R10
-	ADDQ R13, R12
+	MOVQ AX, CX
+	SHLQ $4, CX
+	ADDQ CX, R10
+	ADDQ CX, R12
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4b; BYTE $0x14; BYTE $0x02 // TILELOADD (R10)(AX*1), TMM2
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4b; BYTE $0x1c; BYTE $0x04 // TILELOADD (R12)(AX*1), TMM3
+	MOVQ 96(R13), CX
 amxConv32x32_loop:
 	MOVQ 0(DX), AX
 	ADDQ $8, DX
@@ -120,18 +123,21 @@ amxConv32x32_loop:
 	ADDQ $64, BX
 	DECQ CX
 	JNZ amxConv32x32_loop
-	MOVQ c0+48(FP), R10
-	MOVQ c1+56(FP), R12
-	MOVQ ldc+64(FP), AX
+	MOVQ 48(R13), R10
+	MOVQ 56(R13), R12
+	MOVQ 64(R13), AX
 	SHLQ $2, AX
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x02 // TILESTORED TMM0, (R10)(AX*1)
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x7a; BYTE $0x4b; BYTE $0x0c; BYTE $0x04 // TILESTORED TMM1, (R12)(AX*1)
-	MOVQ AX, R13
-	SHLQ $4, R13
-	ADDQ R13, R10
-	ADDQ R13, R12
+	MOVQ AX, CX
+	SHLQ $4, CX
+	ADDQ CX, R10
+	ADDQ CX, R12
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x02 // TILESTORED TMM2, (R10)(AX*1)
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x7a; BYTE $0x4b; BYTE $0x1c; BYTE $0x04 // TILESTORED TMM3, (R12)(AX*1)
+	ADDQ $112, R13
+	DECQ n+8(FP)
+	JNZ amxConv32x32_call
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // TILERELEASE
 amxConv32x32_done:
 	RET

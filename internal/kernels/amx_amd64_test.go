@@ -60,7 +60,7 @@ func amxExpected(prog []amxOp) []amxWant {
 			ins("add $0x%x,%s", op.Imm, amxATT(op.R))
 		case "ldq":
 			d := ""
-			if op.Imm != 0 {
+			if op.Imm != 0 || op.S == "BP" || op.S == "R13" { // these bases are encoded with a displacement
 				d = fmt.Sprintf("0x%x", op.Imm)
 			}
 			ins("mov %s(%s),%s", d, amxATT(op.S), amxATT(op.R))
@@ -73,6 +73,9 @@ func amxExpected(prog []amxOp) []amxWant {
 			w = append(w, amxWant{branch: "jmp", label: op.Label})
 		case "loop":
 			ins("dec %s", amxATT(op.R))
+			w = append(w, amxWant{branch: "jne", label: op.Label})
+		case "looparg": // the arguments start above the return address
+			ins("decq 0x%x(%%rsp)", 8+op.Imm)
 			w = append(w, amxWant{branch: "jne", label: op.Label})
 		case "ldtilecfg":
 			ins("lea <amxTileConfig>,%s", amxATT(op.R))

@@ -35,10 +35,62 @@ const amxConvChunk = 16
 // bands of output rows. Tests lower it.
 var amxConvBandMax = 16 << 20
 
-// amxConvKernelFunc runs the direct-convolution tile kernel on slices (see amxConv32x32); bmax is
-// the largest of boff[:kt], for the bounds checks. amxConvKernelAsm is the assembly, the tests
-// pass the simulator.
-type amxConvKernelFunc func(a []uint32, lda int, b0, b1 []uint32, boff []int, bmax, bs int, c0, c1 []float32, ldc int, i0, i1 []float32, ldi, kt int)
+// amxConvKernelFunc runs tile-kernel calls (see amxConv32x32). amxConvKernelAsm is the assembly,
+// the tests pass the simulator.
+type amxConvKernelFunc func(calls []amxCall)
+
+// amxCall is one call of the tile kernel: C = I + A·B for 32 rows of C by two 16-column blocks
+// (see asmgen/amx.go, amxConvKernelProgram), the words the assembly reads in order.
+type amxCall struct {
+	a      unsafe.Pointer // A: 32 rows of kt·16 bf16 pairs, lda pairs apart
+	lda    int
+	b0, b1 unsafe.Pointer // B column blocks: k tile t's 16 rows at bj + boff[t] bytes, bs apart
+	boff   unsafe.Pointer
+	bs     int
+	c0, c1 unsafe.Pointer // C column blocks: 32 rows of 16 floats, ldc floats apart
+	ldc    int
+	i0, i1 unsafe.Pointer // the accumulators' start, ldi floats apart (0: one row for all)
+	ldi    int
+	kt     int // k tiles, at least 1
+	bmax   int // the largest of boff[:kt] (bounds; the assembly does not read it)
+}
+
+// amxBatch collects tile-kernel calls and runs them in one assembly call.
+type amxBatch struct {
+	kern  amxConvKernelFunc
+	calls []amxCall
+}
+
+// add appends a call (see amxCall) after checking that every access stays within the slices:
+// bmax is the largest of boff[:kt].
+func (b *amxBatch) add(a []uint32, lda int, b0, b1 []uint32, boff []int, bmax, bs int, c0, c1 []float32, ldc int, i0, i1 []float32, ldi, kt int) {
+	if kt <= 0 || lda < amxKT*kt || ldc < sgemmNR || ldi != 0 && ldi < sgemmNR || bs < 64 || bmax < 0 || bmax%4 != 0 || bs%4 != 0 {
+		panic(fmt.Sprintf("kernels: AMX tile call with kt %d, lda %d, ldc %d, ldi %d, bs %d, bmax %d", kt, lda, ldc, ldi, bs, bmax))
+	}
+	_ = a[(amxMR-1)*lda+amxKT*kt-1]
+	_ = boff[kt-1]
+	bl := bmax/4 + (amxKT-1)*bs/4 + sgemmNR
+	_, _ = b0[bl-1], b1[bl-1]
+	_, _ = c0[(amxMR-1)*ldc+sgemmNR-1], c1[(amxMR-1)*ldc+sgemmNR-1]
+	_, _ = i0[(amxMR-1)*ldi+sgemmNR-1], i1[(amxMR-1)*ldi+sgemmNR-1]
+	b.calls = append(b.calls, amxCall{
+		a: unsafe.Pointer(&a[0]), lda: lda, b0: unsafe.Pointer(&b0[0]), b1: unsafe.Pointer(&b1[0]),
+		boff: unsafe.Pointer(&boff[0]), bs: bs, c0: unsafe.Pointer(&c0[0]), c1: unsafe.Pointer(&c1[0]), ldc: ldc,
+		i0: unsafe.Pointer(&i0[0]), i1: unsafe.Pointer(&i1[0]), ldi: ldi, kt: kt, bmax: bmax,
+	})
+}
+
+// run runs the collected calls, in order, and forgets them.
+func (b *amxBatch) run() {
+	if len(b.calls) == 0 {
+		return
+	}
+	b.kern(b.calls)
+	clear(b.calls) // drop the pointers
+	b.calls = b.calls[:0]
+}
+
+var amxBatches = sync.Pool{New: func() any { return new(amxBatch) }}
 
 // amxConvApplies reports whether the direct AMX convolution runs p (see above).
 func amxConvApplies(p ConvParams) bool {
@@ -178,6 +230,9 @@ func amxConvDirect(kern amxConvKernelFunc, p ConvParams, x []float32, a []uint32
 		kb := p.K / amxMR
 		cps := (rows*tilesPerRow + amxConvChunk - 1) / amxConvChunk // chunks per segment
 		parallelFor(len(segs)*cps*kb, 1, func(lo, hi int) {
+			batch := amxBatches.Get().(*amxBatch)
+			defer amxBatches.Put(batch)
+			batch.kern = kern
 			for u := lo; u < hi; u++ {
 				si, t0, ob := u/(cps*kb), u/kb%cps*amxConvChunk, u%kb
 				s := segs[si]
@@ -197,8 +252,9 @@ func amxConvDirect(kern amxConvKernelFunc, p ConvParams, x []float32, a []uint32
 					if i+1 < t1 {
 						b1, c1 = tile(i + 1)
 					}
-					kern(ablk, lda, b0, b1, boff, bmax, 4*plane, c0, c1, ohw, i0, i0, sgemmNR, kt)
+					batch.add(ablk, lda, b0, b1, boff, bmax, 4*plane, c0, c1, ohw, i0, i0, sgemmNR, kt)
 				}
+				batch.run()
 			}
 		})
 	}

@@ -10,6 +10,6 @@ func amxKernelAsm(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int
 	panic("kernels: AMX kernel on a non-amd64 build")
 }
 
-func amxConvKernelAsm(a []uint32, lda int, b0, b1 []uint32, boff []int, bmax, bs int, c0, c1 []float32, ldc int, i0, i1 []float32, ldi, kt int) {
+func amxConvKernelAsm(calls []amxCall) {
 	panic("kernels: AMX kernel on a non-amd64 build")
 }

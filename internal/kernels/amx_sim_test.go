@@ -27,8 +27,9 @@ type amxOp struct {
 // amxSimArg is one argument of a simulated call: a slice (mem, viewed as 32-bit words) or an
 // integer.
 type amxSimArg struct {
-	mem []uint32
-	n   int
+	mem  []uint32
+	n    int
+	ptrs map[int][]uint32 // the pointers mem holds: byte offset → the memory it points to
 }
 
 // amxSimVal is a register: an integer (mem < 0) or a byte offset into memory mem.
@@ -43,6 +44,7 @@ type amxTile struct {
 // amxSim is the machine state of one simulated call.
 type amxSim struct {
 	mems       [][]uint32
+	ptrs       map[int]map[int][]uint32 // per memory, the pointers it holds (amxSimArg.ptrs)
 	regs       map[string]amxSimVal
 	tiles      [8]amxTile
 	configured bool
@@ -52,7 +54,7 @@ type amxSim struct {
 // cfg, returning the first fault: an access outside its slice, a bad configuration or shape, a
 // tile left configured at RET, or more than maxSteps operations.
 func amxSimulate(prog []amxOp, cfg [64]byte, names []string, args []amxSimArg, maxSteps int) error {
-	s := &amxSim{regs: map[string]amxSimVal{}}
+	s := &amxSim{regs: map[string]amxSimVal{}, ptrs: map[int]map[int][]uint32{}}
 	labels := map[string]int{}
 	for i, op := range prog {
 		if op.Kind == "label" {
@@ -95,6 +97,9 @@ func amxSimulate(prog []amxOp, cfg [64]byte, names []string, args []amxSimArg, m
 				if a := args[i]; a.mem != nil {
 					s.mems = append(s.mems, a.mem)
 					s.regs[op.R] = amxSimVal{len(s.mems) - 1, 0}
+					if a.ptrs != nil {
+						s.ptrs[len(s.mems)-1] = a.ptrs
+					}
 				} else {
 					s.regs[op.R] = amxSimVal{-1, a.n}
 				}
@@ -109,6 +114,11 @@ func amxSimulate(prog []amxOp, cfg [64]byte, names []string, args []amxSimArg, m
 				mem, off := s.mems[v.mem], v.v+op.Imm
 				if off%4 != 0 || off < 0 || off+8 > 4*len(mem) {
 					return fmt.Errorf("bytes [%d, %d) outside the %d-byte slice", off, off+8, 4*len(mem))
+				}
+				if p, ok := s.ptrs[v.mem][off]; ok { // a pointer: to its memory, bounds and all
+					s.mems = append(s.mems, p)
+					s.regs[op.R] = amxSimVal{len(s.mems) - 1, 0}
+					return nil
 				}
 				s.regs[op.R] = amxSimVal{-1, int(int64(uint64(mem[off/4]) | uint64(mem[off/4+1])<<32))}
 			case "movi":
@@ -151,6 +161,17 @@ func amxSimulate(prog []amxOp, cfg [64]byte, names []string, args []amxSimArg, m
 				var err error
 				pc, err = jump(op.Label)
 				return err
+			case "looparg": // the count in the argument's slot
+				i := op.Imm / 8
+				if op.Imm%8 != 0 || i >= len(names) || names[i] != op.Arg || args[i].mem != nil {
+					return fmt.Errorf("argument %s at frame offset %d is not an integer of %q", op.Arg, op.Imm, names)
+				}
+				args[i].n--
+				if args[i].n != 0 {
+					var err error
+					pc, err = jump(op.Label)
+					return err
+				}
 			case "loop":
 				v, err := intReg(op.R)
 				if err != nil {
@@ -300,13 +321,32 @@ func amxKernelSim(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int
 	}
 }
 
-// amxConvKernelSim is an amxConvKernelFunc running the generated program in the simulator; a
-// fault panics with the simulator's error.
-func amxConvKernelSim(a []uint32, lda int, b0, b1 []uint32, boff []int, bmax, bs int, c0, c1 []float32, ldc int, i0, i1 []float32, ldi, kt int) {
-	offs := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(boff))), 2*len(boff))
-	args := []amxSimArg{{mem: a}, {n: lda}, {mem: b0}, {mem: b1}, {mem: offs}, {n: bs}, {mem: u32s(c0)}, {mem: u32s(c1)}, {n: ldc},
-		{mem: u32s(i0)}, {mem: u32s(i1)}, {n: ldi}, {n: kt}}
-	if err := amxSimulate(amxConvKernelProgram(), amxTileConfig(), amxConvKernelArgs(), args, 1<<24); err != nil {
+// amxConvKernelSim is an amxConvKernelFunc running the generated program in the simulator, each
+// pointer of a call bounded by the extent its call allows (as amxBatch.add checked it); a fault
+// panics with the simulator's error.
+func amxConvKernelSim(calls []amxCall) {
+	if len(calls) == 0 {
+		return
+	}
+	size := int(unsafe.Sizeof(amxCall{}))
+	desc := unsafe.Slice((*uint32)(unsafe.Pointer(&calls[0])), len(calls)*size/4)
+	ptrs := map[int][]uint32{}
+	for i, c := range calls {
+		at := func(field uintptr, p unsafe.Pointer, words int) {
+			ptrs[i*size+int(field)] = unsafe.Slice((*uint32)(p), words)
+		}
+		b := c.bmax/4 + (amxKT-1)*c.bs/4 + sgemmNR
+		at(unsafe.Offsetof(c.a), c.a, (amxMR-1)*c.lda+amxKT*c.kt)
+		at(unsafe.Offsetof(c.b0), c.b0, b)
+		at(unsafe.Offsetof(c.b1), c.b1, b)
+		at(unsafe.Offsetof(c.boff), c.boff, 2*c.kt)
+		at(unsafe.Offsetof(c.c0), c.c0, (amxMR-1)*c.ldc+sgemmNR)
+		at(unsafe.Offsetof(c.c1), c.c1, (amxMR-1)*c.ldc+sgemmNR)
+		at(unsafe.Offsetof(c.i0), c.i0, (amxMR-1)*c.ldi+sgemmNR)
+		at(unsafe.Offsetof(c.i1), c.i1, (amxMR-1)*c.ldi+sgemmNR)
+	}
+	args := []amxSimArg{{mem: desc, ptrs: ptrs}, {n: len(calls)}}
+	if err := amxSimulate(amxConvKernelProgram(), amxTileConfig(), amxConvKernelArgs(), args, 1<<30); err != nil {
 		panic(fmt.Sprintf("AMX simulator: %v", err))
 	}
 }

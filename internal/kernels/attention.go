@@ -25,11 +25,12 @@ const attnBQ = 48
 // floats of tiles, from a pool. out may be q itself (each query row block of a head is read into a
 // tile before its output is written, and by no other task), but must not overlap k or v.
 func Attention(p AttentionParams, q, k, v, out []float32) {
-	attention(p, q, k, v, out, false)
+	attention(p, q, k, v, out, false, nil)
 }
 
-// attention is Attention, with the bf16 matrix products of AttentionBF16 when bf16 is set.
-func attention(p AttentionParams, q, k, v, out []float32, bf16 bool) {
+// attention is Attention, with the bf16 matrix products of AttentionBF16 when bf16 is set, on
+// AMX tiles with the kernel amx when it is not nil (attention_amx.go).
+func attention(p AttentionParams, q, k, v, out []float32, bf16 bool, amx amxConvKernelFunc) {
 	if p.Batch*p.Heads*p.Nq == 0 {
 		return
 	}
@@ -43,7 +44,7 @@ func attention(p AttentionParams, q, k, v, out []float32, bf16 bool) {
 	_ = k[p.Batch*p.Nk*w-1]
 	_ = v[p.Batch*p.Nk*w-1]
 	job := attnJobs.Get().(*attnJob)
-	job.p, job.q, job.k, job.v, job.out, job.bf16 = p, q, k, v, out, bf16
+	job.p, job.q, job.k, job.v, job.out, job.bf16, job.amx = p, q, k, v, out, bf16 || amx != nil, amx
 	job.nqb = (p.Nq + attnBQ - 1) / attnBQ
 	// With few keys (cross-attention), keep every head's keys and values packed and visit the heads
 	// of one query tile one after the other: the tile's rows of Q and out are then fetched from
@@ -60,7 +61,7 @@ func attention(p AttentionParams, q, k, v, out []float32, bf16 bool) {
 		job.next.Store(0)
 		parallelFor(nw, 1, job.work)
 	}
-	job.q, job.k, job.v, job.out = nil, nil, nil, nil
+	job.q, job.k, job.v, job.out, job.amx = nil, nil, nil, nil, nil
 	attnJobs.Put(job)
 }
 
@@ -68,9 +69,10 @@ func attention(p AttentionParams, q, k, v, out []float32, bf16 bool) {
 type attnJob struct {
 	p            AttentionParams
 	q, k, v, out []float32
-	nqb          int  // query tiles per (batch, head)
-	allHeads     bool // task order (batch, tile, head) with all heads packed, else (batch, head, tile)
-	bf16         bool // bf16 products (attention_bf16.go)
+	nqb          int               // query tiles per (batch, head)
+	allHeads     bool              // task order (batch, tile, head) with all heads packed, else (batch, head, tile)
+	bf16         bool              // bf16 products (attention_bf16.go)
+	amx          amxConvKernelFunc // their tile kernel on AMX (attention_amx.go), or nil
 	tasks, chunk int
 	next         atomic.Int64 // first task not yet taken
 }
@@ -90,6 +92,7 @@ type attnScratch struct {
 	o    []float32 // output accumulator O^T, dp rows of attnBQ
 	m, l []float32 // running max (log2 domain) and running sum per query
 	bf   []uint32  // the bf16 path's query and probability tiles and row buffers (attention_bf16.go)
+	amx  amxBatch  // the AMX path's tile calls (attention_amx.go)
 }
 
 var attnScratches = sync.Pool{New: func() any { return new(attnScratch) }}
@@ -141,6 +144,9 @@ func (j *attnJob) scratch() *attnScratch {
 	sc.o = attnGrow(sc.o, attnBQ*dp)
 	sc.m = attnGrow(sc.m, attnBQ)
 	sc.l = attnGrow(sc.l, attnBQ)
+	if j.amx != nil {
+		j.attnAMXScratch(sc, slots)
+	}
 	return sc
 }
 
@@ -158,20 +164,38 @@ func (j *attnJob) runTasks(sc *attnScratch, packed *int, lo, hi int) {
 			b, qt, h = t/(p.Heads*j.nqb), t/p.Heads%j.nqb, t%p.Heads
 			if b != *packed {
 				for hh := 0; hh < p.Heads; hh++ {
-					j.packHeadCol(sc, b, hh, hh, dp, nkPad)
+					j.packHead(sc, b, hh, hh, dp, nkPad)
 				}
 				*packed = b
 			}
-			j.tileCol(sc, b, h, h, qt*attnBQ, dp, nkPad)
+			j.tile(sc, b, h, h, qt*attnBQ, dp, nkPad)
 			continue
 		}
 		b, h, qt = t/(p.Heads*j.nqb), t/j.nqb%p.Heads, t%j.nqb
 		if bh := b*p.Heads + h; bh != *packed {
-			j.packHeadCol(sc, b, h, 0, dp, nkPad)
+			j.packHead(sc, b, h, 0, dp, nkPad)
 			*packed = bh
 		}
-		j.tileCol(sc, b, h, 0, qt*attnBQ, dp, nkPad)
+		j.tile(sc, b, h, 0, qt*attnBQ, dp, nkPad)
 	}
+}
+
+// packHead packs head h of batch b's keys and values into slot of sc for tile.
+func (j *attnJob) packHead(sc *attnScratch, b, h, slot, dp, nkPad int) {
+	if j.amx != nil {
+		j.packHeadAMX(sc, b, h, slot)
+		return
+	}
+	j.packHeadCol(sc, b, h, slot, dp, nkPad)
+}
+
+// tile computes the outputs of the query tile from q0 of head h of batch b.
+func (j *attnJob) tile(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
+	if j.amx != nil {
+		j.tileAMX(sc, b, h, slot, q0)
+		return
+	}
+	j.tileCol(sc, b, h, slot, q0, dp, nkPad)
 }
 
 // prefetchNext asks for the query and output rows of the tile processed after (b, h, q0) while this

@@ -34,6 +34,7 @@ import (
 //	jz           TESTQ R, R; JZ Label
 //	jmp          JMP Label
 //	loop         DECQ R; JNZ Label
+//	looparg      DECQ Arg+Imm(FP); JNZ Label (a count kept in the argument)
 //	ldtilecfg    LEAQ the tile configuration into R; LDTILECFG (R)
 //	tilezero     TILEZERO TMM T[0]
 //	tileload     TILELOADD Imm(R)(S*1), TMM T[0]: tile row i from R+Imm+i·S
@@ -146,21 +147,28 @@ func amxKernelProgram() []amxOp {
 	return append(p, amxOp{Kind: "tilerelease"}, amxOp{Kind: "label", Label: "done"}, amxOp{Kind: "ret"})
 }
 
-// amxConvKernelName and amxConvKernelArgs are the direct-convolution kernel's Go declaration:
+// amxConvKernelName and amxConvKernelArgs are the tile-call kernel's Go declaration:
 //
-//	func amxConv32x32(a *uint32, lda int, b0, b1 *uint32, boff *int, bs int, c0, c1 *float32, ldc int, i0, i1 *float32, ldi, kt int)
+//	func amxConv32x32(calls *amxCall, n int)
 const amxConvKernelName = "amxConv32x32"
 
-var amxConvKernelArgs = []string{"a", "lda", "b0", "b1", "boff", "bs", "c0", "c1", "ldc", "i0", "i1", "ldi", "kt"}
+var amxConvKernelArgs = []string{"calls", "n"}
 
-// amxConvKernelProgram is the 32×32 kernel of the direct convolution (amx_conv.go): C = I + A·B
-// for A 32 rows of kt·16 bf16 pairs (row stride lda pairs, read along the row as amxKernel32x32
-// does) and B two 16-column tiles read in place from the paired input: k tile t's tile of
-// column block j is the 16 rows at bj + boff[t] (bytes), bs bytes apart. The accumulators start
-// as I (column block j's rows at ij, ldi floats apart: the C so far, or a bias tile) and end in C
-// (column block j's rows at cj, ldc floats apart). Tiles as amxKernel32x32's; registers: SI, BX
-// the A row blocks (R8 = lda bytes), DI, R11 the B bases, R9 = bs, DX the offsets, CX the k
-// tiles left, AX the offset (in the loop) or a stride, R10, R12 the addresses of B (in the loop)
+// amxCallFields are the 64-bit words of one call (package kernels' amxCall), in order.
+var amxCallFields = []string{"a", "lda", "b0", "b1", "boff", "bs", "c0", "c1", "ldc", "i0", "i1", "ldi", "kt", "bmax"}
+
+// amxConvKernelProgram runs n calls of a 32×32 tile product under one tile configuration (a call
+// of their own costs about 110 ns more, mostly configuring and releasing the tiles: too much for
+// the attention's short products). Call i, 112 bytes at calls+112·i (the last word, the largest
+// offset, is for the callers' bounds checks): C = I + A·B for A 32 rows of
+// kt·16 bf16 pairs (row stride lda pairs, read along the row as amxKernel32x32 does) and B two
+// 16-column tiles read in place: k tile t's tile of column block j is the 16 rows at bj + boff[t]
+// (bytes), bs bytes apart. The accumulators start as I (column block j's rows at ij, ldi floats
+// apart: the C so far, a bias tile, or with ldi 0 one row for all) and end in C (column block j's
+// rows at cj, ldc floats apart); kt ≥ 1. Tiles as amxKernel32x32's; registers: R13 the call (the
+// calls left are counted down in the argument n: R14 and R15 are not free), SI, BX the A row
+// blocks (R8 = lda bytes), DI, R11 the B bases, R9 = bs, DX the offsets, CX the k tiles left (or
+// a stride), AX the offset (in the loop) or a stride, R10, R12 the addresses of B (in the loop)
 // or of C and I.
 func amxConvKernelProgram() []amxOp {
 	arg := func(r, name string) amxOp {
@@ -171,27 +179,38 @@ func amxConvKernelProgram() []amxOp {
 		}
 		panic("no argument " + name)
 	}
-	// cTiles loads or stores the four accumulators at the column bases named p0, p1 with the
-	// row stride named ld (floats): rows 16.. are 16 strides further on.
+	field := func(r, name string) amxOp {
+		for i, f := range amxCallFields {
+			if f == name {
+				return amxOp{Kind: "ldq", R: r, S: "R13", Imm: 8 * i}
+			}
+		}
+		panic("no field " + name)
+	}
+	// cTiles loads or stores the four accumulators at the column bases of the fields p0, p1
+	// with the row stride of the field ld (floats): rows 16.. are 16 strides further on.
 	cTiles := func(kind, p0, p1, ld string) []amxOp {
 		return []amxOp{
-			arg("R10", p0), arg("R12", p1), arg("AX", ld), {Kind: "shl", R: "AX", Imm: 2},
+			field("R10", p0), field("R12", p1), field("AX", ld), {Kind: "shl", R: "AX", Imm: 2},
 			{Kind: kind, T: [3]int{0}, R: "R10", S: "AX"}, {Kind: kind, T: [3]int{1}, R: "R12", S: "AX"},
-			{Kind: "mov", R: "R13", S: "AX"}, {Kind: "shl", R: "R13", Imm: 4},
-			{Kind: "add", R: "R10", S: "R13"}, {Kind: "add", R: "R12", S: "R13"},
+			{Kind: "mov", R: "CX", S: "AX"}, {Kind: "shl", R: "CX", Imm: 4},
+			{Kind: "add", R: "R10", S: "CX"}, {Kind: "add", R: "R12", S: "CX"},
 			{Kind: kind, T: [3]int{2}, R: "R10", S: "AX"}, {Kind: kind, T: [3]int{3}, R: "R12", S: "AX"},
 		}
 	}
 	p := []amxOp{
-		arg("SI", "a"), arg("R8", "lda"), {Kind: "shl", R: "R8", Imm: 2},
-		arg("DI", "b0"), arg("R11", "b1"), arg("R9", "bs"), arg("DX", "boff"), arg("CX", "kt"),
+		arg("CX", "n"),
+		{Kind: "jz", R: "CX", Label: "done"}, // no call: no tile touched
+		{Kind: "ldtilecfg", R: "R13"},
+		arg("R13", "calls"),
+		{Kind: "label", Label: "call"},
+		field("SI", "a"), field("R8", "lda"), {Kind: "shl", R: "R8", Imm: 2},
+		field("DI", "b0"), field("R11", "b1"), field("R9", "bs"), field("DX", "boff"),
 		// BX = SI + 16·lda bytes: the second row block of A.
 		{Kind: "mov", R: "BX", S: "R8"}, {Kind: "shl", R: "BX", Imm: 4}, {Kind: "add", R: "BX", S: "SI"},
-		{Kind: "jz", R: "CX", Label: "done"}, // kt == 0: nothing to do (no tile touched)
-		{Kind: "ldtilecfg", R: "R13"},
 	}
 	p = append(p, cTiles("tileload", "i0", "i1", "ldi")...)
-	p = append(p, amxOp{Kind: "label", Label: "loop"},
+	p = append(p, field("CX", "kt"), amxOp{Kind: "label", Label: "loop"},
 		amxOp{Kind: "ldq", R: "AX", S: "DX"},
 		amxOp{Kind: "addi", R: "DX", Imm: 8},
 		amxOp{Kind: "mov", R: "R10", S: "DI"}, amxOp{Kind: "add", R: "R10", S: "AX"},
@@ -209,6 +228,9 @@ func amxConvKernelProgram() []amxOp {
 		amxOp{Kind: "loop", R: "CX", Label: "loop"},
 	)
 	p = append(p, cTiles("tilestore", "c0", "c1", "ldc")...)
+	nArg := arg("", "n")
+	p = append(p, amxOp{Kind: "addi", R: "R13", Imm: 8 * len(amxCallFields)},
+		amxOp{Kind: "looparg", Arg: "n", Imm: nArg.Imm, Label: "call"})
 	return append(p, amxOp{Kind: "tilerelease"}, amxOp{Kind: "label", Label: "done"}, amxOp{Kind: "ret"})
 }
 
@@ -236,7 +258,7 @@ func amxFile(g *gen) {
 		g.amxAsm(amxKernelName, op)
 	}
 	g.p("")
-	g.p("// func %s(a *uint32, lda int, b0, b1 *uint32, boff *int, bs int, c0, c1 *float32, ldc int, i0, i1 *float32, ldi, kt int)", amxConvKernelName)
+	g.p("// func %s(calls *amxCall, n int)", amxConvKernelName)
 	g.p("TEXT ·%s(SB), NOSPLIT, $0-%d", amxConvKernelName, 8*len(amxConvKernelArgs))
 	for _, op := range amxConvKernelProgram() {
 		g.amxAsm(amxConvKernelName, op)
@@ -270,6 +292,9 @@ func (g *gen) amxAsm(fn string, op amxOp) {
 		g.p("\tJMP %s", label)
 	case "loop":
 		g.p("\tDECQ %s", op.R)
+		g.p("\tJNZ %s", label)
+	case "looparg":
+		g.p("\tDECQ %s+%d(FP)", op.Arg, op.Imm)
 		g.p("\tJNZ %s", label)
 	case "ldtilecfg":
 		g.p("\tLEAQ amxTileConfig<>(SB), %s", op.R)
