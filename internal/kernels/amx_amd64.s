@@ -14,73 +14,15 @@ DATA amxTileConfig<>+48(SB)/8, $0x1010101010101010
 DATA amxTileConfig<>+56(SB)/8, $0x0000000000000000
 GLOBL amxTileConfig<>(SB), RODATA|NOPTR, $64
 
-// func amxKernel32x32(a *uint32, lda int, b0, b1 *uint32, c *float32, ldc, kt, load int)
-TEXT ·amxKernel32x32(SB), NOSPLIT, $0-64
-	MOVQ a+0(FP), SI
-	MOVQ lda+8(FP), R8
-	SHLQ $2, R8
-	MOVQ b0+16(FP), DI
-	MOVQ b1+24(FP), R11
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R10
-	SHLQ $2, R10
-	MOVQ kt+48(FP), CX
-	MOVQ load+56(FP), AX
-	MOVQ $64, R9
-	MOVQ R8, BX
-	SHLQ $4, BX
-	ADDQ SI, BX
-	MOVQ R10, R12
-	SHLQ $4, R12
-	ADDQ DX, R12
-	TESTQ CX, CX
-	JZ amxKernel32x32_done
-	LEAQ amxTileConfig<>(SB), R13
-	BYTE $0xc4; BYTE $0xc2; BYTE $0x78; BYTE $0x49; BYTE $0x45; BYTE $0x00 // LDTILECFG (R13)
-	TESTQ AX, AX
-	JZ amxKernel32x32_zero
-	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x12 // TILELOADD (DX)(R10*1), TMM0
-	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x4c; BYTE $0x12; BYTE $0x40 // TILELOADD 64(DX)(R10*1), TMM1
-	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x14; BYTE $0x14 // TILELOADD (R12)(R10*1), TMM2
-	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x5c; BYTE $0x14; BYTE $0x40 // TILELOADD 64(R12)(R10*1), TMM3
-	JMP amxKernel32x32_loop
-amxKernel32x32_zero:
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0 // TILEZERO TMM0
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc8 // TILEZERO TMM1
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd0 // TILEZERO TMM2
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd8 // TILEZERO TMM3
-amxKernel32x32_loop:
-	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x24; BYTE $0x06 // TILELOADD (SI)(R8*1), TMM4
-	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x2c; BYTE $0x03 // TILELOADD (BX)(R8*1), TMM5
-	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x34; BYTE $0x0f // TILELOADD (DI)(R9*1), TMM6
-	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x3c; BYTE $0x0b // TILELOADD (R11)(R9*1), TMM7
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xc4 // TDPBF16PS TMM6, TMM4, TMM0
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xcc // TDPBF16PS TMM7, TMM4, TMM1
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xd5 // TDPBF16PS TMM6, TMM5, TMM2
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xdd // TDPBF16PS TMM7, TMM5, TMM3
-	ADDQ $64, SI
-	ADDQ $64, BX
-	ADDQ $1024, DI
-	ADDQ $1024, R11
-	DECQ CX
-	JNZ amxKernel32x32_loop
-	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x12 // TILESTORED TMM0, (DX)(R10*1)
-	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x4c; BYTE $0x12; BYTE $0x40 // TILESTORED TMM1, 64(DX)(R10*1)
-	BYTE $0xc4; BYTE $0x82; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x14 // TILESTORED TMM2, (R12)(R10*1)
-	BYTE $0xc4; BYTE $0x82; BYTE $0x7a; BYTE $0x4b; BYTE $0x5c; BYTE $0x14; BYTE $0x40 // TILESTORED TMM3, 64(R12)(R10*1)
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // TILERELEASE
-amxKernel32x32_done:
-	RET
-
-// func amxConv32x32(calls *amxCall, n int)
-TEXT ·amxConv32x32(SB), NOSPLIT, $0-16
+// func amxTiles(calls *amxCall, n int)
+TEXT ·amxTiles(SB), NOSPLIT, $0-16
 	MOVQ n+8(FP), CX
 	TESTQ CX, CX
-	JZ amxConv32x32_done
+	JZ amxTiles_done
 	LEAQ amxTileConfig<>(SB), R13
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x78; BYTE $0x49; BYTE $0x45; BYTE $0x00 // LDTILECFG (R13)
 	MOVQ calls+0(FP), R13
-amxConv32x32_call:
+amxTiles_call:
 	MOVQ 0(R13), SI
 	MOVQ 8(R13), R8
 	SHLQ $2, R8
@@ -104,7 +46,7 @@ amxConv32x32_call:
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4b; BYTE $0x14; BYTE $0x02 // TILELOADD (R10)(AX*1), TMM2
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4b; BYTE $0x1c; BYTE $0x04 // TILELOADD (R12)(AX*1), TMM3
 	MOVQ 96(R13), CX
-amxConv32x32_loop:
+amxTiles_loop:
 	MOVQ 0(DX), AX
 	ADDQ $8, DX
 	MOVQ DI, R10
@@ -122,7 +64,7 @@ amxConv32x32_loop:
 	ADDQ $64, SI
 	ADDQ $64, BX
 	DECQ CX
-	JNZ amxConv32x32_loop
+	JNZ amxTiles_loop
 	MOVQ 48(R13), R10
 	MOVQ 56(R13), R12
 	MOVQ 64(R13), AX
@@ -137,7 +79,7 @@ amxConv32x32_loop:
 	BYTE $0xc4; BYTE $0xc2; BYTE $0x7a; BYTE $0x4b; BYTE $0x1c; BYTE $0x04 // TILESTORED TMM3, (R12)(AX*1)
 	ADDQ $112, R13
 	DECQ n+8(FP)
-	JNZ amxConv32x32_call
+	JNZ amxTiles_call
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // TILERELEASE
-amxConv32x32_done:
+amxTiles_done:
 	RET

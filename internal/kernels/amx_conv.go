@@ -11,7 +11,7 @@ import (
 // pair panels for every B block, and that packing, not the tile products, bounded it (2×320×64×64
 // 3×3: 1100 GFLOP per CPU-second with the products, 1300 with a kernel that does nothing). Here the
 // input is paired once per call into a zero-padded image of bf16 pairs, plane c′ holding channels
-// 2c′ and 2c′+1 (bf16Pair2Rows), and the tile kernel (amxConv32x32) reads its B tiles from that
+// 2c′ and 2c′+1 (bf16Pair2Rows), and the tile kernel (amxTiles) reads its B tiles from that
 // image in place. The k order is tap-major, (kh, kw, c′): a k tile is 16 channel pairs at one tap,
 // so its tile of 16 output pixels of one row is 16 rows of 64 bytes, one plane apart, starting at
 // the tap's shifted pixel; each k tile's byte offset comes from a table (boff). The weights are
@@ -35,12 +35,12 @@ const amxConvChunk = 16
 // bands of output rows. Tests lower it.
 var amxConvBandMax = 16 << 20
 
-// amxConvKernelFunc runs tile-kernel calls (see amxConv32x32). amxConvKernelAsm is the assembly,
+// amxKernelFunc runs tile-kernel calls (see amxTiles). amxKernelAsm is the assembly,
 // the tests pass the simulator.
-type amxConvKernelFunc func(calls []amxCall)
+type amxKernelFunc func(calls []amxCall)
 
 // amxCall is one call of the tile kernel: C = I + A·B for 32 rows of C by two 16-column blocks
-// (see asmgen/amx.go, amxConvKernelProgram), the words the assembly reads in order.
+// (see asmgen/amx.go, amxKernelProgram), the words the assembly reads in order.
 type amxCall struct {
 	a      unsafe.Pointer // A: 32 rows of kt·16 bf16 pairs, lda pairs apart
 	lda    int
@@ -57,7 +57,7 @@ type amxCall struct {
 
 // amxBatch collects tile-kernel calls and runs them in one assembly call.
 type amxBatch struct {
-	kern  amxConvKernelFunc
+	kern  amxKernelFunc
 	calls []amxCall
 }
 
@@ -153,7 +153,7 @@ var amxConvBufs = sync.Pool{New: func() any { return new(amxConvBuf) }}
 
 // amxConvDirect is Conv2DBF16 on the kernel kern for p where amxConvApplies, with the weights a
 // as amxTapPairs writes them: y = conv(x rounded to bf16, a) + bias.
-func amxConvDirect(kern amxConvKernelFunc, p ConvParams, x []float32, a []uint32, bias, y []float32) {
+func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bias, y []float32) {
 	oh, ow := p.OutSize()
 	taps, c2, pad := p.KH*p.KW, p.C/2, p.PadW
 	wp := p.W + 2*pad
@@ -321,7 +321,7 @@ func u32sOf(h []uint16) []uint32 {
 // amxConvSelfTest runs amxConvDirect on kern against its plain-Go twin, which it must equal bit
 // for bit: a 3×3 convolution of two images, with two channel blocks, two k tiles a tap, an odd
 // number of tiles and a bias, on pseudo-random bf16 values.
-func amxConvSelfTest(kern amxConvKernelFunc) error {
+func amxConvSelfTest(kern amxKernelFunc) error {
 	p := ConvParams{N: 2, C: 64, H: 3, W: 16, K: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 	seed := uint32(7)
 	rnd := func() float32 {

@@ -28,7 +28,7 @@ var amxConvCases = []struct {
 
 // amxConvRun runs amxConvDirect on kern for case c on random inputs, returning the output, the
 // plain-Go twin's and float64's on the bf16-rounded inputs.
-func amxConvRun(t *testing.T, r *rand.Rand, kern amxConvKernelFunc, p ConvParams, band int) (got, twin []float32, ref []float64) {
+func amxConvRun(t *testing.T, r *rand.Rand, kern amxKernelFunc, p ConvParams, band int) (got, twin []float32, ref []float64) {
 	t.Helper()
 	if band > 0 {
 		old := amxConvBandMax
@@ -71,7 +71,7 @@ func TestAMXConvSim(t *testing.T) {
 	r := rand.New(rand.NewSource(31))
 	worst := 0.0
 	for _, c := range amxConvCases {
-		got, twin, ref := amxConvRun(t, r, amxConvKernelSim, c.p, c.band)
+		got, twin, ref := amxConvRun(t, r, amxKernelSim, c.p, c.band)
 		for i := range got {
 			if math.Float32bits(got[i]) != math.Float32bits(twin[i]) {
 				t.Fatalf("%+v (band %d): y[%d] = %g, twin %g", c.p, c.band, i, got[i], twin[i])
@@ -88,11 +88,11 @@ func TestAMXConvSim(t *testing.T) {
 // TestAMXConvSelfTest runs the direct convolution's self-test on the simulated kernel (it must
 // pass) and on a kernel one ulp off (it must fail).
 func TestAMXConvSelfTest(t *testing.T) {
-	if err := amxConvSelfTest(amxConvKernelSim); err != nil {
+	if err := amxConvSelfTest(amxKernelSim); err != nil {
 		t.Fatalf("self-test on the simulated kernel: %v", err)
 	}
 	off := func(calls []amxCall) {
-		amxConvKernelSim(calls)
+		amxKernelSim(calls)
 		c := calls[len(calls)-1]
 		v := (*float32)(unsafe.Add(c.c1, 4*(3*c.ldc+5)))
 		*v = math.Nextafter32(*v, float32(math.Inf(1)))
@@ -125,7 +125,7 @@ func TestAMXConvDirect(t *testing.T) {
 	r := rand.New(rand.NewSource(32))
 	worst := 0.0
 	for _, c := range amxConvCases {
-		got, twin, ref := amxConvRun(t, r, amxConvKernelAsm, c.p, c.band)
+		got, twin, ref := amxConvRun(t, r, amxKernelAsm, c.p, c.band)
 		for i := range got {
 			if math.Float32bits(got[i]) != math.Float32bits(twin[i]) {
 				t.Fatalf("%+v (band %d): y[%d] = %g, twin %g", c.p, c.band, i, got[i], twin[i])
@@ -198,7 +198,7 @@ func BenchmarkAMXConv(b *testing.B) {
 		y := make([]float32, p.N*p.K*p.H*p.W)
 		flops := 2 * float64(p.N*p.K*p.H*p.W*p.C*9)
 		for _, mode := range []string{"direct", "im2col"} {
-			run := func() { amxConvDirect(amxConvKernelAsm, p, x, a, nil, y) }
+			run := func() { amxConvDirect(amxKernelAsm, p, x, a, nil, y) }
 			if mode == "im2col" {
 				run = func() { amxConv2D(amxKernelAsm, p, x, wh, nil, y) }
 			}

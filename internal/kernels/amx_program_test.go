@@ -2,68 +2,8 @@
 
 package kernels
 
-// amxKernelProgram is the operation list amx_amd64.s's amxKernel32x32 was generated from (asmgen/amx.go).
+// amxKernelProgram is the operation list amx_amd64.s's amxTiles was generated from (asmgen/amx.go).
 func amxKernelProgram() []amxOp {
-	return []amxOp{
-		{Kind: "arg", R: "SI", Arg: "a"},
-		{Kind: "arg", R: "R8", Imm: 8, Arg: "lda"},
-		{Kind: "shl", R: "R8", Imm: 2},
-		{Kind: "arg", R: "DI", Imm: 16, Arg: "b0"},
-		{Kind: "arg", R: "R11", Imm: 24, Arg: "b1"},
-		{Kind: "arg", R: "DX", Imm: 32, Arg: "c"},
-		{Kind: "arg", R: "R10", Imm: 40, Arg: "ldc"},
-		{Kind: "shl", R: "R10", Imm: 2},
-		{Kind: "arg", R: "CX", Imm: 48, Arg: "kt"},
-		{Kind: "arg", R: "AX", Imm: 56, Arg: "load"},
-		{Kind: "movi", R: "R9", Imm: 64},
-		{Kind: "mov", R: "BX", S: "R8"},
-		{Kind: "shl", R: "BX", Imm: 4},
-		{Kind: "add", R: "BX", S: "SI"},
-		{Kind: "mov", R: "R12", S: "R10"},
-		{Kind: "shl", R: "R12", Imm: 4},
-		{Kind: "add", R: "R12", S: "DX"},
-		{Kind: "jz", R: "CX", Label: "done"},
-		{Kind: "ldtilecfg", R: "R13"},
-		{Kind: "jz", R: "AX", Label: "zero"},
-		{Kind: "tileload", R: "DX", S: "R10"},
-		{Kind: "tileload", R: "DX", S: "R10", T: [3]int{1, 0, 0}, Imm: 64},
-		{Kind: "tileload", R: "R12", S: "R10", T: [3]int{2, 0, 0}},
-		{Kind: "tileload", R: "R12", S: "R10", T: [3]int{3, 0, 0}, Imm: 64},
-		{Kind: "jmp", Label: "loop"},
-		{Kind: "label", Label: "zero"},
-		{Kind: "tilezero"},
-		{Kind: "tilezero", T: [3]int{1, 0, 0}},
-		{Kind: "tilezero", T: [3]int{2, 0, 0}},
-		{Kind: "tilezero", T: [3]int{3, 0, 0}},
-		{Kind: "label", Label: "loop"},
-		{Kind: "tileload", R: "SI", S: "R8", T: [3]int{4, 0, 0}},
-		{Kind: "tileload", R: "BX", S: "R8", T: [3]int{5, 0, 0}},
-		{Kind: "tileload", R: "DI", S: "R9", T: [3]int{6, 0, 0}},
-		{Kind: "tileload", R: "R11", S: "R9", T: [3]int{7, 0, 0}},
-		{Kind: "tdpbf16ps", T: [3]int{0, 4, 6}},
-		{Kind: "tdpbf16ps", T: [3]int{1, 4, 7}},
-		{Kind: "tdpbf16ps", T: [3]int{2, 5, 6}},
-		{Kind: "tdpbf16ps", T: [3]int{3, 5, 7}},
-		{Kind: "addi", R: "SI", Imm: 64},
-		{Kind: "addi", R: "BX", Imm: 64},
-		{Kind: "addi", R: "DI", Imm: 1024},
-		{Kind: "addi", R: "R11", Imm: 1024},
-		{Kind: "loop", R: "CX", Label: "loop"},
-		{Kind: "tilestore", R: "DX", S: "R10"},
-		{Kind: "tilestore", R: "DX", S: "R10", T: [3]int{1, 0, 0}, Imm: 64},
-		{Kind: "tilestore", R: "R12", S: "R10", T: [3]int{2, 0, 0}},
-		{Kind: "tilestore", R: "R12", S: "R10", T: [3]int{3, 0, 0}, Imm: 64},
-		{Kind: "tilerelease"},
-		{Kind: "label", Label: "done"},
-		{Kind: "ret"},
-	}
-}
-
-// amxKernelArgs are amxKernel32x32's arguments in order.
-func amxKernelArgs() []string { return []string{"a", "lda", "b0", "b1", "c", "ldc", "kt", "load"} }
-
-// amxConvKernelProgram is the operation list amx_amd64.s's amxConv32x32 was generated from (asmgen/amx.go).
-func amxConvKernelProgram() []amxOp {
 	return []amxOp{
 		{Kind: "arg", R: "CX", Imm: 8, Arg: "n"},
 		{Kind: "jz", R: "CX", Label: "done"},
@@ -131,8 +71,8 @@ func amxConvKernelProgram() []amxOp {
 	}
 }
 
-// amxConvKernelArgs are amxConv32x32's arguments in order.
-func amxConvKernelArgs() []string { return []string{"calls", "n"} }
+// amxKernelArgs are amxTiles's arguments in order.
+func amxKernelArgs() []string { return []string{"calls", "n"} }
 
 // amxTileConfig is the LDTILECFG operand amx_amd64.s loads (amxTileConfig<>).
 func amxTileConfig() [64]byte {

@@ -308,25 +308,19 @@ func (s *amxSim) tileOp(op amxOp, reg func(string) (amxSimVal, error)) error {
 	return nil
 }
 
-// amxKernelSim is an amxKernelFunc running the generated program in the simulator; a fault
-// panics with the simulator's error (tests recover it through amxSimKernel).
-func amxKernelSim(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int, load bool) {
-	l := 0
-	if load {
-		l = 1
-	}
-	args := []amxSimArg{{mem: a}, {n: lda}, {mem: b0}, {mem: b1}, {mem: u32s(c)}, {n: ldc}, {n: kt}, {n: l}}
-	if err := amxSimulate(amxKernelProgram(), amxTileConfig(), amxKernelArgs(), args, 1<<24); err != nil {
+// amxKernelSim is an amxKernelFunc running the generated program in the simulator, each
+// pointer of a call bounded by the extent its call allows (as amxBatch.add checked it); a fault
+// panics with the simulator's error.
+func amxKernelSim(calls []amxCall) {
+	if err := amxSimulateCalls(amxKernelProgram(), amxTileConfig(), calls); err != nil {
 		panic(fmt.Sprintf("AMX simulator: %v", err))
 	}
 }
 
-// amxConvKernelSim is an amxConvKernelFunc running the generated program in the simulator, each
-// pointer of a call bounded by the extent its call allows (as amxBatch.add checked it); a fault
-// panics with the simulator's error.
-func amxConvKernelSim(calls []amxCall) {
+// amxSimulateCalls runs prog with configuration cfg on calls (see amxKernelSim).
+func amxSimulateCalls(prog []amxOp, cfg [64]byte, calls []amxCall) error {
 	if len(calls) == 0 {
-		return
+		return amxSimulate(prog, cfg, amxKernelArgs(), []amxSimArg{{mem: []uint32{0}}, {n: 0}}, 1<<10)
 	}
 	size := int(unsafe.Sizeof(amxCall{}))
 	desc := unsafe.Slice((*uint32)(unsafe.Pointer(&calls[0])), len(calls)*size/4)
@@ -346,7 +340,5 @@ func amxConvKernelSim(calls []amxCall) {
 		at(unsafe.Offsetof(c.i1), c.i1, (amxMR-1)*c.ldi+sgemmNR)
 	}
 	args := []amxSimArg{{mem: desc, ptrs: ptrs}, {n: len(calls)}}
-	if err := amxSimulate(amxConvKernelProgram(), amxTileConfig(), amxConvKernelArgs(), args, 1<<30); err != nil {
-		panic(fmt.Sprintf("AMX simulator: %v", err))
-	}
+	return amxSimulate(prog, cfg, amxKernelArgs(), args, 1<<30)
 }

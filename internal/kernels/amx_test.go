@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/smallsd/smallsd/internal/benchutil"
 )
@@ -62,56 +63,73 @@ func amxRandPairs(r *rand.Rand, n int) []uint32 {
 	return p
 }
 
-// amxKernelRef is the 32×32 kernel's contract computed directly with amxDot.
-func amxKernelRef(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int, load bool) {
+// amxKernelRef is one tile-kernel call's contract computed directly with amxDot, for B pair
+// panels (k tile t at bj + 1024·t bytes, rows 64 bytes apart) and C, I with row strides ldc, ldi.
+func amxKernelRef(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc int, init []float32, ldi, kt int) {
 	col := make([]uint32, amxKT)
+	out := make([]float32, amxMR*amxNR)
 	for r := 0; r < amxMR; r++ {
 		for x := 0; x < amxNR; x++ {
 			b := b0
 			if x >= sgemmNR {
 				b = b1
 			}
-			var acc float32
-			if load {
-				acc = c[r*ldc+x]
-			}
+			acc := init[r*ldi+x]
 			for t := 0; t < kt; t++ {
 				for k := range col {
 					col[k] = b[(t*amxKT+k)*sgemmNR+x%sgemmNR]
 				}
 				acc = amxDot(acc, a[r*lda+t*amxKT:r*lda+(t+1)*amxKT], col)
 			}
-			c[r*ldc+x] = acc
+			out[r*amxNR+x] = acc
 		}
+	}
+	for r := 0; r < amxMR; r++ {
+		copy(c[r*ldc:r*ldc+amxNR], out[r*amxNR:])
 	}
 }
 
-// TestAMXSimKernel runs the generated kernel in the simulator on packed operands of exactly the
-// size it may read and compares every element with amxKernelRef, bit for bit; C's padding
-// columns must stay untouched and, without load, C must not be read (it starts as NaN).
+// TestAMXSimKernel runs the generated kernel in the simulator on a list of calls whose operands
+// are exactly as large as each call may read, and compares every element with amxKernelRef, bit
+// for bit: accumulators starting as C, as a row of a bias (row stride 0) and as zeros, calls
+// that update the C an earlier call wrote, and C's padding columns untouched.
 func TestAMXSimKernel(t *testing.T) {
 	r := rand.New(rand.NewSource(21))
 	for _, kt := range []int{1, 2, 5} {
-		for _, load := range []bool{false, true} {
-			lda, ldc := amxKT*kt+3, amxNR+7
-			a := amxRandPairs(r, (amxMR-1)*lda+amxKT*kt)
-			b0, b1 := amxRandPairs(r, amxKT*sgemmNR*kt), amxRandPairs(r, amxKT*sgemmNR*kt)
-			c := make([]float32, (amxMR-1)*ldc+amxNR)
-			for i := range c {
-				c[i] = float32(math.NaN())
-				if load || i%ldc >= amxNR {
-					c[i] = r.Float32()
-				}
-			}
-			want := append([]float32(nil), c...)
-			amxKernelRef(a, lda, b0, b1, want, ldc, kt, load)
-			amxKernelSim(a, lda, b0, b1, c, ldc, kt, load)
-			bad := 0
-			for i := range c {
-				if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
-					if bad++; bad <= 3 {
-						t.Errorf("kt=%d load=%v: c[%d][%d] = %g, want %g", kt, load, i/ldc, i%ldc, c[i], want[i])
-					}
+		lda, ldc := amxKT*kt+3, amxNR+7
+		a := amxRandPairs(r, (amxMR-1)*lda+amxKT*kt)
+		b0, b1 := amxRandPairs(r, amxKT*sgemmNR*kt), amxRandPairs(r, amxKT*sgemmNR*kt)
+		c := make([]float32, (amxMR-1)*ldc+amxNR)
+		for i := range c {
+			c[i] = r.Float32()
+		}
+		bias := make([]float32, amxNR)
+		for i := range bias {
+			bias[i] = r.Float32()
+		}
+		want := append([]float32(nil), c...)
+		biasRows := make([]float32, amxMR*amxNR)
+		for i := range biasRows {
+			biasRows[i] = bias[i%amxNR]
+		}
+		zeros := make([]float32, amxMR*amxNR)
+		// C += A·B, then C = bias + A·B, then C = A·B, then C += A·B again, in one kernel call.
+		amxKernelRef(a, lda, b0, b1, want, ldc, want, ldc, kt)
+		amxKernelRef(a, lda, b0, b1, want, ldc, biasRows, amxNR, kt)
+		amxKernelRef(a, lda, b0, b1, want, ldc, zeros, amxNR, kt)
+		amxKernelRef(a, lda, b0, b1, want, ldc, want, ldc, kt)
+		batch := &amxBatch{kern: amxKernelSim}
+		offs, bmax := amxPanelOffs, amxPanelOffs[kt-1]
+		batch.add(a, lda, b0, b1, offs, bmax, amxTileColsB, c, c[sgemmNR:], ldc, c, c[sgemmNR:], ldc, kt)
+		batch.add(a, lda, b0, b1, offs, bmax, amxTileColsB, c, c[sgemmNR:], ldc, bias, bias[sgemmNR:], 0, kt)
+		batch.add(a, lda, b0, b1, offs, bmax, amxTileColsB, c, c[sgemmNR:], ldc, amxZeroRow[:], amxZeroRow[:], 0, kt)
+		batch.add(a, lda, b0, b1, offs, bmax, amxTileColsB, c, c[sgemmNR:], ldc, c, c[sgemmNR:], ldc, kt)
+		batch.run()
+		bad := 0
+		for i := range c {
+			if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+				if bad++; bad <= 3 {
+					t.Errorf("kt=%d: c[%d][%d] = %g, want %g", kt, i/ldc, i%ldc, c[i], want[i])
 				}
 			}
 		}
@@ -127,22 +145,41 @@ func TestAMXSimFaults(t *testing.T) {
 		c := amxTileConfig()
 		cfg(&c)
 		r := rand.New(rand.NewSource(1))
-		args := []amxSimArg{{mem: amxRandPairs(r, amxMR*amxKT*kt)}, {n: amxKT * kt}, {mem: amxRandPairs(r, amxKT*sgemmNR*kt)},
-			{mem: amxRandPairs(r, amxKT*sgemmNR*kt)}, {mem: make([]uint32, amxMR*amxNR)}, {n: amxNR}, {n: kt}, {n: 1}}
-		return amxSimulate(p, c, amxKernelArgs(), args, 1<<20)
+		a, b0, b1 := amxRandPairs(r, amxMR*amxKT*kt), amxRandPairs(r, amxKT*sgemmNR*kt), amxRandPairs(r, amxKT*sgemmNR*kt)
+		cm := make([]float32, amxMR*amxNR)
+		var calls []amxCall
+		batch := &amxBatch{kern: func(cs []amxCall) { calls = append(calls, cs...) }}
+		for range 2 {
+			batch.add(a, amxKT*kt, b0, b1, amxPanelOffs, amxPanelOffs[kt-1], amxTileColsB, cm, cm[sgemmNR:], amxNR, cm, cm[sgemmNR:], amxNR, kt)
+		}
+		batch.run()
+		var err error
+		func() {
+			defer func() {
+				if e := recover(); e != nil {
+					err = fmt.Errorf("%v", e)
+				}
+			}()
+			err = amxSimulateCalls(p, c, calls)
+		}()
+		return err
 	}
 	same := func(p []amxOp) []amxOp { return p }
 	noCfg := func(*[64]byte) {}
-	edit := func(kind string, f func(op *amxOp)) func(p []amxOp) []amxOp {
+	edit := func(match func(op amxOp) bool, f func(op *amxOp)) func(p []amxOp) []amxOp {
 		return func(p []amxOp) []amxOp {
 			for i := range p {
-				if p[i].Kind == kind {
+				if match(p[i]) {
 					f(&p[i])
 					break
 				}
 			}
 			return p
 		}
+	}
+	kind := func(k string) func(op amxOp) bool { return func(op amxOp) bool { return op.Kind == k } }
+	loads := func(r string) func(op amxOp) bool {
+		return func(op amxOp) bool { return op.Kind == "ldq" && op.R == r }
 	}
 	drop := func(kind string) func(p []amxOp) []amxOp {
 		return func(p []amxOp) []amxOp {
@@ -170,10 +207,11 @@ func TestAMXSimFaults(t *testing.T) {
 		{"tile 9 configured", same, func(c *[64]byte) { c[48+9] = 16; c[16+18] = 64 }},
 		{"A tile of 8 rows", same, func(c *[64]byte) { c[48+4] = 8 }},
 		{"B tile 32 bytes wide", same, func(c *[64]byte) { c[16+2*6] = 32 }},
-		{"B stride doubled", edit("movi", func(op *amxOp) { op.Imm *= 2 }), noCfg},
-		{"A rows past the end", edit("shl", func(op *amxOp) { op.Imm++ }), noCfg},
-		{"argument order", edit("arg", func(op *amxOp) { op.Imm = 8 }), noCfg},
-		{"repeated tile", edit("tdpbf16ps", func(op *amxOp) { op.T[2] = op.T[1] }), noCfg},
+		{"k tiles read from the ldc field", edit(loads("CX"), func(op *amxOp) { op.Imm = 8 * 8 }), noCfg},
+		{"A rows past the end", edit(kind("shl"), func(op *amxOp) { op.Imm++ }), noCfg},
+		{"argument order", edit(kind("arg"), func(op *amxOp) { op.Imm = 0 }), noCfg},
+		{"calls 8 bytes short", edit(func(op amxOp) bool { return op.Kind == "addi" && op.R == "R13" }, func(op *amxOp) { op.Imm -= 8 }), noCfg},
+		{"repeated tile", edit(kind("tdpbf16ps"), func(op *amxOp) { op.T[2] = op.T[1] }), noCfg},
 	}
 	for _, f := range faults {
 		err := mutate(f.prog, f.cfg)
@@ -244,15 +282,23 @@ func TestAMXSelfTest(t *testing.T) {
 		t.Fatalf("self-test on the simulated kernel: %v", err)
 	}
 	broken := map[string]amxKernelFunc{
-		"B panels swapped": func(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int, load bool) {
-			amxKernelSim(a, lda, b1, b0, c, ldc, kt, load)
+		"B panels swapped": func(calls []amxCall) {
+			for i := range calls {
+				calls[i].b0, calls[i].b1 = calls[i].b1, calls[i].b0
+			}
+			amxKernelSim(calls)
 		},
-		"last k tile dropped": func(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int, load bool) {
-			amxKernelSim(a, lda, b0, b1, c, ldc, max(kt-1, 1), load)
+		"last k tile dropped": func(calls []amxCall) {
+			for i := range calls {
+				calls[i].kt = max(calls[i].kt-1, 1)
+			}
+			amxKernelSim(calls)
 		},
-		"one element off by an ulp": func(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int, load bool) {
-			amxKernelSim(a, lda, b0, b1, c, ldc, kt, load)
-			c[5*ldc+7] = math.Nextafter32(c[5*ldc+7], float32(math.Inf(1)))
+		"one element off by an ulp": func(calls []amxCall) {
+			amxKernelSim(calls)
+			c := calls[0]
+			v := (*float32)(unsafe.Add(c.c0, 4*(5*c.ldc+7)))
+			*v = math.Nextafter32(*v, float32(math.Inf(1)))
 		},
 	}
 	for name, k := range broken {
@@ -294,7 +340,7 @@ func TestLinearAMXAllocs(t *testing.T) {
 	x, wf := sgemmRandSlice(r, rows*in), sgemmRandSlice(r, out*in)
 	wh, _ := bf16Rounded(wf)
 	y, bias := make([]float32, rows*out), sgemmRandSlice(r, out)
-	nop := func(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int, load bool) {}
+	nop := func(calls []amxCall) {}
 	run := func() { linearAMX(nop, x, rows, in, wh, out, bias, y, out, 0, 0) }
 	run()
 	if allocs := testing.AllocsPerRun(10, run); allocs != 0 {
@@ -365,7 +411,7 @@ func amxRel(got, want []float32) float64 {
 // blocking (LinearBF16's and Conv2DBF16's benchmark shapes) with a kernel that does nothing, so
 // that it can be measured on any machine; GFLOP/s are those of the whole product at that cost.
 func BenchmarkAMXDriver(b *testing.B) {
-	nop := func(a []uint32, lda int, b0, b1 []uint32, c []float32, ldc, kt int, load bool) {}
+	nop := func(calls []amxCall) {}
 	r := rand.New(rand.NewSource(1))
 	for _, s := range [][3]int{{8192, 320, 320}, {2048, 640, 5120}, {154, 768, 3072}} {
 		x, wf := sgemmRandSlice(r, s[0]*s[1]), sgemmRandSlice(r, s[1]*s[2])

@@ -30,7 +30,7 @@ func Attention(p AttentionParams, q, k, v, out []float32) {
 
 // attention is Attention, with the bf16 matrix products of AttentionBF16 when bf16 is set, on
 // AMX tiles with the kernel amx when it is not nil (attention_amx.go).
-func attention(p AttentionParams, q, k, v, out []float32, bf16 bool, amx amxConvKernelFunc) {
+func attention(p AttentionParams, q, k, v, out []float32, bf16 bool, amx amxKernelFunc) {
 	if p.Batch*p.Heads*p.Nq == 0 {
 		return
 	}
@@ -69,10 +69,10 @@ func attention(p AttentionParams, q, k, v, out []float32, bf16 bool, amx amxConv
 type attnJob struct {
 	p            AttentionParams
 	q, k, v, out []float32
-	nqb          int               // query tiles per (batch, head)
-	allHeads     bool              // task order (batch, tile, head) with all heads packed, else (batch, head, tile)
-	bf16         bool              // bf16 products (attention_bf16.go)
-	amx          amxConvKernelFunc // their tile kernel on AMX (attention_amx.go), or nil
+	nqb          int           // query tiles per (batch, head)
+	allHeads     bool          // task order (batch, tile, head) with all heads packed, else (batch, head, tile)
+	bf16         bool          // bf16 products (attention_bf16.go)
+	amx          amxKernelFunc // their tile kernel on AMX (attention_amx.go), or nil
 	tasks, chunk int
 	next         atomic.Int64 // first task not yet taken
 }

@@ -33,9 +33,6 @@ var attnAMXOffs = func() []int {
 // with 256, 77 with 512; 2×8×1024×1024×80: 7.7–7.8, 7.3, 7.1).
 const attnAMXKBC, attnAMXKeys = 256, 32768
 
-// attnAMXZero is a zero row: the accumulators' start for S^T (read with row stride 0).
-var attnAMXZero [sgemmNR]float32
-
 // attnAMXDims returns the padded sizes of the AMX attention: k tiles of a head's pairs (ktq),
 // head-dim rows of V^T and O^T (a multiple of 32), keys of the packed K and V^T (a multiple of
 // 32), and the keys of a key tile (a multiple of 32).
@@ -133,8 +130,8 @@ func (j *attnJob) tileAMX(sc *attnScratch, b, h, slot, q0 int) {
 		for kb := 0; kb < n32; kb += amxMR {
 			a := kp[(k0+kb)*lk:]
 			c := s[kb*attnBQ:]
-			batch.add(a, lk, qt, qt[sgemmNR:], offs, offs[ktq-1], bs, c, c[sgemmNR:], attnBQ, attnAMXZero[:], attnAMXZero[:], 0, ktq)
-			batch.add(a, lk, qt[2*sgemmNR:], qt[2*sgemmNR:], offs, offs[ktq-1], bs, c[2*sgemmNR:], c[2*sgemmNR:], attnBQ, attnAMXZero[:], attnAMXZero[:], 0, ktq)
+			batch.add(a, lk, qt, qt[sgemmNR:], offs, offs[ktq-1], bs, c, c[sgemmNR:], attnBQ, amxZeroRow[:], amxZeroRow[:], 0, ktq)
+			batch.add(a, lk, qt[2*sgemmNR:], qt[2*sgemmNR:], offs, offs[ktq-1], bs, c[2*sgemmNR:], c[2*sgemmNR:], attnBQ, amxZeroRow[:], amxZeroRow[:], 0, ktq)
 		}
 		batch.run()
 		attnMaskCol(s, nk, nkr, q0-k0, p.Causal)

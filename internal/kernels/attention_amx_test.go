@@ -18,7 +18,7 @@ var attnAMXSimShapes = []AttentionParams{
 
 // attnAMXRun runs the AMX attention on kern and the bf16 plain-Go twin for p on random inputs,
 // returning both and the float64 reference on the unrounded inputs.
-func attnAMXRun(r *rand.Rand, p AttentionParams, kern amxConvKernelFunc) (got, twin []float32, ref []float64) {
+func attnAMXRun(r *rand.Rand, p AttentionParams, kern amxKernelFunc) (got, twin []float32, ref []float64) {
 	p.Scale = float32(1 / math.Sqrt(float64(p.HeadDim)))
 	w := p.Heads * p.HeadDim
 	q := randSlice(r, p.Batch*p.Nq*w, 1.5)
@@ -64,7 +64,7 @@ func TestAttentionAMXSim(t *testing.T) {
 	r := rand.New(rand.NewSource(41))
 	worst := map[string]float64{}
 	for _, p := range attnAMXSimShapes {
-		got, twin, ref := attnAMXRun(r, p, amxConvKernelSim)
+		got, twin, ref := attnAMXRun(r, p, amxKernelSim)
 		attnAMXCheck(t, p, got, twin, ref, worst)
 	}
 	t.Logf("AMX attention (simulated kernel), largest error × max(1, max|ref|): %v", worst)
@@ -80,7 +80,7 @@ func TestAttentionAMX(t *testing.T) {
 	r := rand.New(rand.NewSource(42))
 	worst := map[string]float64{}
 	for _, p := range attnShapes {
-		got, twin, ref := attnAMXRun(r, p, amxConvKernelAsm)
+		got, twin, ref := attnAMXRun(r, p, amxKernelAsm)
 		attnAMXCheck(t, p, got, twin, ref, worst)
 	}
 	for _, p := range attnAMXSimShapes {
@@ -89,7 +89,7 @@ func TestAttentionAMX(t *testing.T) {
 		q, k, v := randSlice(r, p.Batch*p.Nq*w, 1.5), randSlice(r, p.Batch*p.Nk*w, 1.5), randSlice(r, p.Batch*p.Nk*w, 1)
 		hw, sim := make([]float32, len(q)), make([]float32, len(q))
 		AttentionBF16(p, q, k, v, hw)
-		attention(p, q, k, v, sim, true, amxConvKernelSim)
+		attention(p, q, k, v, sim, true, amxKernelSim)
 		inPlace := append([]float32(nil), q...)
 		AttentionBF16(p, inPlace, k, v, inPlace)
 		for i := range hw {

@@ -24,7 +24,7 @@ import "unsafe"
 // would cost a pass over q, k and v and make the float32 result no cheaper.
 func AttentionBF16(p AttentionParams, q, k, v, out []float32) {
 	if useBF16 && amxOn() { // the products on AMX tiles (attention_amx.go)
-		attention(p, q, k, v, out, true, amxConvKernelAsm)
+		attention(p, q, k, v, out, true, amxKernelAsm)
 		return
 	}
 	attention(p, q, k, v, out, bf16Kernels(), nil)

@@ -77,7 +77,7 @@ func Conv2DBF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
 		if amxConvApplies(p) { // in place, no im2col (amx_conv.go)
 			a := make([]uint32, p.K*ckk/2)
 			amxTapPairs(a, w, p.K, p.C, p.KH*p.KW)
-			amxConvDirect(amxConvKernelAsm, p, x, a, bias, y)
+			amxConvDirect(amxKernelAsm, p, x, a, bias, y)
 			return
 		}
 		amxConv2D(amxKernelAsm, p, x, w, bias, y)

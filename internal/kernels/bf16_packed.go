@@ -348,7 +348,7 @@ func Conv2DBF16Packed(p ConvParams, x []float32, w *BF16Weight, bias, y []float3
 		if d.taps == nil {
 			d = w.packTaps(p.KH * p.KW)
 		}
-		amxConvDirect(amxConvKernelAsm, p, x, d.taps, bias, y)
+		amxConvDirect(amxKernelAsm, p, x, d.taps, bias, y)
 		return
 	}
 	if p.K >= amxMinRows && amxOn() { // AMX reads the weights' rows (amx.go): Conv2DBF16 on the bits

@@ -72,107 +72,33 @@ func amxConfig() [64]byte {
 	return c
 }
 
-// amxKernelName and amxKernelArgs are the kernel's Go declaration:
+// amxKernelName and amxKernelArgs are the tile kernel's Go declaration:
 //
-//	func amxKernel32x32(a *uint32, lda int, b0, b1 *uint32, c *float32, ldc, kt, load int)
-const amxKernelName = "amxKernel32x32"
+//	func amxTiles(calls *amxCall, n int)
+const amxKernelName = "amxTiles"
 
-var amxKernelArgs = []string{"a", "lda", "b0", "b1", "c", "ldc", "kt", "load"}
-
-// amxKernelProgram is the 32×32 kernel: C (32×32 fp32, row stride ldc floats) = C·[load ≠ 0] +
-// A·B, with A 32 rows of kt·16 bf16 pairs (row stride lda pairs) and B two 16-column pair panels
-// b0, b1 of kt·16 pair steps each (64 bytes per step, the layout packBPairs writes). Tiles:
-// TMM0..TMM3 the accumulators C[rows 16i.., cols 16j..] = TMM(2i+j), TMM4/TMM5 the A tiles of
-// rows 0–15/16–31, TMM6/TMM7 the B tiles of panels b0/b1. Registers: SI, BX the two A row
-// blocks (R8 = lda bytes), DI, R11 the B panels (R9 = 64), DX, R12 the two C row blocks (R10 =
-// ldc bytes), CX the k tiles left, AX the load flag, R13 the configuration's address.
-func amxKernelProgram() []amxOp {
-	arg := func(r, name string) amxOp {
-		for i, a := range amxKernelArgs {
-			if a == name {
-				return amxOp{Kind: "arg", R: r, Arg: name, Imm: 8 * i}
-			}
-		}
-		panic("no argument " + name)
-	}
-	p := []amxOp{
-		arg("SI", "a"), arg("R8", "lda"), {Kind: "shl", R: "R8", Imm: 2},
-		arg("DI", "b0"), arg("R11", "b1"),
-		arg("DX", "c"), arg("R10", "ldc"), {Kind: "shl", R: "R10", Imm: 2},
-		arg("CX", "kt"), arg("AX", "load"),
-		{Kind: "movi", R: "R9", Imm: amxTileColsB},
-		// BX = SI + 16·lda bytes, R12 = DX + 16·ldc bytes: the second row blocks of A and C.
-		{Kind: "mov", R: "BX", S: "R8"}, {Kind: "shl", R: "BX", Imm: 4}, {Kind: "add", R: "BX", S: "SI"},
-		{Kind: "mov", R: "R12", S: "R10"}, {Kind: "shl", R: "R12", Imm: 4}, {Kind: "add", R: "R12", S: "DX"},
-		{Kind: "jz", R: "CX", Label: "done"}, // kt == 0: nothing to do (no tile touched)
-		{Kind: "ldtilecfg", R: "R13"},
-		{Kind: "jz", R: "AX", Label: "zero"},
-	}
-	cTile := func(kind string, t int) amxOp {
-		base, disp := "DX", 0
-		if t >= 2 {
-			base = "R12"
-		}
-		if t%2 == 1 {
-			disp = amxTileColsB
-		}
-		return amxOp{Kind: kind, T: [3]int{t}, R: base, S: "R10", Imm: disp}
-	}
-	for t := 0; t < 4; t++ {
-		p = append(p, cTile("tileload", t))
-	}
-	p = append(p, amxOp{Kind: "jmp", Label: "loop"}, amxOp{Kind: "label", Label: "zero"})
-	for t := 0; t < 4; t++ {
-		p = append(p, amxOp{Kind: "tilezero", T: [3]int{t}})
-	}
-	p = append(p, amxOp{Kind: "label", Label: "loop"},
-		amxOp{Kind: "tileload", T: [3]int{4}, R: "SI", S: "R8"},
-		amxOp{Kind: "tileload", T: [3]int{5}, R: "BX", S: "R8"},
-		amxOp{Kind: "tileload", T: [3]int{6}, R: "DI", S: "R9"},
-		amxOp{Kind: "tileload", T: [3]int{7}, R: "R11", S: "R9"},
-		amxOp{Kind: "tdpbf16ps", T: [3]int{0, 4, 6}},
-		amxOp{Kind: "tdpbf16ps", T: [3]int{1, 4, 7}},
-		amxOp{Kind: "tdpbf16ps", T: [3]int{2, 5, 6}},
-		amxOp{Kind: "tdpbf16ps", T: [3]int{3, 5, 7}},
-		// Next k tile: 16 pairs (64 bytes) along A's rows, 16 pair steps (1 KiB) down the panels.
-		amxOp{Kind: "addi", R: "SI", Imm: amxTileColsB},
-		amxOp{Kind: "addi", R: "BX", Imm: amxTileColsB},
-		amxOp{Kind: "addi", R: "DI", Imm: amxTileRows * amxTileColsB},
-		amxOp{Kind: "addi", R: "R11", Imm: amxTileRows * amxTileColsB},
-		amxOp{Kind: "loop", R: "CX", Label: "loop"},
-	)
-	for t := 0; t < 4; t++ {
-		p = append(p, cTile("tilestore", t))
-	}
-	return append(p, amxOp{Kind: "tilerelease"}, amxOp{Kind: "label", Label: "done"}, amxOp{Kind: "ret"})
-}
-
-// amxConvKernelName and amxConvKernelArgs are the tile-call kernel's Go declaration:
-//
-//	func amxConv32x32(calls *amxCall, n int)
-const amxConvKernelName = "amxConv32x32"
-
-var amxConvKernelArgs = []string{"calls", "n"}
+var amxKernelArgs = []string{"calls", "n"}
 
 // amxCallFields are the 64-bit words of one call (package kernels' amxCall), in order.
 var amxCallFields = []string{"a", "lda", "b0", "b1", "boff", "bs", "c0", "c1", "ldc", "i0", "i1", "ldi", "kt", "bmax"}
 
-// amxConvKernelProgram runs n calls of a 32×32 tile product under one tile configuration (a call
-// of their own costs about 110 ns more, mostly configuring and releasing the tiles: too much for
-// the attention's short products). Call i, 112 bytes at calls+112·i (the last word, the largest
-// offset, is for the callers' bounds checks): C = I + A·B for A 32 rows of
-// kt·16 bf16 pairs (row stride lda pairs, read along the row as amxKernel32x32 does) and B two
-// 16-column tiles read in place: k tile t's tile of column block j is the 16 rows at bj + boff[t]
-// (bytes), bs bytes apart. The accumulators start as I (column block j's rows at ij, ldi floats
-// apart: the C so far, a bias tile, or with ldi 0 one row for all) and end in C (column block j's
-// rows at cj, ldc floats apart); kt ≥ 1. Tiles as amxKernel32x32's; registers: R13 the call (the
-// calls left are counted down in the argument n: R14 and R15 are not free), SI, BX the A row
-// blocks (R8 = lda bytes), DI, R11 the B bases, R9 = bs, DX the offsets, CX the k tiles left (or
-// a stride), AX the offset (in the loop) or a stride, R10, R12 the addresses of B (in the loop)
-// or of C and I.
-func amxConvKernelProgram() []amxOp {
+// amxKernelProgram runs n calls of a 32×32 tile product under one tile configuration, loaded
+// and released once (the attention's short products, each in a call of its own, took 6% longer).
+// Call i is the 112 bytes at calls+112·i (its last word, the largest offset, is for the callers'
+// bounds checks): C = I + A·B for A 32 rows of kt·16 bf16 pairs (row stride lda pairs; a k tile
+// is 16 pairs, 64 bytes, along the rows) and B two 16-column tiles read in place: k tile t's tile
+// of column block j is the 16 rows at bj + boff[t] (bytes), bs bytes apart. The accumulators
+// start as I (column block j's rows at ij, ldi floats apart: the C so far, a bias tile, or with
+// ldi 0 one row for all) and end in C (column block j's rows at cj, ldc floats apart); kt ≥ 1.
+// Tiles: TMM0..TMM3 the accumulators C[rows 16i.., cols 16j..] = TMM(2i+j), TMM4/TMM5 the A
+// tiles of rows 0–15/16–31, TMM6/TMM7 the B tiles of column blocks 0/1. Registers: R13 the call
+// (the calls left are counted down in the argument n: R14 and R15 are not free), SI, BX the A
+// row blocks (R8 = lda bytes), DI, R11 the B bases, R9 = bs, DX the offsets, CX the k tiles left
+// (or a stride), AX the offset (in the loop) or a stride, R10, R12 the addresses of B (in the
+// loop) or of C and I.
+func amxKernelProgram() []amxOp {
 	arg := func(r, name string) amxOp {
-		for i, a := range amxConvKernelArgs {
+		for i, a := range amxKernelArgs {
 			if a == name {
 				return amxOp{Kind: "arg", R: r, Arg: name, Imm: 8 * i}
 			}
@@ -252,16 +178,10 @@ func amxFile(g *gen) {
 	}
 	g.p("GLOBL amxTileConfig<>(SB), RODATA|NOPTR, $64")
 	g.p("")
-	g.p("// func %s(a *uint32, lda int, b0, b1 *uint32, c *float32, ldc, kt, load int)", amxKernelName)
+	g.p("// func %s(calls *amxCall, n int)", amxKernelName)
 	g.p("TEXT ·%s(SB), NOSPLIT, $0-%d", amxKernelName, 8*len(amxKernelArgs))
 	for _, op := range amxKernelProgram() {
 		g.amxAsm(amxKernelName, op)
-	}
-	g.p("")
-	g.p("// func %s(calls *amxCall, n int)", amxConvKernelName)
-	g.p("TEXT ·%s(SB), NOSPLIT, $0-%d", amxConvKernelName, 8*len(amxConvKernelArgs))
-	for _, op := range amxConvKernelProgram() {
-		g.amxAsm(amxConvKernelName, op)
 	}
 }
 
@@ -408,18 +328,6 @@ func amxProgFile(g *gen) {
 	g.p("")
 	g.p("// amxKernelArgs are %s's arguments in order.", amxKernelName)
 	g.p("func amxKernelArgs() []string { return %#v }", amxKernelArgs)
-	g.p("")
-	g.p("// amxConvKernelProgram is the operation list amx_amd64.s's %s was generated from (asmgen/amx.go).", amxConvKernelName)
-	g.p("func amxConvKernelProgram() []amxOp {")
-	g.p("\treturn []amxOp{")
-	for _, op := range amxConvKernelProgram() {
-		g.p("\t\t%s,", amxGoLit(op))
-	}
-	g.p("\t}")
-	g.p("}")
-	g.p("")
-	g.p("// amxConvKernelArgs are %s's arguments in order.", amxConvKernelName)
-	g.p("func amxConvKernelArgs() []string { return %#v }", amxConvKernelArgs)
 	g.p("")
 	g.p("// amxTileConfig is the LDTILECFG operand amx_amd64.s loads (amxTileConfig<>).")
 	g.p("func amxTileConfig() [64]byte {")
