@@ -94,7 +94,9 @@ func linearBF16Packed(x []float32, rows int, w *BF16Weight, bias []float32, part
 		fillParts(rows, out, bias, part, y)
 		return
 	}
-	if (rows >= amxMinRows || amxPacked) && amxOn() && linearAMXPacked(amxKernelAsm, x, rows, w, bias, y, o.ldc, o.cCols, o.cStride) { // AMX (amx.go)
+	// AMX at any row count: its padding rows cost less than VDPBF16PS, which on CPUs with AMX may
+	// run at half the FMA rate (bf16_select.go).
+	if amxOn() && linearAMXPacked(amxKernelAsm, x, rows, w, bias, y, o.ldc, o.cCols, o.cStride) { // AMX (amx.go)
 		return
 	}
 	kp := (in + 1) / 2
