@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
-
-	"github.com/smallsd/smallsd/internal/benchutil"
 )
 
 // amxConvCases are direct AMX convolutions: 3×3 and 1×1, one or several 32-channel blocks, an
@@ -65,20 +63,22 @@ func amxConvRun(t *testing.T, r *rand.Rand, kern amxKernelFunc, p ConvParams, ba
 	return got, twin, ref
 }
 
+// amxConvCasesRun runs amxConvCases on kern, failing t unless each equals the twin bit for bit,
+// and returns the largest error against the convolution of the rounded inputs.
+func amxConvCasesRun(t *testing.T, r *rand.Rand, kern amxKernelFunc) float64 {
+	worst := 0.0
+	for _, c := range amxConvCases {
+		got, twin, ref := amxConvRun(t, r, kern, c.p, c.band)
+		amxSameBits(t, fmt.Sprintf("%+v (band %d)", c.p, c.band), got, twin)
+		worst = math.Max(worst, amxRel64(got, ref))
+	}
+	return worst
+}
+
 // TestAMXConvSim runs the direct AMX convolution with the simulated kernel (every machine): bit
 // for bit the plain-Go twin, and the convolution of the rounded inputs within float32 rounding.
 func TestAMXConvSim(t *testing.T) {
-	r := rand.New(rand.NewSource(31))
-	worst := 0.0
-	for _, c := range amxConvCases {
-		got, twin, ref := amxConvRun(t, r, amxKernelSim, c.p, c.band)
-		for i := range got {
-			if math.Float32bits(got[i]) != math.Float32bits(twin[i]) {
-				t.Fatalf("%+v (band %d): y[%d] = %g, twin %g", c.p, c.band, i, got[i], twin[i])
-			}
-		}
-		worst = math.Max(worst, amxRel64(got, ref))
-	}
+	worst := amxConvCasesRun(t, rand.New(rand.NewSource(31)), amxKernelSim)
 	t.Logf("simulated direct AMX convolution: equal to the twin bit for bit; largest error relative to the largest |y| of the float32 convolution of the rounded inputs %.3g (limit 4e-6)", worst)
 	if !(worst <= 4e-6) {
 		t.Errorf("error %.3g exceeds 4e-6", worst)
@@ -104,6 +104,16 @@ func TestAMXConvSelfTest(t *testing.T) {
 	t.Logf("a kernel one ulp off: %v", err)
 }
 
+// amxSameBits fails t unless got equals twin bit for bit.
+func amxSameBits(t *testing.T, what string, got, twin []float32) {
+	t.Helper()
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(twin[i]) {
+			t.Fatalf("%s: y[%d] = %g, twin %g", what, i, got[i], twin[i])
+		}
+	}
+}
+
 // amxRel64 is the largest |got−ref| relative to the largest |ref|.
 func amxRel64(got []float32, ref []float64) float64 {
 	var d, m float64
@@ -123,16 +133,7 @@ func TestAMXConvDirect(t *testing.T) {
 		t.Skip("AMX is used only with the AVX-512 path (off here, e.g. GODEBUG=cpu.avx512f=off)")
 	}
 	r := rand.New(rand.NewSource(32))
-	worst := 0.0
-	for _, c := range amxConvCases {
-		got, twin, ref := amxConvRun(t, r, amxKernelAsm, c.p, c.band)
-		for i := range got {
-			if math.Float32bits(got[i]) != math.Float32bits(twin[i]) {
-				t.Fatalf("%+v (band %d): y[%d] = %g, twin %g", c.p, c.band, i, got[i], twin[i])
-			}
-		}
-		worst = math.Max(worst, amxRel64(got, ref))
-	}
+	worst := amxConvCasesRun(t, r, amxKernelAsm)
 	// Larger: through the public entry points, against the twin.
 	for _, p := range []ConvParams{
 		{N: 2, C: 64, H: 16, W: 32, K: 96, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
@@ -154,11 +155,7 @@ func TestAMXConvDirect(t *testing.T) {
 			} else {
 				Conv2DBF16Packed(p, x, pw, bias, got)
 			}
-			for i := range got {
-				if math.Float32bits(got[i]) != math.Float32bits(twin[i]) {
-					t.Fatalf("%s %+v: y[%d] = %g, twin %g", name, p, i, got[i], twin[i])
-				}
-			}
+			amxSameBits(t, fmt.Sprintf("%s %+v", name, p), got, twin)
 		}
 		if !slicesEqual(pw.Bits(), wh) {
 			t.Errorf("%+v: the weight in tap order does not unpack to its bits", p)
@@ -202,15 +199,7 @@ func BenchmarkAMXConv(b *testing.B) {
 			if mode == "im2col" {
 				run = func() { amxConv2D(amxKernelAsm, p, x, wh, nil, y) }
 			}
-			b.Run(fmt.Sprintf("%dx%dx%dx%d_%s", s[0], s[1], s[2], s[3], mode), func(b *testing.B) {
-				run()
-				b.ResetTimer()
-				cpu0 := benchutil.CPUSeconds()
-				for i := 0; i < b.N; i++ {
-					run()
-				}
-				sgemmReport(b, flops, cpu0)
-			})
+			b.Run(fmt.Sprintf("%dx%dx%dx%d_%s", s[0], s[1], s[2], s[3], mode), func(b *testing.B) { sgemmBench(b, flops, run) })
 		}
 	}
 }

@@ -104,16 +104,7 @@ func (j *attnJob) tileAMX(sc *attnScratch, b, h, slot, q0 int) {
 		attnLoadQTBF16Go(qsrc, w, nq, d, p.Scale*log2e32, qt)
 	}
 	clear(qt[attnPairs(d)*attnBQ:]) // the k tiles' padding pairs
-	o := sc.o[:dRows*attnBQ]
-	clear(o)
-	m, l := sc.m[:attnBQ], sc.l[:attnBQ]
-	for i := range m {
-		m[i], l[i] = attnMasked, 0
-	}
-	kEnd := p.Nk
-	if p.Causal {
-		kEnd = min(p.Nk, q0+nq)
-	}
+	o, m, l, kEnd := sc.tileStart(p, q0, nq, dRows)
 	kp := u32s(sc.kp)[slot*nkA*lk : (slot+1)*nkA*lk]
 	vt := u32s(sc.vp)[slot*dRows*lv : (slot+1)*dRows*lv]
 	s := sc.s[:attnAMXKBC*attnBQ]

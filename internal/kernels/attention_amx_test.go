@@ -47,12 +47,7 @@ func attnAMXCheck(t *testing.T, p AttentionParams, got, twin []float32, ref []fl
 	if !(e <= 3e-2) {
 		t.Errorf("%+v: error %.3g × max(1, max|ref|) exceeds 3e-2", p, e)
 	}
-	var diff, m float64
-	for i := range got {
-		diff = math.Max(diff, math.Abs(float64(got[i]-twin[i])))
-		m = math.Max(m, math.Abs(float64(twin[i])))
-	}
-	diff /= math.Max(1, m)
+	diff := attnDiff(got, twin)
 	worst["vs the VDPBF16PS twin"] = math.Max(worst["vs the VDPBF16PS twin"], diff)
 	if !(diff <= 1e-2) {
 		t.Errorf("%+v: AMX and twin differ by %.3g × max(1, max|out|) (limit 1e-2)", p, diff)

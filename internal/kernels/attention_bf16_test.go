@@ -59,12 +59,7 @@ func TestAttentionBF16(t *testing.T) {
 			runtime.GOMAXPROCS(old)
 		}
 		if a, b := got["bf16-asm"], got["bf16-twin"]; a != nil {
-			var diff, mag float64
-			for i := range a {
-				diff = math.Max(diff, math.Abs(float64(a[i]-b[i])))
-				mag = math.Max(mag, math.Abs(float64(b[i])))
-			}
-			diff /= math.Max(1, mag)
+			diff := attnDiff(a, b)
 			worst["asm vs twin"] = math.Max(worst["asm vs twin"], diff)
 			// The softmax differs in the last bits (assembly vs Go exp2, summation order), which
 			// can move a probability across a bf16 rounding boundary: one bf16 step of one term.
@@ -83,6 +78,17 @@ func TestAttentionBF16(t *testing.T) {
 // encoder's shapes (GFLOP per CPU-second is what one busy core achieves whatever the load):
 //
 //	go test ./internal/kernels -run '^$' -bench AttentionBF16
+//
+// attnDiff is the largest |a−b| relative to max(1, max|b|).
+func attnDiff(a, b []float32) float64 {
+	var diff, mag float64
+	for i := range a {
+		diff = math.Max(diff, math.Abs(float64(a[i]-b[i])))
+		mag = math.Max(mag, math.Abs(float64(b[i])))
+	}
+	return diff / math.Max(1, mag)
+}
+
 func BenchmarkAttentionBF16(b *testing.B) {
 	for _, p := range []AttentionParams{
 		{Batch: 2, Heads: 8, Nq: 4096, Nk: 4096, HeadDim: 40},

@@ -260,17 +260,20 @@ func BenchmarkConv2DBF16(b *testing.B) {
 				run = func() { Conv2DWinogradBF16(p, x, wh, nil, y) }
 			}
 			name := fmt.Sprintf("%dx%dx%dx%d_3x3%s", s[0], s[1], s[2], s[3], mode)
-			b.Run(name, func(b *testing.B) {
-				run()
-				b.ResetTimer()
-				cpu0 := benchutil.CPUSeconds()
-				for i := 0; i < b.N; i++ {
-					run()
-				}
-				sgemmReport(b, flops, cpu0)
-			})
+			b.Run(name, func(b *testing.B) { sgemmBench(b, flops, run) })
 		}
 	}
+}
+
+// sgemmBench times run (after one warm-up call) and reports flops per call with sgemmReport.
+func sgemmBench(b *testing.B, flops float64, run func()) {
+	run()
+	b.ResetTimer()
+	cpu0 := benchutil.CPUSeconds()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	sgemmReport(b, flops, cpu0)
 }
 
 // BenchmarkLinearBF16 runs UNet-sized projections with float32 and with bf16 weights.
