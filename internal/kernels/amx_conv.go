@@ -10,13 +10,15 @@ import (
 // The direct AMX convolution: no im2col matrix. amxConv2D packs the implicit im2col matrix into
 // pair panels for every B block, and that packing, not the tile products, bounded it (2×320×64×64
 // 3×3: 1100 GFLOP per CPU-second with the products, 1300 with a kernel that does nothing). Here the
-// input is paired once per call into a zero-padded image of bf16 pairs, plane c′ holding channels
-// 2c′ and 2c′+1 (bf16Pair2Rows), and the tile kernel (amxTiles) reads its B tiles from that
-// image in place. The k order is tap-major, (kh, kw, c′): a k tile is 16 channel pairs at one tap,
-// so its tile of 16 output pixels of one row is 16 rows of 64 bytes, one plane apart, starting at
-// the tap's shifted pixel; each k tile's byte offset comes from a table (boff). The weights are
-// kept in that order (amxTapPairs: row k holds, for each tap, the pairs of its channels), so A is
-// read in place too.
+// input is paired once per call into a zero-padded image of bf16 pairs (bf16Pair2Rows): for each
+// padded row, the row of channel pair c′ (channels 2c′ and 2c′+1) for every c′ in turn. The tile
+// kernel (amxTiles) reads its B tiles from that image in place. The k order is tap-major, (kh, kw,
+// c′): a k tile is 16 channel pairs at one tap, so its tile of 16 output pixels of one row is 16
+// rows of 64 bytes, one padded row of pixels apart, starting at the tap's shifted pixel; each k
+// tile's byte offset comes from a table (boff). (With planes of one channel pair each, a tile's
+// rows lay a plane apart, 17 KiB at 64×64, and the convolutions ran 5–25% slower.) The weights
+// are kept in that order (amxTapPairs: row k holds, for each tap, the pairs of its channels), so
+// A is read in place too.
 //
 // It serves stride-1 3×3 convolutions with padding 1 (or 0 above and below: the bands of
 // nn's banded convolution, halo rows included) and 1×1 ones without, of channel counts that
@@ -26,9 +28,10 @@ import (
 // amxConvChunk is the 16-pixel tiles a work unit computes for its 32 output channels.
 //
 // Each kernel call runs the whole k range: splitting it into blocks that keep the call's A in L1
-// (as amxGemm does) made every block load and store its accumulators, 16 rows a plane apart, and
-// was slower (Xeon with AMX, 2 cores, 2×320×64×64 3×3: 8 k tiles a call 1.30–1.36 TFLOP/s, 16
-// 1.42–1.47, all 2.2–2.3). Chunks of 8 to 64 tiles were within 5%.
+// (as amxGemm does) made every block load and store its accumulators and was slower (Xeon with
+// AMX, 2 cores, 2×320×64×64 3×3, planes of one channel pair: 8 k tiles a call 1.30–1.36 TFLOP/s,
+// 16 1.42–1.47, all 2.2–2.3; also with the accumulators in a scratch of cache-friendly rows).
+// Chunks of 8 to 64 tiles were within 5%.
 const amxConvChunk = 16
 
 // amxConvBandMax bounds the paired input of one band (bytes): an image larger than it is done in
@@ -165,7 +168,7 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 		rows = max(1, amxConvBandMax/(c2*wp*4)-(p.KH-1))
 	}
 	hp := rows + p.KH - 1 // padded rows of a band segment
-	plane := hp * wp      // pairs
+	plane := hp * wp      // pairs of one channel pair in a segment (a segment holds c2 of them)
 	segsPerImage := (oh + rows - 1) / rows
 	segsPerBand := 1
 	if segsPerImage == 1 {
@@ -197,23 +200,23 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 	bmax := 0
 	for t := range boff {
 		tap, q := t/(c2/amxKT), t%(c2/amxKT)
-		boff[t] = 4 * (q*amxKT*plane + tap/p.KW*wp + tap%p.KW)
+		boff[t] = 4 * (q*amxKT*wp + tap/p.KW*c2*wp + tap%p.KW)
 		bmax = max(bmax, boff[t])
 	}
 	segs := buf.segs[:0]
 	ohw := oh * ow
 	tilesPerRow := ow / sgemmNR
 	run := func() {
-		// Pair the band's input: segment s's plane c′ at xp[(s·c2+c′)·plane:], row i its input row
-		// r0+i−PadH, zero outside the image.
+		// Pair the band's input: segment s at xp[s·c2·plane:], its padded row r of channel pair c′
+		// at (r·c2+c′)·wp, input row r0+r−PadH, zero outside the image.
 		parallelFor(len(segs)*c2, max(1, 1<<14/max(1, plane)), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				s := segs[i/c2]
 				c := i % c2
-				dst := xp[i*plane : (i+1)*plane]
+				seg := xp[i/c2*c2*plane:]
 				src := x[(s.n*p.C+2*c)*p.H*p.W:]
 				for r := 0; r < hp; r++ {
-					row := dst[r*wp : (r+1)*wp]
+					row := seg[(r*c2+c)*wp : (r*c2+c+1)*wp]
 					y := s.r0 + r - p.PadH
 					if y < 0 || y >= p.H || r >= s.r1-s.r0+p.KH-1 {
 						clear(row)
@@ -238,10 +241,10 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 				s := segs[si]
 				t1 := min((s.r1-s.r0)*tilesPerRow, t0+amxConvChunk)
 				ablk := a[ob*amxMR*lda:]
-				// tile i's B base (pairs, in the segment's channel-pair planes) and C base.
+				// tile i's B base (pairs, in the segment's paired rows) and C base.
 				tile := func(i int) ([]uint32, []float32) {
 					oy, ox := i/tilesPerRow, i%tilesPerRow*sgemmNR
-					b := xp[si*c2*plane+oy*wp+ox:]
+					b := xp[si*c2*plane+oy*c2*wp+ox:]
 					c := y[(s.n*p.K+ob*amxMR)*ohw+(s.r0+oy)*ow+ox:]
 					return b, c
 				}
@@ -252,7 +255,7 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 					if i+1 < t1 {
 						b1, c1 = tile(i + 1)
 					}
-					batch.add(ablk, lda, b0, b1, boff, bmax, 4*plane, c0, c1, ohw, i0, i0, sgemmNR, kt)
+					batch.add(ablk, lda, b0, b1, boff, bmax, 4*wp, c0, c1, ohw, i0, i0, sgemmNR, kt)
 				}
 				batch.run()
 			}
