@@ -22,8 +22,8 @@ import (
 //
 // It serves stride-1 3×3 convolutions with padding 1 (or 0 above and below: the bands of
 // nn's banded convolution, halo rows included) and 1×1 ones without, of channel counts that
-// are multiples of 32 and output rows of whole 16-pixel tiles: every 3×3 and 1×1 convolution of
-// the SD UNet but its first and last and those at 8×8, and the VAE's but its first and last.
+// are multiples of 32: every 3×3 and 1×1 convolution of the SD UNet and the VAE but their first
+// and last.
 
 // amxConvChunk is the 16-pixel tiles a work unit computes for its 32 output channels.
 //
@@ -62,6 +62,7 @@ type amxCall struct {
 type amxBatch struct {
 	kern  amxKernelFunc
 	calls []amxCall
+	cs    []float32 // the direct convolution's outputs of narrow rows (amxConvDirect)
 }
 
 // add appends a call (see amxCall) after checking that every access stays within the slices:
@@ -101,7 +102,7 @@ func amxConvApplies(p ConvParams) bool {
 		return false
 	}
 	oh, ow := p.OutSize()
-	return p.N > 0 && oh > 0 && ow > 0 && ow%sgemmNR == 0
+	return p.N > 0 && oh > 0 && ow > 0
 }
 
 // amxConvWeightFits reports whether a K×C×KH×KW weight may run as the direct AMX convolution.
@@ -169,6 +170,15 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 	}
 	hp := rows + p.KH - 1 // padded rows of a band segment
 	plane := hp * wp      // pairs of one channel pair in a segment (a segment holds c2 of them)
+	// Rows of whole 16-pixel tiles take a tile from one output row. Narrower or odd rows (the
+	// UNet's 8×8) take 16 consecutive "virtual" pixels v = y·wp + x of the padded width, those
+	// with x ≥ ow being thrown away: that needs each channel pair's padded rows one after the
+	// other (planar, with room for the last tile's overrun), and the outputs gathered from a
+	// scratch.
+	planar := ow%sgemmNR != 0
+	if planar {
+		plane += 2 * amxKT
+	}
 	segsPerImage := (oh + rows - 1) / rows
 	segsPerBand := 1
 	if segsPerImage == 1 {
@@ -201,6 +211,9 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 	for t := range boff {
 		tap, q := t/(c2/amxKT), t%(c2/amxKT)
 		boff[t] = 4 * (q*amxKT*wp + tap/p.KW*c2*wp + tap%p.KW)
+		if planar {
+			boff[t] = 4 * (q*amxKT*plane + tap/p.KW*wp + tap%p.KW)
+		}
 		bmax = max(bmax, boff[t])
 	}
 	segs := buf.segs[:0]
@@ -215,8 +228,14 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 				c := i % c2
 				seg := xp[i/c2*c2*plane:]
 				src := x[(s.n*p.C+2*c)*p.H*p.W:]
+				if planar {
+					clear(seg[c*plane+hp*wp : (c+1)*plane])
+				}
 				for r := 0; r < hp; r++ {
 					row := seg[(r*c2+c)*wp : (r*c2+c+1)*wp]
+					if planar {
+						row = seg[c*plane+r*wp : c*plane+(r+1)*wp]
+					}
 					y := s.r0 + r - p.PadH
 					if y < 0 || y >= p.H || r >= s.r1-s.r0+p.KH-1 {
 						clear(row)
@@ -231,7 +250,11 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 		// Units: (segment, chunk of 16-pixel tiles, 32-channel block), channel blocks fastest; a
 		// short last segment leaves some units empty.
 		kb := p.K / amxMR
-		cps := (rows*tilesPerRow + amxConvChunk - 1) / amxConvChunk // chunks per segment
+		segTiles := func(s amxConvSeg) int { return (s.r1 - s.r0) * tilesPerRow }
+		if planar {
+			segTiles = func(s amxConvSeg) int { return ((s.r1-s.r0)*wp + sgemmNR - 1) / sgemmNR }
+		}
+		cps := (segTiles(amxConvSeg{r1: rows}) + amxConvChunk - 1) / amxConvChunk // chunks per segment
 		parallelFor(len(segs)*cps*kb, 1, func(lo, hi int) {
 			batch := amxBatches.Get().(*amxBatch)
 			defer amxBatches.Put(batch)
@@ -239,14 +262,32 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 			for u := lo; u < hi; u++ {
 				si, t0, ob := u/(cps*kb), u/kb%cps*amxConvChunk, u%kb
 				s := segs[si]
-				t1 := min((s.r1-s.r0)*tilesPerRow, t0+amxConvChunk)
+				t1 := min(segTiles(s), t0+amxConvChunk)
+				if t0 >= t1 {
+					continue
+				}
 				ablk := a[ob*amxMR*lda:]
+				ldc, cs := ohw, []float32(nil)
+				if planar { // the chunk's virtual pixels, gathered into y below
+					ldc = (t1 - t0) * sgemmNR
+					if cap(batch.cs) < amxMR*ldc {
+						batch.cs = make([]float32, amxMR*ldc)
+					}
+					cs = batch.cs[:amxMR*ldc]
+				}
 				// tile i's B base (pairs, in the segment's paired rows) and C base.
 				tile := func(i int) ([]uint32, []float32) {
+					if planar {
+						return xp[si*c2*plane+i*sgemmNR:], cs[(i-t0)*sgemmNR:]
+					}
 					oy, ox := i/tilesPerRow, i%tilesPerRow*sgemmNR
 					b := xp[si*c2*plane+oy*c2*wp+ox:]
 					c := y[(s.n*p.K+ob*amxMR)*ohw+(s.r0+oy)*ow+ox:]
 					return b, c
+				}
+				bs := 4 * wp
+				if planar {
+					bs = 4 * plane
 				}
 				i0 := bt[ob*amxMR*sgemmNR:] // the accumulators start as the bias
 				for i := t0; i < t1; i += 2 {
@@ -255,9 +296,21 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 					if i+1 < t1 {
 						b1, c1 = tile(i + 1)
 					}
-					batch.add(ablk, lda, b0, b1, boff, bmax, 4*wp, c0, c1, ohw, i0, i0, sgemmNR, kt)
+					batch.add(ablk, lda, b0, b1, boff, bmax, bs, c0, c1, ldc, i0, i0, sgemmNR, kt)
 				}
 				batch.run()
+				if planar {
+					yb := y[(s.n*p.K+ob*amxMR)*ohw+s.r0*ow:]
+					for v := t0 * sgemmNR; v < t1*sgemmNR; v++ {
+						oy, ox := v/wp, v%wp
+						if ox >= ow || oy >= s.r1-s.r0 {
+							continue
+						}
+						for r := 0; r < amxMR; r++ {
+							yb[r*ohw+oy*ow+ox] = cs[r*ldc+v-t0*sgemmNR]
+						}
+					}
+				}
 			}
 		})
 	}

@@ -160,11 +160,12 @@ func TestAMXConvDirect(t *testing.T) {
 		if !slicesEqual(pw.Bits(), wh) {
 			t.Errorf("%+v: the weight in tap order does not unpack to its bits", p)
 		}
-		// A call the direct convolution does not serve (rows of 8) reads the bits back.
+		// A call the direct convolution does not serve (stride 2) reads the bits back.
 		q := p
-		q.W = 8
+		q.StrideH, q.StrideW = 2, 2
 		x8 := sgemmRandSlice(r, q.N*q.C*q.H*q.W)
-		got, want := make([]float32, q.N*q.K*q.H*8), make([]float32, q.N*q.K*q.H*8)
+		qh, qw := q.OutSize()
+		got, want := make([]float32, q.N*q.K*qh*qw), make([]float32, q.N*q.K*qh*qw)
 		Conv2DBF16Packed(q, x8, pw, bias, got)
 		amxConv2D(amxKernelAsm, q, x8, wh, bias, want)
 		for i := range got {
@@ -185,7 +186,7 @@ func BenchmarkAMXConv(b *testing.B) {
 	if !amxOn() {
 		b.Skip("no AMX here")
 	}
-	for _, s := range [][4]int{{2, 320, 64, 64}, {2, 640, 32, 32}, {2, 1280, 16, 16}, {1, 512, 64, 64}, {1, 256, 128, 128}} {
+	for _, s := range [][4]int{{2, 320, 64, 64}, {2, 640, 32, 32}, {2, 1280, 16, 16}, {2, 1280, 8, 8}, {2, 2560, 8, 8}, {1, 512, 64, 64}, {1, 256, 128, 128}} {
 		p := ConvParams{N: s[0], C: s[1], H: s[2], W: s[3], K: s[1], KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 		r := rand.New(rand.NewSource(1))
 		x, wf := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K*p.C*9)
