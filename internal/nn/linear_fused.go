@@ -208,6 +208,9 @@ func (k linearGEGLUK) run(dst []float32, src [][]float32) error {
 	if k.W != nil && kernels.LinearPackedGEGLU(src[0], k.Rows, k.W, b, y, scratch) {
 		return nil // a small weight: row tiles gated as they are made
 	}
+	if k.H != nil && k.H.Pairs != nil && kernels.LinearBF16PackedGEGLU(src[0], k.Rows, k.H.Pairs, b, y, scratch) {
+		return nil // bf16 on AMX: row tiles gated as they are made
+	}
 	if len(scratch) < min(k.Block, k.Rows)*k.Out {
 		return fmt.Errorf("nn: linear_geglu: %d floats of scratch for blocks of %d×%d", len(scratch), k.Block, k.Out)
 	}
@@ -256,6 +259,11 @@ func (l *Linear) ForwardGEGLU(x *gorgonia.Node) (*gorgonia.Node, error) {
 	scratch := k.Block * l.Out
 	if t := kernels.GEGLUTileScratch(k.W); t > 0 {
 		scratch = t // row tiles (LinearPackedGEGLU), not blocks
+	}
+	if k.H != nil {
+		if t := kernels.GEGLUTileScratchBF16(k.H.Pairs); t > 0 {
+			scratch = t // row tiles on AMX (LinearBF16PackedGEGLU), not blocks
+		}
 	}
 	in := []*gorgonia.Node{x}
 	if b := l.Bias.Node(x.Graph()); b != nil {
