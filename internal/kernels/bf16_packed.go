@@ -105,8 +105,9 @@ func PackConvBF16(w []uint16, k, c, kh, kw int) *BF16Weight {
 		return p
 	}
 	if amxOn() && amxConvWeightFits(k, c, kh, kw) {
-		// The direct AMX convolution's first call puts the bits in its order (packTaps); a call
-		// it does not serve reads the bits (unpacked from that order if need be).
+		// The direct AMX convolution's order, now (the bits become garbage, Reordered); a call it
+		// does not serve (a stride of 2) reads the bits unpacked from that order.
+		p.packTaps(kh * kw)
 		return p
 	}
 	if !bf16Pairs() { // the float32 kernels' A panels (bf16_widen.go)
@@ -200,6 +201,10 @@ func (p *BF16Weight) pairPanels() []uint32 { return p.data.Load().panels }
 
 // Packed reports whether the weight is held as pair panels (now).
 func (p *BF16Weight) Packed() bool { return p.data.Load().panels != nil }
+
+// Reordered reports whether the weight is held in the direct AMX convolution's order (the bits it
+// was given are no longer used).
+func (p *BF16Weight) Reordered() bool { return p.data.Load().taps != nil }
 
 // Widened reports whether the weight is held as float32-layout panels of bf16 bits, widened to
 // float32 a block at a time by every call (packed off the pair path).

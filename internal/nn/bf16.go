@@ -35,7 +35,8 @@ func (a *Attention) bf16() bool {
 // packBF16 replaces the bits of a Linear's or a convolution's bf16 weight (out×in, K×C×KH×KW)
 // by the panels the CPU's bf16 path reads (kernels.PackLinearBF16, PackConvBF16): pair panels
 // where the bf16 kernels run (kernels.BF16Native; a convolution wider than 1×1 is packed by its
-// first GEMM, so one that only runs as Winograd keeps its bits), else, for a Linear, the float32
+// first GEMM, so one that only runs as Winograd keeps its bits; on AMX a convolution is put in the
+// direct convolution's order), else, for a Linear, the float32
 // kernels' panels held as bf16 bits and widened per call (a convolution keeps its bits), so that
 // no call packs them again. The panels take the bits' memory; the bits become garbage (unless
 // they alias a mapped file).
@@ -56,7 +57,7 @@ func packBF16(p Param) Param {
 	packed := *h
 	packed.Bits, packed.Pairs = nil, w
 	p.Half = &packed
-	if w.Packed() || w.Widened() {
+	if w.Packed() || w.Widened() || w.Reordered() {
 		dropped(w.Bytes())
 	}
 	return p
