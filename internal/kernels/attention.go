@@ -45,13 +45,16 @@ func attention(p AttentionParams, q, k, v, out []float32, bf16 bool, amx amxKern
 	_ = v[p.Batch*p.Nk*w-1]
 	job := attnJobs.Get().(*attnJob)
 	job.p, job.q, job.k, job.v, job.out, job.bf16, job.amx = p, q, k, v, out, bf16 || amx != nil, amx
-	job.nqb = (p.Nq + attnBQ - 1) / attnBQ
+	job.nqb = (p.Nq + job.taskQueries() - 1) / job.taskQueries()
 	// With few keys (cross-attention), keep every head's keys and values packed and visit the heads
 	// of one query tile one after the other: the tile's rows of Q and out are then fetched from
 	// memory once for all heads instead of once per head.
 	dp := (p.HeadDim + 7) &^ 7
 	job.allHeads = p.Heads > 1 && p.Heads*((p.Nk+attnKP-1)&^(attnKP-1))*(p.HeadDim+dp)*4 <= attnAllHeadsBytes
 	job.tasks = p.Batch * p.Heads * job.nqb
+	if job.amx != nil {
+		job.roundKV()
+	}
 	if nw := min(workers(), job.tasks); nw <= 1 {
 		job.run(0, job.tasks)
 	} else {
@@ -61,6 +64,7 @@ func attention(p AttentionParams, q, k, v, out []float32, bf16 bool, amx amxKern
 		job.next.Store(0)
 		parallelFor(nw, 1, job.work)
 	}
+	job.releaseKV()
 	job.q, job.k, job.v, job.out, job.amx = nil, nil, nil, nil, nil
 	attnJobs.Put(job)
 }
@@ -73,6 +77,8 @@ type attnJob struct {
 	allHeads     bool          // task order (batch, tile, head) with all heads packed, else (batch, head, tile)
 	bf16         bool          // bf16 products (attention_bf16.go)
 	amx          amxKernelFunc // their tile kernel on AMX (attention_amx.go), or nil
+	kb, vb       []uint16      // k and v rounded to bf16 for the AMX path (roundKV)
+	kvb          *[]uint16     // their pooled buffer
 	tasks, chunk int
 	next         atomic.Int64 // first task not yet taken
 }
@@ -92,6 +98,7 @@ type attnScratch struct {
 	o    []float32 // output accumulator O^T, dp rows of attnBQ
 	m, l []float32 // running max (log2 domain) and running sum per query
 	bf   []uint32  // the bf16 path's query and probability tiles and row buffers (attention_bf16.go)
+	pt   []float32 // the AMX path's probability tiles P^T, bf16 key pairs (attention_amx.go)
 	amx  amxBatch  // the AMX path's tile calls (attention_amx.go)
 }
 
@@ -168,7 +175,7 @@ func (j *attnJob) runTasks(sc *attnScratch, packed *int, lo, hi int) {
 				}
 				*packed = b
 			}
-			j.tile(sc, b, h, h, qt*attnBQ, dp, nkPad)
+			j.tile(sc, b, h, h, qt*j.taskQueries(), dp, nkPad)
 			continue
 		}
 		b, h, qt = t/(p.Heads*j.nqb), t/j.nqb%p.Heads, t%j.nqb
@@ -176,8 +183,16 @@ func (j *attnJob) runTasks(sc *attnScratch, packed *int, lo, hi int) {
 			j.packHead(sc, b, h, 0, dp, nkPad)
 			*packed = bh
 		}
-		j.tile(sc, b, h, 0, qt*attnBQ, dp, nkPad)
+		j.tile(sc, b, h, 0, qt*j.taskQueries(), dp, nkPad)
 	}
+}
+
+// taskQueries is the queries of a task: a query tile, or on AMX amxHalves of them.
+func (j *attnJob) taskQueries() int {
+	if j.amx != nil {
+		return attnBQ * j.amxHalves()
+	}
+	return attnBQ
 }
 
 // packHead packs head h of batch b's keys and values into slot of sc for tile.

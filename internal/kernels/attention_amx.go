@@ -29,9 +29,9 @@ var attnAMXOffs = func() []int {
 
 // attnAMXKBC bounds the keys of a key tile of the AMX attention; attnAMXKeys/HeadDim (rounded
 // down to 32) sets it below that. Longer key tiles than the column layout's 128 make fewer,
-// longer P·V products (Xeon with AMX, 2 cores, 2×8×4096×4096×40: 82–86 ms with 128 keys, 75 ms
-// with 256, 77 with 512; 2×8×1024×1024×80: 7.7–7.8, 7.3, 7.1).
-const attnAMXKBC, attnAMXKeys = 256, 32768
+// longer P·V products (Xeon with AMX, 2 cores, query tiles in pairs, 2×8×4096×4096×40: 73 ms
+// with 128 keys, 68 with 256, 62–64 with 512 to 1024; 2×8×1024×1024×80: 8.0, 7.6, 7.5–7.7).
+const attnAMXKBC, attnAMXKeys = 512, 32768
 
 // attnAMXDims returns the padded sizes of the AMX attention: k tiles of a head's pairs (ktq),
 // head-dim rows of V^T and O^T (a multiple of 32), keys of the packed K and V^T (a multiple of
@@ -52,8 +52,8 @@ func (j *attnJob) packHeadAMX(sc *attnScratch, b, h, slot int) {
 	d, w := p.HeadDim, p.Heads*p.HeadDim
 	ktq, dRows, nkA, _ := attnAMXDims(d, p.Nk)
 	lk, lv := ktq*amxKT, nkA/2
-	k := j.k[b*p.Nk*w+h*d:]
-	v := j.v[b*p.Nk*w+h*d:]
+	k := j.kb[b*p.Nk*w+h*d:] // rounded to bf16 for all heads (roundKV)
+	v := j.vb[b*p.Nk*w+h*d:]
 	kp := u32s(sc.kp)[slot*nkA*lk : (slot+1)*nkA*lk]
 	vt := u32s(sc.vp)[slot*dRows*lv : (slot+1)*dRows*lv]
 	for key := 0; key < nkA; key++ {
@@ -62,94 +62,176 @@ func (j *attnJob) packHeadAMX(sc *attnScratch, b, h, slot int) {
 			clear(row)
 			continue
 		}
-		F32ToBF16(row[:d], k[key*w:key*w+d])
+		copy(row[:d], k[key*w:key*w+d])
 		clear(row[d:])
 	}
-	r := sc.bf16Row(2 * d)
-	r0, r1 := r[:d], r[d:]
 	for pr := 0; pr < lv; pr++ {
-		clear(r0)
-		clear(r1)
+		var r0, r1 []uint16
 		if key := 2 * pr; key < p.Nk {
-			F32ToBF16(r0, v[key*w:key*w+d])
+			r0 = v[key*w : key*w+d]
 		}
 		if key := 2*pr + 1; key < p.Nk {
-			F32ToBF16(r1, v[key*w:key*w+d])
+			r1 = v[key*w : key*w+d]
 		}
 		for c := 0; c < d; c++ {
-			vt[c*lv+pr] = uint32(r0[c]) | uint32(r1[c])<<16
+			var lo, hi uint32
+			if r0 != nil {
+				lo = uint32(r0[c])
+			}
+			if r1 != nil {
+				hi = uint32(r1[c]) << 16
+			}
+			vt[c*lv+pr] = lo | hi
 		}
 	}
 	clear(vt[d*lv:])
 }
 
-// tileAMX is tileCol on AMX tiles (see above).
+// roundKV rounds j's keys and values to bf16 once for all heads and workers (j.kb, j.vb, from a
+// pool): a head's rows are short (40 values at 64×64), too short to round one by one.
+func (j *attnJob) roundKV() {
+	p := j.p
+	n := p.Batch * p.Nk * p.Heads * p.HeadDim
+	bp := amxRoundPool.Get().(*[]uint16)
+	if cap(*bp) < 2*n {
+		*bp = make([]uint16, 2*n)
+	}
+	j.kvb = bp
+	j.kb, j.vb = (*bp)[:n], (*bp)[n:2*n]
+	parallelFor(n, 1<<15, func(lo, hi int) {
+		F32ToBF16(j.kb[lo:hi], j.k[lo:hi])
+		F32ToBF16(j.vb[lo:hi], j.v[lo:hi])
+	})
+}
+
+// releaseKV returns roundKV's buffer to its pool.
+func (j *attnJob) releaseKV() {
+	if j.kvb != nil {
+		amxRoundPool.Put(j.kvb)
+	}
+	j.kvb, j.kb, j.vb = nil, nil, nil
+}
+
+// tileAMX is tileCol on AMX tiles (see above), for the queries from q0 of head h of batch b in
+// attnAMXHalves tiles of attnBQ lanes (one where the attention is causal), whose 16-lane blocks
+// the tile calls take two at a time: with one tile the last call repeats its last block (a
+// quarter of the products wasted), with two none is.
 func (j *attnJob) tileAMX(sc *attnScratch, b, h, slot, q0 int) {
 	p := j.p
-	kern := j.amx
 	d, w := p.HeadDim, p.Heads*p.HeadDim
 	dp := (d + 7) &^ 7
 	ktq, dRows, nkA, kbc := attnAMXDims(d, p.Nk)
 	lk, lv := ktq*amxKT, nkA/2
-	nq := min(attnBQ, p.Nq-q0)
+	var nqs [attnAMXHalves]int // queries of each tile
+	nh, nq := 0, 0
+	for ; nh < j.amxHalves() && q0+nq < p.Nq; nh++ {
+		nqs[nh] = min(attnBQ, p.Nq-q0-nq)
+		nq += nqs[nh]
+	}
 	if useAVX2 {
 		j.prefetchNext(b, h, q0, nq)
 	}
-	qsrc := j.q[(b*p.Nq+q0)*w+h*d:]
-	_ = qsrc[(nq-1)*w+d-1]
-	qt := u32s(sc.qt)[:lk*attnBQ]
-	if attnBF16Asm() {
-		attnLoadQT512BF16(&qsrc[0], w, nq, d, p.Scale*log2e32, &qt[0])
-	} else {
-		attnLoadQTBF16Go(qsrc, w, nq, d, p.Scale*log2e32, qt)
+	const (
+		sRows  = attnAMXKBC     // score rows (keys) of a tile's S^T
+		ptRows = attnAMXKBC / 2 // key-pair rows of a tile's P^T
+	)
+	qt, s, pt, o := u32s(sc.qt), sc.s, u32s(sc.pt), sc.o
+	m, l := sc.m, sc.l
+	for hf := 0; hf < nh; hf++ {
+		qsrc := j.q[(b*p.Nq+q0+hf*attnBQ)*w+h*d:]
+		_ = qsrc[(nqs[hf]-1)*w+d-1]
+		qh := qt[hf*lk*attnBQ : (hf+1)*lk*attnBQ]
+		if attnBF16Asm() {
+			attnLoadQT512BF16(&qsrc[0], w, nqs[hf], d, p.Scale*log2e32, &qh[0])
+		} else {
+			attnLoadQTBF16Go(qsrc, w, nqs[hf], d, p.Scale*log2e32, qh)
+		}
+		clear(qh[attnPairs(d)*attnBQ:]) // the k tiles' padding pairs
+		clear(o[hf*dRows*attnBQ : (hf+1)*dRows*attnBQ])
+		for i := hf * attnBQ; i < (hf+1)*attnBQ; i++ {
+			m[i], l[i] = attnMasked, 0
+		}
 	}
-	clear(qt[attnPairs(d)*attnBQ:]) // the k tiles' padding pairs
-	o, m, l, kEnd := sc.tileStart(p, q0, nq, dRows)
+	kEnd := p.Nk
+	if p.Causal {
+		kEnd = min(p.Nk, q0+nq)
+	}
 	kp := u32s(sc.kp)[slot*nkA*lk : (slot+1)*nkA*lk]
 	vt := u32s(sc.vp)[slot*dRows*lv : (slot+1)*dRows*lv]
-	s := sc.s[:attnAMXKBC*attnBQ]
-	pt := sc.bf[:attnBQ*attnAMXKBC/2]
+	// Block L of 16 lanes is lanes 16·(L%3) of tile L/3; a call takes blocks L and L+1 (or L
+	// twice, the last of an odd count).
+	blocks := 3 * nh
+	lane := func(L int) (hf, off int) { return L / 3, L % 3 * sgemmNR }
 	offs := attnAMXOffs
 	const bs = attnBQ * 4 // bytes from one B row (or C row) to the next
 	batch := &sc.amx
-	batch.kern = kern
+	batch.kern = j.amx
 	for k0 := 0; k0 < kEnd; k0 += kbc {
 		nk := min(kbc, kEnd-k0)
 		nkr := (nk + attnKP - 1) &^ (attnKP - 1)
 		n32 := (nk + 2*amxKT - 1) &^ (2*amxKT - 1)
-		// S^T, 32 keys by 32 lanes and by the last 16 lanes at a time.
+		// S^T, 32 keys by 32 lanes at a time.
 		for kb := 0; kb < n32; kb += amxMR {
 			a := kp[(k0+kb)*lk:]
-			c := s[kb*attnBQ:]
-			batch.add(a, lk, qt, qt[sgemmNR:], offs, offs[ktq-1], bs, c, c[sgemmNR:], attnBQ, amxZeroRow[:], amxZeroRow[:], 0, ktq)
-			batch.add(a, lk, qt[2*sgemmNR:], qt[2*sgemmNR:], offs, offs[ktq-1], bs, c[2*sgemmNR:], c[2*sgemmNR:], attnBQ, amxZeroRow[:], amxZeroRow[:], 0, ktq)
+			for L := 0; L < blocks; L += 2 {
+				h0, l0 := lane(L)
+				h1, l1 := lane(min(L+1, blocks-1))
+				b0, b1 := qt[h0*lk*attnBQ+l0:], qt[h1*lk*attnBQ+l1:]
+				c0, c1 := s[(h0*sRows+kb)*attnBQ+l0:], s[(h1*sRows+kb)*attnBQ+l1:]
+				batch.add(a, lk, b0, b1, offs, offs[ktq-1], bs, c0, c1, attnBQ, amxZeroRow[:], amxZeroRow[:], 0, ktq)
+			}
 		}
 		batch.run()
-		attnMaskCol(s, nk, nkr, q0-k0, p.Causal)
-		if attnBF16Asm() {
-			attnSoftmaxT512BF16(&s[0], nkr, &m[0], &l[0], &o[0], dp/attnKP, &pt[0])
-		} else {
-			attnSoftmaxTGo(s, nkr, m, l, o, dp/attnKP, pt)
+		for hf := 0; hf < nh; hf++ {
+			sh, ph := s[hf*sRows*attnBQ:(hf+1)*sRows*attnBQ], pt[hf*ptRows*attnBQ:(hf+1)*ptRows*attnBQ]
+			mh, lh, oh := m[hf*attnBQ:(hf+1)*attnBQ], l[hf*attnBQ:(hf+1)*attnBQ], o[hf*dRows*attnBQ:(hf+1)*dRows*attnBQ]
+			attnMaskCol(sh, nk, nkr, q0+hf*attnBQ-k0, p.Causal)
+			if attnBF16Asm() {
+				attnSoftmaxT512BF16(&sh[0], nkr, &mh[0], &lh[0], &oh[0], dp/attnKP, &ph[0])
+			} else {
+				attnSoftmaxTGo(sh, nkr, mh, lh, oh, dp/attnKP, ph)
+			}
+			clear(ph[nkr/2*attnBQ : n32/2*attnBQ]) // the key pairs past the tile's last
 		}
-		clear(pt[nkr/2*attnBQ : n32/2*attnBQ]) // the key pairs past the tile's last
-		// O^T += V^T·P^T, 32 head-dim rows at a time.
+		// O^T += V^T·P^T, 32 head-dim rows by 32 lanes at a time.
 		kt := n32 / (2 * amxKT)
 		for r := 0; r < dRows; r += amxMR {
 			a := vt[r*lv+k0/2:]
-			c := o[r*attnBQ:]
-			batch.add(a, lv, pt, pt[sgemmNR:], offs, offs[kt-1], bs, c, c[sgemmNR:], attnBQ, c, c[sgemmNR:], attnBQ, kt)
-			c2 := c[2*sgemmNR:]
-			batch.add(a, lv, pt[2*sgemmNR:], pt[2*sgemmNR:], offs, offs[kt-1], bs, c2, c2, attnBQ, c2, c2, attnBQ, kt)
+			for L := 0; L < blocks; L += 2 {
+				h0, l0 := lane(L)
+				h1, l1 := lane(min(L+1, blocks-1))
+				b0, b1 := pt[h0*ptRows*attnBQ+l0:], pt[h1*ptRows*attnBQ+l1:]
+				c0, c1 := o[(h0*dRows+r)*attnBQ+l0:], o[(h1*dRows+r)*attnBQ+l1:]
+				batch.add(a, lv, b0, b1, offs, offs[kt-1], bs, c0, c1, attnBQ, c0, c1, attnBQ, kt)
+			}
 		}
 		batch.run()
 	}
-	dst := j.out[(b*p.Nq+q0)*w+h*d:]
-	_ = dst[(nq-1)*w+d-1]
-	if useAVX2 && useAVX512 {
-		attnStoreOT512(&o[0], &l[0], nq, d, &dst[0], w)
-	} else {
-		attnStoreOTGo(o, l, nq, d, dst, w)
+	for hf := 0; hf < nh; hf++ {
+		dst := j.out[(b*p.Nq+q0+hf*attnBQ)*w+h*d:]
+		oh, lh := o[hf*dRows*attnBQ:], l[hf*attnBQ:]
+		_ = dst[(nqs[hf]-1)*w+d-1]
+		if useAVX2 && useAVX512 {
+			attnStoreOT512(&oh[0], &lh[0], nqs[hf], d, &dst[0], w)
+		} else {
+			attnStoreOTGo(oh, lh, nqs[hf], d, dst, w)
+		}
 	}
+}
+
+// attnAMXHalves is the query tiles of attnBQ lanes tileAMX takes at once.
+const attnAMXHalves = 2
+
+// attnAMXPairs lets tests run the AMX attention a tile at a time (it must give the same bits).
+var attnAMXPairs = true
+
+// amxHalves is the query tiles of a task of the AMX attention: attnAMXHalves, or one where the
+// attention is causal (a tile's keys end at its last query).
+func (j *attnJob) amxHalves() int {
+	if j.p.Causal || !attnAMXPairs {
+		return 1
+	}
+	return attnAMXHalves
 }
 
 // log2e32 is log2(e) as the column layout scales Q̃ by it.
@@ -163,13 +245,12 @@ func (j *attnJob) attnAMXScratch(sc *attnScratch, slots int) {
 	ktq, dRows, nkA, _ := attnAMXDims(p.HeadDim, p.Nk)
 	sc.kp = attnGrowAligned(sc.kp, slots*nkA*ktq*amxKT)
 	sc.vp = attnGrowAligned(sc.vp, slots*dRows*nkA/2)
-	sc.qt = attnGrowAligned(sc.qt, ktq*amxKT*attnBQ)
-	sc.o = attnGrowAligned(sc.o, dRows*attnBQ)
-	sc.s = attnGrowAligned(sc.s, attnBQ*attnAMXKBC)
-	// P^T's tile, and after the column layout's tiles the row buffer of packHeadAMX (bf16Row).
-	if n := max(attnBQ*attnAMXKBC/2, attnBQ*attnKBC/2+p.HeadDim+1); cap(sc.bf) < n || uintptr(unsafe.Pointer(unsafe.SliceData(sc.bf)))%64 != 0 {
-		sc.bf = u32s(sgemmAligned(n))
-	}
+	sc.qt = attnGrowAligned(sc.qt, attnAMXHalves*ktq*amxKT*attnBQ)
+	sc.o = attnGrowAligned(sc.o, attnAMXHalves*dRows*attnBQ)
+	sc.s = attnGrowAligned(sc.s, attnAMXHalves*attnBQ*attnAMXKBC)
+	sc.pt = attnGrowAligned(sc.pt, attnAMXHalves*attnBQ*attnAMXKBC/2)
+	sc.m = attnGrow(sc.m, attnAMXHalves*attnBQ)
+	sc.l = attnGrow(sc.l, attnAMXHalves*attnBQ)
 }
 
 // attnGrowAligned is attnGrow for a buffer that must start on a 64-byte boundary.
