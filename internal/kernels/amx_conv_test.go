@@ -147,7 +147,10 @@ func TestAMXConvDirect(t *testing.T) {
 		amxTapPairs(a, wh, p.K, p.C, taps)
 		twin := make([]float32, p.N*p.K*oh*ow)
 		amxConvGeneric(p, x, a, bias, twin)
-		pw := PackConvBF16(append([]uint16(nil), wh...), p.K, p.C, p.KH, p.KW)
+		pw := PackConvBF16(append([]uint16(nil), wh...), p.K, p.C, p.KH, p.KW, 1)
+		if !pw.Reordered() || PackConvBF16(append([]uint16(nil), wh...), p.K, p.C, p.KH, p.KW, 2).Reordered() {
+			t.Errorf("%+v: in the direct convolution's order at stride 1 %v, at stride 2 not", p, pw.Reordered())
+		}
 		for _, name := range []string{"Conv2DBF16", "Conv2DBF16Packed", "Conv2DBF16Packed again"} {
 			got := make([]float32, len(twin))
 			if name == "Conv2DBF16" {

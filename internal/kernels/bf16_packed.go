@@ -90,10 +90,12 @@ func PackLinearBF16(w []uint16, out, in int) *BF16Weight {
 	return p
 }
 
-// PackConvBF16 prepares a convolution's bf16 weights w (k×c×kh×kw bits) as PackLinearBF16 does:
-// A panels in the channel-pair order when c is even; a kernel wider than 1×1 is packed by its
-// first GEMM (Conv2DBF16Packed).
-func PackConvBF16(w []uint16, k, c, kh, kw int) *BF16Weight {
+// PackConvBF16 prepares a convolution's bf16 weights w (k×c×kh×kw bits) of the given stride as
+// PackLinearBF16 does: A panels in the channel-pair order when c is even; a kernel wider than 1×1
+// is packed by its first GEMM (Conv2DBF16Packed). On AMX a stride-1 convolution the direct
+// convolution serves is put in its order now instead (a strided one keeps its bits, which
+// amxConv2D reads).
+func PackConvBF16(w []uint16, k, c, kh, kw, stride int) *BF16Weight {
 	ckk := c * kh * kw
 	if k < 0 || ckk < 0 || len(w) < k*ckk {
 		panic(fmt.Sprintf("kernels: bf16 weight of %d values as %d×%d×%d×%d", len(w), k, c, kh, kw))
@@ -105,9 +107,11 @@ func PackConvBF16(w []uint16, k, c, kh, kw int) *BF16Weight {
 		return p
 	}
 	if amxOn() && amxConvWeightFits(k, c, kh, kw) {
-		// The direct AMX convolution's order, now (the bits become garbage, Reordered); a call it
-		// does not serve (a stride of 2) reads the bits unpacked from that order.
-		p.packTaps(kh * kw)
+		// The direct AMX convolution's order, now (the bits become garbage, Reordered), or the
+		// bits as they are, which amxConv2D reads in place.
+		if stride == 1 {
+			p.packTaps(kh * kw)
+		}
 		return p
 	}
 	if !bf16Pairs() { // the float32 kernels' A panels (bf16_widen.go)

@@ -184,7 +184,7 @@ func TestConv2DBF16Paths(t *testing.T) {
 						t.Errorf("%s %s (paired up to %d bytes): relative error %.3g vs float64 on bf16-rounded inputs", path, convString(p), maxBytes, e)
 					}
 					// The same with the weights packed at load (bf16_packed.go).
-					pw := PackConvBF16(wh, p.K, p.C, p.KH, p.KW)
+					pw := PackConvBF16(wh, p.K, p.C, p.KH, p.KW, p.StrideH)
 					if !slicesEqual(pw.Bits(), wh) {
 						t.Errorf("%s %s: the packed weight does not unpack to its bits", path, convString(p))
 					}
@@ -210,7 +210,7 @@ func TestConv2DBF16Paths(t *testing.T) {
 						t.Errorf("%s %s: PackNow packed a packed weight", path, convString(p))
 					}
 					lazy := p.K > 0 && p.C > 0 && p.KH*p.KW > 1
-					if got := PackConvBF16(wh, p.K, p.C, p.KH, p.KW).PackNow(); got != lazy {
+					if got := PackConvBF16(wh, p.K, p.C, p.KH, p.KW, p.StrideH).PackNow(); got != lazy {
 						t.Errorf("%s %s: PackNow on a new weight reported %v, want %v", path, convString(p), got, lazy)
 					}
 					e = convRelErr(y, refs[path != "widen"])
@@ -248,7 +248,7 @@ func BenchmarkConv2DBF16(b *testing.B) {
 		wh, _ := bf16Rounded(wf)
 		y := make([]float32, p.N*p.K*p.H*p.W)
 		flops := 2 * float64(p.N*p.K*p.H*p.W*p.C*9)
-		pw := PackConvBF16(wh, p.K, p.C, p.KH, p.KW)
+		pw := PackConvBF16(wh, p.K, p.C, p.KH, p.KW, p.StrideH)
 		for _, mode := range []string{"", "_bf16", "_bf16_packed", "_winograd_bf16"} {
 			run := func() { Conv2D(p, x, wf, nil, y) }
 			switch mode {

@@ -40,7 +40,10 @@ func (a *Attention) bf16() bool {
 // kernels' panels held as bf16 bits and widened per call (a convolution keeps its bits), so that
 // no call packs them again. The panels take the bits' memory; the bits become garbage (unless
 // they alias a mapped file).
-func packBF16(p Param) Param {
+func packBF16(p Param) Param { return packBF16Stride(p, 1) }
+
+// packBF16Stride is packBF16 for a convolution of the given stride.
+func packBF16Stride(p Param, stride int) Param {
 	h := p.Half
 	if h == nil || !h.BF16 || h.Pairs != nil {
 		return p
@@ -50,7 +53,7 @@ func packBF16(p Param) Param {
 	case 2:
 		w = kernels.PackLinearBF16(h.Bits, s[0], s[1])
 	case 4:
-		w = kernels.PackConvBF16(h.Bits, s[0], s[1], s[2], s[3])
+		w = kernels.PackConvBF16(h.Bits, s[0], s[1], s[2], s[3], stride)
 	default:
 		return p
 	}

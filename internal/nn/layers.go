@@ -129,7 +129,7 @@ func NewConv2d(w weights.View, in, out, kernel, stride, padding int) (*Conv2d, e
 	if c.Weight, err = loadWeight(w, "weight", out, in, kernel, kernel); err != nil {
 		return nil, err
 	}
-	c.Weight = packBF16(c.Weight)
+	c.Weight = packBF16Stride(c.Weight, stride)
 	if c.Bias, err = loadParam(w, "bias", out); err != nil {
 		return nil, err
 	}

@@ -80,6 +80,6 @@ func NewConv2dNoBias(w weights.View, in, out, kernel, stride, padding int) (*Con
 	if c.Weight, err = loadWeight(w, "weight", out, in, kernel, kernel); err != nil {
 		return nil, err
 	}
-	c.Weight = packBF16(c.Weight)
+	c.Weight = packBF16Stride(c.Weight, stride)
 	return c, nil
 }
