@@ -1,7 +1,5 @@
 package kernels
 
-import "sync/atomic"
-
 // GEGLU on AMX: LinearPackedGEGLU's row tiles for a bf16 weight packed for AMX. Without it the
 // feed-forward's first product (the UNet's 8192×320→2560 at 64×64: 168 MB of float32) went through
 // memory in blocks and was read back to be gated, and that traffic, not the tiles, bounded it
@@ -53,25 +51,13 @@ func linearGEGLUAMX(kern amxKernelFunc, x []float32, rows int, w *BF16Weight, bi
 	if nw < 1 {
 		return false
 	}
-	var next atomic.Int64
-	parallelFor(nw, 1, func(lo, hi int) {
-		for wk := lo; wk < hi; wk++ {
-			sc := scratch[wk*per : (wk+1)*per]
-			h := sc[:amxGEGLUTile*out]
-			xr := u16s(sc[amxGEGLUTile*out:])
-			for {
-				t := int(next.Add(1)) - 1
-				if t >= nt {
-					break
-				}
-				r0 := t * amxGEGLUTile
-				n := min(amxGEGLUTile, rows-r0)
-				F32ToBF16(xr[:n*in], x[r0*in:(r0+n)*in])
-				a := sgemmSrc{half: xr[:n*in], brain: true, ld: in, pairs: true, pairK: in}
-				amxGemmOn(1, kern, n, out, in, &a, &sgemmSrc{}, w, h, out, 0, 0, bias, false)
-				actGEGLURows(y[r0*c:(r0+n)*c], h, 0, n, c)
-			}
-		}
+	tileWorkers(nw, rows, amxGEGLUTile, func(wk, r0, n int) {
+		sc := scratch[wk*per : (wk+1)*per]
+		h, xr := sc[:amxGEGLUTile*out], u16s(sc[amxGEGLUTile*out:])
+		F32ToBF16(xr[:n*in], x[r0*in:(r0+n)*in])
+		a := sgemmSrc{half: xr[:n*in], brain: true, ld: in, pairs: true, pairK: in}
+		amxGemmOn(1, kern, n, out, in, &a, &sgemmSrc{}, w, h, out, 0, 0, bias, false)
+		actGEGLURows(y[r0*c:(r0+n)*c], h, 0, n, c)
 	})
 	return true
 }

@@ -66,22 +66,29 @@ func LinearPackedGEGLU(x []float32, rows int, w *PackedWeight, bias, y, scratch 
 		w = &PackedWeight{In: w.In, Out: w.Out, kc: w.kc, nPad: w.nPad, f32: wide}
 		scratch = scratch[len(h):]
 	}
+	tileWorkers(nw, rows, gegluTile, func(wk, r0, n int) {
+		h := scratch[wk*tile : (wk+1)*tile]
+		a := sgemmSrc{data: x[r0*w.In : (r0+n)*w.In], ld: w.In}
+		sgemmRunOn(1, n, w.Out, w.In, 1, &a, &sgemmSrc{packed: w}, 0, h, w.Out, 0, 0, bias, false)
+		actGEGLURows(y[r0*c:(r0+n)*c], h, 0, n, c)
+	})
+	return true
+}
+
+// tileWorkers runs f on nw workers, each taking tiles of the given rows from a counter (no
+// barrier between tiles): f(wk, r0, n) does rows [r0, r0+n) on worker wk's scratch.
+func tileWorkers(nw, rows, tile int, f func(wk, r0, n int)) {
 	var next atomic.Int64
+	nt := (rows + tile - 1) / tile
 	parallelFor(nw, 1, func(lo, hi int) {
 		for wk := lo; wk < hi; wk++ {
-			h := scratch[wk*tile : (wk+1)*tile]
 			for {
 				t := int(next.Add(1)) - 1
 				if t >= nt {
 					break
 				}
-				r0 := t * gegluTile
-				n := min(gegluTile, rows-r0)
-				a := sgemmSrc{data: x[r0*w.In : (r0+n)*w.In], ld: w.In}
-				sgemmRunOn(1, n, w.Out, w.In, 1, &a, &sgemmSrc{packed: w}, 0, h, w.Out, 0, 0, bias, false)
-				actGEGLURows(y[r0*c:(r0+n)*c], h, 0, n, c)
+				f(wk, t*tile, min(tile, rows-t*tile))
 			}
 		}
 	})
-	return true
 }
