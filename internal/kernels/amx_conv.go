@@ -191,7 +191,7 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 		buf.x = make([]uint32, n)
 	}
 	if cap(buf.bias) < p.K*sgemmNR {
-		buf.bias = make([]float32, p.K*sgemmNR)
+		buf.bias = sgemmAligned(p.K * sgemmNR) // tile rows on cache lines
 	}
 	if cap(buf.boff) < kt {
 		buf.boff = make([]int, kt)
