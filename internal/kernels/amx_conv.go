@@ -177,8 +177,12 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 	// other (planar, with room for the last tile's overrun), and the outputs gathered from a
 	// scratch.
 	planar := ow%sgemmNR != 0
+	// Pairs from channel pair c′ to c′+1 at the same place (a B tile's row stride), and from one
+	// padded row to the next of the same channel pair.
+	pairStep, rowStep := wp, c2*wp
 	if planar {
 		plane += 2 * amxKT
+		pairStep, rowStep = plane, wp
 	}
 	segsPerImage := (oh + rows - 1) / rows
 	segsPerBand := 1
@@ -211,10 +215,7 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 	bmax := 0
 	for t := range boff {
 		tap, q := t/(c2/amxKT), t%(c2/amxKT)
-		boff[t] = 4 * (q*amxKT*wp + tap/p.KW*c2*wp + tap%p.KW)
-		if planar {
-			boff[t] = 4 * (q*amxKT*plane + tap/p.KW*wp + tap%p.KW)
-		}
+		boff[t] = 4 * (q*amxKT*pairStep + tap/p.KW*rowStep + tap%p.KW)
 		bmax = max(bmax, boff[t])
 	}
 	segs := buf.segs[:0]
@@ -222,7 +223,7 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 	tilesPerRow := ow / sgemmNR
 	run := func() {
 		// Pair the band's input: segment s at xp[s·c2·plane:], its padded row r of channel pair c′
-		// at (r·c2+c′)·wp, input row r0+r−PadH, zero outside the image.
+		// at c′·pairStep + r·rowStep, input row r0+r−PadH, zero outside the image.
 		parallelFor(len(segs)*c2, max(1, 1<<14/max(1, plane)), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				s := segs[i/c2]
@@ -233,10 +234,7 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 					clear(seg[c*plane+hp*wp : (c+1)*plane])
 				}
 				for r := 0; r < hp; r++ {
-					row := seg[(r*c2+c)*wp : (r*c2+c+1)*wp]
-					if planar {
-						row = seg[c*plane+r*wp : c*plane+(r+1)*wp]
-					}
+					row := seg[c*pairStep+r*rowStep:][:wp]
 					y := s.r0 + r - p.PadH
 					if y < 0 || y >= p.H || r >= s.r1-s.r0+p.KH-1 {
 						clear(row)
@@ -278,18 +276,15 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 				}
 				// tile i's B base (pairs, in the segment's paired rows) and C base.
 				tile := func(i int) ([]uint32, []float32) {
-					if planar {
+					if planar { // virtual pixel 16i: padded row 16i/wp, column 16i%wp
 						return xp[si*c2*plane+i*sgemmNR:], cs[(i-t0)*sgemmNR:]
 					}
 					oy, ox := i/tilesPerRow, i%tilesPerRow*sgemmNR
-					b := xp[si*c2*plane+oy*c2*wp+ox:]
+					b := xp[si*c2*plane+oy*rowStep+ox:]
 					c := y[(s.n*p.K+ob*amxMR)*ohw+(s.r0+oy)*ow+ox:]
 					return b, c
 				}
-				bs := 4 * wp
-				if planar {
-					bs = 4 * plane
-				}
+				bs := 4 * pairStep
 				i0 := bt[ob*amxMR*sgemmNR:] // the accumulators start as the bias
 				for i := t0; i < t1; i += 2 {
 					b0, c0 := tile(i)
