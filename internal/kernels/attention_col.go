@@ -173,7 +173,16 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 	default:
 		attnLoadQTGo(qsrc, w, nq, d, qs, qt)
 	}
-	o, m, l, kEnd := sc.tileStart(p, q0, nq, dp)
+	o := sc.o[:dp*attnBQ]
+	clear(o)
+	m, l := sc.m[:attnBQ], sc.l[:attnBQ]
+	for i := range m {
+		m[i], l[i] = attnMasked, 0
+	}
+	kEnd := p.Nk
+	if p.Causal {
+		kEnd = min(p.Nk, q0+nq)
+	}
 	kp, vp := sc.kp[slot*nkPad*d:], sc.vp[slot*nkPad*dp:]
 	s := sc.s[:attnKBC*attnBQ]
 	var pt []uint32 // bf16 P^T, key pairs
@@ -228,22 +237,6 @@ func (j *attnJob) tileCol(sc *attnScratch, b, h, slot, q0, dp, nkPad int) {
 	default:
 		attnStoreOTGo(o, l, nq, d, dst, w)
 	}
-}
-
-// tileStart clears the accumulator O^T (rows of attnBQ lanes) and starts the running maxima and
-// sums of a query tile from q0 (nq queries), returning them and the end of the keys it sees.
-func (sc *attnScratch) tileStart(p AttentionParams, q0, nq, rows int) (o, m, l []float32, kEnd int) {
-	o = sc.o[:rows*attnBQ]
-	clear(o)
-	m, l = sc.m[:attnBQ], sc.l[:attnBQ]
-	for i := range m {
-		m[i], l[i] = attnMasked, 0
-	}
-	kEnd = p.Nk
-	if p.Causal {
-		kEnd = min(p.Nk, q0+nq)
-	}
-	return o, m, l, kEnd
 }
 
 // attnLoadQTGo is the plain-Go twin of attnLoadQT512: qt[48t + i] = scale·q[i·ldq + t] for t < d,
