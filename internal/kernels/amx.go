@@ -177,11 +177,11 @@ func amxConv2D(kern amxKernelFunc, p ConvParams, x []float32, w []uint16, bias, 
 // block by every 32-column pair of panels of the B block. With bw (a Linear's weight packed at
 // load, amxPrepacked), B is bw's panels, read in place, k blocked as bw is (b is then unused).
 func amxGemm(kern amxKernelFunc, m, n, k int, a, b *sgemmSrc, bw *BF16Weight, c []float32, ldc, cCols, cStride int, bias []float32, biasRows bool) {
-	amxGemmOn(0, kern, m, n, k, a, b, bw, c, ldc, cCols, cStride, bias, biasRows)
+	amxGemmOn(false, kern, m, n, k, a, b, bw, c, ldc, cCols, cStride, bias, biasRows)
 }
 
-// amxGemmOn is amxGemm on the calling goroutine alone if serial is 1, else on the workers.
-func amxGemmOn(serial int, kern amxKernelFunc, m, n, k int, a, b *sgemmSrc, bw *BF16Weight, c []float32, ldc, cCols, cStride int, bias []float32, biasRows bool) {
+// amxGemmOn is amxGemm on the calling goroutine alone if serial, else on the workers.
+func amxGemmOn(serial bool, kern amxKernelFunc, m, n, k int, a, b *sgemmSrc, bw *BF16Weight, c []float32, ldc, cCols, cStride int, bias []float32, biasRows bool) {
 	j := sgemmJobPool.Get().(*sgemmJob)
 	j.m, j.n, j.k, j.a, j.b, j.c, j.ldc = m, n, (k+1)/2, *a, *b, c, ldc
 	j.bias, j.biasRows, j.cCols, j.cStride = bias, biasRows, cCols, cStride
@@ -191,7 +191,7 @@ func amxGemmOn(serial int, kern amxKernelFunc, m, n, k int, a, b *sgemmSrc, bw *
 	if j.splitM {
 		units = mb
 	}
-	if serial == 1 || m*n*k < 1<<20 || workers() <= 1 { // small problems inline, as sgemmRun
+	if serial || m*n*k < 1<<20 || workers() <= 1 { // small problems inline, as sgemmRun
 		amxRun(kern, j, bw, 0, units)
 	} else {
 		parallelFor(units, 1, func(lo, hi int) { amxRun(kern, j, bw, lo, hi) })

@@ -48,8 +48,6 @@ func amxExpected(prog []amxOp) []amxWant {
 		switch op.Kind {
 		case "arg": // the arguments start above the return address
 			ins("mov 0x%x(%%rsp),%s", 8+op.Imm, amxATT(op.R))
-		case "movi":
-			ins("mov $0x%x,%s", op.Imm, amxATT(op.R))
 		case "mov":
 			ins("mov %s,%s", amxATT(op.S), amxATT(op.R))
 		case "shl":
@@ -69,8 +67,6 @@ func amxExpected(prog []amxOp) []amxWant {
 		case "jz":
 			ins("test %s,%s", amxATT(op.R), amxATT(op.R))
 			w = append(w, amxWant{branch: "je", label: op.Label})
-		case "jmp":
-			w = append(w, amxWant{branch: "jmp", label: op.Label})
 		case "loop":
 			ins("dec %s", amxATT(op.R))
 			w = append(w, amxWant{branch: "jne", label: op.Label})
@@ -84,8 +80,6 @@ func amxExpected(prog []amxOp) []amxWant {
 				d = "0x0"
 			}
 			ins("ldtilecfg %s(%s)", d, amxATT(op.R))
-		case "tilezero":
-			ins("tilezero %%tmm%d", op.T[0])
 		case "tileload":
 			ins("tileloadd %s,%%tmm%d", mem(op), op.T[0])
 		case "tilestore":

@@ -56,7 +56,7 @@ func linearGEGLUAMX(kern amxKernelFunc, x []float32, rows int, w *BF16Weight, bi
 		h, xr := sc[:amxGEGLUTile*out], u16s(sc[amxGEGLUTile*out:])
 		F32ToBF16(xr[:n*in], x[r0*in:(r0+n)*in])
 		a := sgemmSrc{half: xr[:n*in], brain: true, ld: in, pairs: true, pairK: in}
-		amxGemmOn(1, kern, n, out, in, &a, &sgemmSrc{}, w, h, out, 0, 0, bias, false)
+		amxGemmOn(true, kern, n, out, in, &a, &sgemmSrc{}, w, h, out, 0, 0, bias, false)
 		actGEGLURows(y[r0*c:(r0+n)*c], h, 0, n, c)
 	})
 	return true

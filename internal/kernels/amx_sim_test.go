@@ -121,8 +121,6 @@ func amxSimulate(prog []amxOp, cfg [64]byte, names []string, args []amxSimArg, m
 					return nil
 				}
 				s.regs[op.R] = amxSimVal{-1, int(int64(uint64(mem[off/4]) | uint64(mem[off/4+1])<<32))}
-			case "movi":
-				s.regs[op.R] = amxSimVal{-1, op.Imm}
 			case "mov":
 				v, err := reg(op.S)
 				s.regs[op.R] = v
@@ -156,10 +154,6 @@ func amxSimulate(prog []amxOp, cfg [64]byte, names []string, args []amxSimArg, m
 				if v.mem < 0 && v.v == 0 {
 					pc, err = jump(op.Label)
 				}
-				return err
-			case "jmp":
-				var err error
-				pc, err = jump(op.Label)
 				return err
 			case "looparg": // the count in the argument's slot
 				i := op.Imm / 8
@@ -237,7 +231,7 @@ func (s *amxSim) ldtilecfg(cfg [64]byte) error {
 	return nil
 }
 
-// tileOp runs TILEZERO, TILELOADD, TILESTORED and TDPBF16PS.
+// tileOp runs TILELOADD, TILESTORED and TDPBF16PS.
 func (s *amxSim) tileOp(op amxOp, reg func(string) (amxSimVal, error)) error {
 	if !s.configured {
 		return fmt.Errorf("tile instruction without a tile configuration")
@@ -252,8 +246,6 @@ func (s *amxSim) tileOp(op amxOp, reg func(string) (amxSimVal, error)) error {
 		return fmt.Errorf("tile %d is not configured", op.T[0])
 	}
 	switch op.Kind {
-	case "tilezero":
-		t.d = [16][16]uint32{}
 	case "tileload", "tilestore":
 		base, err := reg(op.R)
 		if err != nil {

@@ -18,9 +18,9 @@ import "unsafe"
 // that of rounding Q̃, K, V and P to bf16 (8 significant bits).
 
 // AttentionBF16 is Attention with Q·Kᵀ and P·V multiplied in bfloat16 on AMX tiles (AMX) or
-// with VDPBF16PS on CPUs with AVX512-BF16 that pays (BF16Status): q (scaled by Scale), k, v and the softmax probabilities
-// are rounded to bf16, products accumulate in float32, and the softmax (maximum, exponentials,
-// sums) stays float32. Elsewhere it is Attention on the unrounded inputs: rounding them first
+// with VDPBF16PS on CPUs with AVX512-BF16 that pays (BF16Status): q (scaled by Scale), k, v and
+// the softmax probabilities are rounded to bf16, products accumulate in float32, and the softmax
+// (maximum, exponentials, sums) stays float32. Elsewhere it is Attention on the unrounded inputs: rounding them first
 // would cost a pass over q, k and v and make the float32 result no cheaper.
 func AttentionBF16(p AttentionParams, q, k, v, out []float32) {
 	if useBF16 && amxOn() { // the products on AMX tiles (attention_amx.go)

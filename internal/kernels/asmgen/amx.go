@@ -15,7 +15,7 @@ import (
 // loop and the tile shapes are checked there, and only the byte encodings remain, which the tests
 // check by disassembling the built function with binutils' objdump.
 //
-// Go's assembler has no AMX mnemonics: LDTILECFG, TILEZERO, TILELOADD, TILESTORED, TDPBF16PS and
+// Go's assembler has no AMX mnemonics: LDTILECFG, TILELOADD, TILESTORED, TDPBF16PS and
 // TILERELEASE are emitted as BYTE directives with the instruction, in Go operand order, in a
 // comment. Configuration, compute and release happen inside the one assembly call, so goroutine
 // scheduling never sees live tiles.
@@ -24,7 +24,6 @@ import (
 // tiles are numbered 0..7 (TMM0..TMM7). The kinds:
 //
 //	arg          MOVQ Arg+Imm(FP), R (load an argument)
-//	movi         MOVQ $Imm, R
 //	mov          MOVQ S, R
 //	shl          SHLQ $Imm, R
 //	add          ADDQ S, R
@@ -32,11 +31,9 @@ import (
 //	addi         ADDQ $Imm, R
 //	label        Label:
 //	jz           TESTQ R, R; JZ Label
-//	jmp          JMP Label
 //	loop         DECQ R; JNZ Label
 //	looparg      DECQ Arg+Imm(FP); JNZ Label (a count kept in the argument)
 //	ldtilecfg    LEAQ the tile configuration into R; LDTILECFG (R)
-//	tilezero     TILEZERO TMM T[0]
 //	tileload     TILELOADD Imm(R)(S*1), TMM T[0]: tile row i from R+Imm+i·S
 //	tilestore    TILESTORED TMM T[0], Imm(R)(S*1)
 //	tdpbf16ps    TMM T[0] += TMM T[1] (rows × bf16 pairs) · TMM T[2] (pair steps × columns)
@@ -191,8 +188,6 @@ func (g *gen) amxAsm(fn string, op amxOp) {
 	switch op.Kind {
 	case "arg":
 		g.p("\tMOVQ %s+%d(FP), %s", op.Arg, op.Imm, op.R)
-	case "movi":
-		g.p("\tMOVQ $%d, %s", op.Imm, op.R)
 	case "mov":
 		g.p("\tMOVQ %s, %s", op.S, op.R)
 	case "shl":
@@ -208,8 +203,6 @@ func (g *gen) amxAsm(fn string, op amxOp) {
 	case "jz":
 		g.p("\tTESTQ %s, %s", op.R, op.R)
 		g.p("\tJZ %s", label)
-	case "jmp":
-		g.p("\tJMP %s", label)
 	case "loop":
 		g.p("\tDECQ %s", op.R)
 		g.p("\tJNZ %s", label)
@@ -219,8 +212,6 @@ func (g *gen) amxAsm(fn string, op amxOp) {
 	case "ldtilecfg":
 		g.p("\tLEAQ amxTileConfig<>(SB), %s", op.R)
 		g.bytes(amxMem(0x49, 0, 0, op.R, "", 0), "LDTILECFG (%s)", op.R)
-	case "tilezero":
-		g.bytes([]byte{0xC4, 0xE2, 0x7B, 0x49, 0xC0 | byte(op.T[0])<<3}, "TILEZERO TMM%d", op.T[0])
 	case "tileload":
 		g.bytes(amxMem(0x4B, 3, op.T[0], op.R, op.S, op.Imm), "TILELOADD %s, TMM%d", amxAddr(op), op.T[0])
 	case "tilestore":
