@@ -30,7 +30,11 @@ func packA(dst, tmp []float32, s *sgemmSrc, i0, mc, p0, kc int) {
 		}
 		var rs [sgemmMR][]float32
 		for r := 0; r < rows; r++ {
-			rs[r] = packRow(s, i0+ir+r, p0, kc, tmp[r*kc:(r+1)*kc])
+			var t []float32 // tmp only for half rows: a float32 source needs none
+			if s.half != nil {
+				t = tmp[r*kc : (r+1)*kc]
+			}
+			rs[r] = packRow(s, i0+ir+r, p0, kc, t)
 		}
 		if rows == sgemmMR { // one pass, sequential writes
 			r0, r1, r2, r3, r4, r5 := rs[0][:kc], rs[1][:kc], rs[2][:kc], rs[3][:kc], rs[4][:kc], rs[5][:kc]

@@ -54,15 +54,14 @@ func (j *sgemmJob) macro512(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic,
 	return nc32
 }
 
-// direct512 is macroDirect's rows×32 step (1 ≤ rows ≤ 12): rows [ic, ic+rows) of A (read in place from column pc) by
+// direct512 is macroDirect's rows×32 step (1 ≤ rows ≤ 12): rows [ic, ic+rows) of A (read in place at ad, row stride lda) by
 // the packed B micro-panels of bblk covering columns [0, nc32) of the block, nc32 being nc rounded down to a
 // multiple of 32, which it returns.
 //
 // Twelve-row calls also prefetch the next part of buf.pf (the worker's next B block) into L2.
-func (j *sgemmJob) direct512(buf *sgemmBuf, rows int, bblk []float32, nc, kc, ic, jc, pc int, beta float32) int {
+func (j *sgemmJob) direct512(buf *sgemmBuf, rows int, bblk []float32, nc, kc int, ad []float32, lda, ic, jc, pc int, beta float32) int {
 	const nr2 = 2 * sgemmNR
 	nc32 := nc / nr2 * nr2
-	ad := j.a.data[ic*j.a.ld+pc:]
 	for jr := 0; jr < nc32; jr += nr2 {
 		jj := jc + jr
 		bias, mode, b := j.bias512(rows, ic, jj, pc == 0, beta)
@@ -71,7 +70,7 @@ func (j *sgemmJob) direct512(buf *sgemmBuf, rows int, bblk []float32, nc, kc, ic
 			pf = buf.pf[buf.pfAt:]
 			buf.pfAt += 4 * kc // one 16-float line per four k steps
 		}
-		sgemmKernel512Direct(rows, kc, ad, j.a.ld, bblk[jr*kc:jr*kc+nr2*kc], j.c, j.cOff(ic, jj), j.cOff(ic, jj+sgemmNR), j.ldc, j.alpha, b, bias, mode, pf)
+		sgemmKernel512Direct(rows, kc, ad, lda, bblk[jr*kc:jr*kc+nr2*kc], j.c, j.cOff(ic, jj), j.cOff(ic, jj+sgemmNR), j.ldc, j.alpha, b, bias, mode, pf)
 	}
 	return nc32
 }

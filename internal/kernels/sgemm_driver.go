@@ -176,8 +176,8 @@ func sgemmRunOn(w, m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c [
 	}
 	// With few B panels a packed A block would be used only a few times, and few rows of A stay
 	// in cache whole: read A in place.
-	job.aDirect = !a.trans && !a.conv && a.half == nil && a.a16 == nil && !a.pairs && (n <= sgemmDirectMaxN || (m <= sgemmDirectMaxM && !job.splitM && !b.conv))
-	if job.aDirect {
+	job.aDirect = !a.trans && !a.conv && a.a16 == nil && !a.pairs && (a.half == nil || b.packed == nil) && (n <= sgemmDirectMaxN || (m <= sgemmDirectMaxM && !job.splitM && !b.conv))
+	if job.aDirect && a.half == nil {
 		// When the whole packed B fits in L2 (and the B buffer), a packed edge panel of A the A
 		// buffer (and a widened row the half buffer): no k blocking, so the kernel streams long
 		// rows of A and keeps C in registers for all of k.
@@ -326,9 +326,18 @@ func (j *sgemmJob) macro(buf *sgemmBuf, ablk, bblk []float32, mc, nc, kc, ic, jc
 }
 
 // macroDirect is macro with A read in place at (ic, pc): each 6-row A panel is used for all the
-// (few) B micro-panels while it is in L1.
+// (few) B micro-panels while it is in L1. Half-precision A is widened first, the mc×kc block
+// into buf.half, so that it too is read by the in-place kernels instead of packed.
 func (j *sgemmJob) macroDirect(buf *sgemmBuf, bblk []float32, mc, nc, kc, ic, jc, pc int, beta float32) {
 	c, ldc, alpha := j.c, j.ldc, j.alpha
+	a := j.a
+	a.data = j.a.data[min(ic*j.a.ld+pc, len(j.a.data)):]
+	if j.a.half != nil { // widen the block once, rows of kc values (kc ≤ sgemmKC: see sgemmRunOn)
+		for r := 0; r < mc; r++ {
+			packRow(&j.a, ic+r, pc, kc, buf.half[r*kc:(r+1)*kc])
+		}
+		a = sgemmSrc{data: buf.half[:mc*kc], ld: kc}
+	}
 	done512, done512Row := 0, 0
 	for ir := 0; ir < mc; ir += sgemmMR {
 		mr := min(sgemmMR, mc-ir)
@@ -339,12 +348,12 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, bblk []float32, mc, nc, kc, ic, jc
 			jr0 = done512
 		} else if j.avx512 {
 			rows := min(2*sgemmMR, mc-ir)
-			done512, done512Row = j.direct512(buf, rows, bblk, nc, kc, ic+ir, jc, pc, beta), ir+rows
+			done512, done512Row = j.direct512(buf, rows, bblk, nc, kc, a.data[ir*a.ld:], a.ld, ic+ir, jc, pc, beta), ir+rows
 			jr0 = done512
 		}
 		if mr < sgemmMR { // last rows: pack the partial panel (padded with zeros)
 			if jr0 < nc {
-				packA(buf.a, buf.half, &j.a, ic+ir, mr, pc, kc)
+				packA(buf.a, nil, &a, ir, mr, 0, kc)
 			}
 			for jr := jr0; jr < nc; jr += sgemmNR {
 				nr := min(sgemmNR, nc-jr)
@@ -352,7 +361,7 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, bblk []float32, mc, nc, kc, ic, jc
 			}
 			continue
 		}
-		ad := j.a.data[(ic+ir)*j.a.ld+pc:]
+		ad, lda := a.data[ir*a.ld:], a.ld
 		for jr := jr0; jr < nc; jr += sgemmNR {
 			nr := min(sgemmNR, nc-jr)
 			bp := bblk[jr*kc : jr*kc+sgemmNR*kc]
@@ -361,17 +370,17 @@ func (j *sgemmJob) macroDirect(buf *sgemmBuf, bblk []float32, mc, nc, kc, ic, jc
 				j.fillBias(ic+ir, jc+jr, sgemmMR, nr)
 			}
 			if nr == sgemmNR {
-				sgemmKernelDirect(j.avx, kc, ad, j.a.ld, bp, c[off:], ldc, alpha, beta)
+				sgemmKernelDirect(j.avx, kc, ad, lda, bp, c[off:], ldc, alpha, beta)
 				continue
 			}
 			if j.avx && nr <= sgemmNR/2 { // last panel of at most 8 columns: half the work
 				if nr == sgemmNR/2 {
-					sgemmKernelDirectNarrow(kc, ad, j.a.ld, bp, c[off:], ldc, alpha, beta)
+					sgemmKernelDirectNarrow(kc, ad, lda, bp, c[off:], ldc, alpha, beta)
 					continue
 				}
-				sgemmKernelDirectNarrow(kc, ad, j.a.ld, bp, buf.tile[:], sgemmNR, 1, 0)
+				sgemmKernelDirectNarrow(kc, ad, lda, bp, buf.tile[:], sgemmNR, 1, 0)
 			} else {
-				sgemmKernelDirect(j.avx, kc, ad, j.a.ld, bp, buf.tile[:], sgemmNR, 1, 0)
+				sgemmKernelDirect(j.avx, kc, ad, lda, bp, buf.tile[:], sgemmNR, 1, 0)
 			}
 			sgemmStoreTile(buf.tile[:], c[off:], ldc, sgemmMR, nr, alpha, beta)
 		}
