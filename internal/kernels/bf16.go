@@ -72,6 +72,9 @@ func LinearBF16(x []float32, rows, in int, w []uint16, out int, bias []float32, 
 // the input is rounded to bf16 while the implicit im2col matrix is packed and the products
 // accumulate in float32; otherwise the weights are widened to float32 while packing.
 func Conv2DBF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
+	if p.OutPlane != 0 {
+		panic("kernels: Conv2DBF16 does not take OutPlane")
+	}
 	ckk := p.C * p.KH * p.KW
 	if oh, ow := p.OutSize(); p.N > 0 && p.K >= amxMinRows && oh > 0 && ow > 0 && ckk > 0 && amxOn() { // AMX (amx.go)
 		if amxConvApplies(p) { // in place, no im2col (amx_conv.go)

@@ -8,6 +8,21 @@ type ConvParams struct {
 	KH, KW           int // kernel size
 	StrideH, StrideW int
 	PadH, PadW       int
+
+	// OutPlane, when > 0, is the distance in y between the starts of consecutive output planes
+	// (image n's plane k at (n·K + k)·OutPlane): a band of rows written straight into a taller
+	// output. 0 means OH·OW, planes back to back. Conv2D, Conv2DF16 and the float32 and half
+	// Winograd kernels honour it; the others require 0.
+	OutPlane int
+}
+
+// outPlane is the distance between y's output planes (OutPlane, or OH·OW).
+func (p ConvParams) outPlane() int {
+	if p.OutPlane > 0 {
+		return p.OutPlane
+	}
+	oh, ow := p.OutSize()
+	return oh * ow
 }
 
 // OutSize returns the output height and width, as PyTorch computes them:
@@ -39,7 +54,7 @@ func conv2D(p ConvParams, x []float32, a *sgemmSrc, bias, y []float32) {
 	if p.N <= 0 || p.K <= 0 || oh <= 0 || ow <= 0 {
 		return
 	}
-	ohw, chw, ckk := oh*ow, p.C*p.H*p.W, p.C*p.KH*p.KW
+	ohw, chw, ckk, ldy := oh*ow, p.C*p.H*p.W, p.C*p.KH*p.KW, p.outPlane()
 	dense := p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
 	if p.N > 1 && ohw%sgemmNR == 0 && ckk > 0 {
 		// The whole batch as one GEMM, W·[im2col(x_0) … im2col(x_N−1)]: the weights are read
@@ -49,11 +64,11 @@ func conv2D(p ConvParams, x []float32, a *sgemmSrc, bias, y []float32) {
 			b.conv, b.cp, b.ow = true, p, ow
 		}
 		b.pairs, b.pairK = a.pairs, a.pairK
-		sgemmRun(p.K, p.N*ohw, ckk, 1, a, &b, 0, y, ohw, ohw, p.K*ohw, bias, true)
+		sgemmRun(p.K, p.N*ohw, ckk, 1, a, &b, 0, y, ldy, ohw, p.K*ldy, bias, true)
 		return
 	}
 	for n := 0; n < p.N; n++ {
-		yn := y[n*p.K*ohw : (n+1)*p.K*ohw]
+		yn := y[n*p.K*ldy : n*p.K*ldy+(p.K-1)*ldy+ohw]
 		xn := x[n*chw : (n+1)*chw]
 		var b sgemmSrc
 		if dense {
@@ -62,7 +77,7 @@ func conv2D(p ConvParams, x []float32, a *sgemmSrc, bias, y []float32) {
 			b = sgemmSrc{data: xn, conv: true, cp: p, ow: ow}
 		}
 		b.pairs, b.pairK = a.pairs, a.pairK
-		sgemmRun(p.K, ohw, ckk, 1, a, &b, 0, yn, ohw, 0, 0, bias, true) // bias fused per tile
+		sgemmRun(p.K, ohw, ckk, 1, a, &b, 0, yn, ldy, 0, 0, bias, true) // bias fused per tile
 	}
 }
 

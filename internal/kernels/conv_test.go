@@ -156,3 +156,52 @@ func BenchmarkConv2D(b *testing.B) {
 		})
 	}
 }
+
+// TestConvOutPlane checks that the kernels honouring ConvParams.OutPlane write exactly what they
+// write without it, each output plane at its stride, and leave the gaps between planes alone.
+func TestConvOutPlane(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	for _, p := range []ConvParams{
+		{N: 1, C: 24, H: 10, W: 70, K: 20, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 0, PadW: 1}, // a band: Winograd rows
+		{N: 2, C: 16, H: 8, W: 8, K: 30, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},   // batched im2col GEMM
+		{N: 1, C: 9, H: 6, W: 11, K: 13, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 0, PadW: 1},
+	} {
+		oh, ow := p.OutSize()
+		x, bias := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K)
+		wh, wf := sgemmRandHalf(r, p.K*p.C*9)
+		for _, k := range []struct {
+			name string
+			run  func(p ConvParams, y []float32)
+		}{
+			{"Conv2D", func(p ConvParams, y []float32) { Conv2D(p, x, wf, bias, y) }},
+			{"Conv2DF16", func(p ConvParams, y []float32) { Conv2DF16(p, x, wh, bias, y) }},
+			{"Conv2DWinogradW", func(p ConvParams, y []float32) { Conv2DWinogradW(p, x, wf, bias, y) }},
+			{"Conv2DWinogradF16", func(p ConvParams, y []float32) { Conv2DWinogradF16(p, x, wh, bias, y) }},
+		} {
+			want := make([]float32, p.N*p.K*oh*ow)
+			k.run(p, want)
+			sp := p
+			sp.OutPlane = oh*ow + 37
+			got := make([]float32, p.N*p.K*sp.OutPlane)
+			const gap = -12345
+			for i := range got {
+				got[i] = gap
+			}
+			k.run(sp, got)
+			bad := 0
+			for i, v := range got {
+				plane, off := i/sp.OutPlane, i%sp.OutPlane
+				w := float32(gap)
+				if off < oh*ow {
+					w = want[plane*oh*ow+off]
+				}
+				if v != w {
+					bad++
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%s %s with OutPlane %d: %d values differ from the contiguous result (or gaps written)", k.name, convString(p), sp.OutPlane, bad)
+			}
+		}
+	}
+}

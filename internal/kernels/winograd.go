@@ -231,7 +231,8 @@ func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
 		return
 	}
 	_ = x[p.N*p.C*p.H*p.W-1]
-	_ = y[p.N*p.K*oh*ow-1]
+	ldy := p.outPlane()
+	_ = y[(p.N*p.K-1)*ldy+oh*ow-1]
 	if wt.u != nil {
 		_ = wt.u[winoXi*p.K*p.C-1]
 	} else if wt.w != nil {
@@ -242,7 +243,7 @@ func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
 	if p.C <= 0 { // no input: the bias
 		for n := 0; n < p.N; n++ {
 			for k := 0; k < p.K; k++ {
-				out := y[(n*p.K+k)*oh*ow : (n*p.K+k+1)*oh*ow]
+				out := y[(n*p.K+k)*ldy : (n*p.K+k)*ldy+oh*ow]
 				b := float32(0)
 				if bias != nil {
 					b = bias[k]
@@ -254,7 +255,7 @@ func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
 		}
 		return
 	}
-	j := &winoJob{p: p, x: x, wt: wt, bias: bias, y: y, oh: oh, ow: ow}
+	j := &winoJob{p: p, x: x, wt: wt, bias: bias, y: y, ldy: ldy, oh: oh, ow: ow}
 	j.th, j.tw = (oh+winoOut-1)/winoOut, (ow+winoOut-1)/winoOut
 	j.gap = j.tw < winoRowTiles
 	tiles := p.N * j.th * j.tw
@@ -328,6 +329,7 @@ func winoRun(p ConvParams, x []float32, wt winoWeights, bias, y []float32) {
 type winoJob struct {
 	p              ConvParams
 	x, y, bias     []float32
+	ldy            int // distance between y's planes (p.outPlane())
 	wt             winoWeights
 	whole          bool
 	fused          bool // filters transformed by the GEMM workers (fusedGemm)
@@ -556,7 +558,7 @@ func (j *winoJob) output(lo, hi int) {
 			oy, ox := ty*winoOut, tx*winoOut
 			if oy+winoOut <= j.oh && ox+ldo <= j.ow {
 				for k := lo; k < hi; k++ {
-					out := j.y[(n*p.K+k)*j.oh*j.ow:]
+					out := j.y[(n*p.K+k)*j.ldy:]
 					winoOutput(out[oy*j.ow+ox:], j.ow, j.m[k*j.tb+g0-j.t0:], ldm, cnt, j.biasOf(k))
 				}
 				return
@@ -570,7 +572,7 @@ func (j *winoJob) output(lo, hi int) {
 			winoOutput(strip, ldo, j.m[k*j.tb+g0-j.t0:], ldm, cnt, j.biasOf(k))
 			j.rows(g0, cnt, func(n, ty, a, b, cc, _ int) {
 				col := winoOut * cc
-				out := j.y[(n*p.K+k)*j.oh*j.ow : (n*p.K+k+1)*j.oh*j.ow]
+				out := j.y[(n*p.K+k)*j.ldy : (n*p.K+k)*j.ldy+j.oh*j.ow]
 				oy, ox := ty*winoOut, a*winoOut
 				rows, cols := min(winoOut, j.oh-oy), min(winoOut*(b-a), j.ow-ox)
 				for r := 0; r < rows; r++ {

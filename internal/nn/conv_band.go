@@ -14,10 +14,18 @@ import (
 type bandConv interface {
 	kernel
 	withParams(p kernels.ConvParams) kernel
+	// planes says whether the kernel honours p.OutPlane, so that a band's output rows can be
+	// written straight into the whole output instead of copied there.
+	planes() bool
 }
 
 func (k convK) withParams(p kernels.ConvParams) kernel     { k.P = p; return k }
 func (k convHalfK) withParams(p kernels.ConvParams) kernel { k.P = p; return k }
+func (k convK) planes() bool                               { return true }
+
+// planes: the float32 and half Winograd kernels and the widening im2col one honour OutPlane;
+// the bf16 ones (packed pairs, AMX) do not.
+func (k convHalfK) planes() bool { return k.W.Pairs == nil && (k.Wino || !k.W.BF16) }
 
 // bandBytes bounds the band of input rows a banded convolution gathers at once (the band of
 // output rows it writes is about as large): small next to the 64–256 MiB tensors it saves at
@@ -63,7 +71,11 @@ func (k convBandK) run(dst []float32, src [][]float32) error {
 		ih, iw = h/2, w/2
 	}
 	in := (k.Rows + 2) * c * w
-	need := in + k.Rows*kk*w + c*w
+	outLen := k.Rows * kk * w // the band's output, unless written straight into y
+	if k.Inner.planes() {
+		outLen = 0
+	}
+	need := in + outLen + c*w
 	bp, _ := bandPool.Get().(*[]float32)
 	if bp == nil || cap(*bp) < need {
 		// One size for every band (up to two bandBytes and the halo rows of 512 channels of
@@ -73,7 +85,7 @@ func (k convBandK) run(dst []float32, src [][]float32) error {
 	}
 	ws := (*bp)[:need]
 	defer bandPool.Put(bp)
-	xin, out, carry := ws[:in], ws[in:in+k.Rows*kk*w], ws[in+k.Rows*kk*w:]
+	xin, out, carry := ws[:in], ws[in:in+outLen], ws[in+outLen:]
 	args := append([][]float32{nil}, src[1:]...)
 	for n := 0; n < p.N; n++ {
 		x := src[0][n*c*ih*iw : (n+1)*c*ih*iw]
@@ -114,6 +126,14 @@ func (k convBandK) run(dst []float32, src [][]float32) error {
 			bp := p
 			bp.N, bp.H, bp.PadH = 1, r+2, 0
 			args[0] = xin[:c*rw]
+			if k.Inner.planes() {
+				// Straight into y: its rows y0 … y0+r−1, which x may share, are gathered already.
+				bp.OutPlane = h * w
+				if err := k.Inner.withParams(bp).run(y[y0*w:], args); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := k.Inner.withParams(bp).run(out[:kk*r*w], args); err != nil {
 				return err
 			}
