@@ -255,18 +255,6 @@ func amxCheckAsm(t *testing.T, disasm func([]byte, uint64) string, name string, 
 	}
 }
 
-// amxNeedsCPU skips t with the reason where the AMX kernel cannot run, and fails it where it
-// could but the self-test disabled it (a wrong kernel on AMX hardware).
-func amxNeedsCPU(t *testing.T) {
-	t.Helper()
-	if err := amxCPU(); err != nil {
-		t.Skipf("the real AMX kernel is not run: %v (the simulator tests cover its program)", err)
-	}
-	if err := AMXStatus(); err != nil {
-		t.Fatalf("AMX is available but disabled: %v", err)
-	}
-}
-
 // amxOff runs f with AMX off and the VDPBF16PS kernels forced on, which round their inputs to
 // bf16 as AMX does (where they do not pay, the bf16 weights would be widened and x not rounded).
 func amxOff(f func()) {

@@ -536,3 +536,15 @@ func TestLinearAMXPackedSim(t *testing.T) {
 		}
 	}
 }
+
+// amxNeedsCPU skips t with the reason where the AMX kernel cannot run, and fails it where it
+// could but the self-test disabled it (a wrong kernel on AMX hardware).
+func amxNeedsCPU(t *testing.T) {
+	t.Helper()
+	if err := amxCPU(); err != nil {
+		t.Skipf("the real AMX kernel is not run: %v (the simulator tests cover its program)", err)
+	}
+	if err := AMXStatus(); err != nil {
+		t.Fatalf("AMX is available but disabled: %v", err)
+	}
+}

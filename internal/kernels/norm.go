@@ -59,17 +59,51 @@ func normRows(x, y []float32, lo, hi, cols int, eps float32, gamma, beta []float
 func normGroup(x, y []float32, ch0, cg, hw int, eps float32, gamma, beta []float32, silu bool) {
 	mean, rstd := normMoments(x, eps)
 	for ci := 0; ci < cg; ci++ {
-		s := float32(rstd)
-		if gamma != nil {
-			s = float32(rstd * float64(gamma[ch0+ci]))
-		}
-		var b float32
-		if beta != nil {
-			b = beta[ch0+ci]
-		}
+		s, b := normCoef(rstd, ch0+ci, gamma, beta)
 		normAffine(x[ci*hw:(ci+1)*hw], y[ci*hw:(ci+1)*hw], float32(mean), s, b, silu)
 	}
 }
+
+// normCoef is channel ch's scale and shift in a GroupNorm whose group has 1/sqrt(var+eps) rstd.
+func normCoef(rstd float64, ch int, gamma, beta []float32) (s, b float32) {
+	s = float32(rstd)
+	if gamma != nil {
+		s = float32(rstd * float64(gamma[ch]))
+	}
+	if beta != nil {
+		b = beta[ch]
+	}
+	return s, b
+}
+
+// GroupNormCoef computes GroupNorm's per-plane constants for x (n×c×hw in groups groups, gamma
+// and beta as in GroupNorm): for sample i's channel ch, at i·c + ch, the mean m, scale s and
+// shift b such that NormAffine(plane, y, m, s, b, silu), on all of the plane or on any runs of
+// it, writes what GroupNorm writes (bit for bit where the runs' lengths are multiples of 8).
+// It reads x once; m, s and b must hold n·c values.
+func GroupNormCoef(x []float32, n, c, hw, groups int, eps float32, gamma, beta, m, s, b []float32) {
+	if n*c*hw == 0 {
+		return
+	}
+	_ = x[n*c*hw-1]
+	_, _, _ = m[n*c-1], s[n*c-1], b[n*c-1]
+	cg := c / groups
+	parallelFor(n*groups, max(1, (1<<14)/(cg*hw)), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			mean, rstd := normMoments(x[t*cg*hw:(t+1)*cg*hw], eps)
+			ch0 := (t % groups) * cg
+			for ci := 0; ci < cg; ci++ {
+				i := t*cg + ci
+				m[i] = float32(mean)
+				s[i], b[i] = normCoef(rstd, ch0+ci, gamma, beta)
+			}
+		}
+	})
+}
+
+// NormAffine sets y = (x−m)·s + b, then SiLU if silu: GroupNorm's step on a run of one plane's
+// values, with GroupNormCoef's constants.
+func NormAffine(x, y []float32, m, s, b float32, silu bool) { normAffine(x, y, m, s, b, silu) }
 
 // normMoments returns the mean of x and 1/sqrt(var+eps) for its biased variance. One pass
 // accumulates, in float64, the sums of d and d² for d = x − x[0]: shifting by a sample keeps the

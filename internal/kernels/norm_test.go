@@ -178,3 +178,27 @@ func TestNormMomentsOffset(t *testing.T) {
 		golden.Within(t, fmt.Sprintf("avx=%v: rstd", avx), "relative", er, 1e-11)
 	}
 }
+
+// TestGroupNormCoef checks that GroupNormCoef + NormAffine on rows of a plane give GroupNorm's
+// values bit for bit (rows a multiple of 8 wide).
+func TestGroupNormCoef(t *testing.T) {
+	r := rand.New(rand.NewSource(10))
+	const n, c, hw, w, groups = 2, 64, 48 * 32, 32, 16
+	xs := randSlice(r, n*c*hw, 3)
+	gamma, beta := randSlice(r, c, 1), randSlice(r, c, 1)
+	want := make([]float32, len(xs))
+	GroupNorm(xs, want, n, c, hw, groups, 1e-6, gamma, beta, true)
+	m, s, b := make([]float32, n*c), make([]float32, n*c), make([]float32, n*c)
+	GroupNormCoef(xs, n, c, hw, groups, 1e-6, gamma, beta, m, s, b)
+	got := make([]float32, len(xs))
+	for i := 0; i < n*c; i++ {
+		for o := i * hw; o < (i+1)*hw; o += w {
+			NormAffine(xs[o:o+w], got[o:o+w], m[i], s[i], b[i], true)
+		}
+	}
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("GroupNormCoef + NormAffine by rows: value %d is %v, GroupNorm gives %v", i, got[i], want[i])
+		}
+	}
+}

@@ -47,11 +47,23 @@ var bandBytes = 16 << 20 // a variable so tests can force many small bands
 // n's or earlier ones, never on rows not yet gathered), bands go top to bottom, and the one input
 // row a later band needs from above (its top halo) is kept aside before the band's output is
 // written.
+//
+// Norm, when set (not with Up), is a GroupNorm (+ SiLU) of x applied while gathering: the
+// convolution is of the normalised x, which is never formed whole. Its gamma and beta are the
+// last two inputs.
 type convBandK struct {
 	Inner bandConv
 	P     kernels.ConvParams
 	Up    bool
 	Rows  int
+	Norm  *bandNorm
+}
+
+// bandNorm is the GroupNorm a convBandK applies to its input.
+type bandNorm struct {
+	Groups int
+	Eps    float32
+	SiLU   bool
 }
 
 func (k convBandK) inPlaceArgs() []int {
@@ -75,7 +87,11 @@ func (k convBandK) run(dst []float32, src [][]float32) error {
 	if k.Inner.planes() {
 		outLen = 0
 	}
-	need := in + outLen + c*w
+	coefLen := 0 // GroupNorm's mean, scale and shift per (sample, channel)
+	if k.Norm != nil {
+		coefLen = 3 * p.N * c
+	}
+	need := in + outLen + c*w + coefLen
 	bp, _ := bandPool.Get().(*[]float32)
 	if bp == nil || cap(*bp) < need {
 		// One size for every band (up to two bandBytes and the halo rows of 512 channels of
@@ -85,8 +101,16 @@ func (k convBandK) run(dst []float32, src [][]float32) error {
 	}
 	ws := (*bp)[:need]
 	defer bandPool.Put(bp)
-	xin, out, carry := ws[:in], ws[in:in+outLen], ws[in+outLen:]
+	xin, out, carry := ws[:in], ws[in:in+outLen], ws[in+outLen:in+outLen+c*w]
 	args := append([][]float32{nil}, src[1:]...)
+	var nm, ns, nb []float32
+	if k.Norm != nil {
+		coef := ws[need-coefLen:]
+		nm, ns, nb = coef[:p.N*c], coef[p.N*c:2*p.N*c], coef[2*p.N*c:]
+		gamma, beta := src[len(src)-2], src[len(src)-1]
+		kernels.GroupNormCoef(src[0], p.N, c, h*w, k.Norm.Groups, k.Norm.Eps, gamma, beta, nm, ns, nb)
+		args = args[:len(args)-2]
+	}
 	for n := 0; n < p.N; n++ {
 		x := src[0][n*c*ih*iw : (n+1)*c*ih*iw]
 		y := dst[n*kk*h*w : (n+1)*kk*h*w]
@@ -110,6 +134,9 @@ func (k convBandK) run(dst []float32, src [][]float32) error {
 							for j, v := range lo {
 								row[2*j], row[2*j+1] = v, v
 							}
+						case k.Norm != nil:
+							i := n*c + ch
+							kernels.NormAffine(plane[yy*w:(yy+1)*w], row, nm[i], ns[i], nb[i], k.Norm.SiLU)
 						default:
 							copy(row, plane[yy*w:(yy+1)*w])
 						}
@@ -163,9 +190,14 @@ func bandRows(c, w, h int) int {
 // band (convBandK). ok is false when c is not a 3×3, stride-1, padding-1 convolution, has a
 // low-rank update in x's graph, or runs as Winograd on rows narrower than 64: the caller then
 // takes the plain path.
-func (c *Conv2d) convBanded(x *gorgonia.Node, up bool) (y *gorgonia.Node, ok bool, err error) {
+//
+// With norm (not with up), the convolution is of silu(norm(x)), normalised band by band.
+func (c *Conv2d) convBanded(x *gorgonia.Node, up bool, norm *GroupNorm) (y *gorgonia.Node, ok bool, err error) {
 	xs := x.Shape()
 	if c.Kernel != 3 || c.Stride != 1 || c.Pad != 1 || len(xs) != 4 || xs[1] != c.In || hasLoRA(x.Graph(), c.Weight.Name) {
+		return nil, false, nil
+	}
+	if norm != nil && (up || norm.Channels != c.In || norm.Groups < 1 || c.In%norm.Groups != 0) {
 		return nil, false, nil
 	}
 	h, w := xs[2], xs[3]
@@ -190,13 +222,19 @@ func (c *Conv2d) convBanded(x *gorgonia.Node, up bool) (y *gorgonia.Node, ok boo
 	}
 	k := convBandK{P: p, Up: up, Rows: bandRows(p.C, w, h)}
 	out := tensor.Shape{p.N, p.K, h, w}
+	args := []*gorgonia.Node{x}
 	if hw := c.Weight.Half; hw != nil {
 		k.Inner = convHalfK{Bias: true, Wino: wino, W: hw}
-		y, err = apply("conv2d_band", k, out, x, c.Bias.Node(g))
 	} else {
 		k.Inner = convK{Bias: true, Wino: wino}
-		y, err = apply("conv2d_band", k, out, x, c.Weight.Node(g), c.Bias.Node(g))
+		args = append(args, c.Weight.Node(g))
 	}
+	args = append(args, c.Bias.Node(g))
+	if norm != nil {
+		k.Norm = &bandNorm{Groups: norm.Groups, Eps: norm.Eps, SiLU: true}
+		args = append(args, norm.Weight.Node(g), norm.Bias.Node(g))
+	}
+	y, err = apply("conv2d_band", k, out, args...)
 	return y, err == nil, err
 }
 
@@ -205,11 +243,27 @@ func (c *Conv2d) convBanded(x *gorgonia.Node, up bool) (y *gorgonia.Node, ok boo
 // band-sized workspace beside one tensor instead of its input and output side by side. Other
 // convolutions than 3×3 stride 1 padding 1, and those with a low-rank update, take Forward.
 func (c *Conv2d) ForwardBanded(x *gorgonia.Node) (*gorgonia.Node, error) {
-	y, ok, err := c.convBanded(x, false)
+	y, ok, err := c.convBanded(x, false, nil)
 	if !ok && err == nil {
 		return c.Forward(x)
 	}
 	return y, err
+}
+
+// ForwardBandedNormSiLU is ForwardBanded of norm.ForwardSiLU(x) with the normalisation done
+// while each band's input rows are gathered: the normalised tensor is never formed, and x is
+// read twice (statistics, then bands) instead of normalised in a pass of its own. The values
+// are those of the two ops, bit for bit where the rows are a multiple of 8 wide. Where the
+// convolution cannot run banded, it is the two ops.
+func (c *Conv2d) ForwardBandedNormSiLU(x *gorgonia.Node, norm *GroupNorm) (*gorgonia.Node, error) {
+	y, ok, err := c.convBanded(x, false, norm)
+	if ok || err != nil {
+		return y, err
+	}
+	if x, err = norm.ForwardSiLU(x); err != nil {
+		return nil, err
+	}
+	return c.ForwardBanded(x)
 }
 
 // ForwardBanded is Forward without the upsampled tensor (the same values, bit for bit): the
@@ -218,7 +272,7 @@ func (c *Conv2d) ForwardBanded(x *gorgonia.Node) (*gorgonia.Node, error) {
 // than beside a 256 MiB upsampled copy too. It falls back to Forward where the convolution is
 // not 3×3 stride 1 padding 1 or has a low-rank update.
 func (u *Upsample2D) ForwardBanded(x *gorgonia.Node) (*gorgonia.Node, error) {
-	y, ok, err := u.Conv.convBanded(x, true)
+	y, ok, err := u.Conv.convBanded(x, true, nil)
 	if !ok && err == nil {
 		return u.Forward(x)
 	}

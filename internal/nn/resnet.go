@@ -92,16 +92,26 @@ func (r *ResnetBlock2D) ForwardBanded(x, temb *gorgonia.Node) (*gorgonia.Node, e
 	return r.forward(x, temb, true)
 }
 
-func (r *ResnetBlock2D) forward(x, temb *gorgonia.Node, banded bool) (*gorgonia.Node, error) {
-	conv := (*Conv2d).Forward
+// normConv is conv(silu(norm(x))), banded with the normalisation fused into the bands' gathering
+// when banded.
+func normConv(norm *GroupNorm, conv *Conv2d, x *gorgonia.Node, banded bool) (*gorgonia.Node, error) {
 	if banded {
-		conv = (*Conv2d).ForwardBanded
+		return conv.ForwardBandedNormSiLU(x, norm)
 	}
+	h, err := norm.ForwardSiLU(x)
+	if err != nil {
+		return nil, err
+	}
+	return conv.Forward(h)
+}
+
+func (r *ResnetBlock2D) forward(x, temb *gorgonia.Node, banded bool) (*gorgonia.Node, error) {
 	if (temb == nil) != (r.TimeEmbProj == nil) {
 		return nil, fmt.Errorf("nn: resnet block built with time embedding %v, given one %v", r.TimeEmbProj != nil, temb != nil)
 	}
-	// The shortcut goes first so that x's last read is norm1, which can then reuse x's buffer;
-	// computed last, the shortcut kept x alive beside norm1(x) and conv1's output.
+	// The shortcut goes first so that x's last read is norm1 (banded: conv1, which normalises as
+	// it reads), which can then reuse x's buffer; computed last, the shortcut kept x alive beside
+	// norm1(x) and conv1's output.
 	shortcut := x
 	var err error
 	if r.ConvShortcut != nil {
@@ -109,10 +119,7 @@ func (r *ResnetBlock2D) forward(x, temb *gorgonia.Node, banded bool) (*gorgonia.
 			return nil, err
 		}
 	}
-	h, err := r.Norm1.ForwardSiLU(x)
-	if err == nil {
-		h, err = conv(r.Conv1, h)
-	}
+	h, err := normConv(r.Norm1, r.Conv1, x, banded)
 	if err == nil && temb != nil {
 		var t *gorgonia.Node
 		if t, err = SiLU(temb); err == nil {
@@ -123,10 +130,7 @@ func (r *ResnetBlock2D) forward(x, temb *gorgonia.Node, banded bool) (*gorgonia.
 		}
 	}
 	if err == nil {
-		h, err = r.Norm2.ForwardSiLU(h) // dropout is the identity at inference
-	}
-	if err == nil {
-		h, err = conv(r.Conv2, h)
+		h, err = normConv(r.Norm2, r.Conv2, h, banded) // dropout is the identity at inference
 	}
 	if err == nil {
 		h, err = Add(shortcut, h)
