@@ -59,6 +59,9 @@ var (
 	// that the transforms still see runs of 16 tiles; the unused tiles are dropped before the
 	// GEMMs (they were a fifth of the columns at 16×16).
 	winoRowTiles = 16
+	// winoInPlace lets the input transform read the inner tiles of a tile row straight from the
+	// image (winoJob.input); tests turn it off to compare with the strip path.
+	winoInPlace = true
 )
 
 // WinogradFilter is the Winograd transform of a 3×3 convolution's weights, made once and used by
@@ -413,27 +416,44 @@ func (j *winoJob) input(lo, hi int) {
 				}
 			})
 		}
-		for c := lo; c < hi; c++ {
-			j.rows(g0, cnt, func(n, ty, a, b, _, gc int) {
-				o := ((n*p.C + j.c0 + c) * p.H * p.W)
-				img := j.x[o : o+p.H*p.W]
-				iy0, ix0 := ty*winoOut-p.PadH, a*winoOut-p.PadW
-				width := winoOut*(b-a) + 2
-				col := winoOut * gc
-				lo2, hi2 := max(0, -ix0), min(width, p.W-ix0) // valid columns
-				for i := 0; i < winoIn; i++ {
-					row := strip[i*ldr+col : i*ldr+col+width]
-					iy := iy0 + i
-					if iy < 0 || iy >= p.H || lo2 >= hi2 {
-						clear(row)
-						continue
-					}
-					clear(row[:lo2])
-					copy(row[lo2:hi2], img[iy*p.W+ix0+lo2:iy*p.W+ix0+hi2])
-					clear(row[hi2:])
+		// A run within one tile row reads the groups of tiles the transform kernel takes at a
+		// time (16, or 8 with AVX2 only) whose patches lie inside the image in place: only the
+		// columns of the groups at its ends, and the rows of the image's first and last tile
+		// rows, go through the strip, padded.
+		var n, iy0, ix0, inLo, inHi int // in place: groups [inLo, inHi) of the run
+		if !j.gap && useAVX2 && winoInPlace {
+			row := g0 / j.tw
+			n, iy0, ix0 = row/j.th, row%j.th*winoOut-p.PadH, (g0-row*j.tw)*winoOut-p.PadW
+			if iy0 >= 0 && iy0+winoIn <= p.H {
+				g := 8
+				if useAVX512 {
+					g = 16
 				}
-			})
+				// Group k reads columns [ix0+4gk, ix0+4g(k+1)+4) (winoInput's bounds).
+				inLo = (max(0, -ix0) + winoOut*g - 1) / (winoOut * g)
+				inHi = min(cnt/g, (p.W-ix0-winoOut)/(winoOut*g))
+				inLo, inHi = inLo*g, inHi*g // in tiles
+			}
+		}
+		for c := lo; c < hi; c++ {
 			dst := j.v[c*j.tb+g0-j.t0:]
+			if inLo < inHi {
+				img := j.x[(n*p.C+j.c0+c)*p.H*p.W : (n*p.C+j.c0+c+1)*p.H*p.W]
+				if inLo > 0 {
+					winoStrip(strip, ldr, img, p.H, p.W, iy0, ix0, 0, winoOut*inLo+2)
+					winoInput(dst, ldv, strip, ldr, inLo)
+				}
+				winoInput(dst[inLo:], ldv, img[iy0*p.W+ix0+winoOut*inLo:], p.W, inHi-inLo)
+				if inHi < cnt {
+					winoStrip(strip, ldr, img, p.H, p.W, iy0, ix0+winoOut*inHi, 0, winoOut*(cnt-inHi)+2)
+					winoInput(dst[inHi:], ldv, strip, ldr, cnt-inHi)
+				}
+				continue
+			}
+			j.rows(g0, cnt, func(n, ty, a, b, _, gc int) {
+				img := j.x[(n*p.C+j.c0+c)*p.H*p.W : (n*p.C+j.c0+c+1)*p.H*p.W]
+				winoStrip(strip, ldr, img, p.H, p.W, ty*winoOut-p.PadH, a*winoOut-p.PadW, winoOut*gc, winoOut*(b-a)+2)
+			})
 			if !j.gap {
 				winoInput(dst, ldv, strip, ldr, cnt)
 				continue
@@ -452,6 +472,24 @@ func (j *winoJob) input(lo, hi int) {
 		}
 	})
 	winoStrips.Put(sp)
+}
+
+// winoStrip copies the 6 rows × width columns of the image img (h×w) from row iy0, column ix0
+// on (either may be outside the image: zeros there) to the strip (row stride ldr) from column col
+// on.
+func winoStrip(strip []float32, ldr int, img []float32, h, w, iy0, ix0, col, width int) {
+	lo, hi := max(0, -ix0), min(width, w-ix0) // valid columns
+	for i := 0; i < winoIn; i++ {
+		row := strip[i*ldr+col : i*ldr+col+width]
+		iy := iy0 + i
+		if iy < 0 || iy >= h || lo >= hi {
+			clear(row)
+			continue
+		}
+		clear(row[:lo])
+		copy(row[lo:hi], img[iy*w+ix0+lo:iy*w+ix0+hi])
+		clear(row[hi:])
+	}
 }
 
 // putPanels writes the transformed tiles of input channel c (block-relative) of a run across

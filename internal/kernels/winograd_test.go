@@ -347,3 +347,46 @@ func TestWinogradFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestWinogradInPlace checks that reading the inner tiles of a row in place gives the strip
+// path's results bit for bit, on both kernel paths, with padding 0 and 1, rows of whole and
+// partial groups, blocks that cut rows, and bands (PadH 0).
+func TestWinogradInPlace(t *testing.T) {
+	saved, saved512, bm := useAVX2, useAVX512, winoBlockMax
+	defer func() { useAVX2, useAVX512, winoInPlace, winoBlockMax = saved, saved512, true, bm }()
+	r := rand.New(rand.NewSource(14))
+	for _, p := range []ConvParams{
+		{N: 1, C: 5, H: 12, W: 512, K: 7, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 2, C: 6, H: 14, W: 301, K: 5, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 0, PadW: 1},
+		{N: 1, C: 3, H: 9, W: 140, K: 4, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 0},
+	} {
+		oh, ow := p.OutSize()
+		x, w, bias := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K*p.C*9), sgemmRandSlice(r, p.K)
+		for _, path := range []string{"avx512", "avx2"} {
+			if (path == "avx512" && !(saved && saved512)) || !saved {
+				t.Logf("%s: not on this CPU", path)
+				continue
+			}
+			useAVX2, useAVX512 = true, path == "avx512"
+			for _, blk := range []int{bm, winoXi * (p.C + p.K) * 48} { // whole rows, and blocks of 48 tiles
+				winoBlockMax = blk
+				var want, got []float32
+				for _, on := range []bool{false, true} {
+					winoInPlace = on
+					y := make([]float32, p.N*p.K*oh*ow)
+					Conv2DWinogradW(p, x, w, bias, y)
+					if on {
+						got = y
+					} else {
+						want = y
+					}
+				}
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %s, blocks %d: value %d is %v in place, %v through the strip", path, convString(p), blk, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
