@@ -219,7 +219,7 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 		bmax = max(bmax, boff[t])
 	}
 	segs := buf.segs[:0]
-	ohw := oh * ow
+	ldy := p.outPlane() // between output planes (p.OutPlane, or oh·ow)
 	tilesPerRow := ow / sgemmNR
 	run := func() {
 		// Pair the band's input: segment s at xp[s·c2·plane:], its padded row r of channel pair c′
@@ -266,7 +266,7 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 					continue
 				}
 				ablk := a[ob*amxMR*lda:]
-				ldc, cs := ohw, []float32(nil)
+				ldc, cs := ldy, []float32(nil)
 				if planar { // the chunk's virtual pixels, gathered into y below
 					ldc = (t1 - t0) * sgemmNR
 					if cap(batch.cs) < amxMR*ldc {
@@ -281,7 +281,7 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 					}
 					oy, ox := i/tilesPerRow, i%tilesPerRow*sgemmNR
 					b := xp[si*c2*plane+oy*rowStep+ox:]
-					c := y[(s.n*p.K+ob*amxMR)*ohw+(s.r0+oy)*ow+ox:]
+					c := y[(s.n*p.K+ob*amxMR)*ldy+(s.r0+oy)*ow+ox:]
 					return b, c
 				}
 				bs := 4 * pairStep
@@ -296,14 +296,14 @@ func amxConvDirect(kern amxKernelFunc, p ConvParams, x []float32, a []uint32, bi
 				}
 				batch.run()
 				if planar {
-					yb := y[(s.n*p.K+ob*amxMR)*ohw+s.r0*ow:]
+					yb := y[(s.n*p.K+ob*amxMR)*ldy+s.r0*ow:]
 					for v := t0 * sgemmNR; v < t1*sgemmNR; v++ {
 						oy, ox := v/wp, v%wp
 						if ox >= ow || oy >= s.r1-s.r0 {
 							continue
 						}
 						for r := 0; r < amxMR; r++ {
-							yb[r*ohw+oy*ow+ox] = cs[r*ldc+v-t0*sgemmNR]
+							yb[r*ldy+oy*ow+ox] = cs[r*ldc+v-t0*sgemmNR]
 						}
 					}
 				}

@@ -72,8 +72,8 @@ func LinearBF16(x []float32, rows, in int, w []uint16, out int, bias []float32, 
 // the input is rounded to bf16 while the implicit im2col matrix is packed and the products
 // accumulate in float32; otherwise the weights are widened to float32 while packing.
 func Conv2DBF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
-	if p.OutPlane != 0 {
-		panic("kernels: Conv2DBF16 does not take OutPlane")
+	if p.OutPlane != 0 && !ConvBF16OutPlane(p) {
+		panic("kernels: Conv2DBF16 does not take OutPlane here")
 	}
 	ckk := p.C * p.KH * p.KW
 	if oh, ow := p.OutSize(); p.N > 0 && p.K >= amxMinRows && oh > 0 && ow > 0 && ckk > 0 && amxOn() { // AMX (amx.go)
@@ -96,6 +96,10 @@ func Conv2DBF16(p ConvParams, x []float32, w []uint16, bias, y []float32) {
 	}
 	conv2D(p, x, &a, bias, y)
 }
+
+// ConvBF16OutPlane reports whether Conv2DBF16 and Conv2DBF16Packed honour p.OutPlane: where they
+// run p as the direct AMX convolution.
+func ConvBF16OutPlane(p ConvParams) bool { return amxOn() && amxConvApplies(p) }
 
 // F32ToBF16 rounds float32 values to bfloat16 bits as VCVTNEPS2BF16 does: to nearest even,
 // subnormal inputs to zero (keeping the sign), NaNs quieted. dst must hold len(src) values.

@@ -351,8 +351,8 @@ func (w *BF16Weight) checkConv(p ConvParams) {
 
 // Conv2DBF16Packed is Conv2DBF16 with a weight from PackConvBF16.
 func Conv2DBF16Packed(p ConvParams, x []float32, w *BF16Weight, bias, y []float32) {
-	if p.OutPlane != 0 {
-		panic("kernels: Conv2DBF16Packed does not take OutPlane")
+	if p.OutPlane != 0 && !ConvBF16OutPlane(p) {
+		panic("kernels: Conv2DBF16Packed does not take OutPlane here")
 	}
 	w.checkConv(p)
 	if amxOn() && amxConvApplies(p) { // the direct AMX convolution on the weights in tap order

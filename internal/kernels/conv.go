@@ -11,8 +11,9 @@ type ConvParams struct {
 
 	// OutPlane, when > 0, is the distance in y between the starts of consecutive output planes
 	// (image n's plane k at (n·K + k)·OutPlane): a band of rows written straight into a taller
-	// output. 0 means OH·OW, planes back to back. Conv2D, Conv2DF16 and the float32 and half
-	// Winograd kernels honour it; the others require 0.
+	// output. 0 means OH·OW, planes back to back. Conv2D, Conv2DF16 and the Winograd kernels
+	// honour it, the bf16 ones where ConvBF16OutPlane says (the direct AMX convolution); the
+	// others require 0.
 	OutPlane int
 }
 

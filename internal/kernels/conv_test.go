@@ -165,6 +165,7 @@ func TestConvOutPlane(t *testing.T) {
 		{N: 1, C: 24, H: 10, W: 70, K: 20, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 0, PadW: 1}, // a band: Winograd rows
 		{N: 2, C: 16, H: 8, W: 8, K: 30, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},   // batched im2col GEMM
 		{N: 1, C: 9, H: 6, W: 11, K: 13, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 0, PadW: 1},
+		{N: 2, C: 64, H: 10, W: 40, K: 32, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 0, PadW: 1}, // the direct AMX convolution
 	} {
 		oh, ow := p.OutSize()
 		x, bias := sgemmRandSlice(r, p.N*p.C*p.H*p.W), sgemmRandSlice(r, p.K)
@@ -177,7 +178,11 @@ func TestConvOutPlane(t *testing.T) {
 			{"Conv2DF16", func(p ConvParams, y []float32) { Conv2DF16(p, x, wh, bias, y) }},
 			{"Conv2DWinogradW", func(p ConvParams, y []float32) { Conv2DWinogradW(p, x, wf, bias, y) }},
 			{"Conv2DWinogradF16", func(p ConvParams, y []float32) { Conv2DWinogradF16(p, x, wh, bias, y) }},
+			{"Conv2DBF16", func(p ConvParams, y []float32) { Conv2DBF16(p, x, wh, bias, y) }},
 		} {
+			if k.name == "Conv2DBF16" && !ConvBF16OutPlane(p) {
+				continue // OutPlane only where the direct AMX convolution runs (TestConvBF16OutPlane)
+			}
 			want := make([]float32, p.N*p.K*oh*ow)
 			k.run(p, want)
 			sp := p
@@ -204,4 +209,25 @@ func TestConvOutPlane(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestConvBF16OutPlane says whether TestConvOutPlane ran the direct AMX convolution with
+// OutPlane, and checks that the bf16 kernels refuse OutPlane where they cannot honour it.
+func TestConvBF16OutPlane(t *testing.T) {
+	p := ConvParams{N: 2, C: 64, H: 10, W: 40, K: 32, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 0, PadW: 1}
+	if !ConvBF16OutPlane(p) {
+		t.Skip("no direct AMX convolution on this CPU: Conv2DBF16 with OutPlane is not run")
+	}
+	q := p
+	q.K = 20 // not a whole 32-row block: not the direct convolution
+	if ConvBF16OutPlane(q) {
+		t.Fatalf("%+v: ConvBF16OutPlane true", q)
+	}
+	q.OutPlane = 500
+	defer func() {
+		if recover() == nil {
+			t.Errorf("Conv2DBF16 with OutPlane on a path that ignores it did not panic")
+		}
+	}()
+	Conv2DBF16(q, make([]float32, q.N*q.C*q.H*q.W), make([]uint16, q.K*q.C*9), nil, make([]float32, q.N*q.K*q.OutPlane))
 }

@@ -179,8 +179,9 @@ func sgemmRunOn(w, m, n, k int, alpha float32, a, b *sgemmSrc, beta float32, c [
 	job.aDirect = !a.trans && !a.conv && a.a16 == nil && !a.pairs && (a.half == nil || b.packed == nil) && (n <= sgemmDirectMaxN || (m <= sgemmDirectMaxM && !job.splitM && !b.conv))
 	if job.aDirect && a.half == nil {
 		// When the whole packed B fits in L2 (and the B buffer), a packed edge panel of A the A
-		// buffer (and a widened row the half buffer): no k blocking, so the kernel streams long
-		// rows of A and keeps C in registers for all of k.
+		// buffer: no k blocking, so the kernel streams long rows of A and keeps C in registers
+		// for all of k. (Half A keeps k blocks of at most sgemmKC: macroDirect widens an mc×kc
+		// block of it into buf.half.)
 		job.kcMax = sgemmKBlock((n+sgemmNR-1)/sgemmNR*sgemmNR, k, true)
 	}
 	if b.packed != nil {

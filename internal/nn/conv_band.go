@@ -14,18 +14,23 @@ import (
 type bandConv interface {
 	kernel
 	withParams(p kernels.ConvParams) kernel
-	// planes says whether the kernel honours p.OutPlane, so that a band's output rows can be
-	// written straight into the whole output instead of copied there.
-	planes() bool
+	// planes says whether the kernel honours OutPlane for a band's parameters p, so that the
+	// band's output rows can be written straight into the whole output instead of copied there.
+	planes(p kernels.ConvParams) bool
 }
 
 func (k convK) withParams(p kernels.ConvParams) kernel     { k.P = p; return k }
 func (k convHalfK) withParams(p kernels.ConvParams) kernel { k.P = p; return k }
-func (k convK) planes() bool                               { return true }
+func (k convK) planes(kernels.ConvParams) bool             { return true }
 
-// planes: the float32 and half Winograd kernels and the widening im2col one honour OutPlane;
-// the bf16 ones (packed pairs, AMX) do not.
-func (k convHalfK) planes() bool { return k.W.Pairs == nil && (k.Wino || !k.W.BF16) }
+// planes: the Winograd kernels and the half im2col one honour OutPlane, the bf16 ones where they
+// run the direct AMX convolution.
+func (k convHalfK) planes(p kernels.ConvParams) bool {
+	if !k.Wino && (k.W.Pairs != nil || k.W.BF16) {
+		return kernels.ConvBF16OutPlane(p)
+	}
+	return true
+}
 
 // bandBytes bounds the band of input rows a banded convolution gathers at once (the band of
 // output rows it writes is about as large): small next to the 64–256 MiB tensors it saves at
@@ -83,8 +88,11 @@ func (k convBandK) run(dst []float32, src [][]float32) error {
 		ih, iw = h/2, w/2
 	}
 	in := (k.Rows + 2) * c * w
+	band := p // a band's parameters (rows: at most k.Rows)
+	band.N, band.H, band.PadH, band.OutPlane = 1, k.Rows+2, 0, h*w
+	planes := k.Inner.planes(band)
 	outLen := k.Rows * kk * w // the band's output, unless written straight into y
-	if k.Inner.planes() {
+	if planes {
 		outLen = 0
 	}
 	coefLen := 0 // GroupNorm's mean, scale and shift per (sample, channel)
@@ -150,17 +158,17 @@ func (k convBandK) run(dst []float32, src [][]float32) error {
 					copy(carry[ch*w:(ch+1)*w], xin[ch*rw+r*w:ch*rw+(r+1)*w])
 				}
 			}
-			bp := p
-			bp.N, bp.H, bp.PadH = 1, r+2, 0
+			bp := band
+			bp.H = r + 2
 			args[0] = xin[:c*rw]
-			if k.Inner.planes() {
+			if planes {
 				// Straight into y: its rows y0 … y0+r−1, which x may share, are gathered already.
-				bp.OutPlane = h * w
 				if err := k.Inner.withParams(bp).run(y[y0*w:], args); err != nil {
 					return err
 				}
 				continue
 			}
+			bp.OutPlane = 0
 			if err := k.Inner.withParams(bp).run(out[:kk*r*w], args); err != nil {
 				return err
 			}
