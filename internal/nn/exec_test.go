@@ -369,7 +369,10 @@ func TestProgramLayersNoAlloc(t *testing.T) {
 	}
 	t.Logf("%d ops: allocations per Run %v, of which the kernels called directly %v; peak live %d B, buffers %d B, all intermediates %d B",
 		len(p.steps), allocs, kernelAllocs, p.PeakBytes(), p.BufferBytes(), naive)
-	if allocs > kernelAllocs {
+	switch {
+	case raceBuild:
+		t.Log("allocation counts not checked: sync.Pool drops items at random under -race")
+	case allocs > kernelAllocs:
 		t.Errorf("Run allocates %v times after warm-up, the kernels alone %v", allocs, kernelAllocs)
 	}
 	if p.PeakBytes() >= naive {
